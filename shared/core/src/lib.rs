@@ -1,0 +1,13 @@
+//! Use cases of the VM API over ports (repository, clock), with authorization and
+//! the one error type every adapter maps from.
+
+pub mod authz;
+pub mod error;
+pub mod lifecycle;
+pub mod memory;
+pub mod ports;
+pub mod service;
+
+pub use error::{ConflictCode, Error, FieldError, NotFoundKind, Result};
+pub use ports::{Clock, Lookup, Found, NameChange, PageKey, Repository, SystemClock, VmPage};
+pub use service::{ListPage, Service};

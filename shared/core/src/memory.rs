@@ -1,0 +1,154 @@
+//! An in-memory [`Repository`] for fast unit tests of the use cases. Not an adapter:
+//! the DynamoDB adapter is tested against DynamoDB Local.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use vmapi_models::{CloudProvider, Price, Project, ProjectId, ProviderRecord, Size, Team, VmId, VmRecord};
+
+use crate::error::{ConflictCode, Error, Result};
+use crate::ports::{Found, Lookup, NameChange, PageKey, Repository, VmPage};
+
+/// Everything in maps behind one lock.
+#[derive(Default)]
+pub struct MemoryRepository {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    found: Found,
+    vms: BTreeMap<VmId, VmRecord>,
+    names: HashMap<(ProjectId, String), VmId>,
+    lookups: usize,
+}
+
+impl MemoryRepository {
+    /// An empty repository.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a team.
+    pub fn put_team(&self, t: Team) {
+        self.state.lock().unwrap().found.teams.insert(t.id, t);
+    }
+    /// Adds a project.
+    pub fn put_project(&self, p: Project) {
+        self.state.lock().unwrap().found.projects.insert(p.id, p);
+    }
+    /// Adds a cloud provider.
+    pub fn put_cloud_provider(&self, c: CloudProvider) {
+        self.state.lock().unwrap().found.cloud_providers.insert(c.id, c);
+    }
+    /// Adds a provider.
+    pub fn put_provider(&self, p: ProviderRecord) {
+        self.state.lock().unwrap().found.providers.insert(p.id, p);
+    }
+    /// Adds a size.
+    pub fn put_size(&self, s: Size) {
+        self.state.lock().unwrap().found.sizes.insert(s.id, s);
+    }
+    /// Adds a price.
+    pub fn put_price(&self, p: Price) {
+        self.state.lock().unwrap().found.prices.insert(p.id, p);
+    }
+    /// Stores a VM as is (seeding).
+    pub fn put_vm(&self, vm: VmRecord) {
+        let mut s = self.state.lock().unwrap();
+        if vm.status.is_active() {
+            s.names.insert((vm.project, vm.name.to_string()), vm.id);
+        }
+        s.vms.insert(vm.id, vm);
+    }
+    /// A stored VM.
+    pub fn vm(&self, id: VmId) -> Option<VmRecord> {
+        self.state.lock().unwrap().vms.get(&id).cloned()
+    }
+    /// Number of VMs stored.
+    pub fn vm_count(&self) -> usize {
+        self.state.lock().unwrap().vms.len()
+    }
+    /// Number of lookups served.
+    pub fn lookups(&self) -> usize {
+        self.state.lock().unwrap().lookups
+    }
+}
+
+fn pick<K: Ord + std::hash::Hash + Copy, V: Clone>(
+    keys: &std::collections::BTreeSet<K>,
+    from: &HashMap<K, V>,
+) -> HashMap<K, V> {
+    keys.iter().filter_map(|k| from.get(k).map(|v| (*k, v.clone()))).collect()
+}
+
+#[async_trait]
+impl Repository for MemoryRepository {
+    async fn lookup(&self, l: &Lookup) -> Result<Found> {
+        let mut s = self.state.lock().unwrap();
+        s.lookups += 1;
+        let f = &s.found;
+        Ok(Found {
+            teams: pick(&l.teams, &f.teams),
+            projects: pick(&l.projects, &f.projects),
+            cloud_providers: pick(&l.cloud_providers, &f.cloud_providers),
+            providers: pick(&l.providers, &f.providers),
+            sizes: pick(&l.sizes, &f.sizes),
+            prices: pick(&l.prices, &f.prices),
+        })
+    }
+
+    async fn get_vm(&self, id: VmId) -> Result<Option<VmRecord>> {
+        Ok(self.vm(id))
+    }
+
+    async fn list_project_vms(&self, project: ProjectId, limit: usize, after: Option<&PageKey>) -> Result<VmPage> {
+        let s = self.state.lock().unwrap();
+        let mut all: Vec<&VmRecord> = s.vms.values().filter(|v| v.project == project && v.status.is_active()).collect();
+        all.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+        let start = match after {
+            Some(k) => all.iter().position(|v| (v.created_at, v.id) < (k.created_at, k.id)).unwrap_or(all.len()),
+            None => 0,
+        };
+        let rest = &all[start..];
+        let items: Vec<VmRecord> = rest.iter().take(limit).map(|v| (*v).clone()).collect();
+        let next = (rest.len() > limit).then(|| PageKey::of(items.last().expect("limit > 0")));
+        Ok(VmPage { items, next })
+    }
+
+    async fn insert_vms(&self, vms: &[VmRecord]) -> Result<()> {
+        let mut s = self.state.lock().unwrap();
+        for vm in vms {
+            if s.names.contains_key(&(vm.project, vm.name.to_string())) {
+                return Err(Error::conflict(ConflictCode::HostNameTaken, format!("host name '{}' is taken", vm.name)));
+            }
+        }
+        for vm in vms {
+            s.names.insert((vm.project, vm.name.to_string()), vm.id);
+            s.vms.insert(vm.id, vm.clone());
+        }
+        Ok(())
+    }
+
+    async fn replace_vm(&self, vm: &VmRecord, expected_version: u64, names: &NameChange) -> Result<()> {
+        let mut s = self.state.lock().unwrap();
+        match s.vms.get(&vm.id) {
+            Some(old) if old.version == expected_version => {}
+            _ => return Err(Error::VersionConflict),
+        }
+        if let Some(claim) = &names.claim {
+            if s.names.contains_key(&(vm.project, claim.to_string())) {
+                return Err(Error::conflict(ConflictCode::HostNameTaken, format!("host name '{claim}' is taken")));
+            }
+        }
+        if let Some(release) = &names.release {
+            s.names.remove(&(vm.project, release.to_string()));
+        }
+        if let Some(claim) = &names.claim {
+            s.names.insert((vm.project, claim.to_string()), vm.id);
+        }
+        s.vms.insert(vm.id, vm.clone());
+        Ok(())
+    }
+}

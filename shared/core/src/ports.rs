@@ -1,0 +1,151 @@
+//! Ports: what the use cases need from storage and time.
+
+use std::collections::{BTreeSet, HashMap};
+
+use async_trait::async_trait;
+use vmapi_models::{
+    CloudProvider, CloudProviderId, HostName, Price, PriceId, Project, ProjectId, ProviderId, ProviderRecord, Size, SizeId,
+    Team, TeamId, Timestamp, VmId, VmRecord,
+};
+
+use crate::error::Result;
+
+/// Items to fetch together in one round trip. Sets, so keys are never asked twice.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Lookup {
+    /// Teams.
+    pub teams: BTreeSet<TeamId>,
+    /// Projects.
+    pub projects: BTreeSet<ProjectId>,
+    /// Cloud providers.
+    pub cloud_providers: BTreeSet<CloudProviderId>,
+    /// Providers.
+    pub providers: BTreeSet<ProviderId>,
+    /// Sizes.
+    pub sizes: BTreeSet<SizeId>,
+    /// Prices.
+    pub prices: BTreeSet<PriceId>,
+}
+
+impl Lookup {
+    /// Adds the team, project and catalog entries a VM refers to.
+    pub fn add_vm(&mut self, vm: &VmRecord) {
+        self.teams.insert(vm.team);
+        self.projects.insert(vm.project);
+        self.add_catalog_of(vm);
+    }
+
+    /// Adds only the catalog entries a VM refers to.
+    pub fn add_catalog_of(&mut self, vm: &VmRecord) {
+        self.cloud_providers.insert(vm.cloud_provider);
+        self.providers.insert(vm.provider);
+        self.sizes.insert(vm.size);
+        self.prices.insert(vm.price);
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.teams.len()
+            + self.projects.len()
+            + self.cloud_providers.len()
+            + self.providers.len()
+            + self.sizes.len()
+            + self.prices.len()
+    }
+
+    /// Whether nothing is asked.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What a [`Lookup`] found; absent keys are simply missing.
+#[derive(Clone, Debug, Default)]
+pub struct Found {
+    /// Teams.
+    pub teams: HashMap<TeamId, Team>,
+    /// Projects.
+    pub projects: HashMap<ProjectId, Project>,
+    /// Cloud providers.
+    pub cloud_providers: HashMap<CloudProviderId, CloudProvider>,
+    /// Providers.
+    pub providers: HashMap<ProviderId, ProviderRecord>,
+    /// Sizes.
+    pub sizes: HashMap<SizeId, Size>,
+    /// Prices.
+    pub prices: HashMap<PriceId, Price>,
+}
+
+/// Position in a project's VM list: the last VM of the previous page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageKey {
+    /// Its creation time.
+    pub created_at: Timestamp,
+    /// Its id.
+    pub id: VmId,
+}
+
+impl PageKey {
+    /// The key of a VM.
+    pub fn of(vm: &VmRecord) -> Self {
+        PageKey {
+            created_at: vm.created_at,
+            id: vm.id,
+        }
+    }
+}
+
+/// One page of a project's active VMs, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct VmPage {
+    /// The VMs.
+    pub items: Vec<VmRecord>,
+    /// Where the next page starts, if there is one.
+    pub next: Option<PageKey>,
+}
+
+/// Host-name claims to change together with a VM write.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NameChange {
+    /// Release this name of the VM's project.
+    pub release: Option<HostName>,
+    /// Claim this name in the VM's project (fails with `HOST_NAME_TAKEN` if taken).
+    pub claim: Option<HostName>,
+}
+
+/// Storage of VMs, teams, projects and the catalog.
+#[async_trait]
+pub trait Repository: Send + Sync {
+    /// Fetches every item named by `lookup` in one round trip (catalog entries may come from a cache).
+    async fn lookup(&self, lookup: &Lookup) -> Result<Found>;
+
+    /// A VM by id, in any status.
+    async fn get_vm(&self, id: VmId) -> Result<Option<VmRecord>>;
+
+    /// Up to `limit` active VMs of a project, newest first, after `after`.
+    async fn list_project_vms(&self, project: ProjectId, limit: usize, after: Option<&PageKey>) -> Result<VmPage>;
+
+    /// Writes new VMs and claims their host names, all or nothing.
+    /// A taken name fails with `Conflict(HostNameTaken)`.
+    async fn insert_vms(&self, vms: &[VmRecord]) -> Result<()>;
+
+    /// Replaces a VM if its stored version is `expected_version` (else `VersionConflict`),
+    /// changing host-name claims in the same atomic write.
+    async fn replace_vm(&self, vm: &VmRecord, expected_version: u64, names: &NameChange) -> Result<()>;
+}
+
+/// The current time.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> Timestamp;
+}
+
+/// The system clock.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}

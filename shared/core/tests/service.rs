@@ -1,0 +1,255 @@
+//! Unit tests of the use cases over the in-memory repository.
+
+use std::sync::Arc;
+
+use vmapi_core::memory::MemoryRepository;
+use vmapi_core::{ConflictCode, Error, NotFoundKind, Service, SystemClock};
+use vmapi_models::*;
+
+const CLOUD: &str = "6548a383e2442d14b6bf9685";
+const PROVIDER: &str = "6548a383e2442d14b6bf968b";
+const SIZE: &str = "6548a383e2442d14b6bf9745";
+const PRICE: &str = "6548a383e2442d14b6bf970b";
+const TEAM: &str = "6548a41f38406c14db33b61e";
+const PROJECT: &str = "6548a41f38406c14db33b62c";
+
+fn ts() -> Timestamp {
+    Timestamp::parse("2023-11-06T08:27:47.134Z").unwrap()
+}
+
+fn region() -> Region {
+    Region {
+        datacenter: Datacenter {
+            name: "berlin".into(),
+            display_name: "Berlin".into(),
+        },
+        physical_location: "Germany".into(),
+    }
+}
+
+fn image() -> Image {
+    Image {
+        version: ImageVersion {
+            name: "20_04-lts".into(),
+            display_name: "20.04 LTS".into(),
+        },
+        distribution: "Ubuntu".into(),
+    }
+}
+
+fn user(s: &str) -> UserId {
+    UserId::parse(s).unwrap()
+}
+
+fn setup() -> (Arc<MemoryRepository>, Service) {
+    let repo = Arc::new(MemoryRepository::new());
+    repo.put_cloud_provider(CloudProvider {
+        id: CloudProviderId::parse(CLOUD).unwrap(),
+        name: "Kraud.Cloud".into(),
+        is_disabled: false,
+    });
+    repo.put_provider(ProviderRecord {
+        id: ProviderId::parse(PROVIDER).unwrap(),
+        kind: "vm".into(),
+        is_disabled: false,
+        cloud_provider: CloudProviderId::parse(CLOUD).unwrap(),
+        locations: vec![region()],
+        images: vec![image()],
+    });
+    repo.put_size(Size {
+        id: SizeId::parse(SIZE).unwrap(),
+        provider: ProviderId::parse(PROVIDER).unwrap(),
+        location: "berlin".into(),
+        name: "Standart_berlin_1_4_50".into(),
+        vcpus: 1,
+        memory_gb: 4,
+        space_gb: 50,
+        group: 0,
+    });
+    repo.put_price(Price {
+        id: PriceId::parse(PRICE).unwrap(),
+        provider: ProviderId::parse(PROVIDER).unwrap(),
+        location_name: "berlin".into(),
+        size_name: "Standart_berlin_1_4_50".into(),
+        image_name: "Ubuntu".into(),
+        price_per_hour: Money::parse("0.04").unwrap(),
+        price_per_month: Money::parse("30").unwrap(),
+        currency_code: "EUR".into(),
+        created_at: ts(),
+        updated_at: ts(),
+    });
+    repo.put_team(Team {
+        id: TeamId::parse(TEAM).unwrap(),
+        name: "My Team".into(),
+        email: "john.doe@mail.com".into(),
+        members: vec![
+            Member { user: user("owner"), role: Role::Owner },
+            Member { user: user("viewer"), role: Role::Viewer },
+        ],
+        created_at: ts(),
+        updated_at: ts(),
+        billing_settings: None,
+    });
+    repo.put_project(Project {
+        id: ProjectId::parse(PROJECT).unwrap(),
+        name: "first-project".into(),
+        description: String::new(),
+        environment: "Development".into(),
+        purpose: String::new(),
+        is_default: false,
+        icon: 1,
+        owner: user("owner"),
+        team: TeamId::parse(TEAM).unwrap(),
+        created_at: ts(),
+        updated_at: ts(),
+    });
+    let service = Service::new(repo.clone(), Arc::new(SystemClock));
+    (repo, service)
+}
+
+fn request(names: &[&str]) -> CreateVmRequest {
+    CreateVmRequest {
+        cloud_provider: CloudProviderId::parse(CLOUD).unwrap(),
+        team: TeamId::parse(TEAM).unwrap(),
+        project: ProjectId::parse(PROJECT).unwrap(),
+        host_names: names.iter().map(|n| HostName::parse(n).unwrap()).collect(),
+        provider: ProviderId::parse(PROVIDER).unwrap(),
+        size: SizeId::parse(SIZE).unwrap(),
+        price: PriceId::parse(PRICE).unwrap(),
+        subscription: None,
+        tags: Tags::default(),
+        access: None,
+        region: region(),
+        image: image(),
+        auth_method: AuthMethod::SshKey,
+        quantity: None,
+    }
+}
+
+#[tokio::test]
+async fn create_then_get_populates_everything() {
+    let (_repo, svc) = setup();
+    let created = svc.create(&user("owner"), request(&["web-1"])).await.unwrap();
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0].status, VmStatus::Creating);
+    assert!(matches!(created[0].provider, Ref::Id(_)));
+    let got = svc.get(&user("owner"), created[0].id).await.unwrap();
+    assert!(matches!(got.team, Ref::Populated(_)));
+    assert!(matches!(got.provider, Ref::Populated(Provider { cloud_provider: Ref::Populated(_), .. })));
+    assert_eq!(got.owner, user("owner"));
+}
+
+#[tokio::test]
+async fn strangers_see_404_and_viewers_cannot_write() {
+    let (repo, svc) = setup();
+    let err = svc.create(&user("stranger"), request(&["a"])).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { kind: NotFoundKind::Team, .. }), "{err:?}");
+    let err = svc.create(&user("viewer"), request(&["a"])).await.unwrap_err();
+    assert!(matches!(err, Error::Forbidden(_)), "{err:?}");
+    assert_eq!(repo.vm_count(), 0);
+
+    let vm = svc.create(&user("owner"), request(&["a"])).await.unwrap().remove(0);
+    assert!(matches!(svc.get(&user("stranger"), vm.id).await, Err(Error::NotFound { kind: NotFoundKind::Vm, .. })));
+    assert!(svc.get(&user("viewer"), vm.id).await.is_ok());
+    assert!(matches!(svc.delete(&user("viewer"), vm.id).await, Err(Error::Forbidden(_))));
+    assert!(matches!(svc.delete(&user("stranger"), vm.id).await, Err(Error::NotFound { .. })));
+}
+
+#[tokio::test]
+async fn host_names_are_unique_per_project_and_freed_by_delete() {
+    let (repo, svc) = setup();
+    let err = svc.create(&user("owner"), request(&["a", "a"])).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict { code: ConflictCode::DuplicateHostName, .. }), "{err:?}");
+    let vm = svc.create(&user("owner"), request(&["a"])).await.unwrap().remove(0);
+    let err = svc.create(&user("owner"), request(&["b", "a"])).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict { code: ConflictCode::HostNameTaken, .. }), "{err:?}");
+    assert_eq!(repo.vm_count(), 1, "nothing of the failed request was written");
+    let res = svc.delete(&user("owner"), vm.id).await.unwrap();
+    assert_eq!(res.status, VmStatus::Deleted);
+    assert!(matches!(svc.get(&user("owner"), vm.id).await, Err(Error::NotFound { .. })));
+    svc.create(&user("owner"), request(&["a"])).await.unwrap();
+}
+
+#[tokio::test]
+async fn actions_follow_the_state_table() {
+    let (repo, svc) = setup();
+    let vm = svc.create(&user("owner"), request(&["a"])).await.unwrap().remove(0);
+    let err = svc.start(&user("owner"), vm.id).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict { code: ConflictCode::IllegalTransition, .. }), "{err:?}");
+
+    let mut rec = repo.vm(vm.id).unwrap();
+    rec.status = VmStatus::Running;
+    repo.put_vm(rec);
+    assert_eq!(svc.start(&user("owner"), vm.id).await.unwrap().status, VmStatus::Running);
+    let stop = svc.stop(&user("owner"), vm.id).await.unwrap();
+    assert_eq!(stop.status, VmStatus::Stopping);
+    assert_eq!(stop.message, "Virtual machine is stopping");
+    assert_eq!(repo.vm(vm.id).unwrap().version, 2);
+    assert_eq!(svc.stop(&user("owner"), vm.id).await.unwrap().status, VmStatus::Stopping);
+}
+
+#[tokio::test]
+async fn catalog_mismatches_are_named() {
+    let (repo, svc) = setup();
+    let mut req = request(&["a"]);
+    req.region.datacenter.name = "paris".into();
+    req.quantity = Some(1);
+    let err = svc.create(&user("owner"), req).await.unwrap_err();
+    let Error::Invalid { details, .. } = err else { panic!("{err:?}") };
+    assert_eq!(details[0].field, "region");
+
+    let mut req = request(&["a", "b"]);
+    req.quantity = Some(3);
+    let err = svc.create(&user("owner"), req).await.unwrap_err();
+    let Error::Invalid { details, .. } = err else { panic!("{err:?}") };
+    assert_eq!(details[0].field, "quantity");
+
+    let mut req = request(&["a"]);
+    req.size = SizeId::new();
+    let err = svc.create(&user("owner"), req).await.unwrap_err();
+    let Error::Invalid { details, .. } = err else { panic!("{err:?}") };
+    assert_eq!(details[0].field, "size");
+    assert_eq!(repo.vm_count(), 0);
+}
+
+#[tokio::test]
+async fn update_renames_and_retags() {
+    let (_repo, svc) = setup();
+    let vm = svc.create(&user("owner"), request(&["a"])).await.unwrap().remove(0);
+    svc.create(&user("owner"), request(&["b"])).await.unwrap();
+    let patch = UpdateVmRequest {
+        name: Some(HostName::parse("b").unwrap()),
+        tags: None,
+    };
+    let err = svc.update(&user("owner"), vm.id, patch).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict { code: ConflictCode::HostNameTaken, .. }), "{err:?}");
+    let patch = UpdateVmRequest {
+        name: Some(HostName::parse("c").unwrap()),
+        tags: Some(Tags::new(vec![Tag::parse("env:dev").unwrap()]).unwrap()),
+    };
+    let updated = svc.update(&user("owner"), vm.id, patch).await.unwrap();
+    assert_eq!(updated.name.as_str(), "c");
+    assert_eq!(updated.tags.as_slice().len(), 1);
+    assert!(matches!(svc.update(&user("owner"), vm.id, UpdateVmRequest::default()).await, Err(Error::Invalid { .. })));
+}
+
+#[tokio::test]
+async fn list_is_newest_first_and_pages() {
+    let (_repo, svc) = setup();
+    let names: Vec<String> = (0..5).map(|i| format!("vm-{i}")).collect();
+    for n in &names {
+        svc.create(&user("owner"), request(&[n])).await.unwrap();
+    }
+    let team = TeamId::parse(TEAM).unwrap();
+    let project = ProjectId::parse(PROJECT).unwrap();
+    let first = svc.list(&user("owner"), team, project, 3, None).await.unwrap();
+    assert_eq!(first.items.len(), 3);
+    let second = svc.list(&user("owner"), team, project, 3, first.next.as_ref()).await.unwrap();
+    assert_eq!(second.items.len(), 2);
+    assert!(second.next.is_none());
+    let all: Vec<String> = first.items.iter().chain(&second.items).map(|v| v.name.to_string()).collect();
+    let mut expected = names.clone();
+    expected.reverse();
+    assert_eq!(all, expected);
+    assert!(matches!(svc.list(&user("stranger"), team, project, 3, None).await, Err(Error::NotFound { .. })));
+}

@@ -1,0 +1,167 @@
+//! The catalog: cloud providers, providers with their locations and images, sizes, prices.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{CloudProviderId, PriceId, ProviderId, SizeId};
+use crate::money::Money;
+use crate::timestamp::Timestamp;
+use crate::vm::Ref;
+
+/// A datacenter of a region.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Datacenter {
+    /// Machine name, e.g. `berlin`.
+    pub name: String,
+    /// Display name, e.g. `Berlin`.
+    pub display_name: String,
+}
+
+/// Where a VM runs.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Region {
+    /// The datacenter.
+    pub datacenter: Datacenter,
+    /// Country or area, e.g. `Germany`.
+    pub physical_location: String,
+}
+
+/// An image version.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImageVersion {
+    /// Machine name, e.g. `20_04-lts`.
+    pub name: String,
+    /// Display name, e.g. `20.04 LTS`.
+    pub display_name: String,
+}
+
+/// The operating system image of a VM.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Image {
+    /// The version.
+    pub version: ImageVersion,
+    /// Distribution, e.g. `Ubuntu`.
+    pub distribution: String,
+}
+
+/// A cloud provider: Kraud.Cloud, Azure or AWS.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CloudProvider {
+    /// Id.
+    #[serde(rename = "_id")]
+    pub id: CloudProviderId,
+    /// Display name, e.g. `Kraud.Cloud`.
+    pub name: String,
+    /// Disabled providers accept no new VMs.
+    pub is_disabled: bool,
+}
+
+/// A provider offering as shown on the wire (`cloudProvider` populated or as id).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Provider {
+    /// Id.
+    #[serde(rename = "_id")]
+    pub id: ProviderId,
+    /// Kind of offering, `vm` here.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Disabled providers accept no new VMs.
+    pub is_disabled: bool,
+    /// The cloud provider.
+    pub cloud_provider: Ref<CloudProviderId, CloudProvider>,
+}
+
+/// A provider as stored: the wire fields plus the locations and images it offers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderRecord {
+    /// Id.
+    #[serde(rename = "_id")]
+    pub id: ProviderId,
+    /// Kind of offering, `vm` here.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Disabled providers accept no new VMs.
+    pub is_disabled: bool,
+    /// The cloud provider's id.
+    pub cloud_provider: CloudProviderId,
+    /// Regions this provider offers.
+    #[serde(default)]
+    pub locations: Vec<Region>,
+    /// Images this provider offers.
+    #[serde(default)]
+    pub images: Vec<Image>,
+}
+
+impl ProviderRecord {
+    /// The wire form, with the cloud provider populated when given.
+    pub fn to_wire(&self, cloud: Option<&CloudProvider>) -> Provider {
+        Provider {
+            id: self.id,
+            kind: self.kind.clone(),
+            is_disabled: self.is_disabled,
+            cloud_provider: match cloud {
+                Some(c) => Ref::Populated(c.clone()),
+                None => Ref::Id(self.cloud_provider),
+            },
+        }
+    }
+}
+
+/// A machine size.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Size {
+    /// Id.
+    #[serde(rename = "_id")]
+    pub id: SizeId,
+    /// The provider offering it.
+    pub provider: ProviderId,
+    /// The location (datacenter name) it is offered in.
+    pub location: String,
+    /// Provider's size name, e.g. `Standart_berlin_1_4_50` or `m6a.large`.
+    pub name: String,
+    /// Virtual CPUs.
+    #[serde(rename = "vCPUs")]
+    pub vcpus: u32,
+    /// Memory in GB.
+    #[serde(rename = "memoryGB")]
+    pub memory_gb: u32,
+    /// Disk in GB.
+    #[serde(rename = "spaceGB")]
+    pub space_gb: u32,
+    /// Size group (catalog grouping).
+    pub group: u32,
+}
+
+/// The price of a size with an image in a location.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Price {
+    /// Id.
+    #[serde(rename = "_id")]
+    pub id: PriceId,
+    /// The provider offering it.
+    pub provider: ProviderId,
+    /// Datacenter name the price is for.
+    pub location_name: String,
+    /// Size name the price is for.
+    pub size_name: String,
+    /// Image distribution the price is for.
+    pub image_name: String,
+    /// Price per hour.
+    pub price_per_hour: Money,
+    /// Price per month.
+    pub price_per_month: Money,
+    /// ISO 4217 currency, e.g. `EUR`.
+    pub currency_code: String,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last changed.
+    pub updated_at: Timestamp,
+}

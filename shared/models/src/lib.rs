@@ -1,0 +1,33 @@
+//! Wire and domain types of the VM API.
+//!
+//! Everything here is plain data with serde names exactly as the API page shows
+//! (`_id`, camelCase, ISO-8601 UTC timestamps with milliseconds). Values are parsed
+//! once at the edge into these newtypes; no I/O and no AWS crates live here.
+
+pub mod catalog;
+pub mod ids;
+pub mod money;
+pub mod names;
+pub mod requests;
+pub mod status;
+pub mod team;
+pub mod timestamp;
+pub mod vm;
+
+pub use catalog::{CloudProvider, Datacenter, Image, ImageVersion, Price, Provider, ProviderRecord, Region, Size};
+pub use ids::{
+    BillingSettingsId, CloudProviderId, IpConfigId, ObjectId, PriceId, ProjectId, ProviderId, SizeId,
+    SubscriptionId, TeamId, UserId, VmId,
+};
+pub use money::Money;
+pub use names::{HostName, Tag, Tags};
+pub use requests::{CreateVmRequest, UpdateVmRequest};
+pub use status::{AuthMethod, Role, VmStatus};
+pub use team::{Member, Project, Team};
+pub use timestamp::Timestamp;
+pub use vm::{Access, ActionResult, IpConfiguration, Ref, VirtualMachine, VmRecord};
+
+/// A value that failed to parse at the edge; the message names what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(pub String);

@@ -1,0 +1,173 @@
+//! Host names (RFC 1123 labels) and tags.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::truncate;
+use crate::ParseError;
+
+/// A VM name: an RFC 1123 DNS label (1–63 of `a-z`, `0-9`, `-`, not starting or ending with `-`).
+/// Upper-case input is rejected rather than folded, so names are stored as given.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct HostName(String);
+
+impl HostName {
+    /// Longest label RFC 1123 allows.
+    pub const MAX_LEN: usize = 63;
+
+    /// Parses one label.
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        let bad = |why: &str| ParseError(format!("'{}' is not a valid host name: {why}", truncate(s)));
+        if s.is_empty() {
+            return Err(bad("it is empty"));
+        }
+        if s.len() > Self::MAX_LEN {
+            return Err(bad("it is longer than 63 characters"));
+        }
+        if !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            return Err(bad("only lower-case letters, digits and '-' are allowed"));
+        }
+        if s.starts_with('-') || s.ends_with('-') {
+            return Err(bad("it must not start or end with '-'"));
+        }
+        Ok(HostName(s.to_string()))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for HostName {
+    type Error = ParseError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        HostName::parse(&s)
+    }
+}
+
+impl From<HostName> for String {
+    fn from(n: HostName) -> String {
+        n.0
+    }
+}
+
+impl fmt::Display for HostName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for HostName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HostName({})", self.0)
+    }
+}
+
+/// A tag: 1–64 characters, no control characters.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Debug)]
+#[serde(try_from = "String", into = "String")]
+pub struct Tag(String);
+
+impl Tag {
+    /// Longest tag.
+    pub const MAX_LEN: usize = 64;
+
+    /// Parses one tag.
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        let n = s.chars().count();
+        if n == 0 || n > Self::MAX_LEN {
+            return Err(ParseError(format!(
+                "tag '{}' must be 1 to {} characters long",
+                truncate(s),
+                Self::MAX_LEN
+            )));
+        }
+        if s.chars().any(char::is_control) {
+            return Err(ParseError(format!("tag '{}' contains control characters", truncate(s))));
+        }
+        Ok(Tag(s.to_string()))
+    }
+
+    /// The tag as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Tag {
+    type Error = ParseError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Tag::parse(&s)
+    }
+}
+
+impl From<Tag> for String {
+    fn from(t: Tag) -> String {
+        t.0
+    }
+}
+
+/// The tags of a VM: at most 20, each a [`Tag`].
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize, Debug)]
+#[serde(try_from = "Vec<Tag>", into = "Vec<Tag>")]
+pub struct Tags(Vec<Tag>);
+
+impl Tags {
+    /// Most tags a VM may carry.
+    pub const MAX: usize = 20;
+
+    /// Checks the count.
+    pub fn new(tags: Vec<Tag>) -> Result<Self, ParseError> {
+        if tags.len() > Self::MAX {
+            return Err(ParseError(format!("at most {} tags are allowed, got {}", Self::MAX, tags.len())));
+        }
+        Ok(Tags(tags))
+    }
+
+    /// The tags in order.
+    pub fn as_slice(&self) -> &[Tag] {
+        &self.0
+    }
+}
+
+impl TryFrom<Vec<Tag>> for Tags {
+    type Error = ParseError;
+    fn try_from(v: Vec<Tag>) -> Result<Self, Self::Error> {
+        Tags::new(v)
+    }
+}
+
+impl From<Tags> for Vec<Tag> {
+    fn from(t: Tags) -> Vec<Tag> {
+        t.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names() {
+        for good in ["a", "kraud-cloud-ubuntu-1vcpu-4gb-berlin-01", &"a".repeat(63), "0web"] {
+            assert!(HostName::parse(good).is_ok(), "{good}");
+        }
+        for bad in ["", "-a", "a-", "A", "a_b", "a.b", "ü", &"a".repeat(64), "a b"] {
+            assert!(HostName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tags() {
+        assert!(Tag::parse("").is_err());
+        assert!(Tag::parse(&"t".repeat(65)).is_err());
+        assert!(Tag::parse("env:prod ✓").is_ok());
+        let many: Vec<Tag> = (0..21).map(|i| Tag::parse(&i.to_string()).unwrap()).collect();
+        assert!(Tags::new(many.clone()).is_err());
+        assert!(Tags::new(many[..20].to_vec()).is_ok());
+        assert!(serde_json::from_str::<Tags>(r#"["a", ""]"#).is_err());
+    }
+}

@@ -1,0 +1,112 @@
+//! UTC timestamps written as ISO-8601 with milliseconds (`2023-11-07T10:31:02.692Z`).
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{Duration, OffsetDateTime, UtcOffset};
+
+use crate::ParseError;
+
+/// A point in time with millisecond precision, always UTC.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(OffsetDateTime);
+
+impl Timestamp {
+    /// The current time, truncated to milliseconds.
+    pub fn now() -> Self {
+        Self::from_datetime(OffsetDateTime::now_utc())
+    }
+
+    fn from_datetime(dt: OffsetDateTime) -> Self {
+        let dt = dt.to_offset(UtcOffset::UTC);
+        let millis = dt.millisecond();
+        Timestamp(dt.replace_millisecond(millis).unwrap_or(dt))
+    }
+
+    /// From Unix milliseconds.
+    pub fn from_unix_millis(ms: i64) -> Result<Self, ParseError> {
+        OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+            .map(Timestamp)
+            .map_err(|_| ParseError(format!("{ms} is out of the supported time range")))
+    }
+
+    /// Unix milliseconds.
+    pub fn unix_millis(&self) -> i64 {
+        (self.0.unix_timestamp_nanos() / 1_000_000) as i64
+    }
+
+    /// Unix seconds.
+    pub fn unix_seconds(&self) -> i64 {
+        self.0.unix_timestamp()
+    }
+
+    /// Parses RFC 3339 (any offset) and normalizes to UTC milliseconds.
+    pub fn parse(s: &str) -> Result<Self, ParseError> {
+        OffsetDateTime::parse(s, &Rfc3339)
+            .map(Self::from_datetime)
+            .map_err(|_| ParseError(format!("'{}' is not an RFC 3339 timestamp", crate::ids::truncate(s))))
+    }
+
+    /// This time plus `seconds`.
+    pub fn plus_seconds(&self, seconds: i64) -> Self {
+        Timestamp(self.0.saturating_add(Duration::seconds(seconds)))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+        match self.0.format(&format) {
+            Ok(s) => f.write_str(&s),
+            Err(_) => Err(fmt::Error),
+        }
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Timestamp({self})")
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Timestamp::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_the_spec_form() {
+        let t = Timestamp::parse("2023-11-07T10:31:02.692Z").unwrap();
+        assert_eq!(t.to_string(), "2023-11-07T10:31:02.692Z");
+        assert_eq!(Timestamp::from_unix_millis(t.unix_millis()).unwrap(), t);
+    }
+
+    #[test]
+    fn normalizes_offsets_and_precision() {
+        let t = Timestamp::parse("2023-11-07T12:31:02.692345+02:00").unwrap();
+        assert_eq!(t.to_string(), "2023-11-07T10:31:02.692Z");
+        assert_eq!(Timestamp::parse("2023-11-07T10:31:02Z").unwrap().to_string(), "2023-11-07T10:31:02.000Z");
+        assert!(Timestamp::parse("yesterday").is_err());
+    }
+
+    #[test]
+    fn now_sorts_as_text() {
+        let a = Timestamp::from_unix_millis(1_000).unwrap();
+        let b = Timestamp::from_unix_millis(20_000).unwrap();
+        assert!(a.to_string() < b.to_string());
+    }
+}
