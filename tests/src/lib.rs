@@ -1,1 +1,267 @@
-//! placeholder
+//! Harness of the black-box tests: a fresh table in DynamoDB Local per test, loaded with the
+//! demo data, and the local server's routers listening on a free loopback port.
+//!
+//! `make test` starts DynamoDB Local and sets `AWS_ENDPOINT_URL_DYNAMODB`; without it these
+//! tests fail with a message saying so (they never talk to real AWS).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokio::sync::oneshot;
+use vmapi_http::auth::mint_local_token;
+use vmapi_http::{AppState, Config};
+use vmapi_models::{Seed, UserId, VmRecord};
+use vmapi_store_dynamodb::{create_table, DynamoRepository, RepositoryOptions};
+
+/// The demo team's owner (spec page).
+pub const OWNER: &str = "6548a41138406c14db33b606";
+/// The demo team (spec page).
+pub const TEAM: &str = "6548a41f38406c14db33b61e";
+/// The demo project (spec page).
+pub const PROJECT: &str = "6548a41f38406c14db33b62c";
+/// The second demo team's owner.
+pub const OTHER_OWNER: &str = "6548a41138406c14db33b700";
+/// The second demo team.
+pub const OTHER_TEAM: &str = "6548a41f38406c14db33b700";
+/// The second demo team's project.
+pub const OTHER_PROJECT: &str = "6548a41f38406c14db33b701";
+/// Secret of the test tokens.
+pub const SECRET: &str = "integration-test-secret";
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// Reads a file of the repository.
+pub fn read(path: &str) -> String {
+    std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+}
+
+/// The spec page's create request (verbatim copy in the models' fixtures).
+pub fn spec_create_request() -> Value {
+    serde_json::from_str(&read("shared/models/tests/fixtures/create-request.json")).unwrap()
+}
+
+/// The demo data.
+pub fn demo_seed() -> Seed {
+    serde_json::from_str(&read("data/demo.json")).expect("demo data parses")
+}
+
+/// A DynamoDB client for DynamoDB Local.
+pub async fn local_client() -> aws_sdk_dynamodb::Client {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+            .is_ok_and(|v| v.contains("127.0.0.1") || v.contains("localhost")),
+        "AWS_ENDPOINT_URL_DYNAMODB must point at DynamoDB Local: run the tests with `make test`"
+    );
+    vmapi_http::state::dynamodb_client().await
+}
+
+/// A running API over its own table.
+pub struct TestApp {
+    /// `http://127.0.0.1:port`.
+    pub base: String,
+    /// HTTP client.
+    pub http: reqwest::Client,
+    /// The repository the server uses.
+    pub repo: Arc<DynamoRepository>,
+    /// Its table.
+    pub table: String,
+    /// Configuration of the server.
+    pub config: Config,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// Body as JSON (`Null` if empty or not JSON).
+    pub json: Value,
+}
+
+impl Reply {
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.json
+        );
+        self
+    }
+
+    /// Asserts an error body of the documented shape with this `code`.
+    #[track_caller]
+    pub fn expect_error(self, status: u16, code: &str) -> Self {
+        let r = self.expect(status);
+        assert_eq!(r.json["statusCode"], status, "{}", r.json);
+        assert_eq!(r.json["code"], code, "{}", r.json);
+        assert!(
+            r.json["error"].is_string() && r.json["message"].is_string(),
+            "{}",
+            r.json
+        );
+        r
+    }
+}
+
+impl TestApp {
+    /// A new table with the demo data, and a server on it.
+    pub async fn spawn() -> TestApp {
+        let client = local_client().await;
+        let table = format!("t{}", vmapi_models::ObjectId::new());
+        create_table(&client, &table).await.expect("create table");
+        let repo = Arc::new(DynamoRepository::new(
+            client,
+            &table,
+            RepositoryOptions::default(),
+        ));
+        repo.load_seed(&demo_seed()).await.expect("load demo data");
+        let config = Config::local(&table, SECRET);
+        let state = AppState::new(repo.clone(), &config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            vmapi_http::local::serve(listener, state, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        TestApp {
+            base,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            repo,
+            table,
+            config,
+            shutdown: Some(tx),
+        }
+    }
+
+    /// The state the server uses (for driving handlers directly).
+    pub fn state(&self) -> AppState {
+        AppState::new(self.repo.clone(), &self.config)
+    }
+
+    /// A valid token for `user`.
+    pub fn token(&self, user: &str) -> String {
+        mint_local_token(
+            SECRET,
+            &UserId::parse(user).unwrap(),
+            Duration::from_secs(600),
+        )
+    }
+
+    /// Sends a request as `user` (None: no token) with an optional JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        user: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(u) = user {
+            req = req.bearer_auth(self.token(u));
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        Self::read(req.send().await.expect("request sent")).await
+    }
+
+    /// Reads a response.
+    pub async fn read(resp: reqwest::Response) -> Reply {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.unwrap();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            json,
+        }
+    }
+
+    /// GET as `user`.
+    pub async fn get(&self, path: &str, user: &str) -> Reply {
+        self.call(Method::GET, path, Some(user), None).await
+    }
+
+    /// Creates VMs in the demo project from the spec request with these names.
+    pub async fn create(&self, user: &str, names: &[&str]) -> Reply {
+        let mut body = spec_create_request();
+        body["hostNames"] = serde_json::json!(names);
+        body["quantity"] = serde_json::json!(names.len());
+        self.call(
+            Method::POST,
+            "/api/virtual-machines",
+            Some(user),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// Stores a VM record as is (to reach states the API cannot yet produce).
+    pub async fn seed_vm(&self, vm: &VmRecord) {
+        self.repo.put_vm_unchecked(vm).await.expect("seed vm");
+    }
+
+    /// Every item of the table, sorted by key: for "nothing was written" checks. Test use only.
+    pub async fn dump(&self) -> Vec<HashMap<String, AttributeValue>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .repo
+                .client()
+                .scan()
+                .table_name(&self.table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        let key = |i: &HashMap<String, AttributeValue>| {
+            format!(
+                "{:?}{:?}",
+                i.get("pk").and_then(|v| v.as_s().ok()),
+                i.get("sk").and_then(|v| v.as_s().ok())
+            )
+        };
+        items.sort_by_key(key);
+        items
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

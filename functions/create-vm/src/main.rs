@@ -1,1 +1,6 @@
-fn main() {}
+//! Lambda function `create-vm`: `POST /api/virtual-machines`.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    vmapi_http::lambda::run(vmapi_http::Endpoint::CreateVm).await
+}

@@ -1,1 +1,6 @@
-fn main() {}
+//! Lambda function `delete-vm`: `DELETE /api/virtual-machines/{id}`.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    vmapi_http::lambda::run(vmapi_http::Endpoint::DeleteVm).await
+}

@@ -1,1 +1,6 @@
-fn main() {}
+//! Lambda function `stop-vm`: `PUT /api/virtual-machines/{id}/stop`.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_http::Error> {
+    vmapi_http::lambda::run(vmapi_http::Endpoint::StopVm).await
+}

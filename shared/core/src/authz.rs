@@ -15,12 +15,19 @@ pub enum Need {
 
 /// The caller's role in `team`, if the need is met. A missing team or a non-member gets
 /// `hidden` (a 404, so ids cannot be probed); a viewer asking to write gets 403.
-pub fn authorize(team: Option<&Team>, user: &UserId, need: Need, hidden: impl FnOnce() -> Error) -> Result<Role, Error> {
+pub fn authorize(
+    team: Option<&Team>,
+    user: &UserId,
+    need: Need,
+    hidden: impl FnOnce() -> Error,
+) -> Result<Role, Error> {
     let Some(role) = team.and_then(|t| t.role_of(user)) else {
         return Err(hidden());
     };
     if need == Need::Write && !role.can_write() {
-        return Err(Error::Forbidden("viewers of a team cannot change its virtual machines".into()));
+        return Err(Error::Forbidden(
+            "viewers of a team cannot change its virtual machines".into(),
+        ));
     }
     Ok(role)
 }

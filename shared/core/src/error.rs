@@ -164,7 +164,10 @@ impl Error {
     }
 
     /// An internal error with a cause.
-    pub fn internal(context: impl Into<String>, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+    pub fn internal(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         Error::Internal {
             context: context.into(),
             source: Some(source.into()),

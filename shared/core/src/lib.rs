@@ -9,5 +9,5 @@ pub mod ports;
 pub mod service;
 
 pub use error::{ConflictCode, Error, FieldError, NotFoundKind, Result};
-pub use ports::{Clock, Lookup, Found, NameChange, PageKey, Repository, SystemClock, VmPage};
+pub use ports::{Clock, Found, Lookup, NameChange, PageKey, Repository, SystemClock, VmPage};
 pub use service::{ListPage, Service};

@@ -53,7 +53,10 @@ pub fn decide(action: Action, status: VmStatus) -> Decision {
         (Action::Stop, Creating | Provisioning | Failed | Starting | Deleting) => Illegal,
 
         (Action::Delete, Deleting) => NoOp,
-        (Action::Delete, Creating | Provisioning | Starting | Running | Stopping | Failed | Stopped) => To(Deleting),
+        (
+            Action::Delete,
+            Creating | Provisioning | Starting | Running | Stopping | Failed | Stopped,
+        ) => To(Deleting),
     }
 }
 
@@ -74,8 +77,16 @@ mod tests {
             assert_eq!(decide(Action::Start, s), Decision::Illegal, "start {s}");
             assert_eq!(decide(Action::Stop, s), Decision::Illegal, "stop {s}");
         }
-        for s in VmStatus::ALL.iter().copied().filter(|s| !matches!(s, Deleting | Deleted)) {
-            assert_eq!(decide(Action::Delete, s), Decision::To(Deleting), "delete {s}");
+        for s in VmStatus::ALL
+            .iter()
+            .copied()
+            .filter(|s| !matches!(s, Deleting | Deleted))
+        {
+            assert_eq!(
+                decide(Action::Delete, s),
+                Decision::To(Deleting),
+                "delete {s}"
+            );
         }
         for a in [Action::Start, Action::Stop, Action::Delete] {
             assert_eq!(decide(a, Deleted), Decision::Gone);
@@ -87,7 +98,10 @@ mod tests {
         for a in [Action::Start, Action::Stop, Action::Delete] {
             for s in VmStatus::ALL.iter().copied() {
                 if let Decision::To(next) = decide(a, s) {
-                    assert!(matches!(next, Starting | Stopping | Deleting), "{a:?} {s} -> {next}");
+                    assert!(
+                        matches!(next, Starting | Stopping | Deleting),
+                        "{a:?} {s} -> {next}"
+                    );
                 }
             }
         }

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use vmapi_models::{CloudProvider, Price, Project, ProjectId, ProviderRecord, Size, Team, VmId, VmRecord};
+use vmapi_models::{
+    CloudProvider, Price, Project, ProjectId, ProviderRecord, Size, Team, VmId, VmRecord,
+};
 
 use crate::error::{ConflictCode, Error, Result};
 use crate::ports::{Found, Lookup, NameChange, PageKey, Repository, VmPage};
@@ -40,7 +42,12 @@ impl MemoryRepository {
     }
     /// Adds a cloud provider.
     pub fn put_cloud_provider(&self, c: CloudProvider) {
-        self.state.lock().unwrap().found.cloud_providers.insert(c.id, c);
+        self.state
+            .lock()
+            .unwrap()
+            .found
+            .cloud_providers
+            .insert(c.id, c);
     }
     /// Adds a provider.
     pub fn put_provider(&self, p: ProviderRecord) {
@@ -80,7 +87,9 @@ fn pick<K: Ord + std::hash::Hash + Copy, V: Clone>(
     keys: &std::collections::BTreeSet<K>,
     from: &HashMap<K, V>,
 ) -> HashMap<K, V> {
-    keys.iter().filter_map(|k| from.get(k).map(|v| (*k, v.clone()))).collect()
+    keys.iter()
+        .filter_map(|k| from.get(k).map(|v| (*k, v.clone())))
+        .collect()
 }
 
 #[async_trait]
@@ -103,12 +112,24 @@ impl Repository for MemoryRepository {
         Ok(self.vm(id))
     }
 
-    async fn list_project_vms(&self, project: ProjectId, limit: usize, after: Option<&PageKey>) -> Result<VmPage> {
+    async fn list_project_vms(
+        &self,
+        project: ProjectId,
+        limit: usize,
+        after: Option<&PageKey>,
+    ) -> Result<VmPage> {
         let s = self.state.lock().unwrap();
-        let mut all: Vec<&VmRecord> = s.vms.values().filter(|v| v.project == project && v.status.is_active()).collect();
+        let mut all: Vec<&VmRecord> = s
+            .vms
+            .values()
+            .filter(|v| v.project == project && v.status.is_active())
+            .collect();
         all.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
         let start = match after {
-            Some(k) => all.iter().position(|v| (v.created_at, v.id) < (k.created_at, k.id)).unwrap_or(all.len()),
+            Some(k) => all
+                .iter()
+                .position(|v| (v.created_at, v.id) < (k.created_at, k.id))
+                .unwrap_or(all.len()),
             None => 0,
         };
         let rest = &all[start..];
@@ -121,7 +142,10 @@ impl Repository for MemoryRepository {
         let mut s = self.state.lock().unwrap();
         for vm in vms {
             if s.names.contains_key(&(vm.project, vm.name.to_string())) {
-                return Err(Error::conflict(ConflictCode::HostNameTaken, format!("host name '{}' is taken", vm.name)));
+                return Err(Error::conflict(
+                    ConflictCode::HostNameTaken,
+                    format!("host name '{}' is taken", vm.name),
+                ));
             }
         }
         for vm in vms {
@@ -131,7 +155,12 @@ impl Repository for MemoryRepository {
         Ok(())
     }
 
-    async fn replace_vm(&self, vm: &VmRecord, expected_version: u64, names: &NameChange) -> Result<()> {
+    async fn replace_vm(
+        &self,
+        vm: &VmRecord,
+        expected_version: u64,
+        names: &NameChange,
+    ) -> Result<()> {
         let mut s = self.state.lock().unwrap();
         match s.vms.get(&vm.id) {
             Some(old) if old.version == expected_version => {}
@@ -139,7 +168,10 @@ impl Repository for MemoryRepository {
         }
         if let Some(claim) = &names.claim {
             if s.names.contains_key(&(vm.project, claim.to_string())) {
-                return Err(Error::conflict(ConflictCode::HostNameTaken, format!("host name '{claim}' is taken")));
+                return Err(Error::conflict(
+                    ConflictCode::HostNameTaken,
+                    format!("host name '{claim}' is taken"),
+                ));
             }
         }
         if let Some(release) = &names.release {

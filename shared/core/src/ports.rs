@@ -4,8 +4,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use vmapi_models::{
-    CloudProvider, CloudProviderId, HostName, Price, PriceId, Project, ProjectId, ProviderId, ProviderRecord, Size, SizeId,
-    Team, TeamId, Timestamp, VmId, VmRecord,
+    CloudProvider, CloudProviderId, HostName, Price, PriceId, Project, ProjectId, ProviderId,
+    ProviderRecord, Size, SizeId, Team, TeamId, Timestamp, VmId, VmRecord,
 };
 
 use crate::error::Result;
@@ -123,7 +123,12 @@ pub trait Repository: Send + Sync {
     async fn get_vm(&self, id: VmId) -> Result<Option<VmRecord>>;
 
     /// Up to `limit` active VMs of a project, newest first, after `after`.
-    async fn list_project_vms(&self, project: ProjectId, limit: usize, after: Option<&PageKey>) -> Result<VmPage>;
+    async fn list_project_vms(
+        &self,
+        project: ProjectId,
+        limit: usize,
+        after: Option<&PageKey>,
+    ) -> Result<VmPage>;
 
     /// Writes new VMs and claims their host names, all or nothing.
     /// A taken name fails with `Conflict(HostNameTaken)`.
@@ -131,7 +136,12 @@ pub trait Repository: Send + Sync {
 
     /// Replaces a VM if its stored version is `expected_version` (else `VersionConflict`),
     /// changing host-name claims in the same atomic write.
-    async fn replace_vm(&self, vm: &VmRecord, expected_version: u64, names: &NameChange) -> Result<()>;
+    async fn replace_vm(
+        &self,
+        vm: &VmRecord,
+        expected_version: u64,
+        names: &NameChange,
+    ) -> Result<()>;
 }
 
 /// The current time.

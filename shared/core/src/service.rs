@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 use vmapi_models::{
-    ActionResult, AuthMethod, CreateVmRequest, HostName, Image, ProjectId, Ref, Region, TeamId, UpdateVmRequest, UserId,
-    VirtualMachine, VmId, VmRecord, VmStatus,
+    ActionResult, AuthMethod, CreateVmRequest, HostName, Image, ProjectId, Ref, Region, TeamId,
+    UpdateVmRequest, UserId, VirtualMachine, VmId, VmRecord, VmStatus,
 };
 
 use crate::authz::{authorize, Need};
@@ -43,7 +43,11 @@ impl Service {
     }
 
     /// Creates one VM per host name, all in one atomic write. Two round trips.
-    pub async fn create(&self, caller: &UserId, req: CreateVmRequest) -> Result<Vec<VirtualMachine>> {
+    pub async fn create(
+        &self,
+        caller: &UserId,
+        req: CreateVmRequest,
+    ) -> Result<Vec<VirtualMachine>> {
         check_request_shape(&req)?;
 
         let mut lookup = Lookup::default();
@@ -116,7 +120,9 @@ impl Service {
             lookup.add_catalog_of(vm);
         }
         let found = self.repo.lookup(&lookup).await?;
-        authorize(found.teams.get(&team), caller, Need::Read, || Error::not_found(NotFoundKind::Team, team))?;
+        authorize(found.teams.get(&team), caller, Need::Read, || {
+            Error::not_found(NotFoundKind::Team, team)
+        })?;
         match found.projects.get(&project) {
             Some(p) if p.team == team => {}
             _ => return Err(Error::not_found(NotFoundKind::Project, project)),
@@ -127,7 +133,10 @@ impl Service {
             .filter(|vm| vm.team == team && vm.status.is_active())
             .map(|vm| populate(vm, &found, false))
             .collect();
-        Ok(ListPage { items, next: page.next })
+        Ok(ListPage {
+            items,
+            next: page.next,
+        })
     }
 
     /// One VM with every reference populated. Two round trips.
@@ -137,9 +146,17 @@ impl Service {
     }
 
     /// Changes `name` and/or `tags`. Three round trips (more only when a concurrent write interferes).
-    pub async fn update(&self, caller: &UserId, id: VmId, patch: UpdateVmRequest) -> Result<VirtualMachine> {
+    pub async fn update(
+        &self,
+        caller: &UserId,
+        id: VmId,
+        patch: UpdateVmRequest,
+    ) -> Result<VirtualMachine> {
         if patch.name.is_none() && patch.tags.is_none() {
-            return Err(Error::invalid_field("body", "nothing to update: give `name` and/or `tags`"));
+            return Err(Error::invalid_field(
+                "body",
+                "nothing to update: give `name` and/or `tags`",
+            ));
         }
         for attempt in 1..=WRITE_ATTEMPTS {
             let (vm, found) = self.load_visible(caller, id, Need::Write).await?;
@@ -190,7 +207,11 @@ impl Service {
     /// Three round trips: read the VM, read its team, conditional write.
     async fn act(&self, caller: &UserId, id: VmId, action: Action) -> Result<ActionResult> {
         for attempt in 1..=WRITE_ATTEMPTS {
-            let vm = self.repo.get_vm(id).await?.ok_or_else(|| Error::not_found(NotFoundKind::Vm, id))?;
+            let vm = self
+                .repo
+                .get_vm(id)
+                .await?
+                .ok_or_else(|| Error::not_found(NotFoundKind::Vm, id))?;
             if vm.status == VmStatus::Deleted {
                 return Err(Error::not_found(NotFoundKind::Vm, id));
             }
@@ -243,15 +264,26 @@ impl Service {
     }
 
     /// Reads a VM and everything it refers to; hides VMs the caller may not see.
-    async fn load_visible(&self, caller: &UserId, id: VmId, need: Need) -> Result<(VmRecord, Found)> {
-        let vm = self.repo.get_vm(id).await?.ok_or_else(|| Error::not_found(NotFoundKind::Vm, id))?;
+    async fn load_visible(
+        &self,
+        caller: &UserId,
+        id: VmId,
+        need: Need,
+    ) -> Result<(VmRecord, Found)> {
+        let vm = self
+            .repo
+            .get_vm(id)
+            .await?
+            .ok_or_else(|| Error::not_found(NotFoundKind::Vm, id))?;
         if vm.status == VmStatus::Deleted {
             return Err(Error::not_found(NotFoundKind::Vm, id));
         }
         let mut lookup = Lookup::default();
         lookup.add_vm(&vm);
         let found = self.repo.lookup(&lookup).await?;
-        authorize(found.teams.get(&vm.team), caller, need, || Error::not_found(NotFoundKind::Vm, id))?;
+        authorize(found.teams.get(&vm.team), caller, need, || {
+            Error::not_found(NotFoundKind::Vm, id)
+        })?;
         Ok((vm, found))
     }
 }
@@ -315,7 +347,12 @@ fn check_request_shape(req: &CreateVmRequest) -> Result<()> {
 
 /// An OpenSSH public key line: `<type> <base64> [comment]`.
 fn check_public_key_shape(key: &str) -> Result<(), String> {
-    const TYPES: [&str; 4] = ["ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384"];
+    const TYPES: [&str; 4] = [
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+    ];
     if key.len() > 16 * 1024 {
         return Err("the key is longer than 16 KiB".into());
     }
@@ -323,9 +360,16 @@ fn check_public_key_shape(key: &str) -> Result<(), String> {
     let kind = parts.next().unwrap_or("");
     let body = parts.next().unwrap_or("");
     if !TYPES.contains(&kind) {
-        return Err(format!("expected an OpenSSH public key starting with one of {}", TYPES.join(", ")));
+        return Err(format!(
+            "expected an OpenSSH public key starting with one of {}",
+            TYPES.join(", ")
+        ));
     }
-    if body.is_empty() || !body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=') {
+    if body.is_empty()
+        || !body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=')
+    {
         return Err("the key data is not base64".into());
     }
     Ok(())
@@ -344,44 +388,84 @@ fn check_catalog(req: &CreateVmRequest, found: &Found) -> Result<()> {
         .providers
         .get(&req.provider)
         .ok_or_else(|| missing("provider", "provider", &req.provider))?;
-    let size = found.sizes.get(&req.size).ok_or_else(|| missing("size", "size", &req.size))?;
-    let price = found.prices.get(&req.price).ok_or_else(|| missing("price", "price", &req.price))?;
+    let size = found
+        .sizes
+        .get(&req.size)
+        .ok_or_else(|| missing("size", "size", &req.size))?;
+    let price = found
+        .prices
+        .get(&req.price)
+        .ok_or_else(|| missing("price", "price", &req.price))?;
 
     let mut details = Vec::new();
     if cloud.is_disabled {
-        details.push(FieldError::new("cloudProvider", format!("cloud provider {} is disabled", cloud.name)));
+        details.push(FieldError::new(
+            "cloudProvider",
+            format!("cloud provider {} is disabled", cloud.name),
+        ));
     }
     if provider.is_disabled {
-        details.push(FieldError::new("provider", format!("provider {} is disabled", provider.id)));
+        details.push(FieldError::new(
+            "provider",
+            format!("provider {} is disabled", provider.id),
+        ));
     }
     if provider.cloud_provider != req.cloud_provider {
         details.push(FieldError::new(
             "provider",
-            format!("provider {} does not belong to cloud provider {}", provider.id, req.cloud_provider),
+            format!(
+                "provider {} does not belong to cloud provider {}",
+                provider.id, req.cloud_provider
+            ),
         ));
     }
     if size.provider != req.provider {
-        details.push(FieldError::new("size", format!("size {} does not belong to provider {}", size.id, req.provider)));
+        details.push(FieldError::new(
+            "size",
+            format!(
+                "size {} does not belong to provider {}",
+                size.id, req.provider
+            ),
+        ));
     }
     if price.provider != req.provider {
-        details.push(FieldError::new("price", format!("price {} does not belong to provider {}", price.id, req.provider)));
+        details.push(FieldError::new(
+            "price",
+            format!(
+                "price {} does not belong to provider {}",
+                price.id, req.provider
+            ),
+        ));
     }
     if price.size_name != size.name || price.location_name != size.location {
         details.push(FieldError::new(
             "price",
-            format!("price {} is not a price of size {} ({} in {})", price.id, size.id, size.name, size.location),
+            format!(
+                "price {} is not a price of size {} ({} in {})",
+                price.id, size.id, size.name, size.location
+            ),
         ));
     }
-    if req.region.datacenter.name != price.location_name || !offers_region(provider.locations.as_slice(), &req.region) {
+    if req.region.datacenter.name != price.location_name
+        || !offers_region(provider.locations.as_slice(), &req.region)
+    {
         details.push(FieldError::new(
             "region",
-            format!("region must be the catalog location '{}' of the chosen price", price.location_name),
+            format!(
+                "region must be the catalog location '{}' of the chosen price",
+                price.location_name
+            ),
         ));
     }
-    if req.image.distribution != price.image_name || !offers_image(provider.images.as_slice(), &req.image) {
+    if req.image.distribution != price.image_name
+        || !offers_image(provider.images.as_slice(), &req.image)
+    {
         details.push(FieldError::new(
             "image",
-            format!("image must be a catalog image of distribution '{}' of the chosen price", price.image_name),
+            format!(
+                "image must be a catalog image of distribution '{}' of the chosen price",
+                price.image_name
+            ),
         ));
     }
     if details.is_empty() {

@@ -83,8 +83,14 @@ fn setup() -> (Arc<MemoryRepository>, Service) {
         name: "My Team".into(),
         email: "john.doe@mail.com".into(),
         members: vec![
-            Member { user: user("owner"), role: Role::Owner },
-            Member { user: user("viewer"), role: Role::Viewer },
+            Member {
+                user: user("owner"),
+                role: Role::Owner,
+            },
+            Member {
+                user: user("viewer"),
+                role: Role::Viewer,
+            },
         ],
         created_at: ts(),
         updated_at: ts(),
@@ -129,63 +135,157 @@ fn request(names: &[&str]) -> CreateVmRequest {
 #[tokio::test]
 async fn create_then_get_populates_everything() {
     let (_repo, svc) = setup();
-    let created = svc.create(&user("owner"), request(&["web-1"])).await.unwrap();
+    let created = svc
+        .create(&user("owner"), request(&["web-1"]))
+        .await
+        .unwrap();
     assert_eq!(created.len(), 1);
     assert_eq!(created[0].status, VmStatus::Creating);
     assert!(matches!(created[0].provider, Ref::Id(_)));
     let got = svc.get(&user("owner"), created[0].id).await.unwrap();
     assert!(matches!(got.team, Ref::Populated(_)));
-    assert!(matches!(got.provider, Ref::Populated(Provider { cloud_provider: Ref::Populated(_), .. })));
+    assert!(matches!(
+        got.provider,
+        Ref::Populated(Provider {
+            cloud_provider: Ref::Populated(_),
+            ..
+        })
+    ));
     assert_eq!(got.owner, user("owner"));
 }
 
 #[tokio::test]
 async fn strangers_see_404_and_viewers_cannot_write() {
     let (repo, svc) = setup();
-    let err = svc.create(&user("stranger"), request(&["a"])).await.unwrap_err();
-    assert!(matches!(err, Error::NotFound { kind: NotFoundKind::Team, .. }), "{err:?}");
-    let err = svc.create(&user("viewer"), request(&["a"])).await.unwrap_err();
+    let err = svc
+        .create(&user("stranger"), request(&["a"]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotFound {
+                kind: NotFoundKind::Team,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = svc
+        .create(&user("viewer"), request(&["a"]))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Forbidden(_)), "{err:?}");
     assert_eq!(repo.vm_count(), 0);
 
-    let vm = svc.create(&user("owner"), request(&["a"])).await.unwrap().remove(0);
-    assert!(matches!(svc.get(&user("stranger"), vm.id).await, Err(Error::NotFound { kind: NotFoundKind::Vm, .. })));
+    let vm = svc
+        .create(&user("owner"), request(&["a"]))
+        .await
+        .unwrap()
+        .remove(0);
+    assert!(matches!(
+        svc.get(&user("stranger"), vm.id).await,
+        Err(Error::NotFound {
+            kind: NotFoundKind::Vm,
+            ..
+        })
+    ));
     assert!(svc.get(&user("viewer"), vm.id).await.is_ok());
-    assert!(matches!(svc.delete(&user("viewer"), vm.id).await, Err(Error::Forbidden(_))));
-    assert!(matches!(svc.delete(&user("stranger"), vm.id).await, Err(Error::NotFound { .. })));
+    assert!(matches!(
+        svc.delete(&user("viewer"), vm.id).await,
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(
+        svc.delete(&user("stranger"), vm.id).await,
+        Err(Error::NotFound { .. })
+    ));
 }
 
 #[tokio::test]
 async fn host_names_are_unique_per_project_and_freed_by_delete() {
     let (repo, svc) = setup();
-    let err = svc.create(&user("owner"), request(&["a", "a"])).await.unwrap_err();
-    assert!(matches!(err, Error::Conflict { code: ConflictCode::DuplicateHostName, .. }), "{err:?}");
-    let vm = svc.create(&user("owner"), request(&["a"])).await.unwrap().remove(0);
-    let err = svc.create(&user("owner"), request(&["b", "a"])).await.unwrap_err();
-    assert!(matches!(err, Error::Conflict { code: ConflictCode::HostNameTaken, .. }), "{err:?}");
-    assert_eq!(repo.vm_count(), 1, "nothing of the failed request was written");
+    let err = svc
+        .create(&user("owner"), request(&["a", "a"]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Conflict {
+                code: ConflictCode::DuplicateHostName,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let vm = svc
+        .create(&user("owner"), request(&["a"]))
+        .await
+        .unwrap()
+        .remove(0);
+    let err = svc
+        .create(&user("owner"), request(&["b", "a"]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Conflict {
+                code: ConflictCode::HostNameTaken,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        repo.vm_count(),
+        1,
+        "nothing of the failed request was written"
+    );
     let res = svc.delete(&user("owner"), vm.id).await.unwrap();
     assert_eq!(res.status, VmStatus::Deleted);
-    assert!(matches!(svc.get(&user("owner"), vm.id).await, Err(Error::NotFound { .. })));
+    assert!(matches!(
+        svc.get(&user("owner"), vm.id).await,
+        Err(Error::NotFound { .. })
+    ));
     svc.create(&user("owner"), request(&["a"])).await.unwrap();
 }
 
 #[tokio::test]
 async fn actions_follow_the_state_table() {
     let (repo, svc) = setup();
-    let vm = svc.create(&user("owner"), request(&["a"])).await.unwrap().remove(0);
+    let vm = svc
+        .create(&user("owner"), request(&["a"]))
+        .await
+        .unwrap()
+        .remove(0);
     let err = svc.start(&user("owner"), vm.id).await.unwrap_err();
-    assert!(matches!(err, Error::Conflict { code: ConflictCode::IllegalTransition, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Conflict {
+                code: ConflictCode::IllegalTransition,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 
     let mut rec = repo.vm(vm.id).unwrap();
     rec.status = VmStatus::Running;
     repo.put_vm(rec);
-    assert_eq!(svc.start(&user("owner"), vm.id).await.unwrap().status, VmStatus::Running);
+    assert_eq!(
+        svc.start(&user("owner"), vm.id).await.unwrap().status,
+        VmStatus::Running
+    );
     let stop = svc.stop(&user("owner"), vm.id).await.unwrap();
     assert_eq!(stop.status, VmStatus::Stopping);
     assert_eq!(stop.message, "Virtual machine is stopping");
     assert_eq!(repo.vm(vm.id).unwrap().version, 2);
-    assert_eq!(svc.stop(&user("owner"), vm.id).await.unwrap().status, VmStatus::Stopping);
+    assert_eq!(
+        svc.stop(&user("owner"), vm.id).await.unwrap().status,
+        VmStatus::Stopping
+    );
 }
 
 #[tokio::test]
@@ -195,19 +295,25 @@ async fn catalog_mismatches_are_named() {
     req.region.datacenter.name = "paris".into();
     req.quantity = Some(1);
     let err = svc.create(&user("owner"), req).await.unwrap_err();
-    let Error::Invalid { details, .. } = err else { panic!("{err:?}") };
+    let Error::Invalid { details, .. } = err else {
+        panic!("{err:?}")
+    };
     assert_eq!(details[0].field, "region");
 
     let mut req = request(&["a", "b"]);
     req.quantity = Some(3);
     let err = svc.create(&user("owner"), req).await.unwrap_err();
-    let Error::Invalid { details, .. } = err else { panic!("{err:?}") };
+    let Error::Invalid { details, .. } = err else {
+        panic!("{err:?}")
+    };
     assert_eq!(details[0].field, "quantity");
 
     let mut req = request(&["a"]);
     req.size = SizeId::new();
     let err = svc.create(&user("owner"), req).await.unwrap_err();
-    let Error::Invalid { details, .. } = err else { panic!("{err:?}") };
+    let Error::Invalid { details, .. } = err else {
+        panic!("{err:?}")
+    };
     assert_eq!(details[0].field, "size");
     assert_eq!(repo.vm_count(), 0);
 }
@@ -215,14 +321,27 @@ async fn catalog_mismatches_are_named() {
 #[tokio::test]
 async fn update_renames_and_retags() {
     let (_repo, svc) = setup();
-    let vm = svc.create(&user("owner"), request(&["a"])).await.unwrap().remove(0);
+    let vm = svc
+        .create(&user("owner"), request(&["a"]))
+        .await
+        .unwrap()
+        .remove(0);
     svc.create(&user("owner"), request(&["b"])).await.unwrap();
     let patch = UpdateVmRequest {
         name: Some(HostName::parse("b").unwrap()),
         tags: None,
     };
     let err = svc.update(&user("owner"), vm.id, patch).await.unwrap_err();
-    assert!(matches!(err, Error::Conflict { code: ConflictCode::HostNameTaken, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Conflict {
+                code: ConflictCode::HostNameTaken,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let patch = UpdateVmRequest {
         name: Some(HostName::parse("c").unwrap()),
         tags: Some(Tags::new(vec![Tag::parse("env:dev").unwrap()]).unwrap()),
@@ -230,7 +349,11 @@ async fn update_renames_and_retags() {
     let updated = svc.update(&user("owner"), vm.id, patch).await.unwrap();
     assert_eq!(updated.name.as_str(), "c");
     assert_eq!(updated.tags.as_slice().len(), 1);
-    assert!(matches!(svc.update(&user("owner"), vm.id, UpdateVmRequest::default()).await, Err(Error::Invalid { .. })));
+    assert!(matches!(
+        svc.update(&user("owner"), vm.id, UpdateVmRequest::default())
+            .await,
+        Err(Error::Invalid { .. })
+    ));
 }
 
 #[tokio::test]
@@ -242,14 +365,28 @@ async fn list_is_newest_first_and_pages() {
     }
     let team = TeamId::parse(TEAM).unwrap();
     let project = ProjectId::parse(PROJECT).unwrap();
-    let first = svc.list(&user("owner"), team, project, 3, None).await.unwrap();
+    let first = svc
+        .list(&user("owner"), team, project, 3, None)
+        .await
+        .unwrap();
     assert_eq!(first.items.len(), 3);
-    let second = svc.list(&user("owner"), team, project, 3, first.next.as_ref()).await.unwrap();
+    let second = svc
+        .list(&user("owner"), team, project, 3, first.next.as_ref())
+        .await
+        .unwrap();
     assert_eq!(second.items.len(), 2);
     assert!(second.next.is_none());
-    let all: Vec<String> = first.items.iter().chain(&second.items).map(|v| v.name.to_string()).collect();
+    let all: Vec<String> = first
+        .items
+        .iter()
+        .chain(&second.items)
+        .map(|v| v.name.to_string())
+        .collect();
     let mut expected = names.clone();
     expected.reverse();
     assert_eq!(all, expected);
-    assert!(matches!(svc.list(&user("stranger"), team, project, 3, None).await, Err(Error::NotFound { .. })));
+    assert!(matches!(
+        svc.list(&user("stranger"), team, project, 3, None).await,
+        Err(Error::NotFound { .. })
+    ));
 }

@@ -64,7 +64,12 @@ impl ObjectId {
 
     /// Parses 24 hex digits (either case).
     pub fn parse(s: &str) -> Result<Self, ParseError> {
-        let invalid = || ParseError(format!("'{}' is not a valid id (expected 24 hexadecimal characters)", truncate(s)));
+        let invalid = || {
+            ParseError(format!(
+                "'{}' is not a valid id (expected 24 hexadecimal characters)",
+                truncate(s)
+            ))
+        };
         if s.len() != 24 || !s.is_ascii() {
             return Err(invalid());
         }
@@ -214,7 +219,10 @@ impl UserId {
             return Err(ParseError("user id must not be empty".into()));
         }
         if s.chars().count() > Self::MAX_LEN {
-            return Err(ParseError(format!("user id is longer than {} characters", Self::MAX_LEN)));
+            return Err(ParseError(format!(
+                "user id is longer than {} characters",
+                Self::MAX_LEN
+            )));
         }
         if s.chars().any(char::is_control) {
             return Err(ParseError("user id contains control characters".into()));
@@ -277,11 +285,19 @@ mod tests {
 
     #[test]
     fn object_id_rejects_bad_text() {
-        for bad in ["", "654a11e6", "654a11e60b23ef1b0f36d44g", "654a11e60b23ef1b0f36d44e0", "ééééééééééééé"] {
+        for bad in [
+            "",
+            "654a11e6",
+            "654a11e60b23ef1b0f36d44g",
+            "654a11e60b23ef1b0f36d44e0",
+            "ééééééééééééé",
+        ] {
             assert!(ObjectId::parse(bad).is_err(), "{bad} accepted");
         }
         assert_eq!(
-            ObjectId::parse("654A11E60B23EF1B0F36D44E").unwrap().to_string(),
+            ObjectId::parse("654A11E60B23EF1B0F36D44E")
+                .unwrap()
+                .to_string(),
             "654a11e60b23ef1b0f36d44e"
         );
     }

@@ -9,19 +9,23 @@ pub mod ids;
 pub mod money;
 pub mod names;
 pub mod requests;
+pub mod seed;
 pub mod status;
 pub mod team;
 pub mod timestamp;
 pub mod vm;
 
-pub use catalog::{CloudProvider, Datacenter, Image, ImageVersion, Price, Provider, ProviderRecord, Region, Size};
+pub use catalog::{
+    CloudProvider, Datacenter, Image, ImageVersion, Price, Provider, ProviderRecord, Region, Size,
+};
 pub use ids::{
-    BillingSettingsId, CloudProviderId, IpConfigId, ObjectId, PriceId, ProjectId, ProviderId, SizeId,
-    SubscriptionId, TeamId, UserId, VmId,
+    BillingSettingsId, CloudProviderId, IpConfigId, ObjectId, PriceId, ProjectId, ProviderId,
+    SizeId, SubscriptionId, TeamId, UserId, VmId,
 };
 pub use money::Money;
 pub use names::{HostName, Tag, Tags};
 pub use requests::{CreateVmRequest, UpdateVmRequest};
+pub use seed::Seed;
 pub use status::{AuthMethod, Role, VmStatus};
 pub use team::{Member, Project, Team};
 pub use timestamp::Timestamp;

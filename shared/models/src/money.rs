@@ -16,7 +16,12 @@ impl Money {
     pub fn parse(s: &str) -> Result<Self, crate::ParseError> {
         Decimal::from_str(s)
             .map(|d| Money(d.normalize()))
-            .map_err(|_| crate::ParseError(format!("'{}' is not a decimal number", crate::ids::truncate(s))))
+            .map_err(|_| {
+                crate::ParseError(format!(
+                    "'{}' is not a decimal number",
+                    crate::ids::truncate(s)
+                ))
+            })
     }
 
     /// Multiplies by a whole number (e.g. hours in a month).

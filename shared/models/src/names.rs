@@ -19,14 +19,18 @@ impl HostName {
 
     /// Parses one label.
     pub fn parse(s: &str) -> Result<Self, ParseError> {
-        let bad = |why: &str| ParseError(format!("'{}' is not a valid host name: {why}", truncate(s)));
+        let bad =
+            |why: &str| ParseError(format!("'{}' is not a valid host name: {why}", truncate(s)));
         if s.is_empty() {
             return Err(bad("it is empty"));
         }
         if s.len() > Self::MAX_LEN {
             return Err(bad("it is longer than 63 characters"));
         }
-        if !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
             return Err(bad("only lower-case letters, digits and '-' are allowed"));
         }
         if s.starts_with('-') || s.ends_with('-') {
@@ -86,7 +90,10 @@ impl Tag {
             )));
         }
         if s.chars().any(char::is_control) {
-            return Err(ParseError(format!("tag '{}' contains control characters", truncate(s))));
+            return Err(ParseError(format!(
+                "tag '{}' contains control characters",
+                truncate(s)
+            )));
         }
         Ok(Tag(s.to_string()))
     }
@@ -122,7 +129,11 @@ impl Tags {
     /// Checks the count.
     pub fn new(tags: Vec<Tag>) -> Result<Self, ParseError> {
         if tags.len() > Self::MAX {
-            return Err(ParseError(format!("at most {} tags are allowed, got {}", Self::MAX, tags.len())));
+            return Err(ParseError(format!(
+                "at most {} tags are allowed, got {}",
+                Self::MAX,
+                tags.len()
+            )));
         }
         Ok(Tags(tags))
     }
@@ -152,10 +163,25 @@ mod tests {
 
     #[test]
     fn host_names() {
-        for good in ["a", "kraud-cloud-ubuntu-1vcpu-4gb-berlin-01", &"a".repeat(63), "0web"] {
+        for good in [
+            "a",
+            "kraud-cloud-ubuntu-1vcpu-4gb-berlin-01",
+            &"a".repeat(63),
+            "0web",
+        ] {
             assert!(HostName::parse(good).is_ok(), "{good}");
         }
-        for bad in ["", "-a", "a-", "A", "a_b", "a.b", "ü", &"a".repeat(64), "a b"] {
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "A",
+            "a_b",
+            "a.b",
+            "ü",
+            &"a".repeat(64),
+            "a b",
+        ] {
             assert!(HostName::parse(bad).is_err(), "{bad}");
         }
     }
@@ -165,7 +191,9 @@ mod tests {
         assert!(Tag::parse("").is_err());
         assert!(Tag::parse(&"t".repeat(65)).is_err());
         assert!(Tag::parse("env:prod ✓").is_ok());
-        let many: Vec<Tag> = (0..21).map(|i| Tag::parse(&i.to_string()).unwrap()).collect();
+        let many: Vec<Tag> = (0..21)
+            .map(|i| Tag::parse(&i.to_string()).unwrap())
+            .collect();
         assert!(Tags::new(many.clone()).is_err());
         assert!(Tags::new(many[..20].to_vec()).is_ok());
         assert!(serde_json::from_str::<Tags>(r#"["a", ""]"#).is_err());

@@ -46,11 +46,15 @@ pub struct CreateVmRequest {
     pub quantity: Option<u32>,
 }
 
-fn empty_string_as_none<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SubscriptionId>, D::Error> {
+fn empty_string_as_none<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<SubscriptionId>, D::Error> {
     match Option::<String>::deserialize(d)? {
         None => Ok(None),
         Some(s) if s.is_empty() => Ok(None),
-        Some(s) => SubscriptionId::parse(&s).map(Some).map_err(serde::de::Error::custom),
+        Some(s) => SubscriptionId::parse(&s)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
     }
 }
 

@@ -148,14 +148,22 @@ mod tests {
             ]
         );
         assert_eq!(serde_json::to_string(&VmStatus::Running).unwrap(), "3");
-        assert_eq!(serde_json::from_str::<VmStatus>("7").unwrap(), VmStatus::Stopped);
-        let err = serde_json::from_str::<VmStatus>("9").unwrap_err().to_string();
+        assert_eq!(
+            serde_json::from_str::<VmStatus>("7").unwrap(),
+            VmStatus::Stopped
+        );
+        let err = serde_json::from_str::<VmStatus>("9")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("9 is not a valid VmStatus"), "{err}");
     }
 
     #[test]
     fn auth_method_and_role() {
-        assert_eq!(serde_json::from_str::<AuthMethod>("1").unwrap(), AuthMethod::SshKey);
+        assert_eq!(
+            serde_json::from_str::<AuthMethod>("1").unwrap(),
+            AuthMethod::SshKey
+        );
         assert!(serde_json::from_str::<AuthMethod>("2").is_err());
         assert!(serde_json::from_str::<AuthMethod>("\"1\"").is_err());
         assert!(!Role::Viewer.can_write());

@@ -40,7 +40,10 @@ pub struct Team {
 impl Team {
     /// The role of `user`, if a member.
     pub fn role_of(&self, user: &UserId) -> Option<Role> {
-        self.members.iter().find(|m| &m.user == user).map(|m| m.role)
+        self.members
+            .iter()
+            .find(|m| &m.user == user)
+            .map(|m| m.role)
     }
 }
 

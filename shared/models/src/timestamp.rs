@@ -46,7 +46,12 @@ impl Timestamp {
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         OffsetDateTime::parse(s, &Rfc3339)
             .map(Self::from_datetime)
-            .map_err(|_| ParseError(format!("'{}' is not an RFC 3339 timestamp", crate::ids::truncate(s))))
+            .map_err(|_| {
+                ParseError(format!(
+                    "'{}' is not an RFC 3339 timestamp",
+                    crate::ids::truncate(s)
+                ))
+            })
     }
 
     /// This time plus `seconds`.
@@ -57,7 +62,9 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+        let format = format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        );
         match self.0.format(&format) {
             Ok(s) => f.write_str(&s),
             Err(_) => Err(fmt::Error),
@@ -99,7 +106,12 @@ mod tests {
     fn normalizes_offsets_and_precision() {
         let t = Timestamp::parse("2023-11-07T12:31:02.692345+02:00").unwrap();
         assert_eq!(t.to_string(), "2023-11-07T10:31:02.692Z");
-        assert_eq!(Timestamp::parse("2023-11-07T10:31:02Z").unwrap().to_string(), "2023-11-07T10:31:02.000Z");
+        assert_eq!(
+            Timestamp::parse("2023-11-07T10:31:02Z")
+                .unwrap()
+                .to_string(),
+            "2023-11-07T10:31:02.000Z"
+        );
         assert!(Timestamp::parse("yesterday").is_err());
     }
 

@@ -5,7 +5,10 @@ use serde::{Deserialize, Serialize, Serializer};
 use uuid::Uuid;
 
 use crate::catalog::{Image, Price, Provider, Region, Size};
-use crate::ids::{CloudProviderId, IpConfigId, PriceId, ProjectId, ProviderId, SizeId, SubscriptionId, TeamId, UserId, VmId};
+use crate::ids::{
+    CloudProviderId, IpConfigId, PriceId, ProjectId, ProviderId, SizeId, SubscriptionId, TeamId,
+    UserId, VmId,
+};
 use crate::names::{HostName, Tags};
 use crate::status::{AuthMethod, VmStatus};
 use crate::team::{Project, Team};

@@ -14,7 +14,11 @@ fn round_trip_vm(original: &Value, additions: &[&str]) -> Value {
     let vm: VirtualMachine = serde_json::from_value(original.clone()).expect("spec VM parses");
     let mut out = serde_json::to_value(&vm).unwrap();
     let obj = out.as_object_mut().unwrap();
-    assert_eq!(obj["statusName"], json!(vm.status.name()), "statusName matches status");
+    assert_eq!(
+        obj["statusName"],
+        json!(vm.status.name()),
+        "statusName matches status"
+    );
     for key in additions {
         assert!(obj.remove(*key).is_some(), "{key} is written");
     }
@@ -27,7 +31,10 @@ fn create_response_round_trips() {
     let vms = spec.as_array().unwrap();
     assert_eq!(vms.len(), 1);
     // `attestation` (null) is written on every VM, the create answer included.
-    assert_eq!(round_trip_vm(&vms[0], &["statusName", "attestation"]), vms[0]);
+    assert_eq!(
+        round_trip_vm(&vms[0], &["statusName", "attestation"]),
+        vms[0]
+    );
     let vm: VirtualMachine = serde_json::from_value(vms[0].clone()).unwrap();
     assert_eq!(vm.status, VmStatus::Creating);
     assert_eq!(vm.attestation_id.get_version_num(), 4);
@@ -90,12 +97,16 @@ fn action_responses_keep_spec_fields() {
 fn create_request_rejects_unknown_fields_and_bad_ids() {
     let mut spec = fixture("create-request");
     spec["password"] = json!("hunter2");
-    let err = serde_json::from_value::<CreateVmRequest>(spec).unwrap_err().to_string();
+    let err = serde_json::from_value::<CreateVmRequest>(spec)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("unknown field `password`"), "{err}");
 
     let mut spec = fixture("create-request");
     spec["team"] = json!("not-an-id");
-    let err = serde_json::from_value::<CreateVmRequest>(spec).unwrap_err().to_string();
+    let err = serde_json::from_value::<CreateVmRequest>(spec)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not a valid id"), "{err}");
 
     let mut spec = fixture("create-request");

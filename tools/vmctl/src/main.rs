@@ -1,1 +1,213 @@
-fn main() {}
+//! `vmctl`: the operator tool of the VM API. `vmctl --help` is its reference.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use vmapi_http::auth::mint_local_token;
+use vmapi_http::config::{Config, JwtMode};
+use vmapi_http::state::dynamodb_client;
+use vmapi_http::AppState;
+use vmapi_models::{Seed, UserId};
+use vmapi_store_dynamodb::{create_table, DynamoRepository, RepositoryOptions};
+
+/// Operator tool of the VM API: tables, catalog and demo data, local tokens, the local server.
+///
+/// DynamoDB is reached through the usual AWS environment (AWS_REGION, credentials,
+/// AWS_ENDPOINT_URL_DYNAMODB for DynamoDB Local).
+#[derive(Parser)]
+#[command(name = "vmctl", version)]
+struct Cli {
+    /// DynamoDB table.
+    #[arg(long, global = true, env = "TABLE_NAME", default_value = "vm-api")]
+    table: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the table (keys, index, stream, TTL) unless it exists.
+    CreateTable,
+    /// Load a catalog / team / project file (JSON, see data/demo.json).
+    Load {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Print a local HS256 token for a user (LOCAL_JWT_SECRET, or the documented default).
+    Token {
+        /// The user id (the token's `sub`).
+        #[arg(long)]
+        user: String,
+        /// Lifetime in hours.
+        #[arg(long, default_value_t = 12)]
+        hours: u64,
+    },
+    /// Serve every endpoint on one port (same routers as the Lambda functions).
+    Serve {
+        /// Address to bind.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Port.
+        #[arg(long, env = "PORT", default_value_t = 3000)]
+        port: u16,
+    },
+    /// Local run: create the table if needed, load the demo data, write a demo token, serve.
+    Dev {
+        /// Address to bind.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Port.
+        #[arg(long, env = "PORT", default_value_t = 3000)]
+        port: u16,
+        /// Data file to load.
+        #[arg(long, default_value = "data/demo.json")]
+        data: PathBuf,
+        /// User the demo token is for (the demo team's owner).
+        #[arg(long, default_value = "6548a41138406c14db33b606")]
+        user: String,
+        /// Where the demo token is written.
+        #[arg(long, default_value = ".local/demo-token")]
+        token_file: PathBuf,
+    },
+}
+
+type AnyError = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main]
+async fn main() {
+    vmapi_http::logging::init_local();
+    if let Err(e) = run(Cli::parse()).await {
+        eprintln!("vmctl: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn local_secret(config: &Config) -> Result<String, AnyError> {
+    match &config.jwt.mode {
+        JwtMode::LocalHs256 { secret } => Ok(secret.clone()),
+        JwtMode::Jwks { .. } => {
+            Err("JWKS_URL is set: local tokens are not accepted by such a deployment".into())
+        }
+    }
+}
+
+async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<bool, AnyError> {
+    let existing = client.list_tables().send().await?;
+    if existing.table_names().iter().any(|t| t == table) {
+        return Ok(false);
+    }
+    create_table(client, table).await?;
+    Ok(true)
+}
+
+async fn load(repo: &DynamoRepository, file: &PathBuf) -> Result<usize, AnyError> {
+    let text =
+        std::fs::read_to_string(file).map_err(|e| format!("reading {}: {e}", file.display()))?;
+    let seed: Seed =
+        serde_json::from_str(&text).map_err(|e| format!("parsing {}: {e}", file.display()))?;
+    Ok(repo.load_seed(&seed).await?)
+}
+
+async fn serve(host: &str, port: u16, state: AppState) -> Result<(), AnyError> {
+    let listener = tokio::net::TcpListener::bind((host, port)).await?;
+    println!("VM API listening on http://{}", listener.local_addr()?);
+    vmapi_http::local::serve(listener, state, shutdown_signal()).await?;
+    println!("VM API stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+async fn run(cli: Cli) -> Result<(), AnyError> {
+    let mut config = Config::from_env()?;
+    config.table_name = cli.table.clone();
+    match cli.command {
+        Command::CreateTable => {
+            let client = dynamodb_client().await;
+            if ensure_table(&client, &cli.table).await? {
+                println!("created table {}", cli.table);
+            } else {
+                println!("table {} exists", cli.table);
+            }
+        }
+        Command::Load { file } => {
+            let repo = DynamoRepository::new(
+                dynamodb_client().await,
+                &cli.table,
+                RepositoryOptions::default(),
+            );
+            let n = load(&repo, &file).await?;
+            println!(
+                "loaded {n} items from {} into {}",
+                file.display(),
+                cli.table
+            );
+        }
+        Command::Token { user, hours } => {
+            let user = UserId::parse(&user)?;
+            println!(
+                "{}",
+                mint_local_token(
+                    &local_secret(&config)?,
+                    &user,
+                    Duration::from_secs(hours * 3600)
+                )
+            );
+        }
+        Command::Serve { host, port } => {
+            let state = AppState::from_config(&config).await;
+            serve(&host, port, state).await?;
+        }
+        Command::Dev {
+            host,
+            port,
+            data,
+            user,
+            token_file,
+        } => {
+            let client = dynamodb_client().await;
+            ensure_table(&client, &cli.table).await?;
+            let repo = Arc::new(DynamoRepository::new(
+                client,
+                &cli.table,
+                RepositoryOptions::default(),
+            ));
+            let n = load(&repo, &data).await?;
+            let user = UserId::parse(&user)?;
+            let token = mint_local_token(
+                &local_secret(&config)?,
+                &user,
+                Duration::from_secs(12 * 3600),
+            );
+            if let Some(dir) = token_file.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(&token_file, format!("{token}\n"))?;
+            println!("loaded {n} demo items into table {}", cli.table);
+            println!(
+                "demo token for user {user} (valid 12 h, also in {}):",
+                token_file.display()
+            );
+            println!("{token}");
+            let state = AppState::new(repo, &config);
+            serve(&host, port, state).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,18 @@
+# The two set-up commands are `make run` and `make test`; the rest are conveniences.
+.PHONY: run test lint fmt build-release
+
+run: ## Serve the API with demo data on 127.0.0.1:$${PORT:-3000}
+	bash scripts/run-local.sh
+
+test: ## Start DynamoDB Local, run all tests, stop it
+	bash scripts/test.sh
+
+lint: ## Formatting and clippy, as CI runs them
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+build-release: ## Release build of every binary (x86_64, for measurements)
+	cargo build --release --workspace --locked

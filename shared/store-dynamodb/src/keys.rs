@@ -1,0 +1,91 @@
+//! Key layout of the single table.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use vmapi_models::{HostName, ProjectId, Timestamp, VmId, VmRecord};
+
+use crate::table::{GSI1_PK, GSI1_SK, PK, SK};
+
+/// Kinds of item and their key prefixes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Kind {
+    Vm,
+    Name,
+    Team,
+    Project,
+    Cloud,
+    Provider,
+    Size,
+    Price,
+}
+
+impl Kind {
+    pub(crate) fn prefix(self) -> &'static str {
+        match self {
+            Kind::Vm => "VM",
+            Kind::Name => "NAME",
+            Kind::Team => "TEAM",
+            Kind::Project => "PROJECT",
+            Kind::Cloud => "CLOUD",
+            Kind::Provider => "PROVIDER",
+            Kind::Size => "SIZE",
+            Kind::Price => "PRICE",
+        }
+    }
+
+    /// Catalog kinds may be cached per container.
+    pub(crate) fn is_catalog(self) -> bool {
+        matches!(
+            self,
+            Kind::Cloud | Kind::Provider | Kind::Size | Kind::Price
+        )
+    }
+}
+
+pub(crate) type Key = HashMap<String, AttributeValue>;
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+/// `pk = KIND#id`, `sk = KIND`.
+pub(crate) fn key(kind: Kind, id: &str) -> Key {
+    HashMap::from([
+        (PK.to_string(), s(format!("{}#{id}", kind.prefix()))),
+        (SK.to_string(), s(kind.prefix())),
+    ])
+}
+
+/// The host-name claim of a project.
+pub(crate) fn name_key(project: ProjectId, name: &HostName) -> Key {
+    key(Kind::Name, &format!("{project}#{name}"))
+}
+
+/// Partition of a project's active VMs in the GSI.
+pub(crate) fn project_vms_pk(project: ProjectId) -> String {
+    format!("PROJECT#{project}#VMS")
+}
+
+/// Sort key in the GSI: creation time, then id (newest first when read backwards).
+pub(crate) fn project_vms_sk(created_at: Timestamp, id: VmId) -> String {
+    format!("{created_at}#{id}")
+}
+
+/// The full key of a VM in the GSI (table key plus index key), for `ExclusiveStartKey`.
+pub(crate) fn gsi_start_key(project: ProjectId, created_at: Timestamp, id: VmId) -> Key {
+    let mut k = key(Kind::Vm, &id.to_string());
+    k.insert(GSI1_PK.to_string(), s(project_vms_pk(project)));
+    k.insert(GSI1_SK.to_string(), s(project_vms_sk(created_at, id)));
+    k
+}
+
+/// Adds key attributes to a VM item; only active VMs carry the (sparse) index keys.
+pub(crate) fn vm_item_keys(vm: &VmRecord, item: &mut Key) {
+    item.extend(key(Kind::Vm, &vm.id.to_string()));
+    item.insert("entity".into(), s("vm"));
+    if vm.status.is_active() {
+        item.insert(GSI1_PK.into(), s(project_vms_pk(vm.project)));
+        item.insert(GSI1_SK.into(), s(project_vms_sk(vm.created_at, vm.id)));
+    }
+}

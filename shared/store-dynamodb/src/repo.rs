@@ -1,0 +1,574 @@
+//! The repository over DynamoDB.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, Delete, KeysAndAttributes, Put, PutRequest,
+    TransactWriteItem, WriteRequest,
+};
+use aws_sdk_dynamodb::Client;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use vmapi_core::{
+    ConflictCode, Error, Found, Lookup, NameChange, PageKey, Repository, Result, VmPage,
+};
+use vmapi_models::{ProjectId, Seed, VmId, VmRecord};
+
+use crate::cache::CatalogCache;
+use crate::errors::{map_sdk, unavailable};
+use crate::keys::{gsi_start_key, key, name_key, project_vms_pk, s, vm_item_keys, Key, Kind};
+use crate::table::{GSI1, GSI1_PK, PK};
+
+/// Most keys one BatchGetItem may carry.
+const BATCH_GET_MAX: usize = 100;
+/// Most requests one BatchWriteItem may carry.
+const BATCH_WRITE_MAX: usize = 25;
+/// Retries of unprocessed keys before giving up with a 503.
+const UNPROCESSED_RETRIES: u32 = 5;
+
+/// Tunables of the adapter.
+#[derive(Clone, Debug)]
+pub struct RepositoryOptions {
+    /// How long catalog items are served from the container's cache (0 disables it).
+    pub catalog_ttl: Duration,
+}
+
+impl Default for RepositoryOptions {
+    fn default() -> Self {
+        RepositoryOptions {
+            catalog_ttl: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The DynamoDB repository. Build once per container; it holds the catalog cache.
+pub struct DynamoRepository {
+    client: Client,
+    table: String,
+    cache: CatalogCache,
+}
+
+fn to_item<T: Serialize>(value: &T) -> Result<Key> {
+    serde_dynamo::to_item(value).map_err(|e| Error::internal("encoding an item", e))
+}
+
+fn from_item<T: DeserializeOwned>(item: Key) -> Result<T> {
+    serde_dynamo::from_item(item).map_err(|e| Error::internal("decoding an item", e))
+}
+
+fn condition_failed(reason: &CancellationReason) -> bool {
+    reason.code() == Some("ConditionalCheckFailed")
+}
+
+impl DynamoRepository {
+    /// A repository on `table`.
+    pub fn new(client: Client, table: impl Into<String>, options: RepositoryOptions) -> Self {
+        DynamoRepository {
+            client,
+            table: table.into(),
+            cache: CatalogCache::new(options.catalog_ttl),
+        }
+    }
+
+    /// The SDK client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The table name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Writes catalog entries, teams and projects (overwriting same ids). Operator use only.
+    pub async fn load_seed(&self, seed: &Seed) -> Result<usize> {
+        let mut items: Vec<Key> = Vec::new();
+        let mut push = |kind: Kind, id: String, mut item: Key| {
+            item.extend(key(kind, &id));
+            item.insert("entity".into(), s(kind.prefix().to_ascii_lowercase()));
+            items.push(item);
+        };
+        for c in &seed.cloud_providers {
+            push(Kind::Cloud, c.id.to_string(), to_item(c)?);
+        }
+        for p in &seed.providers {
+            push(Kind::Provider, p.id.to_string(), to_item(p)?);
+        }
+        for z in &seed.sizes {
+            push(Kind::Size, z.id.to_string(), to_item(z)?);
+        }
+        for p in &seed.prices {
+            push(Kind::Price, p.id.to_string(), to_item(p)?);
+        }
+        for t in &seed.teams {
+            push(Kind::Team, t.id.to_string(), to_item(t)?);
+        }
+        for p in &seed.projects {
+            push(Kind::Project, p.id.to_string(), to_item(p)?);
+        }
+        let count = items.len();
+        for chunk in items.chunks(BATCH_WRITE_MAX) {
+            let mut pending: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|item| {
+                    WriteRequest::builder()
+                        .put_request(
+                            PutRequest::builder()
+                                .set_item(Some(item.clone()))
+                                .build()
+                                .expect("item set"),
+                        )
+                        .build()
+                })
+                .collect();
+            for attempt in 0..=UNPROCESSED_RETRIES {
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt == UNPROCESSED_RETRIES {
+                    return Err(unavailable(
+                        "BatchWriteItem",
+                        "unprocessed items remained after retries",
+                    ));
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| map_sdk("BatchWriteItem", e))?;
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(&self.table))
+                    .unwrap_or_default();
+                if !pending.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+                }
+            }
+        }
+        Ok(count)
+    }
+
+    /// Stores a VM as given, with its host-name claim when active. For seeding tests and demos.
+    pub async fn put_vm_unchecked(&self, vm: &VmRecord) -> Result<()> {
+        let mut writes = vec![self.put_vm_write(vm, None)?];
+        if vm.status.is_active() {
+            writes.push(self.put_claim_write(vm.project, vm));
+        }
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+            .map_err(|e| map_sdk("TransactWriteItems", e))?;
+        Ok(())
+    }
+
+    fn put_vm_write(
+        &self,
+        vm: &VmRecord,
+        condition: Option<Condition>,
+    ) -> Result<TransactWriteItem> {
+        let mut item = to_item(vm)?;
+        vm_item_keys(vm, &mut item);
+        let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
+        if let Some(c) = condition {
+            put = put
+                .condition_expression(c.expression)
+                .set_expression_attribute_values(c.values);
+        }
+        Ok(TransactWriteItem::builder()
+            .put(put.build().expect("put is complete"))
+            .build())
+    }
+
+    fn put_claim_write(&self, project: ProjectId, vm: &VmRecord) -> TransactWriteItem {
+        let mut item = name_key(project, &vm.name);
+        item.insert("entity".into(), s("name"));
+        item.insert("vmId".into(), s(vm.id.to_string()));
+        TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression(format!("attribute_not_exists({PK})"))
+                    .build()
+                    .expect("put is complete"),
+            )
+            .build()
+    }
+
+    async fn transact(&self, writes: Vec<TransactWriteItem>) -> std::result::Result<(), TxFailure> {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) => match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+                    let reasons = e.cancellation_reasons().to_vec();
+                    if reasons.iter().any(condition_failed) {
+                        Err(TxFailure::Conditions(reasons))
+                    } else {
+                        Err(TxFailure::Other(unavailable("TransactWriteItems", err)))
+                    }
+                }
+                _ => Err(TxFailure::Other(map_sdk("TransactWriteItems", err))),
+            },
+        }
+    }
+
+    /// One BatchGetItem round (chunks of 100 sent together), retrying unprocessed keys.
+    async fn batch_get(&self, keys: Vec<Key>) -> Result<Vec<Key>> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for chunk in keys.chunks(BATCH_GET_MAX) {
+            let client = self.client.clone();
+            let table = self.table.clone();
+            let chunk = chunk.to_vec();
+            tasks.spawn(async move { batch_get_chunk(client, table, chunk).await });
+        }
+        let mut items = Vec::with_capacity(keys.len());
+        while let Some(joined) = tasks.join_next().await {
+            items.extend(joined.map_err(|e| Error::internal("BatchGetItem task", e))??);
+        }
+        Ok(items)
+    }
+}
+
+async fn batch_get_chunk(client: Client, table: String, keys: Vec<Key>) -> Result<Vec<Key>> {
+    let mut items = Vec::with_capacity(keys.len());
+    let mut pending = KeysAndAttributes::builder()
+        .set_keys(Some(keys))
+        .build()
+        .expect("keys set");
+    for attempt in 0..=UNPROCESSED_RETRIES {
+        let out = client
+            .batch_get_item()
+            .request_items(&table, pending)
+            .send()
+            .await
+            .map_err(|e| map_sdk("BatchGetItem", e))?;
+        if let Some(mut responses) = out.responses {
+            items.extend(responses.remove(&table).unwrap_or_default());
+        }
+        match out.unprocessed_keys.and_then(|mut m| m.remove(&table)) {
+            Some(rest) if !rest.keys().is_empty() => {
+                if attempt == UNPROCESSED_RETRIES {
+                    break;
+                }
+                pending = rest;
+                tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+            }
+            _ => return Ok(items),
+        }
+    }
+    Err(unavailable(
+        "BatchGetItem",
+        "unprocessed keys remained after retries",
+    ))
+}
+
+/// A condition expression with its values.
+struct Condition {
+    expression: String,
+    values: Option<HashMap<String, AttributeValue>>,
+}
+
+impl Condition {
+    /// The item must not exist yet.
+    fn new_item() -> Self {
+        Condition {
+            expression: format!("attribute_not_exists({PK})"),
+            values: None,
+        }
+    }
+
+    /// The stored version must be `v` (optimistic locking).
+    fn version_is(v: u64) -> Self {
+        Condition {
+            expression: "version = :expected".into(),
+            values: Some(HashMap::from([(
+                ":expected".to_string(),
+                AttributeValue::N(v.to_string()),
+            )])),
+        }
+    }
+}
+
+enum TxFailure {
+    Conditions(Vec<CancellationReason>),
+    Other(Error),
+}
+
+fn pk_of(item: &Key) -> Option<(Kind, String)> {
+    let AttributeValue::S(pk) = item.get(PK)? else {
+        return None;
+    };
+    let (prefix, id) = pk.split_once('#')?;
+    let kind = [
+        Kind::Team,
+        Kind::Project,
+        Kind::Cloud,
+        Kind::Provider,
+        Kind::Size,
+        Kind::Price,
+    ]
+    .into_iter()
+    .find(|k| k.prefix() == prefix)?;
+    Some((kind, id.to_string()))
+}
+
+fn insert_found(found: &mut Found, kind: Kind, item: Key) -> Result<()> {
+    match kind {
+        Kind::Team => {
+            let t: vmapi_models::Team = from_item(item)?;
+            found.teams.insert(t.id, t);
+        }
+        Kind::Project => {
+            let p: vmapi_models::Project = from_item(item)?;
+            found.projects.insert(p.id, p);
+        }
+        Kind::Cloud => {
+            let c: vmapi_models::CloudProvider = from_item(item)?;
+            found.cloud_providers.insert(c.id, c);
+        }
+        Kind::Provider => {
+            let p: vmapi_models::ProviderRecord = from_item(item)?;
+            found.providers.insert(p.id, p);
+        }
+        Kind::Size => {
+            let z: vmapi_models::Size = from_item(item)?;
+            found.sizes.insert(z.id, z);
+        }
+        Kind::Price => {
+            let p: vmapi_models::Price = from_item(item)?;
+            found.prices.insert(p.id, p);
+        }
+        Kind::Vm | Kind::Name => {}
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Repository for DynamoRepository {
+    async fn lookup(&self, lookup: &Lookup) -> Result<Found> {
+        let mut found = Found::default();
+        let mut wanted: Vec<(Kind, String)> = Vec::with_capacity(lookup.len());
+        wanted.extend(lookup.teams.iter().map(|id| (Kind::Team, id.to_string())));
+        wanted.extend(
+            lookup
+                .projects
+                .iter()
+                .map(|id| (Kind::Project, id.to_string())),
+        );
+        wanted.extend(
+            lookup
+                .cloud_providers
+                .iter()
+                .map(|id| (Kind::Cloud, id.to_string())),
+        );
+        wanted.extend(
+            lookup
+                .providers
+                .iter()
+                .map(|id| (Kind::Provider, id.to_string())),
+        );
+        wanted.extend(lookup.sizes.iter().map(|id| (Kind::Size, id.to_string())));
+        wanted.extend(lookup.prices.iter().map(|id| (Kind::Price, id.to_string())));
+
+        let mut keys = Vec::new();
+        for (kind, id) in wanted {
+            if kind.is_catalog() {
+                if let Some(item) = self.cache.get(kind, &id) {
+                    insert_found(&mut found, kind, item)?;
+                    continue;
+                }
+            }
+            keys.push(key(kind, &id));
+        }
+        if keys.is_empty() {
+            return Ok(found);
+        }
+        for item in self.batch_get(keys).await? {
+            let Some((kind, id)) = pk_of(&item) else {
+                continue;
+            };
+            if kind.is_catalog() {
+                self.cache.put(kind, id, item.clone());
+            }
+            insert_found(&mut found, kind, item)?;
+        }
+        Ok(found)
+    }
+
+    async fn get_vm(&self, id: VmId) -> Result<Option<VmRecord>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(Kind::Vm, &id.to_string())))
+            .send()
+            .await
+            .map_err(|e| map_sdk("GetItem", e))?;
+        out.item.map(from_item).transpose()
+    }
+
+    async fn list_project_vms(
+        &self,
+        project: ProjectId,
+        limit: usize,
+        after: Option<&PageKey>,
+    ) -> Result<VmPage> {
+        let limit = limit.max(1);
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression(format!("{GSI1_PK} = :p"))
+            .expression_attribute_values(":p", s(project_vms_pk(project)))
+            .scan_index_forward(false)
+            .limit((limit + 1).min(i32::MAX as usize) as i32)
+            .set_exclusive_start_key(after.map(|k| gsi_start_key(project, k.created_at, k.id)))
+            .send()
+            .await
+            .map_err(|e| map_sdk("Query", e))?;
+        let more_in_index = out.last_evaluated_key.is_some();
+        let mut items: Vec<VmRecord> = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<_>>()?;
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(PageKey::of)
+        } else if more_in_index {
+            items.last().map(PageKey::of)
+        } else {
+            None
+        };
+        Ok(VmPage { items, next })
+    }
+
+    async fn insert_vms(&self, vms: &[VmRecord]) -> Result<()> {
+        let mut writes = Vec::with_capacity(vms.len() * 2);
+        for vm in vms {
+            writes.push(self.put_vm_write(vm, Some(Condition::new_item()))?);
+            writes.push(self.put_claim_write(vm.project, vm));
+        }
+        match self.transact(writes).await {
+            Ok(()) => Ok(()),
+            Err(TxFailure::Other(e)) => Err(e),
+            Err(TxFailure::Conditions(reasons)) => {
+                let taken: Vec<String> = reasons
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, r)| i % 2 == 1 && condition_failed(r))
+                    .map(|(i, _)| vms[i / 2].name.to_string())
+                    .collect();
+                if taken.is_empty() {
+                    return Err(Error::internal(
+                        "inserting VMs",
+                        "a new VM id already existed",
+                    ));
+                }
+                Err(Error::conflict(
+                    ConflictCode::HostNameTaken,
+                    format!(
+                        "host name {} already used by an active virtual machine of project {}",
+                        taken
+                            .iter()
+                            .map(|n| format!("'{n}'"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        vms[0].project
+                    ),
+                ))
+            }
+        }
+    }
+
+    async fn replace_vm(
+        &self,
+        vm: &VmRecord,
+        expected_version: u64,
+        names: &NameChange,
+    ) -> Result<()> {
+        let condition = Condition::version_is(expected_version);
+        if names.release.is_none() && names.claim.is_none() {
+            let mut item = to_item(vm)?;
+            vm_item_keys(vm, &mut item);
+            return match self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression(condition.expression)
+                .set_expression_attribute_values(condition.values)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+                {
+                    Err(Error::VersionConflict)
+                }
+                Err(e) => Err(map_sdk("PutItem", e)),
+            };
+        }
+        let mut writes = vec![self.put_vm_write(vm, Some(condition))?];
+        if let Some(old) = &names.release {
+            writes.push(
+                TransactWriteItem::builder()
+                    .delete(
+                        Delete::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(name_key(vm.project, old)))
+                            .condition_expression(format!(
+                                "attribute_not_exists({PK}) OR vmId = :id"
+                            ))
+                            .expression_attribute_values(":id", s(vm.id.to_string()))
+                            .build()
+                            .expect("delete is complete"),
+                    )
+                    .build(),
+            );
+        }
+        let claim_index = writes.len();
+        if names.claim.is_some() {
+            writes.push(self.put_claim_write(vm.project, vm));
+        }
+        match self.transact(writes).await {
+            Ok(()) => Ok(()),
+            Err(TxFailure::Other(e)) => Err(e),
+            Err(TxFailure::Conditions(reasons)) => {
+                if reasons.first().is_some_and(condition_failed) {
+                    Err(Error::VersionConflict)
+                } else if reasons.get(claim_index).is_some_and(condition_failed) {
+                    Err(Error::conflict(
+                        ConflictCode::HostNameTaken,
+                        format!(
+                            "host name '{}' is already used by an active virtual machine of project {}",
+                            vm.name, vm.project
+                        ),
+                    ))
+                } else {
+                    Err(Error::internal(
+                        "replacing a VM",
+                        "the old host-name claim belongs to another VM",
+                    ))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,1032 @@
+//! Black-box tests of every endpoint over HTTP against DynamoDB Local.
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use vmapi_models::{
+    HostName, Member, Role, Team, TeamId, Timestamp, UserId, VmId, VmRecord, VmStatus,
+};
+use vmapi_tests::*;
+
+fn id_of(v: &Value) -> String {
+    v["_id"].as_str().expect("an _id").to_string()
+}
+
+/// A record of the demo project in `status`, for actions the API cannot reach yet.
+fn seeded_vm(name: &str, status: VmStatus) -> VmRecord {
+    let body = spec_create_request();
+    let now = Timestamp::now();
+    VmRecord {
+        id: VmId::new(),
+        name: HostName::parse(name).unwrap(),
+        region: serde_json::from_value(body["region"].clone()).unwrap(),
+        image: serde_json::from_value(body["image"].clone()).unwrap(),
+        attestation_id: uuid::Uuid::new_v4(),
+        access: None,
+        auth_method: vmapi_models::AuthMethod::SshKey,
+        status,
+        is_blocked: false,
+        tags: Default::default(),
+        subscription: None,
+        cloud_provider: serde_json::from_value(body["cloudProvider"].clone()).unwrap(),
+        provider: serde_json::from_value(body["provider"].clone()).unwrap(),
+        size: serde_json::from_value(body["size"].clone()).unwrap(),
+        price: serde_json::from_value(body["price"].clone()).unwrap(),
+        owner: UserId::parse(OWNER).unwrap(),
+        project: serde_json::from_value(json!(PROJECT)).unwrap(),
+        team: serde_json::from_value(json!(TEAM)).unwrap(),
+        ip_configurations: vec![],
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    }
+}
+
+/// Adds a team whose members have every role, plus a project of it; returns (team, project).
+async fn seed_roles_team(app: &TestApp) -> (String, String) {
+    let mut seed = demo_seed();
+    let mut team: Team = seed.teams.remove(0);
+    team.id = TeamId::new();
+    team.members = vec![
+        Member {
+            user: UserId::parse("role-owner").unwrap(),
+            role: Role::Owner,
+        },
+        Member {
+            user: UserId::parse("role-admin").unwrap(),
+            role: Role::Admin,
+        },
+        Member {
+            user: UserId::parse("role-member").unwrap(),
+            role: Role::Member,
+        },
+        Member {
+            user: UserId::parse("role-viewer").unwrap(),
+            role: Role::Viewer,
+        },
+    ];
+    let mut project = seed.projects.remove(0);
+    project.id = vmapi_models::ProjectId::new();
+    project.team = team.id;
+    let out = (team.id.to_string(), project.id.to_string());
+    let only = vmapi_models::Seed {
+        teams: vec![team],
+        projects: vec![project],
+        ..Default::default()
+    };
+    app.repo.load_seed(&only).await.unwrap();
+    out
+}
+
+#[tokio::test]
+async fn health_needs_no_token() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .call(Method::GET, "/health", None, None)
+        .await
+        .expect(200);
+    assert_eq!(r.json["status"], "ok");
+}
+
+#[tokio::test]
+async fn spec_create_request_verbatim_flat_and_wrapped() {
+    let app = TestApp::spawn().await;
+    let spec = spec_create_request();
+    let r = app
+        .call(
+            Method::POST,
+            "/api/virtual-machines",
+            Some(OWNER),
+            Some(&spec),
+        )
+        .await
+        .expect(201);
+    let vms = r.json.as_array().expect("an array");
+    assert_eq!(vms.len(), 1);
+    let vm = &vms[0];
+    assert_eq!(vm["name"], "kraud-cloud-ubuntu-1vcpu-4gb-berlin-01");
+    assert_eq!(vm["status"], 0);
+    assert_eq!(vm["statusName"], "creating");
+    assert_eq!(vm["owner"], OWNER);
+    assert_eq!(vm["team"], TEAM);
+    assert_eq!(vm["project"], PROJECT);
+    assert_eq!(vm["provider"], spec["provider"]);
+    assert_eq!(vm["size"], spec["size"]);
+    assert_eq!(vm["price"], spec["price"]);
+    assert_eq!(vm["region"], spec["region"]);
+    assert_eq!(vm["image"], spec["image"]);
+    assert_eq!(vm["subscription"], Value::Null);
+    assert_eq!(vm["access"], Value::Null);
+    assert_eq!(vm["ipConfigurations"], json!([]));
+    assert_eq!(vm["isBlocked"], false);
+    let id = id_of(vm);
+    assert!(
+        id.len() == 24 && id.chars().all(|c| c.is_ascii_hexdigit()),
+        "{id}"
+    );
+    let att = uuid::Uuid::parse_str(vm["attestationId"].as_str().unwrap()).unwrap();
+    assert_eq!(att.get_version_num(), 4);
+    assert_eq!(vm["createdAt"], vm["updatedAt"]);
+    assert!(Timestamp::parse(vm["createdAt"].as_str().unwrap()).is_ok());
+
+    // The same body wrapped as {"data": {...}} (another host name: names are unique per project).
+    let mut inner = spec.clone();
+    inner["hostNames"] = json!(["kraud-cloud-ubuntu-1vcpu-4gb-berlin-02"]);
+    let wrapped = json!({ "data": inner });
+    let r = app
+        .call(
+            Method::POST,
+            "/api/virtual-machines",
+            Some(OWNER),
+            Some(&wrapped),
+        )
+        .await
+        .expect(201);
+    assert_eq!(r.json[0]["name"], "kraud-cloud-ubuntu-1vcpu-4gb-berlin-02");
+
+    // Sending the verbatim request again: the host name is taken.
+    let before = app.dump().await;
+    app.call(
+        Method::POST,
+        "/api/virtual-machines",
+        Some(OWNER),
+        Some(&spec),
+    )
+    .await
+    .expect_error(409, "HOST_NAME_TAKEN");
+    assert_eq!(app.dump().await, before);
+}
+
+#[tokio::test]
+async fn get_populates_every_reference_as_the_spec_page_shows() {
+    let app = TestApp::spawn().await;
+    let created = app.create(OWNER, &["web-1"]).await.expect(201).json;
+    let id = id_of(&created[0]);
+    let got = app
+        .get(&format!("/api/virtual-machines/{id}"), OWNER)
+        .await
+        .expect(200)
+        .json;
+    let spec: Value =
+        serde_json::from_str(&read("shared/models/tests/fixtures/get-response.json")).unwrap();
+    for field in [
+        "provider", "size", "price", "project", "team", "region", "image",
+    ] {
+        assert_eq!(got[field], spec[field], "{field} as on the spec page");
+    }
+    assert_eq!(got["statusName"], "creating");
+    assert_eq!(got["attestation"], Value::Null);
+    assert_eq!(got["_id"], id.as_str());
+
+    app.get("/api/virtual-machines/654a11e60b23ef1b0f36d44e", OWNER)
+        .await
+        .expect_error(404, "VM_NOT_FOUND");
+    let r = app
+        .get("/api/virtual-machines/not-an-id", OWNER)
+        .await
+        .expect_error(400, "INVALID_PARAMETER");
+    assert_eq!(r.json["details"][0]["field"], "id");
+}
+
+#[tokio::test]
+async fn list_populates_catalog_and_leaves_owners_as_ids_newest_first() {
+    let app = TestApp::spawn().await;
+    app.create(OWNER, &["a-1"]).await.expect(201);
+    app.create(OWNER, &["a-2"]).await.expect(201);
+    let path = format!("/api/teams/{TEAM}/projects/{PROJECT}/virtual-machines");
+    let list = app.get(&path, OWNER).await.expect(200).json;
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a-2", "a-1"]);
+    let spec: Value =
+        serde_json::from_str(&read("shared/models/tests/fixtures/list-response.json")).unwrap();
+    for field in ["provider", "size", "price"] {
+        assert_eq!(
+            list[0][field], spec[0][field],
+            "{field} as on the spec page"
+        );
+    }
+    assert_eq!(list[0]["project"], PROJECT);
+    assert_eq!(list[0]["team"], TEAM);
+    assert!(
+        app.get(&path, OWNER).await.headers.get("link").is_none(),
+        "no next page"
+    );
+}
+
+#[tokio::test]
+async fn list_pages_with_signed_cursors() {
+    let app = TestApp::spawn().await;
+    let names: Vec<String> = (0..7).map(|i| format!("page-{i}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    app.create(OWNER, &refs).await.expect(201);
+    let base = format!("/api/teams/{TEAM}/projects/{PROJECT}/virtual-machines");
+    let mut seen = Vec::new();
+    let mut next = format!("{base}?limit=3");
+    let mut pages = Vec::new();
+    loop {
+        let r = app.get(&next, OWNER).await.expect(200);
+        let items = r.json.as_array().unwrap().clone();
+        pages.push(items.len());
+        seen.extend(
+            items
+                .iter()
+                .map(|v| v["name"].as_str().unwrap().to_string()),
+        );
+        let Some(link) = r.headers.get("link") else {
+            assert!(r.headers.get("x-next-cursor").is_none());
+            break;
+        };
+        let link = link.to_str().unwrap();
+        let cursor = r.headers["x-next-cursor"].to_str().unwrap();
+        assert!(
+            link.ends_with("; rel=\"next\"") && link.contains(cursor),
+            "{link}"
+        );
+        next = link
+            .trim_start_matches('<')
+            .split('>')
+            .next()
+            .unwrap()
+            .to_string();
+    }
+    assert_eq!(pages, [3, 3, 1]);
+    let mut expected = names.clone();
+    expected.reverse();
+    assert_eq!(seen, expected, "newest first, each once");
+
+    for bad in [
+        "limit=0",
+        "limit=201",
+        "limit=abc",
+        "cursor=abc",
+        "cursor=",
+        "color=red",
+    ] {
+        app.get(&format!("{base}?{bad}"), OWNER)
+            .await
+            .expect_error(400, "INVALID_PARAMETER");
+    }
+    // A cursor is bound to its list: the other team's owner cannot use it on their project.
+    let r = app.get(&format!("{base}?limit=1"), OWNER).await.expect(200);
+    let cursor = r.headers["x-next-cursor"].to_str().unwrap().to_string();
+    let other = format!(
+        "/api/teams/{OTHER_TEAM}/projects/{OTHER_PROJECT}/virtual-machines?cursor={cursor}"
+    );
+    app.get(&other, OTHER_OWNER)
+        .await
+        .expect_error(400, "INVALID_PARAMETER");
+    // Tampering is detected.
+    let mut tampered = cursor.into_bytes();
+    tampered[2] = if tampered[2] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    app.get(&format!("{base}?cursor={tampered}"), OWNER)
+        .await
+        .expect_error(400, "INVALID_PARAMETER");
+    // The largest page is accepted.
+    app.get(&format!("{base}?limit=200"), OWNER)
+        .await
+        .expect(200);
+}
+
+#[tokio::test]
+async fn patch_renames_and_retags_and_refuses_other_fields() {
+    let app = TestApp::spawn().await;
+    let id = id_of(&app.create(OWNER, &["old-name"]).await.expect(201).json[0]);
+    app.create(OWNER, &["taken"]).await.expect(201);
+    let path = format!("/api/virtual-machines/{id}");
+    let r = app
+        .call(
+            Method::PATCH,
+            &path,
+            Some(OWNER),
+            Some(&json!({"name": "new-name", "tags": ["env:dev", "team-a"]})),
+        )
+        .await
+        .expect(200);
+    assert_eq!(r.json["name"], "new-name");
+    assert_eq!(r.json["tags"], json!(["env:dev", "team-a"]));
+    assert!(r.json["team"].is_object(), "answers as GET does");
+    assert_eq!(app.get(&path, OWNER).await.json["name"], "new-name");
+    // The old name is free again, the new one is taken.
+    app.create(OWNER, &["old-name"]).await.expect(201);
+    app.create(OWNER, &["new-name"])
+        .await
+        .expect_error(409, "HOST_NAME_TAKEN");
+
+    let before = app.dump().await;
+    app.call(
+        Method::PATCH,
+        &path,
+        Some(OWNER),
+        Some(&json!({"name": "taken"})),
+    )
+    .await
+    .expect_error(409, "HOST_NAME_TAKEN");
+    for (body, field) in [
+        (json!({"status": 3}), "status"),
+        (json!({"name": "Bad_Name"}), "name"),
+        (json!({"tags": [""]}), "tags[0]"),
+        (json!({"tags": "x"}), "tags"),
+        (
+            json!({"tags": (0..21).map(|i| i.to_string()).collect::<Vec<_>>()}),
+            "tags",
+        ),
+        (json!({}), "body"),
+    ] {
+        let r = app
+            .call(Method::PATCH, &path, Some(OWNER), Some(&body))
+            .await
+            .expect_error(400, "VALIDATION_FAILED");
+        assert_eq!(r.json["details"][0]["field"], field, "{body}: {}", r.json);
+    }
+    assert_eq!(app.dump().await, before, "refused updates wrote nothing");
+}
+
+#[tokio::test]
+async fn start_and_stop_follow_the_state_table() {
+    let app = TestApp::spawn().await;
+    let running = seeded_vm("running-1", VmStatus::Running);
+    let stopped = seeded_vm("stopped-1", VmStatus::Stopped);
+    let creating = seeded_vm("creating-1", VmStatus::Creating);
+    for vm in [&running, &stopped, &creating] {
+        app.seed_vm(vm).await;
+    }
+    let act = |id: VmId, action: &'static str| {
+        let app = &app;
+        async move {
+            app.call(
+                Method::PUT,
+                &format!("/api/virtual-machines/{id}/{action}"),
+                Some(OWNER),
+                None,
+            )
+            .await
+        }
+    };
+    let r = act(running.id, "stop").await.expect(200);
+    assert_eq!(
+        r.json,
+        json!({"message": "Virtual machine is stopping", "vmId": running.id.to_string(), "status": 4, "statusName": "stopping"})
+    );
+    let r = act(running.id, "stop").await.expect(200);
+    assert_eq!(r.json["status"], 4, "stop while stopping is a no-op");
+    act(running.id, "start")
+        .await
+        .expect_error(409, "ILLEGAL_TRANSITION");
+
+    let r = act(stopped.id, "start").await.expect(200);
+    assert_eq!(r.json["message"], "Virtual machine is starting");
+    assert_eq!(r.json["statusName"], "starting");
+    assert_eq!(act(stopped.id, "start").await.expect(200).json["status"], 2);
+    let r = act(stopped.id, "stop")
+        .await
+        .expect_error(409, "ILLEGAL_TRANSITION");
+    assert!(r.json["message"].as_str().unwrap().contains("starting"));
+
+    let before = app.dump().await;
+    act(creating.id, "start")
+        .await
+        .expect_error(409, "ILLEGAL_TRANSITION");
+    act(creating.id, "stop")
+        .await
+        .expect_error(409, "ILLEGAL_TRANSITION");
+    assert_eq!(app.dump().await, before);
+    let got = app
+        .get(&format!("/api/virtual-machines/{}", running.id), OWNER)
+        .await
+        .json;
+    assert_eq!(got["status"], 4);
+    act(VmId::new(), "start")
+        .await
+        .expect_error(404, "VM_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn delete_completes_at_once_and_frees_the_name() {
+    let app = TestApp::spawn().await;
+    let id = id_of(&app.create(OWNER, &["doomed"]).await.expect(201).json[0]);
+    let running = seeded_vm("running-doomed", VmStatus::Running);
+    app.seed_vm(&running).await;
+    let path = format!("/api/virtual-machines/{id}");
+    let r = app
+        .call(Method::DELETE, &path, Some(OWNER), None)
+        .await
+        .expect(200);
+    assert_eq!(
+        r.json,
+        json!({"message": "Virtual machine is deleted", "vmId": id, "status": 8, "statusName": "deleted"})
+    );
+    app.get(&path, OWNER)
+        .await
+        .expect_error(404, "VM_NOT_FOUND");
+    app.call(Method::DELETE, &path, Some(OWNER), None)
+        .await
+        .expect_error(404, "VM_NOT_FOUND");
+    app.call(Method::PUT, &format!("{path}/start"), Some(OWNER), None)
+        .await
+        .expect_error(404, "VM_NOT_FOUND");
+    app.call(
+        Method::DELETE,
+        &format!("/api/virtual-machines/{}", running.id),
+        Some(OWNER),
+        None,
+    )
+    .await
+    .expect(200);
+    let list = app
+        .get(
+            &format!("/api/teams/{TEAM}/projects/{PROJECT}/virtual-machines"),
+            OWNER,
+        )
+        .await
+        .expect(200)
+        .json;
+    assert_eq!(list, json!([]), "deleted VMs leave the list");
+    app.create(OWNER, &["doomed"]).await.expect(201);
+}
+
+#[tokio::test]
+async fn unauthenticated_requests_get_401() {
+    let app = TestApp::spawn().await;
+    let id = id_of(&app.create(OWNER, &["guarded"]).await.expect(201).json[0]);
+    let paths = [
+        (Method::POST, "/api/virtual-machines".to_string()),
+        (
+            Method::GET,
+            format!("/api/teams/{TEAM}/projects/{PROJECT}/virtual-machines"),
+        ),
+        (Method::GET, format!("/api/virtual-machines/{id}")),
+        (Method::PATCH, format!("/api/virtual-machines/{id}")),
+        (Method::PUT, format!("/api/virtual-machines/{id}/start")),
+        (Method::PUT, format!("/api/virtual-machines/{id}/stop")),
+        (Method::DELETE, format!("/api/virtual-machines/{id}")),
+    ];
+    let now = jsonwebtoken::get_current_timestamp();
+    let hs = |claims: Value, secret: &str| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    };
+    let b64 = |v: Value| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let bad_tokens = [
+        ("no token", None),
+        ("garbage", Some("not.a.token".to_string())),
+        (
+            "other key",
+            Some(hs(
+                json!({"sub": OWNER, "exp": now + 600}),
+                "another-secret",
+            )),
+        ),
+        (
+            "expired",
+            Some(hs(json!({"sub": OWNER, "exp": now - 60}), SECRET)),
+        ),
+        ("no exp", Some(hs(json!({"sub": OWNER}), SECRET))),
+        ("no sub", Some(hs(json!({"exp": now + 600}), SECRET))),
+        (
+            "empty sub",
+            Some(hs(json!({"sub": "", "exp": now + 600}), SECRET)),
+        ),
+        (
+            "long sub",
+            Some(hs(
+                json!({"sub": "x".repeat(129), "exp": now + 600}),
+                SECRET,
+            )),
+        ),
+        (
+            "alg none",
+            Some(format!(
+                "{}.{}.",
+                b64(json!({"alg": "none", "typ": "JWT"})),
+                b64(json!({"sub": OWNER, "exp": now + 600}))
+            )),
+        ),
+    ];
+    let before = app.dump().await;
+    for (method, path) in &paths {
+        for (what, token) in &bad_tokens {
+            let mut req = app
+                .http
+                .request(method.clone(), format!("{}{path}", app.base));
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let r = TestApp::read(req.json(&spec_create_request()).send().await.unwrap()).await;
+            assert_eq!(
+                r.status.as_u16(),
+                401,
+                "{what} on {method} {path}: {}",
+                r.json
+            );
+            assert_eq!(r.json["code"], "UNAUTHORIZED");
+            assert_eq!(r.headers["www-authenticate"], "Bearer");
+        }
+    }
+    assert_eq!(app.dump().await, before, "refused requests wrote nothing");
+}
+
+#[tokio::test]
+async fn other_teams_see_404_and_viewers_cannot_write() {
+    let app = TestApp::spawn().await;
+    let created = app.create(OWNER, &["private-1"]).await.expect(201).json;
+    let id = id_of(&created[0]);
+    let before = app.dump().await;
+    let vm = format!("/api/virtual-machines/{id}");
+    for (method, path) in [
+        (Method::GET, vm.clone()),
+        (Method::PATCH, vm.clone()),
+        (Method::PUT, format!("{vm}/start")),
+        (Method::PUT, format!("{vm}/stop")),
+        (Method::DELETE, vm.clone()),
+    ] {
+        let r = app
+            .call(
+                method.clone(),
+                &path,
+                Some(OTHER_OWNER),
+                Some(&json!({"name": "stolen"})),
+            )
+            .await;
+        let r = r.expect_error(404, "VM_NOT_FOUND");
+        assert!(
+            !r.json.to_string().contains("private-1"),
+            "no VM data leaks: {}",
+            r.json
+        );
+    }
+    app.get(
+        &format!("/api/teams/{TEAM}/projects/{PROJECT}/virtual-machines"),
+        OTHER_OWNER,
+    )
+    .await
+    .expect_error(404, "TEAM_NOT_FOUND");
+    // A project of another team, under one's own team: 404 too.
+    app.get(
+        &format!("/api/teams/{OTHER_TEAM}/projects/{PROJECT}/virtual-machines"),
+        OTHER_OWNER,
+    )
+    .await
+    .expect_error(404, "PROJECT_NOT_FOUND");
+    // Creating in another team's project.
+    app.call(
+        Method::POST,
+        "/api/virtual-machines",
+        Some(OTHER_OWNER),
+        Some(&spec_create_request()),
+    )
+    .await
+    .expect_error(404, "TEAM_NOT_FOUND");
+    let mut body = spec_create_request();
+    body["team"] = json!(OTHER_TEAM);
+    app.call(
+        Method::POST,
+        "/api/virtual-machines",
+        Some(OTHER_OWNER),
+        Some(&body),
+    )
+    .await
+    .expect_error(404, "PROJECT_NOT_FOUND");
+    assert_eq!(app.dump().await, before);
+
+    // Roles: everyone reads, viewers cannot change anything.
+    let (team, project) = seed_roles_team(&app).await;
+    let mut body = spec_create_request();
+    body["team"] = json!(team);
+    body["project"] = json!(project);
+    let r = app
+        .call(
+            Method::POST,
+            "/api/virtual-machines",
+            Some("role-member"),
+            Some(&body),
+        )
+        .await
+        .expect(201);
+    let id = id_of(&r.json[0]);
+    let vm = format!("/api/virtual-machines/{id}");
+    for user in ["role-owner", "role-admin", "role-member", "role-viewer"] {
+        app.get(&vm, user).await.expect(200);
+        app.get(
+            &format!("/api/teams/{team}/projects/{project}/virtual-machines"),
+            user,
+        )
+        .await
+        .expect(200);
+    }
+    let before = app.dump().await;
+    body["hostNames"] = json!(["viewer-made"]);
+    for (method, path, b) in [
+        (
+            Method::POST,
+            "/api/virtual-machines".to_string(),
+            Some(body.clone()),
+        ),
+        (Method::PATCH, vm.clone(), Some(json!({"tags": ["x"]}))),
+        (Method::PUT, format!("{vm}/start"), None),
+        (Method::PUT, format!("{vm}/stop"), None),
+        (Method::DELETE, vm.clone(), None),
+    ] {
+        app.call(method, &path, Some("role-viewer"), b.as_ref())
+            .await
+            .expect_error(403, "FORBIDDEN");
+    }
+    assert_eq!(app.dump().await, before, "viewers changed nothing");
+    app.call(
+        Method::PATCH,
+        &vm,
+        Some("role-admin"),
+        Some(&json!({"tags": ["ok"]})),
+    )
+    .await
+    .expect(200);
+    app.call(Method::DELETE, &vm, Some("role-owner"), None)
+        .await
+        .expect(200);
+}
+
+#[tokio::test]
+async fn bad_input_is_a_clear_4xx_and_writes_nothing() {
+    let app = TestApp::spawn().await;
+    let before = app.dump().await;
+    let spec = spec_create_request();
+    let with = |key: &str, value: Value| {
+        let mut b = spec.clone();
+        b[key] = value;
+        b
+    };
+    let cases: Vec<(Value, u16, &str, Option<&str>)> = vec![
+        (
+            with("team", json!("xyz")),
+            400,
+            "VALIDATION_FAILED",
+            Some("team"),
+        ),
+        (
+            with("team", json!(12)),
+            400,
+            "VALIDATION_FAILED",
+            Some("team"),
+        ),
+        (
+            with("authMethod", json!(7)),
+            400,
+            "VALIDATION_FAILED",
+            Some("authMethod"),
+        ),
+        (
+            with("authMethod", json!("1")),
+            400,
+            "VALIDATION_FAILED",
+            Some("authMethod"),
+        ),
+        (
+            with("hostNames", json!([])),
+            400,
+            "VALIDATION_FAILED",
+            Some("hostNames"),
+        ),
+        (
+            with("hostNames", json!(["UPPER"])),
+            400,
+            "VALIDATION_FAILED",
+            Some("hostNames[0]"),
+        ),
+        (
+            with("hostNames", json!(["a", "b-", "c"])),
+            400,
+            "VALIDATION_FAILED",
+            Some("hostNames[1]"),
+        ),
+        (
+            with(
+                "hostNames",
+                json!((0..11).map(|i| format!("h{i}")).collect::<Vec<_>>()),
+            ),
+            400,
+            "VALIDATION_FAILED",
+            Some("hostNames"),
+        ),
+        (
+            with("quantity", json!(2)),
+            400,
+            "VALIDATION_FAILED",
+            Some("quantity"),
+        ),
+        (
+            with("quantity", json!(-1)),
+            400,
+            "VALIDATION_FAILED",
+            Some("quantity"),
+        ),
+        (
+            with("quantity", json!(1e40)),
+            400,
+            "VALIDATION_FAILED",
+            Some("quantity"),
+        ),
+        (
+            with("password", json!("hunter2")),
+            400,
+            "VALIDATION_FAILED",
+            Some("password"),
+        ),
+        (
+            with("access", json!({"password": "x"})),
+            400,
+            "VALIDATION_FAILED",
+            Some("access.password"),
+        ),
+        (
+            with("access", json!({"sshPublicKey": "hello world"})),
+            400,
+            "VALIDATION_FAILED",
+            Some("access.sshPublicKey"),
+        ),
+        (
+            with("tags", json!([1])),
+            400,
+            "VALIDATION_FAILED",
+            Some("tags[0]"),
+        ),
+        (
+            with("size", json!("6548a383e2442d14b6bf9746")),
+            400,
+            "VALIDATION_FAILED",
+            Some("size"),
+        ),
+        (
+            with("size", json!("000000000000000000000000")),
+            400,
+            "VALIDATION_FAILED",
+            Some("size"),
+        ),
+        (
+            with("price", json!("6548a383e2442d14b6bf970c")),
+            400,
+            "VALIDATION_FAILED",
+            Some("price"),
+        ),
+        (
+            with("provider", json!("6548a383e2442d14b6bf968c")),
+            400,
+            "VALIDATION_FAILED",
+            None,
+        ),
+        (
+            with("cloudProvider", json!("6548a383e2442d14b6bf9686")),
+            400,
+            "VALIDATION_FAILED",
+            Some("provider"),
+        ),
+        (
+            with(
+                "region",
+                json!({"physicalLocation": "France", "datacenter": {"name": "berlin", "displayName": "Berlin"}}),
+            ),
+            400,
+            "VALIDATION_FAILED",
+            Some("region"),
+        ),
+        (
+            with(
+                "image",
+                json!({"distribution": "Debian", "version": {"name": "12", "displayName": "12"}}),
+            ),
+            400,
+            "VALIDATION_FAILED",
+            Some("image"),
+        ),
+        (
+            {
+                let mut b = with("hostNames", json!(["twin", "twin"]));
+                b["quantity"] = json!(2);
+                b
+            },
+            409,
+            "DUPLICATE_HOST_NAME",
+            None,
+        ),
+        (json!([1, 2]), 400, "VALIDATION_FAILED", Some("body")),
+        (json!({"data": 5}), 400, "VALIDATION_FAILED", Some("body")),
+        (
+            with("team", json!("6548a41f38406c14db33b6ff")),
+            404,
+            "TEAM_NOT_FOUND",
+            None,
+        ),
+        (
+            with("project", json!("6548a41f38406c14db33b6ff")),
+            404,
+            "PROJECT_NOT_FOUND",
+            None,
+        ),
+    ];
+    for (body, status, code, field) in cases {
+        let r = app
+            .call(
+                Method::POST,
+                "/api/virtual-machines",
+                Some(OWNER),
+                Some(&body),
+            )
+            .await
+            .expect_error(status, code);
+        if let Some(field) = field {
+            assert_eq!(r.json["details"][0]["field"], field, "{}", r.json);
+        }
+    }
+
+    let url = format!("{}/api/virtual-machines", app.base);
+    let token = app.token(OWNER);
+    let raw = |body: Vec<u8>, content_type: Option<&str>| {
+        let mut req = app.http.post(&url).bearer_auth(&token).body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        req
+    };
+    for (req, status, code) in [
+        (
+            raw(b"{\"team\": ".to_vec(), Some("application/json")),
+            400,
+            "INVALID_JSON",
+        ),
+        (
+            raw(b"".to_vec(), Some("application/json")),
+            400,
+            "INVALID_JSON",
+        ),
+        (
+            raw(b"null".to_vec(), Some("application/json")),
+            400,
+            "VALIDATION_FAILED",
+        ),
+        (
+            raw(spec.to_string().into_bytes(), Some("text/plain")),
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            raw(spec.to_string().into_bytes(), None),
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+        (
+            raw(vec![b' '; 64 * 1024 + 1], Some("application/json")),
+            413,
+            "PAYLOAD_TOO_LARGE",
+        ),
+        (
+            raw("[".repeat(100_000).into_bytes(), Some("application/json")),
+            413,
+            "PAYLOAD_TOO_LARGE",
+        ),
+        (
+            raw("[".repeat(60_000).into_bytes(), Some("application/json")),
+            400,
+            "INVALID_JSON",
+        ),
+    ] {
+        TestApp::read(req.send().await.unwrap())
+            .await
+            .expect_error(status, code);
+    }
+    // A JSON content type with parameters is fine.
+    let mut ok = spec.clone();
+    ok["hostNames"] = json!(["charset-ok"]);
+    let r = TestApp::read(
+        raw(
+            ok.to_string().into_bytes(),
+            Some("application/json; charset=utf-8"),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    let created = r.expect(201).json;
+    app.call(
+        Method::DELETE,
+        &format!("/api/virtual-machines/{}", id_of(&created[0])),
+        Some(OWNER),
+        None,
+    )
+    .await
+    .expect(200);
+
+    app.call(Method::GET, "/api/nothing-here", Some(OWNER), None)
+        .await
+        .expect_error(404, "ROUTE_NOT_FOUND");
+    app.call(
+        Method::POST,
+        "/api/virtual-machines/654a11e60b23ef1b0f36d44e",
+        Some(OWNER),
+        None,
+    )
+    .await
+    .expect_error(405, "METHOD_NOT_ALLOWED");
+    app.call(Method::GET, "/api/virtual-machines", Some(OWNER), None)
+        .await
+        .expect_error(405, "METHOD_NOT_ALLOWED");
+    app.get(
+        &format!("/api/teams/x/projects/{PROJECT}/virtual-machines"),
+        OWNER,
+    )
+    .await
+    .expect_error(400, "INVALID_PARAMETER");
+
+    // Only the VM created and deleted above changed the table: its record (status 8) is all that is new.
+    let after = app.dump().await;
+    assert_eq!(
+        after.len(),
+        before.len() + 1,
+        "only the deleted VM's record remains"
+    );
+    for item in &before {
+        assert!(after.contains(item));
+    }
+}
+
+#[tokio::test]
+async fn quantity_above_one_is_all_or_nothing() {
+    let app = TestApp::spawn().await;
+    app.create(OWNER, &["b"]).await.expect(201);
+    let before = app.dump().await;
+    let r = app
+        .create(OWNER, &["a", "b", "c"])
+        .await
+        .expect_error(409, "HOST_NAME_TAKEN");
+    assert!(
+        r.json["message"].as_str().unwrap().contains("'b'"),
+        "{}",
+        r.json
+    );
+    assert_eq!(app.dump().await, before, "neither a nor c was written");
+    let r = app.create(OWNER, &["a", "c", "d"]).await.expect(201);
+    let vms = r.json.as_array().unwrap();
+    assert_eq!(vms.len(), 3);
+    let ids: std::collections::HashSet<&str> =
+        vms.iter().map(|v| v["_id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 3);
+    let list = app
+        .get(
+            &format!("/api/teams/{TEAM}/projects/{PROJECT}/virtual-machines"),
+            OWNER,
+        )
+        .await
+        .json;
+    assert_eq!(list.as_array().unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn server_errors_carry_a_request_id_and_hide_internals() {
+    // A server over a table that does not exist: every database call fails.
+    let client = local_client().await;
+    let repo = std::sync::Arc::new(vmapi_store_dynamodb::DynamoRepository::new(
+        client,
+        "no-such-table",
+        Default::default(),
+    ));
+    let config = vmapi_http::Config::local("no-such-table", SECRET);
+    let router = vmapi_http::router(
+        vmapi_http::AppState::new(repo, &config),
+        &vmapi_http::Endpoint::ALL,
+    );
+    let token = vmapi_http::auth::mint_local_token(
+        SECRET,
+        &UserId::parse(OWNER).unwrap(),
+        std::time::Duration::from_secs(60),
+    );
+    let req = axum::http::Request::get("/api/virtual-machines/654a11e60b23ef1b0f36d44e")
+        .header("authorization", format!("Bearer {token}"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let resp = tower::ServiceExt::oneshot(router, req).await.unwrap();
+    assert_eq!(resp.status(), 500);
+    let request_id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    let body: Value = serde_json::from_slice(
+        &axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(body["code"], "INTERNAL_ERROR");
+    assert_eq!(body["requestId"], request_id.as_str());
+    let text = body.to_string();
+    assert!(
+        !text.contains("ResourceNotFound") && !text.contains("no-such-table"),
+        "{text}"
+    );
+}
