@@ -15,7 +15,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use vmapi_http::auth::mint_local_token;
 use vmapi_http::{AppState, Config};
-use vmapi_models::{Seed, UserId, VmRecord};
+use vmapi_models::{HostName, Seed, Timestamp, UserId, VmId, VmRecord, VmStatus};
 use vmapi_store_dynamodb::{create_table, DynamoRepository, RepositoryOptions};
 
 /// The demo team's owner (spec page).
@@ -263,5 +263,37 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+/// A VM record of the demo project in `status`, built from the spec's create request:
+/// for reaching states the API cannot produce yet.
+pub fn demo_vm(name: &str, status: VmStatus) -> VmRecord {
+    let body = spec_create_request();
+    let field = |k: &str| body[k].clone();
+    let now = Timestamp::now();
+    VmRecord {
+        id: VmId::new(),
+        name: HostName::parse(name).unwrap(),
+        region: serde_json::from_value(field("region")).unwrap(),
+        image: serde_json::from_value(field("image")).unwrap(),
+        attestation_id: uuid::Uuid::new_v4(),
+        access: None,
+        auth_method: vmapi_models::AuthMethod::SshKey,
+        status,
+        is_blocked: false,
+        tags: Default::default(),
+        subscription: None,
+        cloud_provider: serde_json::from_value(field("cloudProvider")).unwrap(),
+        provider: serde_json::from_value(field("provider")).unwrap(),
+        size: serde_json::from_value(field("size")).unwrap(),
+        price: serde_json::from_value(field("price")).unwrap(),
+        owner: UserId::parse(OWNER).unwrap(),
+        project: serde_json::from_value(field("project")).unwrap(),
+        team: serde_json::from_value(field("team")).unwrap(),
+        ip_configurations: vec![],
+        created_at: now,
+        updated_at: now,
+        version: 1,
     }
 }

@@ -124,7 +124,7 @@ impl Repository for MemoryRepository {
             .values()
             .filter(|v| v.project == project && v.status.is_active())
             .collect();
-        all.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+        all.sort_by_key(|v| std::cmp::Reverse((v.created_at, v.id)));
         let start = match after {
             Some(k) => all
                 .iter()

@@ -217,3 +217,184 @@ pub fn mint_local_token(secret: &str, user: &UserId, ttl: Duration) -> String {
     )
     .expect("HS256 signing cannot fail")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::{JwtConfig, JwtMode};
+
+    struct Signer {
+        pkcs8: Vec<u8>,
+        jwk: serde_json::Value,
+    }
+
+    fn signer(kid: &str) -> Signer {
+        let rng = SystemRandom::new();
+        let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref()).unwrap();
+        let point = pair.public_key().as_ref();
+        let jwk = json!({
+            "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid,
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+            "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+        });
+        Signer {
+            pkcs8: doc.as_ref().to_vec(),
+            jwk,
+        }
+    }
+
+    fn es256(s: &Signer, kid: &str, claims: serde_json::Value) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(kid.into());
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ec_der(&s.pkcs8)).unwrap()
+    }
+
+    /// Serves `{"keys": [...]}` on a loopback port and counts fetches.
+    async fn jwks_server(
+        keys: Vec<serde_json::Value>,
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = hits.clone();
+        let app = axum::Router::new().route(
+            "/.well-known/jwks.json",
+            axum::routing::get(move || {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let body = json!({ "keys": keys.clone() });
+                async move { axum::Json(body) }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/.well-known/jwks.json",
+            listener.local_addr().unwrap()
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (url, hits)
+    }
+
+    fn jwks_auth(url: String) -> Authenticator {
+        Authenticator::new(JwtConfig {
+            mode: JwtMode::Jwks { url },
+            issuer: Some("https://issuer.example".into()),
+            audience: Some("vm-api".into()),
+            leeway_secs: 5,
+        })
+    }
+
+    #[tokio::test]
+    async fn jwks_tokens_are_verified_with_issuer_and_audience() {
+        let key = signer("k1");
+        let (url, hits) = jwks_server(vec![key.jwk.clone()]).await;
+        let auth = jwks_auth(url);
+        let now = jsonwebtoken::get_current_timestamp();
+        let good = json!({"sub": "user-1", "exp": now + 60, "iss": "https://issuer.example", "aud": "vm-api"});
+        let bearer = |t: String| format!("Bearer {t}");
+
+        let user = auth
+            .authenticate(Some(&bearer(es256(&key, "k1", good.clone()))))
+            .await
+            .unwrap();
+        assert_eq!(user.as_str(), "user-1");
+        auth.authenticate(Some(&bearer(es256(&key, "k1", good.clone()))))
+            .await
+            .unwrap();
+        assert_eq!(
+            hits.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "key set cached"
+        );
+
+        let mut wrong_iss = good.clone();
+        wrong_iss["iss"] = json!("https://evil.example");
+        let mut wrong_aud = good.clone();
+        wrong_aud["aud"] = json!("other-api");
+        let mut expired = good.clone();
+        expired["exp"] = json!(now - 30);
+        for claims in [wrong_iss, wrong_aud, expired] {
+            let r = auth
+                .authenticate(Some(&bearer(es256(&key, "k1", claims.clone()))))
+                .await;
+            assert!(matches!(r, Err(AuthError::Invalid(_))), "{claims}: {r:?}");
+        }
+        // Another key with a known kid, an unknown kid, and HS256 are all refused.
+        let other = signer("k1");
+        assert!(matches!(
+            auth.authenticate(Some(&bearer(es256(&other, "k1", good.clone()))))
+                .await,
+            Err(AuthError::Invalid(_))
+        ));
+        assert!(matches!(
+            auth.authenticate(Some(&bearer(es256(&key, "k9", good.clone()))))
+                .await,
+            Err(AuthError::Invalid(_))
+        ));
+        let hs = mint_local_token(
+            "secret",
+            &UserId::parse("user-1").unwrap(),
+            Duration::from_secs(60),
+        );
+        assert!(matches!(
+            auth.authenticate(Some(&bearer(hs))).await,
+            Err(AuthError::Invalid(_))
+        ));
+        assert!(matches!(
+            auth.authenticate(None).await,
+            Err(AuthError::Missing)
+        ));
+        assert!(matches!(
+            auth.authenticate(Some("Basic abc")).await,
+            Err(AuthError::Missing)
+        ));
+    }
+
+    #[tokio::test]
+    async fn unreachable_key_set_is_unavailable_not_unauthorized() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        drop(listener);
+        let key = signer("k1");
+        let now = jsonwebtoken::get_current_timestamp();
+        let token = es256(
+            &key,
+            "k1",
+            json!({"sub": "u", "exp": now + 60, "iss": "https://issuer.example", "aud": "vm-api"}),
+        );
+        let r = jwks_auth(url)
+            .authenticate(Some(&format!("Bearer {token}")))
+            .await;
+        assert!(matches!(r, Err(AuthError::KeysUnavailable(_))), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn local_tokens_need_sub_and_exp_and_the_secret() {
+        let auth = Authenticator::new(JwtConfig {
+            mode: JwtMode::LocalHs256 { secret: "s".into() },
+            issuer: None,
+            audience: None,
+            leeway_secs: 5,
+        });
+        let good = mint_local_token("s", &UserId::parse("me").unwrap(), Duration::from_secs(60));
+        assert_eq!(
+            auth.authenticate(Some(&format!("bearer {good}")))
+                .await
+                .unwrap()
+                .as_str(),
+            "me"
+        );
+        let other = mint_local_token("t", &UserId::parse("me").unwrap(), Duration::from_secs(60));
+        assert!(auth
+            .authenticate(Some(&format!("Bearer {other}")))
+            .await
+            .is_err());
+    }
+}

@@ -1,4 +1,4 @@
-//! Log set-up: JSON in Lambda when `AWS_LAMBDA_LOG_FORMAT=JSON`, readable text locally.
+//! Log set-up: JSON in Lambda when `AWS_LAMBDA_LOG_FORMAT=JSON`, readable text locally (stderr).
 
 /// Lambda: honours `AWS_LAMBDA_LOG_FORMAT` and `AWS_LAMBDA_LOG_LEVEL` / `RUST_LOG`.
 pub fn init_lambda() {

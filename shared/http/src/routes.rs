@@ -130,7 +130,7 @@ async fn request_context(req: Request, next: Next) -> Response {
         .get::<lambda_http::Context>()
         .map(|c| c.request_id.clone())
         .filter(|id| !id.is_empty())
-        .unwrap_or_else(|| uuid_like());
+        .unwrap_or_else(new_request_id);
     let route = req
         .extensions()
         .get::<axum::extract::MatchedPath>()
@@ -163,7 +163,7 @@ async fn request_context(req: Request, next: Next) -> Response {
     resp
 }
 
-fn uuid_like() -> String {
+fn new_request_id() -> String {
     vmapi_models::ObjectId::new().to_string()
 }
 

@@ -2,43 +2,11 @@
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use vmapi_models::{
-    HostName, Member, Role, Team, TeamId, Timestamp, UserId, VmId, VmRecord, VmStatus,
-};
+use vmapi_models::{Member, Role, Team, TeamId, Timestamp, UserId, VmId, VmStatus};
 use vmapi_tests::*;
 
 fn id_of(v: &Value) -> String {
     v["_id"].as_str().expect("an _id").to_string()
-}
-
-/// A record of the demo project in `status`, for actions the API cannot reach yet.
-fn seeded_vm(name: &str, status: VmStatus) -> VmRecord {
-    let body = spec_create_request();
-    let now = Timestamp::now();
-    VmRecord {
-        id: VmId::new(),
-        name: HostName::parse(name).unwrap(),
-        region: serde_json::from_value(body["region"].clone()).unwrap(),
-        image: serde_json::from_value(body["image"].clone()).unwrap(),
-        attestation_id: uuid::Uuid::new_v4(),
-        access: None,
-        auth_method: vmapi_models::AuthMethod::SshKey,
-        status,
-        is_blocked: false,
-        tags: Default::default(),
-        subscription: None,
-        cloud_provider: serde_json::from_value(body["cloudProvider"].clone()).unwrap(),
-        provider: serde_json::from_value(body["provider"].clone()).unwrap(),
-        size: serde_json::from_value(body["size"].clone()).unwrap(),
-        price: serde_json::from_value(body["price"].clone()).unwrap(),
-        owner: UserId::parse(OWNER).unwrap(),
-        project: serde_json::from_value(json!(PROJECT)).unwrap(),
-        team: serde_json::from_value(json!(TEAM)).unwrap(),
-        ip_configurations: vec![],
-        created_at: now,
-        updated_at: now,
-        version: 1,
-    }
 }
 
 /// Adds a team whose members have every role, plus a project of it; returns (team, project).
@@ -349,9 +317,9 @@ async fn patch_renames_and_retags_and_refuses_other_fields() {
 #[tokio::test]
 async fn start_and_stop_follow_the_state_table() {
     let app = TestApp::spawn().await;
-    let running = seeded_vm("running-1", VmStatus::Running);
-    let stopped = seeded_vm("stopped-1", VmStatus::Stopped);
-    let creating = seeded_vm("creating-1", VmStatus::Creating);
+    let running = demo_vm("running-1", VmStatus::Running);
+    let stopped = demo_vm("stopped-1", VmStatus::Stopped);
+    let creating = demo_vm("creating-1", VmStatus::Creating);
     for vm in [&running, &stopped, &creating] {
         app.seed_vm(vm).await;
     }
@@ -409,7 +377,7 @@ async fn start_and_stop_follow_the_state_table() {
 async fn delete_completes_at_once_and_frees_the_name() {
     let app = TestApp::spawn().await;
     let id = id_of(&app.create(OWNER, &["doomed"]).await.expect(201).json[0]);
-    let running = seeded_vm("running-doomed", VmStatus::Running);
+    let running = demo_vm("running-doomed", VmStatus::Running);
     app.seed_vm(&running).await;
     let path = format!("/api/virtual-machines/{id}");
     let r = app

@@ -1,0 +1,143 @@
+//! The deploy surface agrees with the code: table definition, routes, functions, events.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+use tower::ServiceExt;
+use vmapi_http::{router, Endpoint};
+use vmapi_models::{VmId, VmStatus};
+use vmapi_tests::*;
+
+fn template() -> serde_norway::Value {
+    serde_norway::from_str(&read("template.yaml")).expect("template.yaml parses")
+}
+
+/// YAML (with CloudFormation tags) to JSON, tags dropped to their values.
+fn to_json(v: &serde_norway::Value) -> Value {
+    use serde_norway::Value as Y;
+    match v {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(*b),
+        Y::Number(n) => serde_json::to_value(n).unwrap(),
+        Y::String(s) => Value::String(s.clone()),
+        Y::Sequence(s) => Value::Array(s.iter().map(to_json).collect()),
+        Y::Mapping(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.as_str().unwrap_or_default().to_string(), to_json(v)))
+                .collect(),
+        ),
+        Y::Tagged(t) => to_json(&t.value),
+    }
+}
+
+fn resources_of_type(kind: &str) -> Vec<(String, Value)> {
+    let t = to_json(&template());
+    t["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == kind)
+        .map(|(k, r)| (k.clone(), r.clone()))
+        .collect()
+}
+
+#[test]
+fn template_table_is_the_table_the_code_creates() {
+    let tables = resources_of_type("AWS::DynamoDB::Table");
+    assert_eq!(tables.len(), 1, "one table");
+    let props = &tables[0].1["Properties"];
+    let code = vmapi_store_dynamodb::table_definition().0;
+    for (key, expected) in code.as_object().unwrap() {
+        assert_eq!(
+            &props[key], expected,
+            "template's {key} differs from the code's table definition"
+        );
+    }
+}
+
+#[test]
+fn template_functions_and_routes_match_the_route_table() {
+    let mut in_template = BTreeSet::new();
+    let mut binaries = BTreeSet::new();
+    for (_, f) in resources_of_type("AWS::Serverless::Function") {
+        assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda");
+        let binary = f["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        for (_, ev) in f["Properties"]["Events"].as_object().unwrap() {
+            if ev["Type"] == "HttpApi" {
+                let p = &ev["Properties"];
+                in_template.insert((
+                    binary.clone(),
+                    p["Method"].as_str().unwrap().to_string(),
+                    p["Path"].as_str().unwrap().to_string(),
+                ));
+            }
+        }
+        binaries.insert(binary);
+    }
+    let in_code: BTreeSet<(String, String, String)> = Endpoint::ALL
+        .iter()
+        .map(|e| {
+            (
+                e.function().to_string(),
+                e.method().to_string(),
+                e.path().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(in_template, in_code, "template routes == route table");
+    // Every function named in the template is a crate under functions/ with that binary.
+    for b in &binaries {
+        let manifest = read(&format!("functions/{b}/Cargo.toml"));
+        assert!(
+            manifest.contains(&format!("name = \"{b}\"")),
+            "functions/{b} builds binary {b}"
+        );
+        assert!(
+            read("Cargo.toml").contains(&format!("\"functions/{b}\"")),
+            "functions/{b} is a workspace member"
+        );
+    }
+}
+
+const EVENT_VM: &str = "654a11e60b23ef1b0f36d44e";
+
+#[tokio::test]
+async fn every_event_runs_through_its_function_handler() {
+    for endpoint in Endpoint::ALL {
+        let app = TestApp::spawn().await;
+        let mut vm = demo_vm("event-demo-vm", VmStatus::Running);
+        vm.id = VmId::parse(EVENT_VM).unwrap();
+        app.seed_vm(&vm).await;
+        let name = endpoint.function();
+        let text = read(&format!("events/{name}.json"));
+        assert!(
+            !text.contains("eyJ"),
+            "events/{name}.json must not contain a token"
+        );
+        let text = text.replace("{{TOKEN}}", &app.token(OWNER));
+        let request = lambda_http::request::from_str(&text)
+            .unwrap_or_else(|e| panic!("events/{name}.json: {e}"));
+        let resp = router(app.state(), &[endpoint])
+            .oneshot(request)
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let expected = if endpoint == Endpoint::CreateVm {
+            201
+        } else {
+            200
+        };
+        assert_eq!(
+            status,
+            expected,
+            "events/{name}.json: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+}

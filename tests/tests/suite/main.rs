@@ -1,0 +1,4 @@
+//! The integration suite: one test binary (one link step) with a module per area.
+
+mod api;
+mod deploy;
