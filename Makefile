@@ -1,11 +1,14 @@
 # The two set-up commands are `make run` and `make test`; the rest are conveniences.
-.PHONY: run test lint fmt build-release
+.PHONY: run test smoke lint fmt build-release
 
 run: ## Serve the API with demo data on 127.0.0.1:$${PORT:-3000}
 	bash scripts/run-local.sh
 
 test: ## Start DynamoDB Local, run all tests, stop it
 	bash scripts/test.sh
+
+smoke: ## Start `make run`, create the spec VM, stop it (CI runs this)
+	bash scripts/smoke-run.sh
 
 lint: ## Formatting and clippy, as CI runs them
 	cargo fmt --all -- --check

@@ -123,7 +123,11 @@ impl Reply {
 impl TestApp {
     /// A new table with the demo data, and a server on it.
     pub async fn spawn() -> TestApp {
-        let client = local_client().await;
+        Self::spawn_with(local_client().await).await
+    }
+
+    /// The same, with a given DynamoDB client (e.g. one with an interceptor).
+    pub async fn spawn_with(client: aws_sdk_dynamodb::Client) -> TestApp {
         let table = format!("t{}", vmapi_models::ObjectId::new());
         create_table(&client, &table).await.expect("create table");
         let repo = Arc::new(DynamoRepository::new(
@@ -295,5 +299,45 @@ pub fn demo_vm(name: &str, status: VmStatus) -> VmRecord {
         created_at: now,
         updated_at: now,
         version: 1,
+    }
+}
+
+/// Counts the DynamoDB requests a client sends (every attempt), by operation.
+#[derive(Clone, Debug, Default)]
+pub struct RequestCounter(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl RequestCounter {
+    /// A DynamoDB Local client that reports to this counter.
+    pub async fn client(&self) -> aws_sdk_dynamodb::Client {
+        let base = local_client().await;
+        let conf = base.config().to_builder().interceptor(self.clone()).build();
+        aws_sdk_dynamodb::Client::from_conf(conf)
+    }
+
+    /// Operations sent since the last call, and forgets them.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let op = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .map(|t| t.trim_start_matches("DynamoDB_20120810.").to_string())
+            .unwrap_or_else(|| "?".into());
+        self.0.lock().unwrap().push(op);
+        Ok(())
     }
 }

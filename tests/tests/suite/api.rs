@@ -998,3 +998,53 @@ async fn server_errors_carry_a_request_id_and_hide_internals() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn unreachable_database_is_a_503_with_retry_after() {
+    // A DynamoDB endpoint where nothing listens.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let base = local_client().await;
+    let conf = base.config().to_builder().endpoint_url(endpoint).build();
+    let repo = std::sync::Arc::new(vmapi_store_dynamodb::DynamoRepository::new(
+        aws_sdk_dynamodb::Client::from_conf(conf),
+        "vm-api",
+        Default::default(),
+    ));
+    let config = vmapi_http::Config::local("vm-api", SECRET);
+    let router = vmapi_http::router(
+        vmapi_http::AppState::new(repo, &config),
+        &vmapi_http::Endpoint::ALL,
+    );
+    let token = vmapi_http::auth::mint_local_token(
+        SECRET,
+        &UserId::parse(OWNER).unwrap(),
+        std::time::Duration::from_secs(60),
+    );
+    let req = axum::http::Request::get(format!(
+        "/api/teams/{TEAM}/projects/{PROJECT}/virtual-machines"
+    ))
+    .header("authorization", format!("Bearer {token}"))
+    .body(axum::body::Body::empty())
+    .unwrap();
+    let resp = tower::ServiceExt::oneshot(router, req).await.unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(resp.headers()["retry-after"], "2");
+    let body: Value = serde_json::from_slice(
+        &axum::body::to_bytes(resp.into_body(), 1 << 20)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(body["code"], "SERVICE_UNAVAILABLE");
+    assert!(
+        body["message"].as_str().unwrap().contains("retry"),
+        "{body}"
+    );
+    assert!(body["requestId"].is_string());
+    assert!(
+        !body.to_string().contains("127.0.0.1"),
+        "no internals: {body}"
+    );
+}

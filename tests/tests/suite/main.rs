@@ -2,3 +2,4 @@
 
 mod api;
 mod deploy;
+mod round_trips;

@@ -1,0 +1,142 @@
+//! DynamoDB requests per endpoint stay fixed whatever the page size (counted by an SDK interceptor).
+
+use reqwest::Method;
+use serde_json::json;
+use vmapi_models::VmStatus;
+use vmapi_tests::*;
+
+#[tokio::test]
+async fn requests_per_endpoint_do_not_grow_with_the_page() {
+    let counter = RequestCounter::default();
+    let app = TestApp::spawn_with(counter.client().await).await;
+    counter.take();
+
+    // Create: validate (BatchGetItem) + one transaction, for 1 or 10 VMs.
+    for batch in 0..20 {
+        let names: Vec<String> = (0..10).map(|i| format!("vm-{batch}-{i}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        app.create(OWNER, &refs).await.expect(201);
+        let ops = counter.take();
+        assert_eq!(ops, ["BatchGetItem", "TransactWriteItems"], "create of 10");
+    }
+    app.create(OWNER, &["single"]).await.expect(201);
+    assert_eq!(counter.take().len(), 2, "create of 1");
+
+    let list = format!("/api/teams/{TEAM}/projects/{PROJECT}/virtual-machines");
+    for limit in [1, 50, 200] {
+        let r = app
+            .get(&format!("{list}?limit={limit}"), OWNER)
+            .await
+            .expect(200);
+        assert_eq!(r.json.as_array().unwrap().len(), limit);
+        let ops = counter.take();
+        assert_eq!(ops, ["Query", "BatchGetItem"], "list of {limit}");
+    }
+    // A cold catalog cache (a new container) still takes two requests.
+    let cold_counter = RequestCounter::default();
+    let cold_repo = vmapi_store_dynamodb::DynamoRepository::new(
+        cold_counter.client().await,
+        &app.table,
+        Default::default(),
+    );
+    let cold = vmapi_core::Service::new(
+        std::sync::Arc::new(cold_repo),
+        std::sync::Arc::new(vmapi_core::SystemClock),
+    );
+    let page = cold
+        .list(
+            &vmapi_models::UserId::parse(OWNER).unwrap(),
+            TEAM.parse().unwrap(),
+            PROJECT.parse().unwrap(),
+            200,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 200);
+    assert_eq!(
+        cold_counter.take(),
+        ["Query", "BatchGetItem"],
+        "cold list of 200"
+    );
+
+    let id = app.get(&format!("{list}?limit=1"), OWNER).await.json[0]["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    counter.take();
+    app.get(&format!("/api/virtual-machines/{id}"), OWNER)
+        .await
+        .expect(200);
+    assert_eq!(counter.take(), ["GetItem", "BatchGetItem"], "get");
+
+    let vm = format!("/api/virtual-machines/{id}");
+    app.call(
+        Method::PATCH,
+        &vm,
+        Some(OWNER),
+        Some(&json!({"tags": ["a"]})),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        counter.take(),
+        ["GetItem", "BatchGetItem", "PutItem"],
+        "patch tags"
+    );
+    app.call(
+        Method::PATCH,
+        &vm,
+        Some(OWNER),
+        Some(&json!({"name": "renamed"})),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        counter.take(),
+        ["GetItem", "BatchGetItem", "TransactWriteItems"],
+        "rename"
+    );
+
+    let running = demo_vm("running-rt", VmStatus::Running);
+    app.seed_vm(&running).await;
+    counter.take();
+    let path = format!("/api/virtual-machines/{}", running.id);
+    app.call(Method::PUT, &format!("{path}/stop"), Some(OWNER), None)
+        .await
+        .expect(200);
+    assert_eq!(
+        counter.take(),
+        ["GetItem", "BatchGetItem", "PutItem"],
+        "stop"
+    );
+    app.call(Method::PUT, &format!("{path}/stop"), Some(OWNER), None)
+        .await
+        .expect(200);
+    assert_eq!(counter.take(), ["GetItem", "BatchGetItem"], "stop no-op");
+    app.call(Method::DELETE, &path, Some(OWNER), None)
+        .await
+        .expect(200);
+    assert_eq!(
+        counter.take(),
+        ["GetItem", "BatchGetItem", "TransactWriteItems"],
+        "delete"
+    );
+
+    let stopped = demo_vm("stopped-rt", VmStatus::Stopped);
+    app.seed_vm(&stopped).await;
+    counter.take();
+    app.call(
+        Method::PUT,
+        &format!("/api/virtual-machines/{}/start", stopped.id),
+        Some(OWNER),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        counter.take(),
+        ["GetItem", "BatchGetItem", "PutItem"],
+        "start"
+    );
+}
