@@ -341,3 +341,32 @@ impl aws_sdk_dynamodb::config::Intercept for RequestCounter {
         Ok(())
     }
 }
+
+/// Sends `GET path` as `user` straight into the routers over `repo` (no server, no demo data):
+/// for answers that need a broken database. Returns status, headers and the JSON body.
+pub async fn direct_get(
+    repo: Arc<DynamoRepository>,
+    path: &str,
+    user: &str,
+) -> (axum::http::StatusCode, axum::http::HeaderMap, Value) {
+    use tower::ServiceExt;
+    let config = Config::local(repo.table(), SECRET);
+    let router = vmapi_http::router(AppState::new(repo, &config), &vmapi_http::Endpoint::ALL);
+    let token = mint_local_token(
+        SECRET,
+        &UserId::parse(user).unwrap(),
+        Duration::from_secs(60),
+    );
+    let req = axum::http::Request::get(path)
+        .header("authorization", format!("Bearer {token}"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let resp = router.oneshot(req).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+    (
+        parts.status,
+        parts.headers,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}

@@ -8,6 +8,7 @@ pub mod memory;
 pub mod ports;
 pub mod service;
 
-pub use error::{ConflictCode, Error, FieldError, NotFoundKind, Result};
+pub use error::{ConflictCode, Error, ErrorChain, FieldError, NotFoundKind, Result};
+pub use lifecycle::Action;
 pub use ports::{Clock, Found, Lookup, NameChange, PageKey, Repository, SystemClock, VmPage};
 pub use service::{ListPage, Service};

@@ -189,23 +189,10 @@ impl Service {
         unreachable_conflict()
     }
 
-    /// Starts a stopped VM.
-    pub async fn start(&self, caller: &UserId, id: VmId) -> Result<ActionResult> {
-        self.act(caller, id, Action::Start).await
-    }
-
-    /// Stops a running VM.
-    pub async fn stop(&self, caller: &UserId, id: VmId) -> Result<ActionResult> {
-        self.act(caller, id, Action::Stop).await
-    }
-
-    /// Deletes a VM. Until provisioning exists nothing is in the cloud, so it completes at once.
-    pub async fn delete(&self, caller: &UserId, id: VmId) -> Result<ActionResult> {
-        self.act(caller, id, Action::Delete).await
-    }
-
-    /// Three round trips: read the VM, read its team, conditional write.
-    async fn act(&self, caller: &UserId, id: VmId, action: Action) -> Result<ActionResult> {
+    /// Starts, stops or deletes a VM as the state table says. Three round trips: read the VM,
+    /// read its team, conditional write. Until provisioning exists nothing is in the cloud, so a
+    /// delete completes at once.
+    pub async fn act(&self, caller: &UserId, id: VmId, action: Action) -> Result<ActionResult> {
         for attempt in 1..=WRITE_ATTEMPTS {
             let vm = self
                 .repo

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use vmapi_core::memory::MemoryRepository;
-use vmapi_core::{ConflictCode, Error, NotFoundKind, Service, SystemClock};
+use vmapi_core::{Action, ConflictCode, Error, NotFoundKind, Service, SystemClock};
 use vmapi_models::*;
 
 const CLOUD: &str = "6548a383e2442d14b6bf9685";
@@ -192,11 +192,11 @@ async fn strangers_see_404_and_viewers_cannot_write() {
     ));
     assert!(svc.get(&user("viewer"), vm.id).await.is_ok());
     assert!(matches!(
-        svc.delete(&user("viewer"), vm.id).await,
+        svc.act(&user("viewer"), vm.id, Action::Delete).await,
         Err(Error::Forbidden(_))
     ));
     assert!(matches!(
-        svc.delete(&user("stranger"), vm.id).await,
+        svc.act(&user("stranger"), vm.id, Action::Delete).await,
         Err(Error::NotFound { .. })
     ));
 }
@@ -242,7 +242,10 @@ async fn host_names_are_unique_per_project_and_freed_by_delete() {
         1,
         "nothing of the failed request was written"
     );
-    let res = svc.delete(&user("owner"), vm.id).await.unwrap();
+    let res = svc
+        .act(&user("owner"), vm.id, Action::Delete)
+        .await
+        .unwrap();
     assert_eq!(res.status, VmStatus::Deleted);
     assert!(matches!(
         svc.get(&user("owner"), vm.id).await,
@@ -259,7 +262,10 @@ async fn actions_follow_the_state_table() {
         .await
         .unwrap()
         .remove(0);
-    let err = svc.start(&user("owner"), vm.id).await.unwrap_err();
+    let err = svc
+        .act(&user("owner"), vm.id, Action::Start)
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             err,
@@ -275,15 +281,21 @@ async fn actions_follow_the_state_table() {
     rec.status = VmStatus::Running;
     repo.put_vm(rec);
     assert_eq!(
-        svc.start(&user("owner"), vm.id).await.unwrap().status,
+        svc.act(&user("owner"), vm.id, Action::Start)
+            .await
+            .unwrap()
+            .status,
         VmStatus::Running
     );
-    let stop = svc.stop(&user("owner"), vm.id).await.unwrap();
+    let stop = svc.act(&user("owner"), vm.id, Action::Stop).await.unwrap();
     assert_eq!(stop.status, VmStatus::Stopping);
     assert_eq!(stop.message, "Virtual machine is stopping");
     assert_eq!(repo.vm(vm.id).unwrap().version, 2);
     assert_eq!(
-        svc.stop(&user("owner"), vm.id).await.unwrap().status,
+        svc.act(&user("owner"), vm.id, Action::Stop)
+            .await
+            .unwrap()
+            .status,
         VmStatus::Stopping
     );
 }

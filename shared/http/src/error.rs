@@ -3,7 +3,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use vmapi_core::{Error, FieldError, NotFoundKind};
+use vmapi_core::{Error, ErrorChain, FieldError, NotFoundKind};
 
 use crate::auth::AuthError;
 
@@ -180,27 +180,12 @@ impl ApiError {
     }
 }
 
-/// An error with its whole `source()` chain, for logs.
-pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
-
-impl std::fmt::Display for Chain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut src = self.0.source();
-        while let Some(s) = src {
-            write!(f, ": {s}")?;
-            src = s.source();
-        }
-        Ok(())
-    }
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message, details, retry_after) = self.parts();
         let request_id = current_request_id();
         if status.is_server_error() {
-            tracing::error!(status = status.as_u16(), code, error = %Chain(&self), "request failed");
+            tracing::error!(status = status.as_u16(), code, error = %ErrorChain(&self), "request failed");
         } else {
             tracing::info!(status = status.as_u16(), code, %message, "request refused");
         }

@@ -11,9 +11,9 @@ use axum::routing::{on, MethodFilter};
 use axum::{Json, Router};
 use serde::Deserialize;
 use tracing::Instrument;
-use vmapi_core::FieldError;
+use vmapi_core::{Action, FieldError};
 use vmapi_models::{
-    ActionResult, CreateVmRequest, ProjectId, TeamId, UpdateVmRequest, VirtualMachine, VmId,
+    ActionResult, CreateVmRequest, ProjectId, TeamId, UpdateVmRequest, UserId, VirtualMachine, VmId,
 };
 
 use crate::error::{ApiError, REQUEST_ID};
@@ -268,14 +268,19 @@ async fn list_vms(
     Ok(resp)
 }
 
+/// Parses the `{id}` path segment and records it on the request's span.
+fn vm_id(raw: &str) -> Result<VmId, ApiError> {
+    let id = parse_id("id", raw, VmId::parse)?;
+    record("vm", id);
+    Ok(id)
+}
+
 async fn get_vm(
     State(state): State<AppState>,
     Caller(user): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<VirtualMachine>, ApiError> {
-    let id = parse_id("id", &id, VmId::parse)?;
-    record("vm", id);
-    Ok(Json(state.service.get(&user, id).await?))
+    Ok(Json(state.service.get(&user, vm_id(&id)?).await?))
 }
 
 async fn update_vm(
@@ -284,9 +289,16 @@ async fn update_vm(
     Path(id): Path<String>,
     JsonBody(patch): JsonBody<UpdateVmRequest>,
 ) -> Result<Json<VirtualMachine>, ApiError> {
-    let id = parse_id("id", &id, VmId::parse)?;
-    record("vm", id);
-    Ok(Json(state.service.update(&user, id, patch).await?))
+    Ok(Json(state.service.update(&user, vm_id(&id)?, patch).await?))
+}
+
+async fn vm_action(
+    state: &AppState,
+    user: &UserId,
+    raw_id: &str,
+    action: Action,
+) -> Result<Json<ActionResult>, ApiError> {
+    Ok(Json(state.service.act(user, vm_id(raw_id)?, action).await?))
 }
 
 async fn start_vm(
@@ -294,9 +306,7 @@ async fn start_vm(
     Caller(user): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ActionResult>, ApiError> {
-    let id = parse_id("id", &id, VmId::parse)?;
-    record("vm", id);
-    Ok(Json(state.service.start(&user, id).await?))
+    vm_action(&state, &user, &id, Action::Start).await
 }
 
 async fn stop_vm(
@@ -304,9 +314,7 @@ async fn stop_vm(
     Caller(user): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ActionResult>, ApiError> {
-    let id = parse_id("id", &id, VmId::parse)?;
-    record("vm", id);
-    Ok(Json(state.service.stop(&user, id).await?))
+    vm_action(&state, &user, &id, Action::Stop).await
 }
 
 async fn delete_vm(
@@ -314,7 +322,5 @@ async fn delete_vm(
     Caller(user): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<ActionResult>, ApiError> {
-    let id = parse_id("id", &id, VmId::parse)?;
-    record("vm", id);
-    Ok(Json(state.service.delete(&user, id).await?))
+    vm_action(&state, &user, &id, Action::Delete).await
 }

@@ -1,7 +1,7 @@
 //! SDK errors to the core error: unreachable or throttled is 503, the rest is internal.
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use vmapi_core::Error;
+use vmapi_core::{Error, ErrorChain};
 
 const THROTTLING: [&str; 4] = [
     "ProvisionedThroughputExceededException",
@@ -34,21 +34,6 @@ pub(crate) fn unavailable(
     Error::Unavailable {
         message: "the database is unavailable or busy; retry shortly".into(),
         retry_after_secs: 2,
-        source: Some(format!("DynamoDB {op}: {}", DisplayChain(err.into())).into()),
-    }
-}
-
-/// Displays an error with its sources.
-pub(crate) struct DisplayChain(pub Box<dyn std::error::Error + Send + Sync>);
-
-impl std::fmt::Display for DisplayChain {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut src = self.0.source();
-        while let Some(s) = src {
-            write!(f, ": {s}")?;
-            src = s.source();
-        }
-        Ok(())
+        source: Some(format!("DynamoDB {op}: {}", ErrorChain(&*err.into())).into()),
     }
 }

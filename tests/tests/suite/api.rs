@@ -960,38 +960,21 @@ async fn quantity_above_one_is_all_or_nothing() {
 
 #[tokio::test]
 async fn server_errors_carry_a_request_id_and_hide_internals() {
-    // A server over a table that does not exist: every database call fails.
-    let client = local_client().await;
+    // A table that does not exist: every database call fails.
     let repo = std::sync::Arc::new(vmapi_store_dynamodb::DynamoRepository::new(
-        client,
+        local_client().await,
         "no-such-table",
         Default::default(),
     ));
-    let config = vmapi_http::Config::local("no-such-table", SECRET);
-    let router = vmapi_http::router(
-        vmapi_http::AppState::new(repo, &config),
-        &vmapi_http::Endpoint::ALL,
-    );
-    let token = vmapi_http::auth::mint_local_token(
-        SECRET,
-        &UserId::parse(OWNER).unwrap(),
-        std::time::Duration::from_secs(60),
-    );
-    let req = axum::http::Request::get("/api/virtual-machines/654a11e60b23ef1b0f36d44e")
-        .header("authorization", format!("Bearer {token}"))
-        .body(axum::body::Body::empty())
-        .unwrap();
-    let resp = tower::ServiceExt::oneshot(router, req).await.unwrap();
-    assert_eq!(resp.status(), 500);
-    let request_id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
-    let body: Value = serde_json::from_slice(
-        &axum::body::to_bytes(resp.into_body(), 1 << 20)
-            .await
-            .unwrap(),
+    let (status, headers, body) = direct_get(
+        repo,
+        "/api/virtual-machines/654a11e60b23ef1b0f36d44e",
+        OWNER,
     )
-    .unwrap();
+    .await;
+    assert_eq!(status, 500);
     assert_eq!(body["code"], "INTERNAL_ERROR");
-    assert_eq!(body["requestId"], request_id.as_str());
+    assert_eq!(body["requestId"], headers["x-request-id"].to_str().unwrap());
     let text = body.to_string();
     assert!(
         !text.contains("ResourceNotFound") && !text.contains("no-such-table"),
@@ -1005,38 +988,25 @@ async fn unreachable_database_is_a_503_with_retry_after() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let base = local_client().await;
-    let conf = base.config().to_builder().endpoint_url(endpoint).build();
+    let conf = local_client()
+        .await
+        .config()
+        .to_builder()
+        .endpoint_url(endpoint)
+        .build();
     let repo = std::sync::Arc::new(vmapi_store_dynamodb::DynamoRepository::new(
         aws_sdk_dynamodb::Client::from_conf(conf),
         "vm-api",
         Default::default(),
     ));
-    let config = vmapi_http::Config::local("vm-api", SECRET);
-    let router = vmapi_http::router(
-        vmapi_http::AppState::new(repo, &config),
-        &vmapi_http::Endpoint::ALL,
-    );
-    let token = vmapi_http::auth::mint_local_token(
-        SECRET,
-        &UserId::parse(OWNER).unwrap(),
-        std::time::Duration::from_secs(60),
-    );
-    let req = axum::http::Request::get(format!(
-        "/api/teams/{TEAM}/projects/{PROJECT}/virtual-machines"
-    ))
-    .header("authorization", format!("Bearer {token}"))
-    .body(axum::body::Body::empty())
-    .unwrap();
-    let resp = tower::ServiceExt::oneshot(router, req).await.unwrap();
-    assert_eq!(resp.status(), 503);
-    assert_eq!(resp.headers()["retry-after"], "2");
-    let body: Value = serde_json::from_slice(
-        &axum::body::to_bytes(resp.into_body(), 1 << 20)
-            .await
-            .unwrap(),
+    let (status, headers, body) = direct_get(
+        repo,
+        &format!("/api/teams/{TEAM}/projects/{PROJECT}/virtual-machines"),
+        OWNER,
     )
-    .unwrap();
+    .await;
+    assert_eq!(status, 503);
+    assert_eq!(headers["retry-after"], "2");
     assert_eq!(body["code"], "SERVICE_UNAVAILABLE");
     assert!(
         body["message"].as_str().unwrap().contains("retry"),
