@@ -11,4 +11,12 @@ trap stop_started EXIT
 trap 'exit 130' INT TERM
 start_dynamodb_local
 log "running cargo test"
-cargo test --workspace --locked "$@"
+mkdir -p "$LOCAL/logs"
+set +e
+cargo test --workspace --locked "$@" 2>&1 | tee "$LOCAL/logs/cargo-test.log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line over every test binary (cargo prints one summary per binary).
+awk '/^test result:/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed;/) p += $i; if ($(i+1) ~ /^failed;/) f += $i } }
+     END { printf "%d passed, %d failed\n", p, f }' "$LOCAL/logs/cargo-test.log"
+exit "$status"
