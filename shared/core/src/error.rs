@@ -81,9 +81,6 @@ pub enum Error {
         /// One entry per offending field.
         details: Vec<FieldError>,
     },
-    /// No valid credentials.
-    #[error("{0}")]
-    Unauthenticated(String),
     /// Authenticated, visible, but not allowed.
     #[error("{0}")]
     Forbidden(String),

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 use vmapi_models::{
-    ActionResult, AuthMethod, CreateVmRequest, HostName, Image, ProjectId, Ref, Region, TeamId,
-    UpdateVmRequest, UserId, VirtualMachine, VmId, VmRecord, VmStatus,
+    ActionResult, AuthMethod, CreateVmRequest, HostName, ProjectId, Ref, TeamId, UpdateVmRequest,
+    UserId, VirtualMachine, VmId, VmRecord, VmStatus,
 };
 
 use crate::authz::{authorize, Need};
@@ -434,7 +434,7 @@ fn check_catalog(req: &CreateVmRequest, found: &Found) -> Result<()> {
         ));
     }
     if req.region.datacenter.name != price.location_name
-        || !offers_region(provider.locations.as_slice(), &req.region)
+        || !provider.locations.contains(&req.region)
     {
         details.push(FieldError::new(
             "region",
@@ -444,9 +444,7 @@ fn check_catalog(req: &CreateVmRequest, found: &Found) -> Result<()> {
             ),
         ));
     }
-    if req.image.distribution != price.image_name
-        || !offers_image(provider.images.as_slice(), &req.image)
-    {
+    if req.image.distribution != price.image_name || !provider.images.contains(&req.image) {
         details.push(FieldError::new(
             "image",
             format!(
@@ -460,14 +458,6 @@ fn check_catalog(req: &CreateVmRequest, found: &Found) -> Result<()> {
     } else {
         Err(Error::invalid_fields(details))
     }
-}
-
-fn offers_region(locations: &[Region], region: &Region) -> bool {
-    locations.iter().any(|l| l == region)
-}
-
-fn offers_image(images: &[Image], image: &Image) -> bool {
-    images.iter().any(|i| i == image)
 }
 
 /// The wire form of a VM with references populated from `found` (ids where absent).

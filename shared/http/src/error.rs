@@ -87,9 +87,6 @@ impl ApiError {
                     Some(details),
                     None,
                 ),
-                Error::Unauthenticated(m) => {
-                    (S::UNAUTHORIZED, "UNAUTHORIZED", m.clone(), None, None)
-                }
                 Error::Forbidden(m) => (S::FORBIDDEN, "FORBIDDEN", m.clone(), None, None),
                 Error::NotFound { kind, .. } => {
                     let code = match kind {

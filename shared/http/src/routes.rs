@@ -92,11 +92,6 @@ impl Endpoint {
             Endpoint::DeleteVm => "delete-vm",
         }
     }
-
-    /// The endpoint a function serves.
-    pub fn by_function(name: &str) -> Option<Endpoint> {
-        Endpoint::ALL.into_iter().find(|e| e.function() == name)
-    }
 }
 
 /// A router serving `endpoints` over `state`, with JSON 404/405 fallbacks.

@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
-use time::{Duration, OffsetDateTime, UtcOffset};
+use time::{OffsetDateTime, UtcOffset};
 
 use crate::ParseError;
 
@@ -37,11 +37,6 @@ impl Timestamp {
         (self.0.unix_timestamp_nanos() / 1_000_000) as i64
     }
 
-    /// Unix seconds.
-    pub fn unix_seconds(&self) -> i64 {
-        self.0.unix_timestamp()
-    }
-
     /// Parses RFC 3339 (any offset) and normalizes to UTC milliseconds.
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         OffsetDateTime::parse(s, &Rfc3339)
@@ -52,11 +47,6 @@ impl Timestamp {
                     crate::ids::truncate(s)
                 ))
             })
-    }
-
-    /// This time plus `seconds`.
-    pub fn plus_seconds(&self, seconds: i64) -> Self {
-        Timestamp(self.0.saturating_add(Duration::seconds(seconds)))
     }
 }
 

@@ -141,3 +141,41 @@ async fn every_event_runs_through_its_function_handler() {
         );
     }
 }
+
+#[test]
+fn demo_data_keeps_the_spec_objects_and_monthly_prices() {
+    let seed = demo_seed();
+    // AWS and Azure prices: pricePerMonth = 730 x hourly. The spec page's Kraud.Cloud price
+    // (0.04 / 30) is kept exactly as the page shows it.
+    let spec_price = "6548a383e2442d14b6bf970b";
+    for p in seed
+        .prices
+        .iter()
+        .filter(|p| p.id.to_string() != spec_price)
+    {
+        assert_eq!(
+            p.price_per_month,
+            p.price_per_hour.times(730),
+            "price {}",
+            p.id
+        );
+        assert_eq!(p.currency_code, "EUR");
+    }
+    let spec: Value =
+        serde_json::from_str(&read("shared/models/tests/fixtures/get-response.json")).unwrap();
+    let price = seed
+        .prices
+        .iter()
+        .find(|p| p.id.to_string() == spec_price)
+        .expect("spec price");
+    assert_eq!(serde_json::to_value(price).unwrap(), spec["price"]);
+    assert_eq!(serde_json::to_value(&seed.teams[0]).unwrap(), spec["team"]);
+    assert_eq!(
+        serde_json::to_value(&seed.projects[0]).unwrap(),
+        spec["project"]
+    );
+    assert_eq!(serde_json::to_value(&seed.sizes[0]).unwrap(), spec["size"]);
+    // A second team with another owner, for isolation by hand.
+    assert_eq!(seed.teams.len(), 2);
+    assert_ne!(seed.teams[0].members[0].user, seed.teams[1].members[0].user);
+}
