@@ -33,6 +33,8 @@ pub enum NotFoundKind {
     Team,
     /// A project.
     Project,
+    /// A VM's login credentials.
+    Credentials,
 }
 
 impl fmt::Display for NotFoundKind {
@@ -41,6 +43,7 @@ impl fmt::Display for NotFoundKind {
             NotFoundKind::Vm => "Virtual machine",
             NotFoundKind::Team => "Team",
             NotFoundKind::Project => "Project",
+            NotFoundKind::Credentials => "Credentials of virtual machine",
         })
     }
 }

@@ -2,12 +2,14 @@
 //! the one error type every adapter maps from.
 
 pub mod authz;
+pub mod credentials;
 pub mod error;
 pub mod lifecycle;
 pub mod memory;
 pub mod ports;
 pub mod service;
 
+pub use credentials::{CachedSecretStore, Created, SecretLabels, SecretStore};
 pub use error::{ConflictCode, Error, ErrorChain, FieldError, NotFoundKind, Result};
 pub use lifecycle::Action;
 pub use ports::{Clock, Found, Lookup, NameChange, PageKey, Repository, SystemClock, VmPage};

@@ -1,14 +1,16 @@
-//! An in-memory [`Repository`] for fast unit tests of the use cases. Not an adapter:
-//! the DynamoDB adapter is tested against DynamoDB Local.
+//! In-memory [`Repository`] and [`SecretStore`] for fast unit tests of the use cases. Not
+//! adapters: the real ones are tested against DynamoDB Local, moto and a Vault test server.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use vmapi_models::{
-    CloudProvider, Price, Project, ProjectId, ProviderRecord, Size, Team, VmId, VmRecord,
+    CloudProvider, LoginSecret, Price, Project, ProjectId, ProviderRecord, SecretPath, Size, Team,
+    VmEvent, VmId, VmRecord,
 };
 
+use crate::credentials::{Created, SecretLabels, SecretStore};
 use crate::error::{ConflictCode, Error, Result};
 use crate::ports::{Found, Lookup, NameChange, PageKey, Repository, VmPage};
 
@@ -23,6 +25,7 @@ struct State {
     found: Found,
     vms: BTreeMap<VmId, VmRecord>,
     names: HashMap<(ProjectId, String), VmId>,
+    events: Vec<VmEvent>,
 }
 
 impl MemoryRepository {
@@ -71,6 +74,10 @@ impl MemoryRepository {
     /// A stored VM.
     pub fn vm(&self, id: VmId) -> Option<VmRecord> {
         self.state.lock().unwrap().vms.get(&id).cloned()
+    }
+    /// Every recorded event, oldest first.
+    pub fn events(&self) -> Vec<VmEvent> {
+        self.state.lock().unwrap().events.clone()
     }
     /// Number of VMs stored.
     pub fn vm_count(&self) -> usize {
@@ -176,5 +183,76 @@ impl Repository for MemoryRepository {
         }
         s.vms.insert(vm.id, vm.clone());
         Ok(())
+    }
+
+    async fn record_event(&self, event: &VmEvent) -> Result<()> {
+        self.state.lock().unwrap().events.push(event.clone());
+        Ok(())
+    }
+}
+
+/// An in-memory [`SecretStore`] for unit tests, with a switch that makes every call fail as
+/// an unreachable store would.
+#[derive(Default)]
+pub struct MemorySecretStore {
+    secrets: Mutex<BTreeMap<SecretPath, LoginSecret>>,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl MemorySecretStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Makes every later call fail with `Unavailable` (or work again).
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+    /// The stored paths.
+    pub fn paths(&self) -> Vec<SecretPath> {
+        self.secrets.lock().unwrap().keys().cloned().collect()
+    }
+    fn check(&self) -> Result<()> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::Unavailable {
+                message: "the secret store is unavailable; retry shortly".into(),
+                retry_after_secs: 2,
+                source: None,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SecretStore for MemorySecretStore {
+    async fn read(&self, path: &SecretPath) -> Result<Option<LoginSecret>> {
+        self.check()?;
+        Ok(self.secrets.lock().unwrap().get(path).cloned())
+    }
+
+    async fn create(
+        &self,
+        path: &SecretPath,
+        secret: &LoginSecret,
+        _labels: SecretLabels,
+    ) -> Result<Created> {
+        self.check()?;
+        let mut secrets = self.secrets.lock().unwrap();
+        if secrets.contains_key(path) {
+            return Ok(Created::AlreadyExists);
+        }
+        secrets.insert(path.clone(), secret.clone());
+        Ok(Created::Created)
+    }
+
+    async fn delete(&self, path: &SecretPath) -> Result<()> {
+        self.check()?;
+        self.secrets.lock().unwrap().remove(path);
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "memory"
     }
 }

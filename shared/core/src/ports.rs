@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use async_trait::async_trait;
 use vmapi_models::{
     CloudProvider, CloudProviderId, HostName, Price, PriceId, Project, ProjectId, ProviderId,
-    ProviderRecord, Size, SizeId, Team, TeamId, Timestamp, VmId, VmRecord,
+    ProviderRecord, Size, SizeId, Team, TeamId, Timestamp, VmEvent, VmId, VmRecord,
 };
 
 use crate::error::Result;
@@ -142,6 +142,9 @@ pub trait Repository: Send + Sync {
         expected_version: u64,
         names: &NameChange,
     ) -> Result<()>;
+
+    /// Appends an event to a VM's history.
+    async fn record_event(&self, event: &VmEvent) -> Result<()>;
 }
 
 /// The current time.

@@ -3,14 +3,19 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use futures_util::future::join_all;
 use uuid::Uuid;
 use vmapi_models::{
-    ActionResult, AuthMethod, CreateVmRequest, HostName, ProjectId, Ref, TeamId, UpdateVmRequest,
-    UserId, VirtualMachine, VmId, VmRecord, VmStatus,
+    ActionResult, AuthMethod, CloudKind, CreateVmRequest, CredentialScope, EventKind, HostName,
+    Login, LoginSecret, ProjectId, Ref, Role, SecretPath, SecretRef, TeamId, UpdateVmRequest,
+    UserId, VirtualMachine, VmCredentials, VmEvent, VmId, VmRecord, VmStatus,
 };
 
 use crate::authz::{authorize, Need};
-use crate::error::{ConflictCode, Error, FieldError, NotFoundKind, Result};
+use crate::credentials::{
+    generate_team_login, generate_vm_login, Created, SecretLabels, SecretStore,
+};
+use crate::error::{ConflictCode, Error, ErrorChain, FieldError, NotFoundKind, Result};
 use crate::lifecycle::{decide, Action, Decision};
 use crate::ports::{Clock, Found, Lookup, NameChange, PageKey, Repository};
 
@@ -29,20 +34,49 @@ pub struct ListPage {
     pub next: Option<PageKey>,
 }
 
-/// The use cases over a repository and a clock.
+/// Where logins are stored and in which scope.
+#[derive(Clone)]
+pub struct Logins {
+    /// The secret store.
+    pub store: Arc<dyn SecretStore>,
+    /// Team or VM scope for new logins.
+    pub scope: CredentialScope,
+}
+
+/// The use cases over a repository, a clock and (for create, delete and credentials) a
+/// secret store.
 #[derive(Clone)]
 pub struct Service {
     repo: Arc<dyn Repository>,
     clock: Arc<dyn Clock>,
+    logins: Option<Logins>,
 }
 
 impl Service {
-    /// Wires the use cases.
+    /// Wires the use cases that need no secret store.
     pub fn new(repo: Arc<dyn Repository>, clock: Arc<dyn Clock>) -> Self {
-        Service { repo, clock }
+        Service {
+            repo,
+            clock,
+            logins: None,
+        }
     }
 
-    /// Creates one VM per host name, all in one atomic write. Two round trips.
+    /// Adds the secret store that create, delete and credentials need.
+    pub fn with_logins(mut self, store: Arc<dyn SecretStore>, scope: CredentialScope) -> Self {
+        self.logins = Some(Logins { store, scope });
+        self
+    }
+
+    fn logins(&self) -> Result<&Logins> {
+        self.logins.as_ref().ok_or_else(|| Error::Internal {
+            context: "this function was built without a secret store".into(),
+            source: None,
+        })
+    }
+
+    /// Creates one VM per host name, all in one atomic write, after their logins are stored.
+    /// Two database round trips plus the secret store's.
     pub async fn create(
         &self,
         caller: &UserId,
@@ -67,9 +101,16 @@ impl Service {
             _ => return Err(Error::not_found(NotFoundKind::Project, req.project)),
         }
         check_catalog(&req, &found)?;
+        let logins = self.logins()?;
+        let username = CloudKind::login_user(
+            found
+                .cloud_providers
+                .get(&req.cloud_provider)
+                .and_then(CloudKind::of),
+        );
 
         let now = self.clock.now();
-        let records: Vec<VmRecord> = req
+        let mut records: Vec<VmRecord> = req
             .host_names
             .iter()
             .map(|name| VmRecord {
@@ -94,10 +135,17 @@ impl Service {
                 ip_configurations: Vec::new(),
                 created_at: now,
                 updated_at: now,
+                login: None,
                 version: 1,
             })
             .collect();
-        self.repo.insert_vms(&records).await?;
+        let created = self.store_logins(logins, &mut records, username).await?;
+        if let Err(e) = self.repo.insert_vms(&records).await {
+            // The VMs do not exist, so neither may their own logins (a team login stays:
+            // it is the team's, reused by its next VM).
+            remove_secrets(logins, &created, "a failed create").await;
+            return Err(e);
+        }
         tracing::info!(count = records.len(), team = %req.team, project = %req.project, "virtual machines created");
         Ok(records.iter().map(VirtualMachine::from_record).collect())
     }
@@ -241,6 +289,9 @@ impl Service {
             match self.repo.replace_vm(&next, vm.version, &names).await {
                 Ok(()) => {
                     tracing::info!(vm = %id, from = %vm.status, to = %target, "virtual machine {}", action.verb());
+                    if target == VmStatus::Deleted {
+                        self.release_login(&next).await;
+                    }
                     return Ok(ActionResult::new(id, target));
                 }
                 Err(Error::VersionConflict) if attempt < WRITE_ATTEMPTS => continue,
@@ -248,6 +299,229 @@ impl Service {
             }
         }
         unreachable_conflict()
+    }
+
+    /// Stores the logins of new VMs and notes where on each record. Returns the paths written
+    /// now that belong to these VMs alone (VM scope), for removal if the create fails later.
+    async fn store_logins(
+        &self,
+        logins: &Logins,
+        records: &mut [VmRecord],
+        username: &str,
+    ) -> Result<Vec<SecretPath>> {
+        let Some(first) = records.first() else {
+            return Ok(Vec::new());
+        };
+        let (team, auth_method) = (first.team, first.auth_method);
+        if first.access.is_some() {
+            // The user's own public key: nothing secret to store.
+            for vm in records.iter_mut() {
+                vm.login = Some(Login {
+                    username: username.to_string(),
+                    secret: None,
+                });
+            }
+            return Ok(Vec::new());
+        }
+        match logins.scope {
+            CredentialScope::Team => {
+                let path = CredentialScope::Team.path(team, first.id);
+                self.ensure_team_login(logins, &path, team, auth_method)
+                    .await?;
+                for vm in records.iter_mut() {
+                    vm.login = Some(Login {
+                        username: username.to_string(),
+                        secret: Some(SecretRef {
+                            path: path.clone(),
+                            scope: CredentialScope::Team,
+                        }),
+                    });
+                }
+                Ok(Vec::new())
+            }
+            CredentialScope::Vm => {
+                let mut planned = Vec::with_capacity(records.len());
+                for vm in records.iter() {
+                    let path = CredentialScope::Vm.path(team, vm.id);
+                    let secret = generate_vm_login(vm.id, username, auth_method)?;
+                    let labels = SecretLabels {
+                        team,
+                        vm: Some(vm.id),
+                    };
+                    planned.push((path, secret, labels));
+                }
+                let results = join_all(
+                    planned
+                        .iter()
+                        .map(|(path, secret, labels)| logins.store.create(path, secret, *labels)),
+                )
+                .await;
+                let mut written = Vec::new();
+                let mut failure = None;
+                for ((path, _, _), result) in planned.iter().zip(results) {
+                    match result {
+                        Ok(Created::Created) => written.push(path.clone()),
+                        Ok(Created::AlreadyExists) => {
+                            failure.get_or_insert(Error::Internal {
+                                context: format!("a secret already exists at new VM path {path}"),
+                                source: None,
+                            });
+                        }
+                        Err(e) => {
+                            failure.get_or_insert(e);
+                        }
+                    }
+                }
+                if let Some(e) = failure {
+                    remove_secrets(logins, &written, "a failed create").await;
+                    return Err(e);
+                }
+                for (vm, (path, _, _)) in records.iter_mut().zip(planned) {
+                    vm.login = Some(Login {
+                        username: username.to_string(),
+                        secret: Some(SecretRef {
+                            path,
+                            scope: CredentialScope::Vm,
+                        }),
+                    });
+                }
+                Ok(written)
+            }
+        }
+    }
+
+    /// Makes sure the team's login exists and has what `auth_method` needs.
+    async fn ensure_team_login(
+        &self,
+        logins: &Logins,
+        path: &SecretPath,
+        team: TeamId,
+        auth_method: AuthMethod,
+    ) -> Result<()> {
+        let existing = match logins.store.read(path).await? {
+            Some(secret) => secret,
+            None => {
+                let secret = generate_team_login(team, auth_method)?;
+                let labels = SecretLabels { team, vm: None };
+                match logins.store.create(path, &secret, labels).await? {
+                    Created::Created => {
+                        tracing::info!(team = %team, backend = logins.store.backend(), "team login created");
+                        return Ok(());
+                    }
+                    // A concurrent create of the team's first VM won; use its login.
+                    Created::AlreadyExists => {
+                        logins
+                            .store
+                            .read(path)
+                            .await?
+                            .ok_or_else(|| Error::Internal {
+                                context: format!("team login {path} vanished while being created"),
+                                source: None,
+                            })?
+                    }
+                }
+            }
+        };
+        let usable = match auth_method {
+            AuthMethod::Password => existing.password.is_some(),
+            AuthMethod::SshKey => existing.private_key.is_some() && existing.public_key.is_some(),
+        };
+        if !usable {
+            return Err(Error::Internal {
+                context: format!(
+                    "the team login at {path} has no {} for authMethod {}",
+                    if auth_method == AuthMethod::Password {
+                        "password"
+                    } else {
+                        "key pair"
+                    },
+                    auth_method.code()
+                ),
+                source: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// The login of a VM, for its owner and the team's owners and admins. Every read is
+    /// recorded in the VM's history before the secret is handed out.
+    pub async fn credentials(&self, caller: &UserId, id: VmId) -> Result<VmCredentials> {
+        let (vm, found) = self.load_visible(caller, id, Need::Read).await?;
+        let role = found.teams.get(&vm.team).and_then(|t| t.role_of(caller));
+        let allowed = &vm.owner == caller || matches!(role, Some(Role::Owner | Role::Admin));
+        if !allowed {
+            return Err(Error::Forbidden(
+                "only the virtual machine's owner and the team's owners and admins may read its credentials"
+                    .into(),
+            ));
+        }
+        let login = vm
+            .login
+            .as_ref()
+            .ok_or_else(|| Error::not_found(NotFoundKind::Credentials, id))?;
+        let secret: Option<LoginSecret> = match &login.secret {
+            Some(r) => {
+                let found = self.logins()?.store.read(&r.path).await?;
+                if found.is_none() {
+                    tracing::warn!(vm = %id, scope = ?r.scope, "the VM's login is missing from the secret store");
+                    return Err(Error::not_found(NotFoundKind::Credentials, id));
+                }
+                found
+            }
+            None => None,
+        };
+        let mut answer = VmCredentials {
+            vm_id: id,
+            username: login.username.clone(),
+            auth_method: vm.auth_method,
+            password: None,
+            private_key: None,
+            public_key: None,
+            host: vm
+                .ip_configurations
+                .iter()
+                .find(|ip| ip.kind == "public")
+                .map(|ip| ip.address.clone()),
+            port: vmapi_models::credentials::SSH_PORT,
+        };
+        match (vm.auth_method, secret) {
+            (AuthMethod::Password, Some(s)) => answer.password = s.password,
+            (AuthMethod::SshKey, Some(s)) => {
+                answer.private_key = s.private_key;
+                answer.public_key = s.public_key;
+            }
+            (_, None) => {
+                answer.public_key = vm.access.as_ref().map(|a| a.ssh_public_key.to_string());
+            }
+        }
+        self.repo
+            .record_event(&VmEvent {
+                vm_id: id,
+                at: self.clock.now(),
+                actor: caller.to_string(),
+                kind: EventKind::CredentialsRead,
+            })
+            .await?;
+        tracing::info!(vm = %id, "credentials read");
+        Ok(answer)
+    }
+
+    /// Removes a deleted VM's own login (VM scope). A team login stays while the team has VMs.
+    /// A failure is logged and left to the cleanup job, which removes logins of deleted VMs.
+    async fn release_login(&self, vm: &VmRecord) {
+        let Some(SecretRef {
+            path,
+            scope: CredentialScope::Vm,
+        }) = vm.login.as_ref().and_then(|l| l.secret.as_ref())
+        else {
+            return;
+        };
+        match self.logins() {
+            Ok(logins) => remove_secrets(logins, std::slice::from_ref(path), "a deleted VM").await,
+            Err(e) => {
+                tracing::error!(vm = %vm.id, error = %ErrorChain(&e), "cannot remove the VM's login")
+            }
+        }
     }
 
     /// Reads a VM and everything it refers to; hides VMs the caller may not see.
@@ -272,6 +546,20 @@ impl Service {
             Error::not_found(NotFoundKind::Vm, id)
         })?;
         Ok((vm, found))
+    }
+}
+
+/// Removes secrets, logging (never returning) failures: what stays behind carries the
+/// service's tags and is found by the cleanup job.
+async fn remove_secrets(logins: &Logins, paths: &[SecretPath], after: &str) {
+    let results = join_all(paths.iter().map(|p| logins.store.delete(p))).await;
+    for (path, result) in paths.iter().zip(results) {
+        match result {
+            Ok(()) => tracing::info!(secret = %path, "login removed after {after}"),
+            Err(e) => {
+                tracing::warn!(secret = %path, error = %ErrorChain(&e), "login could not be removed after {after}; the cleanup job will")
+            }
+        }
     }
 }
 
@@ -307,15 +595,11 @@ fn check_request_shape(req: &CreateVmRequest) -> Result<()> {
             ));
         }
     }
-    if let Some(access) = &req.access {
-        if req.auth_method != AuthMethod::SshKey {
-            details.push(FieldError::new(
-                "access",
-                "an SSH public key can only be given with authMethod 1 (SSH key)",
-            ));
-        } else if let Err(msg) = check_public_key_shape(&access.ssh_public_key) {
-            details.push(FieldError::new("access.sshPublicKey", msg));
-        }
+    if req.access.is_some() && req.auth_method != AuthMethod::SshKey {
+        details.push(FieldError::new(
+            "access",
+            "an SSH public key can only be given with authMethod 1 (SSH key)",
+        ));
     }
     if !details.is_empty() {
         return Err(Error::invalid_fields(details));
@@ -328,36 +612,6 @@ fn check_request_shape(req: &CreateVmRequest) -> Result<()> {
                 format!("host name '{name}' appears more than once in the request"),
             ));
         }
-    }
-    Ok(())
-}
-
-/// An OpenSSH public key line: `<type> <base64> [comment]`.
-fn check_public_key_shape(key: &str) -> Result<(), String> {
-    const TYPES: [&str; 4] = [
-        "ssh-ed25519",
-        "ssh-rsa",
-        "ecdsa-sha2-nistp256",
-        "ecdsa-sha2-nistp384",
-    ];
-    if key.len() > 16 * 1024 {
-        return Err("the key is longer than 16 KiB".into());
-    }
-    let mut parts = key.split_whitespace();
-    let kind = parts.next().unwrap_or("");
-    let body = parts.next().unwrap_or("");
-    if !TYPES.contains(&kind) {
-        return Err(format!(
-            "expected an OpenSSH public key starting with one of {}",
-            TYPES.join(", ")
-        ));
-    }
-    if body.is_empty()
-        || !body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=')
-    {
-        return Err("the key data is not base64".into());
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use vmapi_core::memory::MemoryRepository;
+use vmapi_core::memory::{MemoryRepository, MemorySecretStore};
 use vmapi_core::{Action, ConflictCode, Error, NotFoundKind, Service, SystemClock};
 use vmapi_models::*;
 
@@ -42,6 +42,11 @@ fn user(s: &str) -> UserId {
 }
 
 fn setup() -> (Arc<MemoryRepository>, Service) {
+    let (repo, _store, service) = setup_with(CredentialScope::Team);
+    (repo, service)
+}
+
+fn setup_with(scope: CredentialScope) -> (Arc<MemoryRepository>, Arc<MemorySecretStore>, Service) {
     let repo = Arc::new(MemoryRepository::new());
     repo.put_cloud_provider(CloudProvider {
         id: CloudProviderId::parse(CLOUD).unwrap(),
@@ -91,6 +96,14 @@ fn setup() -> (Arc<MemoryRepository>, Service) {
                 user: user("viewer"),
                 role: Role::Viewer,
             },
+            Member {
+                user: user("admin"),
+                role: Role::Admin,
+            },
+            Member {
+                user: user("member"),
+                role: Role::Member,
+            },
         ],
         created_at: ts(),
         updated_at: ts(),
@@ -109,8 +122,10 @@ fn setup() -> (Arc<MemoryRepository>, Service) {
         created_at: ts(),
         updated_at: ts(),
     });
-    let service = Service::new(repo.clone(), Arc::new(SystemClock));
-    (repo, service)
+    let store = Arc::new(MemorySecretStore::new());
+    let service =
+        Service::new(repo.clone(), Arc::new(SystemClock)).with_logins(store.clone(), scope);
+    (repo, store, service)
 }
 
 fn request(names: &[&str]) -> CreateVmRequest {
@@ -401,4 +416,153 @@ async fn list_is_newest_first_and_pages() {
         svc.list(&user("stranger"), team, project, 3, None).await,
         Err(Error::NotFound { .. })
     ));
+}
+
+#[tokio::test]
+async fn team_scope_makes_one_login_per_team_and_reuses_it() {
+    let (repo, store, svc) = setup_with(CredentialScope::Team);
+    let a = svc
+        .create(&user("owner"), request(&["a-1", "a-2"]))
+        .await
+        .unwrap();
+    let mut pw = request(&["b-1"]);
+    pw.auth_method = AuthMethod::Password;
+    let b = svc.create(&user("member"), pw).await.unwrap();
+    assert_eq!(
+        store.paths(),
+        vec![CredentialScope::Team.path(TeamId::parse(TEAM).unwrap(), a[0].id)]
+    );
+    for vm in a.iter().chain(&b) {
+        let login = repo.vm(vm.id).unwrap().login.unwrap();
+        assert_eq!(login.username, "root");
+        assert_eq!(login.secret.unwrap().path, store.paths()[0]);
+    }
+    let key = svc.credentials(&user("owner"), a[1].id).await.unwrap();
+    assert!(key.private_key.is_some() && key.public_key.is_some() && key.password.is_none());
+    let pass = svc.credentials(&user("member"), b[0].id).await.unwrap();
+    assert!(pass.password.is_some() && pass.private_key.is_none() && pass.public_key.is_none());
+}
+
+#[tokio::test]
+async fn vm_scope_gives_each_vm_its_login_and_delete_removes_it() {
+    let (repo, store, svc) = setup_with(CredentialScope::Vm);
+    let vms = svc
+        .create(&user("owner"), request(&["a-1", "a-2"]))
+        .await
+        .unwrap();
+    assert_eq!(store.paths().len(), 2);
+    let one = svc.credentials(&user("owner"), vms[0].id).await.unwrap();
+    let two = svc.credentials(&user("owner"), vms[1].id).await.unwrap();
+    assert_ne!(
+        one.private_key.unwrap().expose(),
+        two.private_key.unwrap().expose()
+    );
+    svc.act(&user("owner"), vms[0].id, Action::Delete)
+        .await
+        .unwrap();
+    let left = store.paths();
+    assert_eq!(left.len(), 1);
+    assert!(left[0].as_str().contains(&vms[1].id.to_string()));
+    assert_eq!(repo.vm(vms[0].id).unwrap().status, VmStatus::Deleted);
+}
+
+#[tokio::test]
+async fn a_failed_vm_write_removes_the_logins_it_made() {
+    let (repo, store, svc) = setup_with(CredentialScope::Vm);
+    svc.create(&user("owner"), request(&["taken"]))
+        .await
+        .unwrap();
+    let err = svc
+        .create(&user("owner"), request(&["fresh", "taken"]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Conflict {
+                code: ConflictCode::HostNameTaken,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(store.paths().len(), 1, "only the first VM's login remains");
+    assert_eq!(repo.vm_count(), 1);
+}
+
+#[tokio::test]
+async fn an_unavailable_secret_store_stops_the_create_before_any_record() {
+    for scope in [CredentialScope::Team, CredentialScope::Vm] {
+        let (repo, store, svc) = setup_with(scope);
+        store.set_down(true);
+        let err = svc
+            .create(&user("owner"), request(&["web-1"]))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Unavailable { .. }), "{err:?}");
+        assert_eq!(repo.vm_count(), 0);
+        store.set_down(false);
+        assert!(store.paths().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn credentials_go_to_the_vm_owner_and_team_owners_and_admins_only() {
+    let (repo, _store, svc) = setup_with(CredentialScope::Vm);
+    let vm = svc
+        .create(&user("member"), request(&["web-1"]))
+        .await
+        .unwrap()[0]
+        .id;
+    for who in ["member", "owner", "admin"] {
+        let c = svc.credentials(&user(who), vm).await.unwrap();
+        assert_eq!(c.vm_id, vm);
+        assert_eq!(c.port, 22);
+    }
+    let reads = repo.events();
+    assert_eq!(reads.len(), 3);
+    assert!(reads
+        .iter()
+        .all(|e| e.kind == EventKind::CredentialsRead && e.vm_id == vm));
+    assert_eq!(reads[1].actor, "owner");
+
+    let (_repo, _store, svc2) = setup_with(CredentialScope::Vm);
+    let theirs = svc2
+        .create(&user("owner"), request(&["web-2"]))
+        .await
+        .unwrap()[0]
+        .id;
+    for who in ["member", "viewer"] {
+        let err = svc2.credentials(&user(who), theirs).await.unwrap_err();
+        assert!(matches!(err, Error::Forbidden(_)), "{who}: {err:?}");
+    }
+    let err = svc2
+        .credentials(&user("stranger"), theirs)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::NotFound {
+                kind: NotFoundKind::Vm,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn own_public_key_stores_nothing_and_is_returned_as_is() {
+    let (_repo, store, svc) = setup_with(CredentialScope::Vm);
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOAKEyfwmZRghqzj9JLL8xl+SfAN+bqcjzApJNJ0S2Ck user@host";
+    let mut req = request(&["web-1"]);
+    req.access = Some(Access {
+        ssh_public_key: SshPublicKey::parse(key).unwrap(),
+    });
+    let vm = svc.create(&user("owner"), req).await.unwrap()[0].id;
+    assert!(store.paths().is_empty());
+    let c = svc.credentials(&user("owner"), vm).await.unwrap();
+    assert_eq!(c.public_key.as_deref(), Some(key));
+    assert!(c.private_key.is_none() && c.password.is_none());
 }

@@ -93,6 +93,7 @@ impl ApiError {
                         NotFoundKind::Vm => "VM_NOT_FOUND",
                         NotFoundKind::Team => "TEAM_NOT_FOUND",
                         NotFoundKind::Project => "PROJECT_NOT_FOUND",
+                        NotFoundKind::Credentials => "CREDENTIALS_NOT_FOUND",
                     };
                     (S::NOT_FOUND, code, e.to_string(), None, None)
                 }

@@ -4,7 +4,9 @@
 //! (`_id`, camelCase, ISO-8601 UTC timestamps with milliseconds). Values are parsed
 //! once at the edge into these newtypes; no I/O and no AWS crates live here.
 
+pub mod activity;
 pub mod catalog;
+pub mod credentials;
 pub mod ids;
 pub mod money;
 pub mod names;
@@ -15,8 +17,13 @@ pub mod team;
 pub mod timestamp;
 pub mod vm;
 
+pub use activity::{EventKind, VmEvent};
 pub use catalog::{
     CloudProvider, Datacenter, Image, ImageVersion, Price, Provider, ProviderRecord, Region, Size,
+};
+pub use credentials::{
+    CloudKind, CredentialScope, Login, LoginSecret, SecretPath, SecretRef, Sensitive, SshPublicKey,
+    VmCredentials,
 };
 pub use ids::{
     BillingSettingsId, CloudProviderId, IpConfigId, ObjectId, PriceId, ProjectId, ProviderId,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use uuid::Uuid;
 
 use crate::catalog::{Image, Price, Provider, Region, Size};
+use crate::credentials::{Login, SshPublicKey};
 use crate::ids::{
     CloudProviderId, IpConfigId, PriceId, ProjectId, ProviderId, SizeId, SubscriptionId, TeamId,
     UserId, VmId,
@@ -28,8 +29,8 @@ pub enum Ref<I, T> {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Access {
-    /// An OpenSSH public key, e.g. `ssh-ed25519 AAAA...`.
-    pub ssh_public_key: String,
+    /// An OpenSSH public key: Ed25519, or RSA of at least 3072 bits.
+    pub ssh_public_key: SshPublicKey,
 }
 
 /// An IP address of a VM.
@@ -97,6 +98,9 @@ pub struct VmRecord {
     pub created_at: Timestamp,
     /// Last changed.
     pub updated_at: Timestamp,
+    /// Where the VM's login lives; absent on records made before logins existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<Login>,
     /// Optimistic-locking version, incremented by every write.
     pub version: u64,
 }
