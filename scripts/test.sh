@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# The test command (`make test`): installs and starts DynamoDB Local, runs every unit and
-# integration test against it, then stops it. Extra arguments go to `cargo test`.
+# The test command (`make test`): installs and starts DynamoDB Local and moto, runs every unit
+# and integration test against them, then stops them. Extra arguments go to `cargo test`.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 need cargo "install Rust (rustup)"
 ensure_dynamodb_local
+ensure_moto
 use_local_aws_env
 trap stop_started EXIT
 trap 'exit 130' INT TERM
 start_dynamodb_local
+start_moto
 log "running cargo test"
 mkdir -p "$LOCAL/logs"
 set +e

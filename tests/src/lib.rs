@@ -1,12 +1,16 @@
 //! Harness of the black-box tests: a fresh table in DynamoDB Local per test, loaded with the
 //! demo data, and the local server's routers listening on a free loopback port.
 //!
-//! `make test` starts DynamoDB Local and sets `AWS_ENDPOINT_URL_DYNAMODB`; without it these
-//! tests fail with a message saying so (they never talk to real AWS).
+//! `make test` starts DynamoDB Local and moto and sets `AWS_ENDPOINT_URL_DYNAMODB` and
+//! `AWS_ENDPOINT_URL_SECRETS_MANAGER`; without them these tests fail with a message saying so
+//! (they never talk to real AWS). Vault is the in-suite test server of [`vault`].
+
+pub mod vault;
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -14,8 +18,11 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::sync::oneshot;
 use vmapi_http::auth::mint_local_token;
+use vmapi_core::{CachedSecretStore, SecretStore};
 use vmapi_http::{AppState, Config};
-use vmapi_models::{HostName, Seed, Timestamp, UserId, VmId, VmRecord, VmStatus};
+use vmapi_models::{CredentialScope, HostName, Seed, Timestamp, UserId, VmId, VmRecord, VmStatus};
+use vmapi_secrets::config::SecretsManagerConfig;
+use vmapi_secrets::{SecretsManagerStore, VaultAuth, VaultConfig, VaultStore};
 use vmapi_store_dynamodb::{create_table, DynamoRepository, RepositoryOptions};
 
 /// The demo team's owner (spec page).
@@ -66,6 +73,94 @@ pub async fn local_client() -> aws_sdk_dynamodb::Client {
     vmapi_http::state::dynamodb_client().await
 }
 
+/// A Secrets Manager client for moto.
+pub async fn secretsmanager_client() -> aws_sdk_secretsmanager::Client {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER")
+            .is_ok_and(|v| v.contains("127.0.0.1") || v.contains("localhost")),
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER must point at moto: run the tests with `make test`"
+    );
+    aws_sdk_secretsmanager::Client::new(&vmapi_aws::sdk_config().await)
+}
+
+/// Where a test app keeps VM logins.
+pub enum Logins {
+    /// Secrets Manager on moto, under a name prefix of its own.
+    SecretsManager,
+    /// The Vault test server, with its root token.
+    Vault {
+        /// Address.
+        address: String,
+        /// Token.
+        token: String,
+    },
+    /// Any store (e.g. one that fails on purpose).
+    Store(Arc<dyn SecretStore>),
+}
+
+/// How to start a test app.
+pub struct Options {
+    /// DynamoDB client (default: DynamoDB Local).
+    pub client: Option<aws_sdk_dynamodb::Client>,
+    /// Scope of new logins.
+    pub scope: CredentialScope,
+    /// The secret store.
+    pub logins: Logins,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            client: None,
+            scope: CredentialScope::Team,
+            logins: Logins::SecretsManager,
+        }
+    }
+}
+
+/// Everything the test binary logged (every test's servers log here; see `capture_logs`).
+static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+
+#[derive(Clone)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sends every log line of this process (the service's crates at TRACE, libraries at DEBUG,
+/// in the JSON format Lambda uses) into a buffer, once.
+fn capture_logs() {
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let writer = Capture(buf.clone());
+        let filter = tracing_subscriber::EnvFilter::new(
+            "debug,vmapi_core=trace,vmapi_http=trace,vmapi_secrets=trace,vmapi_store_dynamodb=trace,vmapi_aws=trace",
+        );
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_writer(move || writer.clone())
+            .try_init();
+        buf
+    });
+}
+
+/// The log output captured so far.
+pub fn captured_logs() -> String {
+    LOGS.get()
+        .map(|b| String::from_utf8_lossy(&b.lock().unwrap()).into_owned())
+        .unwrap_or_default()
+}
+
 /// A running API over its own table.
 pub struct TestApp {
     /// `http://127.0.0.1:port`.
@@ -78,6 +173,14 @@ pub struct TestApp {
     pub table: String,
     /// Configuration of the server.
     pub config: Config,
+    /// The secret store behind the server's cache (for checking what is stored).
+    pub secrets: Arc<dyn SecretStore>,
+    /// The cached store the server uses.
+    served_secrets: Arc<dyn SecretStore>,
+    /// Scope of new logins.
+    pub scope: CredentialScope,
+    /// Name prefix of this app's secrets in Secrets Manager (when it uses it).
+    pub secrets_prefix: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -121,13 +224,56 @@ impl Reply {
 }
 
 impl TestApp {
-    /// A new table with the demo data, and a server on it.
+    /// A new table with the demo data, and a server on it (logins in Secrets Manager on moto,
+    /// team scope).
     pub async fn spawn() -> TestApp {
-        Self::spawn_with(local_client().await).await
+        Self::spawn_opts(Options::default()).await
     }
 
     /// The same, with a given DynamoDB client (e.g. one with an interceptor).
     pub async fn spawn_with(client: aws_sdk_dynamodb::Client) -> TestApp {
+        Self::spawn_opts(Options {
+            client: Some(client),
+            ..Options::default()
+        })
+        .await
+    }
+
+    /// The same, configured.
+    pub async fn spawn_opts(opts: Options) -> TestApp {
+        capture_logs();
+        let client = match opts.client {
+            Some(c) => c,
+            None => local_client().await,
+        };
+        let mut secrets_prefix = None;
+        let secrets: Arc<dyn SecretStore> = match opts.logins {
+            Logins::SecretsManager => {
+                let prefix = format!("t{}/", vmapi_models::ObjectId::new());
+                secrets_prefix = Some(prefix.clone());
+                Arc::new(SecretsManagerStore::new(
+                    secretsmanager_client().await,
+                    SecretsManagerConfig {
+                        prefix,
+                        kms_key_id: None,
+                        recovery_window_days: 0,
+                    },
+                ))
+            }
+            Logins::Vault { address, token } => Arc::new(VaultStore::new(
+                VaultConfig {
+                    address,
+                    mount: vmapi_secrets::config::DEFAULT_VAULT_MOUNT.into(),
+                    namespace: None,
+                    auth: VaultAuth::Token(vmapi_models::Sensitive::new(token)),
+                },
+                None,
+            )),
+            Logins::Store(store) => store,
+        };
+        let served_secrets: Arc<dyn SecretStore> =
+            Arc::new(CachedSecretStore::new(secrets.clone(), Duration::from_secs(300)));
+        let scope = opts.scope;
         let table = format!("t{}", vmapi_models::ObjectId::new());
         create_table(&client, &table).await.expect("create table");
         let repo = Arc::new(DynamoRepository::new(
@@ -137,7 +283,7 @@ impl TestApp {
         ));
         repo.load_seed(&demo_seed()).await.expect("load demo data");
         let config = Config::local(&table, SECRET);
-        let state = AppState::new(repo.clone(), &config);
+        let state = AppState::new(repo.clone(), &config).with_logins(served_secrets.clone(), scope);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
@@ -157,6 +303,10 @@ impl TestApp {
             repo,
             table,
             config,
+            secrets,
+            served_secrets,
+            scope,
+            secrets_prefix,
             shutdown: Some(tx),
         }
     }
@@ -164,6 +314,44 @@ impl TestApp {
     /// The state the server uses (for driving handlers directly).
     pub fn state(&self) -> AppState {
         AppState::new(self.repo.clone(), &self.config)
+            .with_logins(self.served_secrets.clone(), self.scope)
+    }
+
+    /// Names of this app's secrets in Secrets Manager (moto), sorted.
+    pub async fn secret_names(&self) -> Vec<String> {
+        let prefix = self
+            .secrets_prefix
+            .clone()
+            .expect("this app keeps its logins in Secrets Manager");
+        let client = secretsmanager_client().await;
+        let mut names = Vec::new();
+        let mut token = None;
+        loop {
+            let out = client
+                .list_secrets()
+                .filters(
+                    aws_sdk_secretsmanager::types::Filter::builder()
+                        .key(aws_sdk_secretsmanager::types::FilterNameStringType::Name)
+                        .values(&prefix)
+                        .build(),
+                )
+                .set_next_token(token)
+                .send()
+                .await
+                .expect("ListSecrets");
+            names.extend(
+                out.secret_list()
+                    .iter()
+                    .filter_map(|s| s.name().map(str::to_string))
+                    .filter(|n| n.starts_with(&prefix)),
+            );
+            token = out.next_token;
+            if token.is_none() {
+                break;
+            }
+        }
+        names.sort();
+        names
     }
 
     /// A valid token for `user`.
@@ -298,6 +486,7 @@ pub fn demo_vm(name: &str, status: VmStatus) -> VmRecord {
         ip_configurations: vec![],
         created_at: now,
         updated_at: now,
+        login: None,
         version: 1,
     }
 }

@@ -91,6 +91,32 @@ async fn read_json(req: Request<Body>) -> Result<Value, ApiError> {
     })
 }
 
+/// Refuses bodies that carry a plaintext password or private key, naming the fields but
+/// never echoing their values.
+fn reject_secret_fields(value: &Value) -> Result<(), ApiError> {
+    let fields = vmapi_models::secret_fields(value);
+    if fields.is_empty() {
+        return Ok(());
+    }
+    let details: Vec<FieldError> = fields
+        .iter()
+        .map(|f| {
+            FieldError::new(
+                f.clone(),
+                "plaintext passwords and private keys are not accepted: the service generates the login (authMethod 0 password, 1 SSH key), or give your own public key as access.sshPublicKey",
+            )
+        })
+        .collect();
+    Err(ApiError::BadBody {
+        code: "VALIDATION_FAILED",
+        message: format!(
+            "{}: plaintext passwords and private keys are not accepted",
+            fields.join(", ")
+        ),
+        details,
+    })
+}
+
 /// Turns a JSON value into `T`, naming the offending field on failure.
 pub fn parse_value<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
     if !value.is_object() {
@@ -121,6 +147,7 @@ impl<T: DeserializeOwned, const WRAPPED: bool> FromRequest<AppState> for JsonBod
 
     async fn from_request(req: Request<Body>, _state: &AppState) -> Result<Self, Self::Rejection> {
         let mut value = read_json(req).await?;
+        reject_secret_fields(&value)?;
         if WRAPPED {
             if let Value::Object(map) = &mut value {
                 if map.len() == 1 && map.contains_key("data") {

@@ -13,7 +13,8 @@ use serde::Deserialize;
 use tracing::Instrument;
 use vmapi_core::{Action, FieldError};
 use vmapi_models::{
-    ActionResult, CreateVmRequest, ProjectId, TeamId, UpdateVmRequest, UserId, VirtualMachine, VmId,
+    ActionResult, CreateVmRequest, ProjectId, TeamId, UpdateVmRequest, UserId, VirtualMachine,
+    VmCredentials, VmId,
 };
 
 use crate::error::{ApiError, REQUEST_ID};
@@ -39,11 +40,13 @@ pub enum Endpoint {
     StopVm,
     /// `DELETE /api/virtual-machines/{id}`
     DeleteVm,
+    /// `GET /api/virtual-machines/{id}/credentials`
+    GetCredentials,
 }
 
 impl Endpoint {
     /// All endpoints.
-    pub const ALL: [Endpoint; 8] = [
+    pub const ALL: [Endpoint; 9] = [
         Endpoint::Health,
         Endpoint::CreateVm,
         Endpoint::ListVms,
@@ -52,12 +55,15 @@ impl Endpoint {
         Endpoint::StartVm,
         Endpoint::StopVm,
         Endpoint::DeleteVm,
+        Endpoint::GetCredentials,
     ];
 
     /// HTTP method.
     pub fn method(self) -> Method {
         match self {
-            Endpoint::Health | Endpoint::ListVms | Endpoint::GetVm => Method::GET,
+            Endpoint::Health | Endpoint::ListVms | Endpoint::GetVm | Endpoint::GetCredentials => {
+                Method::GET
+            }
             Endpoint::CreateVm => Method::POST,
             Endpoint::UpdateVm => Method::PATCH,
             Endpoint::StartVm | Endpoint::StopVm => Method::PUT,
@@ -76,6 +82,7 @@ impl Endpoint {
             }
             Endpoint::StartVm => "/api/virtual-machines/{id}/start",
             Endpoint::StopVm => "/api/virtual-machines/{id}/stop",
+            Endpoint::GetCredentials => "/api/virtual-machines/{id}/credentials",
         }
     }
 
@@ -90,7 +97,16 @@ impl Endpoint {
             Endpoint::StartVm => "start-vm",
             Endpoint::StopVm => "stop-vm",
             Endpoint::DeleteVm => "delete-vm",
+            Endpoint::GetCredentials => "get-credentials",
         }
+    }
+
+    /// Whether the endpoint's function needs the secret store.
+    pub fn needs_logins(self) -> bool {
+        matches!(
+            self,
+            Endpoint::CreateVm | Endpoint::DeleteVm | Endpoint::GetCredentials
+        )
     }
 }
 
@@ -107,6 +123,7 @@ pub fn router(state: AppState, endpoints: &[Endpoint]) -> Router {
             Endpoint::StartVm => on(MethodFilter::PUT, start_vm),
             Endpoint::StopVm => on(MethodFilter::PUT, stop_vm),
             Endpoint::DeleteVm => on(MethodFilter::DELETE, delete_vm),
+            Endpoint::GetCredentials => on(MethodFilter::GET, get_credentials),
         };
         router = router.route(endpoint.path(), method_router);
     }
@@ -318,4 +335,17 @@ async fn delete_vm(
     Path(id): Path<String>,
 ) -> Result<Json<ActionResult>, ApiError> {
     vm_action(&state, &user, &id, Action::Delete).await
+}
+
+async fn get_credentials(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let credentials: VmCredentials = state.service.credentials(&user, vm_id(&id)?).await?;
+    let mut resp = Json(credentials).into_response();
+    let headers = resp.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(resp)
 }

@@ -1,11 +1,10 @@
 //! What every request needs, built once per cold start.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use aws_config::timeout::TimeoutConfig;
-use aws_config::BehaviorVersion;
-use vmapi_core::{Service, SystemClock};
+use vmapi_core::{SecretStore, Service, SystemClock};
+use vmapi_models::CredentialScope;
+use vmapi_secrets::SecretsConfig;
 use vmapi_store_dynamodb::{DynamoRepository, RepositoryOptions};
 
 use crate::auth::Authenticator;
@@ -33,32 +32,33 @@ impl AppState {
         }
     }
 
-    /// Builds the DynamoDB client and the state. No network I/O: clients connect on first use.
-    pub async fn from_config(config: &Config) -> Self {
-        let client = dynamodb_client().await;
+    /// Adds the secret store (create, delete and credentials need it).
+    pub fn with_logins(mut self, store: Arc<dyn SecretStore>, scope: CredentialScope) -> Self {
+        self.service = self.service.with_logins(store, scope);
+        self
+    }
+
+    /// Builds the DynamoDB client and the state, plus the secret store when `secrets` is
+    /// given. No network I/O: clients connect on first use.
+    pub async fn from_config(config: &Config, secrets: Option<&SecretsConfig>) -> Self {
+        let sdk = vmapi_aws::sdk_config().await;
         let repo = DynamoRepository::new(
-            client,
+            aws_sdk_dynamodb::Client::new(&sdk),
             config.table_name.clone(),
             RepositoryOptions {
                 catalog_ttl: config.catalog_ttl,
             },
         );
-        Self::new(Arc::new(repo), config)
+        let state = Self::new(Arc::new(repo), config);
+        match secrets {
+            Some(s) => state.with_logins(vmapi_secrets::build(s, &sdk), s.scope),
+            None => state,
+        }
     }
 }
 
-/// A DynamoDB client from the environment (`AWS_ENDPOINT_URL_DYNAMODB` points it at DynamoDB Local),
-/// with timeouts short enough to answer 503 rather than hang.
+/// A DynamoDB client from the environment (`AWS_ENDPOINT_URL_DYNAMODB` points it at DynamoDB
+/// Local), with the shared timeouts.
 pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .operation_attempt_timeout(Duration::from_secs(4))
-                .operation_timeout(Duration::from_secs(10))
-                .build(),
-        )
-        .load()
-        .await;
-    aws_sdk_dynamodb::Client::new(&sdk)
+    aws_sdk_dynamodb::Client::new(&vmapi_aws::sdk_config().await)
 }

@@ -162,6 +162,14 @@ impl CredentialScope {
         }
     }
 
+    /// `team` or `vm`.
+    pub fn path_kind(self) -> &'static str {
+        match self {
+            CredentialScope::Team => "team",
+            CredentialScope::Vm => "vm",
+        }
+    }
+
     /// The path of a VM's login in this scope.
     pub fn path(self, team: TeamId, vm: VmId) -> SecretPath {
         match self {

@@ -31,7 +31,7 @@ pub use ids::{
 };
 pub use money::Money;
 pub use names::{HostName, Tag, Tags};
-pub use requests::{CreateVmRequest, UpdateVmRequest};
+pub use requests::{secret_fields, CreateVmRequest, UpdateVmRequest};
 pub use seed::Seed;
 pub use status::{AuthMethod, Role, VmStatus};
 pub use team::{Member, Project, Team};

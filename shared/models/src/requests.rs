@@ -69,3 +69,76 @@ pub struct UpdateVmRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Tags>,
 }
+
+/// Field names that would carry a plaintext password or private key, compared without case,
+/// `_` or `-`. No request of this API may carry one: the service generates logins itself.
+const SECRET_FIELD_NAMES: [&str; 10] = [
+    "password",
+    "passwd",
+    "rootpassword",
+    "adminpassword",
+    "userpassword",
+    "privatekey",
+    "sshprivatekey",
+    "secret",
+    "clientsecret",
+    "passphrase",
+];
+
+/// Paths (e.g. `access.password`) of every object key in `value` that would carry a secret.
+pub fn secret_fields(value: &serde_json::Value) -> Vec<String> {
+    fn walk(value: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, inner) in map {
+                    let here = if path.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{path}.{key}")
+                    };
+                    let norm: String = key
+                        .chars()
+                        .filter(|c| *c != '_' && *c != '-')
+                        .collect::<String>()
+                        .to_ascii_lowercase();
+                    if SECRET_FIELD_NAMES.contains(&norm.as_str()) {
+                        out.push(here.clone());
+                    }
+                    walk(inner, &here, out);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, inner) in items.iter().enumerate() {
+                    walk(inner, &format!("{path}[{i}]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(value, "", &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_fields_that_would_carry_secrets() {
+        let v = serde_json::json!({
+            "password": "x",
+            "access": {"Password": "y", "sshPublicKey": "ssh-ed25519 AAAA"},
+            "hostNames": [{"root_password": 1}],
+            "data": {"ssh-private-key": "k"},
+            "name": "password"
+        });
+        let mut found = secret_fields(&v);
+        found.sort();
+        assert_eq!(
+            found,
+            ["access.Password", "data.ssh-private-key", "hostNames[0].root_password", "password"]
+        );
+        assert!(secret_fields(&serde_json::json!({"authMethod": 0, "access": null})).is_empty());
+    }
+}

@@ -62,6 +62,20 @@ pub(crate) fn name_key(project: ProjectId, name: &HostName) -> Key {
     key(Kind::Name, &format!("{project}#{name}"))
 }
 
+/// An event in a VM's history: in the VM's partition, sorted by time (a random suffix keeps
+/// two events of the same millisecond apart).
+pub(crate) fn event_key(vm: VmId, at: &str) -> Key {
+    let mut suffix = [0u8; 4];
+    // Uniqueness only; a failure of the random source falls back to zeros and the
+    // put's condition then refuses a duplicate instead of overwriting it.
+    let _ = getrandom::fill(&mut suffix);
+    let suffix: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
+    HashMap::from([
+        (PK.to_string(), s(format!("{}#{vm}", Kind::Vm.prefix()))),
+        (SK.to_string(), s(format!("EVENT#{at}#{suffix}"))),
+    ])
+}
+
 /// Partition of a project's active VMs in the GSI.
 pub(crate) fn project_vms_pk(project: ProjectId) -> String {
     format!("PROJECT#{project}#VMS")

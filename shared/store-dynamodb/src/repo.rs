@@ -15,11 +15,11 @@ use serde::Serialize;
 use vmapi_core::{
     ConflictCode, Error, Found, Lookup, NameChange, PageKey, Repository, Result, VmPage,
 };
-use vmapi_models::{ProjectId, Seed, VmId, VmRecord};
+use vmapi_models::{ProjectId, Seed, VmEvent, VmId, VmRecord};
 
 use crate::cache::CatalogCache;
 use crate::errors::{map_sdk, unavailable};
-use crate::keys::{gsi_start_key, key, name_key, project_vms_pk, s, vm_item_keys, Key, Kind};
+use crate::keys::{event_key, gsi_start_key, key, name_key, project_vms_pk, s, vm_item_keys, Key, Kind};
 use crate::table::{GSI1, GSI1_PK, PK};
 
 /// Most keys one BatchGetItem may carry.
@@ -570,5 +570,20 @@ impl Repository for DynamoRepository {
                 }
             }
         }
+    }
+
+    async fn record_event(&self, event: &VmEvent) -> Result<()> {
+        let mut item = to_item(event)?;
+        item.extend(event_key(event.vm_id, &event.at.to_string()));
+        item.insert("entity".into(), s("event"));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(format!("attribute_not_exists({PK})"))
+            .send()
+            .await
+            .map_err(|e| map_sdk("PutItem", e))?;
+        Ok(())
     }
 }

@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 use tower::ServiceExt;
 use vmapi_http::{router, Endpoint};
-use vmapi_models::{VmId, VmStatus};
+use vmapi_core::credentials::generate_team_login;
+use vmapi_core::SecretLabels;
+use vmapi_models::{CredentialScope, Login, SecretRef, VmId, VmStatus};
 use vmapi_tests::*;
 
 fn template() -> serde_norway::Value {
@@ -110,6 +112,21 @@ async fn every_event_runs_through_its_function_handler() {
         let app = TestApp::spawn().await;
         let mut vm = demo_vm("event-demo-vm", VmStatus::Running);
         vm.id = VmId::parse(EVENT_VM).unwrap();
+        // The VM's team login, as a create through the API would have stored it.
+        let path = CredentialScope::Team.path(vm.team, vm.id);
+        let login = generate_team_login(vm.team, vm.auth_method).unwrap();
+        let labels = SecretLabels {
+            team: vm.team,
+            vm: None,
+        };
+        app.secrets.create(&path, &login, labels).await.unwrap();
+        vm.login = Some(Login {
+            username: "root".into(),
+            secret: Some(SecretRef {
+                path,
+                scope: CredentialScope::Team,
+            }),
+        });
         app.seed_vm(&vm).await;
         let name = endpoint.function();
         let text = read(&format!("events/{name}.json"));

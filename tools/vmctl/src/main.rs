@@ -10,6 +10,7 @@ use vmapi_http::config::{Config, JwtMode};
 use vmapi_http::state::dynamodb_client;
 use vmapi_http::AppState;
 use vmapi_models::{Seed, UserId};
+use vmapi_secrets::{Backend, SecretsConfig};
 use vmapi_store_dynamodb::{create_table, DynamoRepository, RepositoryOptions};
 
 /// Operator tool of the VM API: tables, catalog and demo data, local tokens, the local server.
@@ -93,6 +94,28 @@ fn local_secret(config: &Config) -> Result<String, AnyError> {
     }
 }
 
+/// The secret-store settings, announced on standard output.
+fn secrets_config() -> Result<SecretsConfig, AnyError> {
+    let secrets = SecretsConfig::from_env()?;
+    match &secrets.backend {
+        Backend::SecretsManager(sm) => println!(
+            "VM logins: AWS Secrets Manager{} (names {}<path>), {} scope",
+            std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER")
+                .map(|u| format!(" at {u}"))
+                .unwrap_or_default(),
+            sm.prefix,
+            secrets.scope.path_kind()
+        ),
+        Backend::Vault(v) => println!(
+            "VM logins: Vault KV v2 at {} (mount {}), {} scope",
+            v.address,
+            v.mount,
+            secrets.scope.path_kind()
+        ),
+    }
+    Ok(secrets)
+}
+
 async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<bool, AnyError> {
     let existing = client.list_tables().send().await?;
     if existing.table_names().iter().any(|t| t == table) {
@@ -171,7 +194,8 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             );
         }
         Command::Serve { host, port } => {
-            let state = AppState::from_config(&config).await;
+            let secrets = secrets_config()?;
+            let state = AppState::from_config(&config, Some(&secrets)).await;
             serve(&host, port, state).await?;
         }
         Command::Dev {
@@ -205,7 +229,10 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 token_file.display()
             );
             println!("{token}");
-            let state = AppState::new(repo, &config);
+            let secrets = secrets_config()?;
+            let sdk = vmapi_aws::sdk_config().await;
+            let state = AppState::new(repo, &config)
+                .with_logins(vmapi_secrets::build(&secrets, &sdk), secrets.scope);
             serve(&host, port, state).await?;
         }
     }

@@ -1,0 +1,350 @@
+//! HashiCorp Vault KV v2 backend (through `vaultrs`), with token, AWS IAM or Lambda-extension
+//! authentication.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_credential_types::provider::ProvideCredentials;
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use tokio::sync::Mutex;
+use vaultrs::api::kv2::requests::SetSecretRequestOptions;
+use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
+use vaultrs::error::ClientError;
+use vmapi_core::{Created, Error, Result, SecretLabels, SecretStore};
+use vmapi_models::{LoginSecret, SecretPath};
+
+use crate::config::{VaultAuth, VaultConfig};
+
+/// How long a Vault call may take before the request answers 503.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A login token and when to stop using it.
+struct Session {
+    client: Arc<VaultClient>,
+    renew_at: Option<Instant>,
+}
+
+/// Logins in Vault's KV v2 engine: `{mount}/data/{path}`.
+pub struct VaultStore {
+    config: VaultConfig,
+    /// AWS settings for IAM login.
+    sdk: Option<SdkConfig>,
+    session: Mutex<Option<Session>>,
+}
+
+impl VaultStore {
+    /// A store; nothing is sent until the first call. `sdk` is needed for AWS IAM login.
+    pub fn new(config: VaultConfig, sdk: Option<SdkConfig>) -> Self {
+        VaultStore {
+            config,
+            sdk,
+            session: Mutex::new(None),
+        }
+    }
+
+    fn client_with_token(&self, token: &str) -> Result<VaultClient> {
+        let mut settings = VaultClientSettingsBuilder::default();
+        settings
+            .address(&self.config.address)
+            .token(token)
+            .timeout(Some(TIMEOUT));
+        if let Some(ns) = &self.config.namespace {
+            settings.namespace(Some(ns.clone()));
+        }
+        let settings = settings
+            .build()
+            .map_err(|e| Error::internal("Vault client settings", e.to_string()))?;
+        VaultClient::new(settings).map_err(|e| Error::internal("building the Vault client", e))
+    }
+
+    /// The client of the current session, logging in first if needed.
+    async fn client(&self) -> Result<Arc<VaultClient>> {
+        let mut session = self.session.lock().await;
+        if let Some(s) = session.as_ref() {
+            if s.renew_at.is_none_or(|at| Instant::now() < at) {
+                return Ok(s.client.clone());
+            }
+        }
+        let fresh = self.login().await?;
+        let client = fresh.client.clone();
+        *session = Some(fresh);
+        Ok(client)
+    }
+
+    async fn forget_session(&self) {
+        *self.session.lock().await = None;
+    }
+
+    async fn login(&self) -> Result<Session> {
+        match &self.config.auth {
+            VaultAuth::Token(token) => Ok(Session {
+                client: Arc::new(self.client_with_token(token.expose())?),
+                renew_at: None,
+            }),
+            // The extension's local proxy adds its own token.
+            VaultAuth::LambdaExtension => Ok(Session {
+                client: Arc::new(self.client_with_token("")?),
+                renew_at: None,
+            }),
+            VaultAuth::AwsIam {
+                role,
+                mount,
+                server_id,
+                sts_region,
+            } => {
+                let request =
+                    self.signed_sts_request(server_id.as_deref(), sts_region).await?;
+                let anonymous = self.client_with_token("")?;
+                let auth = vaultrs::auth::aws::iam_login(
+                    &anonymous,
+                    mount,
+                    "POST",
+                    &request.url,
+                    &request.headers,
+                    &request.body,
+                    role.as_deref(),
+                )
+                .await
+                .map_err(|e| map_vault("AWS IAM login", e))?;
+                tracing::info!(
+                    lease_seconds = auth.lease_duration,
+                    "logged in to Vault with AWS IAM"
+                );
+                let lease = Duration::from_secs(auth.lease_duration);
+                Ok(Session {
+                    client: Arc::new(self.client_with_token(&auth.client_token)?),
+                    // Renew by logging in again at 80% of the lease.
+                    renew_at: (auth.lease_duration > 0).then(|| Instant::now() + lease * 4 / 5),
+                })
+            }
+        }
+    }
+
+    /// A SigV4-signed `sts:GetCallerIdentity` request, base64-encoded as Vault's AWS auth
+    /// method expects (`iam_request_url`, `iam_request_headers`, `iam_request_body`).
+    async fn signed_sts_request(
+        &self,
+        server_id: Option<&str>,
+        region: &str,
+    ) -> Result<EncodedRequest> {
+        let sdk = self.sdk.as_ref().ok_or_else(|| Error::Internal {
+            context: "Vault AWS IAM login needs AWS settings".into(),
+            source: None,
+        })?;
+        let provider = sdk.credentials_provider().ok_or_else(|| Error::Internal {
+            context: "Vault AWS IAM login: no AWS credentials provider".into(),
+            source: None,
+        })?;
+        let credentials = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| Error::internal("loading AWS credentials for the Vault login", e))?;
+        let identity = Identity::from(credentials);
+        sign_sts_request(&identity, region, server_id, SystemTime::now())
+    }
+
+    async fn with_client<T, F, Fut>(&self, op: &str, call: F) -> Result<T>
+    where
+        F: Fn(Arc<VaultClient>) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, ClientError>>,
+    {
+        let client = self.client().await?;
+        match call(client).await {
+            // An expired login: log in once more and retry.
+            Err(ClientError::APIError { code: 403, .. })
+                if matches!(self.config.auth, VaultAuth::AwsIam { .. }) =>
+            {
+                self.forget_session().await;
+                let client = self.client().await?;
+                call(client).await.map_err(|e| map_vault(op, e))
+            }
+            other => other.map_err(|e| map_vault(op, e)),
+        }
+    }
+}
+
+/// A request for Vault's `aws` login, each part base64-encoded.
+#[derive(Debug)]
+pub struct EncodedRequest {
+    /// `iam_request_url`.
+    pub url: String,
+    /// `iam_request_headers`: a JSON object of header name to list of values.
+    pub headers: String,
+    /// `iam_request_body`.
+    pub body: String,
+}
+
+/// Signs `sts:GetCallerIdentity` for `region` (the global endpoint for `us-east-1`).
+pub fn sign_sts_request(
+    identity: &Identity,
+    region: &str,
+    server_id: Option<&str>,
+    time: SystemTime,
+) -> Result<EncodedRequest> {
+    let host = if region == "us-east-1" {
+        "sts.amazonaws.com".to_string()
+    } else {
+        format!("sts.{region}.amazonaws.com")
+    };
+    let url = format!("https://{host}/");
+    let body = "Action=GetCallerIdentity&Version=2011-06-15";
+    let mut headers: Vec<(String, String)> = vec![
+        ("host".into(), host),
+        (
+            "content-type".into(),
+            "application/x-www-form-urlencoded; charset=utf-8".into(),
+        ),
+    ];
+    if let Some(id) = server_id {
+        headers.push(("x-vault-aws-iam-server-id".into(), id.to_string()));
+    }
+    let params = v4::SigningParams::builder()
+        .identity(identity)
+        .region(region)
+        .name("sts")
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| Error::internal("signing the Vault login", e.to_string()))?
+        .into();
+    let signable = SignableRequest::new(
+        "POST",
+        url.as_str(),
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .map_err(|e| Error::internal("signing the Vault login", e.to_string()))?;
+    let (instructions, _) = sign(signable, &params)
+        .map_err(|e| Error::internal("signing the Vault login", e.to_string()))?
+        .into_parts();
+    for (name, value) in instructions.headers() {
+        headers.push((name.to_string(), value.to_string()));
+    }
+    let map: BTreeMap<String, Vec<String>> = headers.into_iter().map(|(k, v)| (k, vec![v])).collect();
+    let headers_json =
+        serde_json::to_string(&map).map_err(|e| Error::internal("encoding headers", e))?;
+    Ok(EncodedRequest {
+        url: B64.encode(url),
+        headers: B64.encode(headers_json),
+        body: B64.encode(body),
+    })
+}
+
+/// Maps a Vault client error: unreachable, sealed or overloaded is 503; missing permission
+/// and other answers are internal (the configuration needs fixing). Vault's error texts
+/// never contain secret values.
+fn map_vault(op: &str, e: ClientError) -> Error {
+    let unavailable = |source: String| Error::Unavailable {
+        message: "the secret store is unavailable or busy; retry shortly".into(),
+        retry_after_secs: 2,
+        source: Some(format!("Vault {op}: {source}").into()),
+    };
+    match e {
+        ClientError::APIError { code, errors } if code == 429 || code >= 500 => {
+            unavailable(format!("status {code}: {}", errors.join("; ")))
+        }
+        ClientError::APIError { code, errors } => Error::Internal {
+            context: format!("Vault {op} answered {code}: {}", errors.join("; ")),
+            source: None,
+        },
+        ClientError::RestClientError { source } => unavailable(vmapi_core::ErrorChain(&source).to_string()),
+        other => Error::internal(format!("Vault {op}"), other),
+    }
+}
+
+fn is_status(e: &ClientError, status: u16) -> bool {
+    matches!(e, ClientError::APIError { code, .. } if *code == status)
+}
+
+#[async_trait]
+impl SecretStore for VaultStore {
+    async fn read(&self, path: &SecretPath) -> Result<Option<LoginSecret>> {
+        let mount = self.config.mount.as_str();
+        let result = self
+            .with_client("read", |c| async move {
+                match vaultrs::kv2::read::<LoginSecret>(c.as_ref(), mount, path.as_str()).await {
+                    Err(e) if is_status(&e, 404) => Ok(None),
+                    other => other.map(Some),
+                }
+            })
+            .await;
+        result
+    }
+
+    async fn create(
+        &self,
+        path: &SecretPath,
+        secret: &LoginSecret,
+        _labels: SecretLabels,
+    ) -> Result<Created> {
+        let mount = self.config.mount.as_str();
+        self.with_client("write", |c| async move {
+            // cas = 0: write only if nothing is at the path.
+            match vaultrs::kv2::set_with_options(
+                c.as_ref(),
+                mount,
+                path.as_str(),
+                secret,
+                SetSecretRequestOptions { cas: 0 },
+            )
+            .await
+            {
+                Ok(_) => Ok(Created::Created),
+                Err(ClientError::APIError { code: 400, errors })
+                    if errors.iter().any(|m| m.contains("check-and-set")) =>
+                {
+                    Ok(Created::AlreadyExists)
+                }
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+
+    async fn delete(&self, path: &SecretPath) -> Result<()> {
+        let mount = self.config.mount.as_str();
+        self.with_client("delete", |c| async move {
+            // Deleting the metadata removes every version.
+            match vaultrs::kv2::delete_metadata(c.as_ref(), mount, path.as_str()).await {
+                Err(e) if is_status(&e, 404) => Ok(()),
+                other => other,
+            }
+        })
+        .await
+    }
+
+    fn backend(&self) -> &'static str {
+        "vault"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_credential_types::Credentials;
+
+    #[test]
+    fn the_iam_login_request_is_a_signed_get_caller_identity() {
+        let creds = Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG", Some("tok".into()), None, "test");
+        let req = sign_sts_request(&Identity::from(creds), "eu-west-1", Some("vault.example.com"), SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)).unwrap();
+        let url = String::from_utf8(B64.decode(&req.url).unwrap()).unwrap();
+        assert_eq!(url, "https://sts.eu-west-1.amazonaws.com/");
+        let body = String::from_utf8(B64.decode(&req.body).unwrap()).unwrap();
+        assert_eq!(body, "Action=GetCallerIdentity&Version=2011-06-15");
+        let headers: BTreeMap<String, Vec<String>> =
+            serde_json::from_slice(&B64.decode(&req.headers).unwrap()).unwrap();
+        let auth = &headers["authorization"][0];
+        assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20231114/eu-west-1/sts/aws4_request"), "{auth}");
+        assert!(auth.contains("x-vault-aws-iam-server-id"), "{auth}");
+        assert_eq!(headers["x-amz-security-token"], vec!["tok".to_string()]);
+        assert_eq!(headers["x-amz-date"], vec!["20231114T221320Z".to_string()]);
+        assert!(!req.headers.contains("wJalrXUtnFEMI"));
+    }
+}
