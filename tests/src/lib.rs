@@ -17,10 +17,13 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::sync::oneshot;
-use vmapi_http::auth::mint_local_token;
 use vmapi_core::{CachedSecretStore, SecretStore};
+use vmapi_http::auth::mint_local_token;
 use vmapi_http::{AppState, Config};
-use vmapi_models::{CredentialScope, HostName, Seed, Timestamp, UserId, VmId, VmRecord, VmStatus};
+use vmapi_models::{
+    CredentialScope, HostName, Member, Role, Seed, Team, TeamId, Timestamp, UserId, VmId, VmRecord,
+    VmStatus,
+};
 use vmapi_secrets::config::SecretsManagerConfig;
 use vmapi_secrets::{SecretsManagerStore, VaultAuth, VaultConfig, VaultStore};
 use vmapi_store_dynamodb::{create_table, DynamoRepository, RepositoryOptions};
@@ -271,8 +274,10 @@ impl TestApp {
             )),
             Logins::Store(store) => store,
         };
-        let served_secrets: Arc<dyn SecretStore> =
-            Arc::new(CachedSecretStore::new(secrets.clone(), Duration::from_secs(300)));
+        let served_secrets: Arc<dyn SecretStore> = Arc::new(CachedSecretStore::new(
+            secrets.clone(),
+            Duration::from_secs(300),
+        ));
         let scope = opts.scope;
         let table = format!("t{}", vmapi_models::ObjectId::new());
         create_table(&client, &table).await.expect("create table");
@@ -411,6 +416,42 @@ impl TestApp {
             Some(&body),
         )
         .await
+    }
+
+    /// Adds a team whose members have every role, plus a project of it; returns (team, project).
+    pub async fn seed_roles_team(&self) -> (String, String) {
+        let mut seed = demo_seed();
+        let mut team: Team = seed.teams.remove(0);
+        team.id = TeamId::new();
+        team.members = vec![
+            Member {
+                user: UserId::parse("role-owner").unwrap(),
+                role: Role::Owner,
+            },
+            Member {
+                user: UserId::parse("role-admin").unwrap(),
+                role: Role::Admin,
+            },
+            Member {
+                user: UserId::parse("role-member").unwrap(),
+                role: Role::Member,
+            },
+            Member {
+                user: UserId::parse("role-viewer").unwrap(),
+                role: Role::Viewer,
+            },
+        ];
+        let mut project = seed.projects.remove(0);
+        project.id = vmapi_models::ProjectId::new();
+        project.team = team.id;
+        let out = (team.id.to_string(), project.id.to_string());
+        let only = vmapi_models::Seed {
+            teams: vec![team],
+            projects: vec![project],
+            ..Default::default()
+        };
+        self.repo.load_seed(&only).await.unwrap();
+        out
     }
 
     /// Stores a VM record as is (to reach states the API cannot yet produce).

@@ -200,7 +200,9 @@ async fn kv(
     body: Bytes,
 ) -> Response {
     let mut inner = state.lock().unwrap();
-    inner.requests.push(format!("{method} /v1/{mount}/{kind}/{path}"));
+    inner
+        .requests
+        .push(format!("{method} /v1/{mount}/{kind}/{path}"));
     if inner.sealed {
         return errors(StatusCode::SERVICE_UNAVAILABLE, &["Vault is sealed"]);
     }
@@ -208,7 +210,8 @@ async fn kv(
         return errors(StatusCode::FORBIDDEN, &["permission denied"]);
     }
     if mount != inner.mount {
-        let route = format!("no handler for route \"{mount}/{kind}/{path}\". route entry not found.");
+        let route =
+            format!("no handler for route \"{mount}/{kind}/{path}\". route entry not found.");
         return errors(StatusCode::NOT_FOUND, &[route.as_str()]);
     }
     match (kind.as_str(), method.as_str()) {
@@ -225,13 +228,17 @@ async fn kv(
             match versions.get(n.wrapping_sub(1)) {
                 Some(v) if !v.deleted => (
                     StatusCode::OK,
-                    Json(envelope(json!({ "data": v.data, "metadata": version_metadata(n, v) }))),
+                    Json(envelope(
+                        json!({ "data": v.data, "metadata": version_metadata(n, v) }),
+                    )),
                 )
                     .into_response(),
                 // Vault answers 404 with the metadata of a deleted version and no data.
                 Some(v) => (
                     StatusCode::NOT_FOUND,
-                    Json(envelope(json!({ "data": null, "metadata": version_metadata(n, v) }))),
+                    Json(envelope(
+                        json!({ "data": null, "metadata": version_metadata(n, v) }),
+                    )),
                 )
                     .into_response(),
                 None => errors(StatusCode::NOT_FOUND, &[]),
@@ -277,8 +284,14 @@ async fn kv(
                 .enumerate()
                 .map(|(i, v)| ((i + 1).to_string(), version_metadata(i + 1, v)))
                 .collect();
-            let first = versions.first().map(|v| v.created.clone()).unwrap_or_default();
-            let last = versions.last().map(|v| v.created.clone()).unwrap_or_default();
+            let first = versions
+                .first()
+                .map(|v| v.created.clone())
+                .unwrap_or_default();
+            let last = versions
+                .last()
+                .map(|v| v.created.clone())
+                .unwrap_or_default();
             (
                 StatusCode::OK,
                 Json(envelope(json!({
@@ -337,13 +350,15 @@ async fn aws_login(
             (k.eq_ignore_ascii_case(name)).then(|| v[0].as_str().unwrap_or("").to_string())
         })
     };
-    let signed = header("authorization").is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256 Credential="));
-    if method != "POST"
-        || !(url.starts_with("https://sts.") && url.ends_with(".amazonaws.com/"))
-        || !sts_body.contains("Action=GetCallerIdentity")
-        || !signed
-        || header("x-amz-date").is_none()
-    {
+    let signed =
+        header("authorization").is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256 Credential="));
+    let well_formed = method == "POST"
+        && url.starts_with("https://sts.")
+        && url.ends_with(".amazonaws.com/")
+        && sts_body.contains("Action=GetCallerIdentity")
+        && signed
+        && header("x-amz-date").is_some();
+    if !well_formed {
         return errors(
             StatusCode::BAD_REQUEST,
             &["error making upstream request: invalid or unsigned sts:GetCallerIdentity request"],

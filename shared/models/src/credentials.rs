@@ -185,6 +185,11 @@ impl CredentialScope {
 pub struct SecretPath(String);
 
 impl SecretPath {
+    /// A path from its text (operator tools and tests; the service derives paths from scopes).
+    pub fn from_text(text: &str) -> Self {
+        SecretPath(text.to_string())
+    }
+
     /// The path text.
     pub fn as_str(&self) -> &str {
         &self.0

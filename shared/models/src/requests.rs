@@ -137,7 +137,12 @@ mod tests {
         found.sort();
         assert_eq!(
             found,
-            ["access.Password", "data.ssh-private-key", "hostNames[0].root_password", "password"]
+            [
+                "access.Password",
+                "data.ssh-private-key",
+                "hostNames[0].root_password",
+                "password"
+            ]
         );
         assert!(secret_fields(&serde_json::json!({"authMethod": 0, "access": null})).is_empty());
     }

@@ -91,16 +91,23 @@ impl SecretsConfig {
         let var = |name: &str| get(name).filter(|v| !v.trim().is_empty());
         let err = |m: String| SecretsConfigError(m);
         let scope = match var("CREDENTIAL_SCOPE") {
-            Some(v) => CredentialScope::parse(&v).map_err(|e| err(format!("CREDENTIAL_SCOPE: {e}")))?,
+            Some(v) => {
+                CredentialScope::parse(&v).map_err(|e| err(format!("CREDENTIAL_SCOPE: {e}")))?
+            }
             None => CredentialScope::Team,
         };
-        let cache_ttl = match var("SECRETS_CACHE_SECONDS") {
-            Some(v) => Duration::from_secs(v.parse().map_err(|_| {
-                err(format!("SECRETS_CACHE_SECONDS must be a number, got '{v}'"))
-            })?),
-            None => Duration::from_secs(300),
-        };
-        let backend = match var("SECRET_BACKEND").as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let cache_ttl =
+            match var("SECRETS_CACHE_SECONDS") {
+                Some(v) => Duration::from_secs(v.parse().map_err(|_| {
+                    err(format!("SECRETS_CACHE_SECONDS must be a number, got '{v}'"))
+                })?),
+                None => Duration::from_secs(300),
+            };
+        let backend = match var("SECRET_BACKEND")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("secretsmanager") => {
                 let recovery_window_days = match var("SECRETS_RECOVERY_WINDOW_DAYS") {
                     Some(v) => v
@@ -131,14 +138,16 @@ impl SecretsConfig {
             }
             Some("vault") => {
                 let auth = match var("VAULT_AUTH").as_deref().unwrap_or("token") {
-                    "token" => VaultAuth::Token(Sensitive::new(var("VAULT_TOKEN").ok_or_else(
-                        || err("VAULT_AUTH=token needs VAULT_TOKEN".into()),
-                    )?)),
+                    "token" => VaultAuth::Token(Sensitive::new(
+                        var("VAULT_TOKEN")
+                            .ok_or_else(|| err("VAULT_AUTH=token needs VAULT_TOKEN".into()))?,
+                    )),
                     "aws-iam" => VaultAuth::AwsIam {
                         role: var("VAULT_AWS_ROLE"),
                         mount: var("VAULT_AWS_MOUNT").unwrap_or_else(|| "aws".into()),
                         server_id: var("VAULT_AWS_SERVER_ID"),
-                        sts_region: var("VAULT_AWS_STS_REGION").unwrap_or_else(|| "us-east-1".into()),
+                        sts_region: var("VAULT_AWS_STS_REGION")
+                            .unwrap_or_else(|| "us-east-1".into()),
                     },
                     "lambda-extension" => VaultAuth::LambdaExtension,
                     other => {
@@ -153,7 +162,9 @@ impl SecretsConfig {
                     (None, _) => return Err(err("SECRET_BACKEND=vault needs VAULT_ADDR".into())),
                 };
                 if !(address.starts_with("http://") || address.starts_with("https://")) {
-                    return Err(err(format!("VAULT_ADDR must be an http(s) URL, got '{address}'")));
+                    return Err(err(format!(
+                        "VAULT_ADDR must be an http(s) URL, got '{address}'"
+                    )));
                 }
                 Backend::Vault(VaultConfig {
                     address,
@@ -183,8 +194,10 @@ mod tests {
     use super::*;
 
     fn parse(pairs: &[(&str, &str)]) -> Result<SecretsConfig, SecretsConfigError> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         SecretsConfig::from_vars(|k| map.get(k).cloned())
     }
 
@@ -213,13 +226,24 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.scope, CredentialScope::Vm);
-        let Backend::Vault(v) = c.backend else { panic!() };
+        let Backend::Vault(v) = c.backend else {
+            panic!()
+        };
         assert_eq!(v.mount, "enclaive-static");
         assert!(matches!(v.auth, VaultAuth::Token(_)));
-        assert!(!format!("{v:?}").contains("s.abc"), "the token never shows in Debug");
+        assert!(
+            !format!("{v:?}").contains("s.abc"),
+            "the token never shows in Debug"
+        );
 
-        let c = parse(&[("SECRET_BACKEND", "vault"), ("VAULT_AUTH", "lambda-extension")]).unwrap();
-        let Backend::Vault(v) = c.backend else { panic!() };
+        let c = parse(&[
+            ("SECRET_BACKEND", "vault"),
+            ("VAULT_AUTH", "lambda-extension"),
+        ])
+        .unwrap();
+        let Backend::Vault(v) = c.backend else {
+            panic!()
+        };
         assert_eq!(v.address, LAMBDA_EXTENSION_ADDR);
     }
 
@@ -227,9 +251,18 @@ mod tests {
     fn bad_settings_are_named() {
         for (pairs, needle) in [
             (vec![("SECRET_BACKEND", "s3")], "SECRET_BACKEND"),
-            (vec![("SECRET_BACKEND", "vault"), ("VAULT_TOKEN", "t")], "VAULT_ADDR"),
-            (vec![("SECRET_BACKEND", "vault"), ("VAULT_ADDR", "http://v")], "VAULT_TOKEN"),
-            (vec![("SECRETS_RECOVERY_WINDOW_DAYS", "3")], "SECRETS_RECOVERY_WINDOW_DAYS"),
+            (
+                vec![("SECRET_BACKEND", "vault"), ("VAULT_TOKEN", "t")],
+                "VAULT_ADDR",
+            ),
+            (
+                vec![("SECRET_BACKEND", "vault"), ("VAULT_ADDR", "http://v")],
+                "VAULT_TOKEN",
+            ),
+            (
+                vec![("SECRETS_RECOVERY_WINDOW_DAYS", "3")],
+                "SECRETS_RECOVERY_WINDOW_DAYS",
+            ),
             (vec![("CREDENTIAL_SCOPE", "project")], "CREDENTIAL_SCOPE"),
             (vec![("SECRETS_PREFIX", "bad prefix")], "SECRETS_PREFIX"),
         ] {

@@ -58,11 +58,12 @@ impl SecretStore for SecretsManagerStore {
             Err(e) => return Err(map_sdk(Dependency::SecretStore, "GetSecretValue", e)),
         };
         let text = Sensitive::new(out.secret_string.unwrap_or_default());
-        let secret = serde_json::from_str::<LoginSecret>(text.expose()).map_err(|e| Error::Internal {
-            // serde_json's message names a position, never the value.
-            context: format!("the stored login at {path} is not a login secret: {e}"),
-            source: None,
-        })?;
+        let secret =
+            serde_json::from_str::<LoginSecret>(text.expose()).map_err(|e| Error::Internal {
+                // serde_json's message names a position, never the value.
+                context: format!("the stored login at {path} is not a login secret: {e}"),
+                source: None,
+            })?;
         Ok(Some(secret))
     }
 

@@ -99,8 +99,9 @@ impl VaultStore {
                 server_id,
                 sts_region,
             } => {
-                let request =
-                    self.signed_sts_request(server_id.as_deref(), sts_region).await?;
+                let request = self
+                    .signed_sts_request(server_id.as_deref(), sts_region)
+                    .await?;
                 let anonymous = self.client_with_token("")?;
                 let auth = vaultrs::auth::aws::iam_login(
                     &anonymous,
@@ -227,7 +228,8 @@ pub fn sign_sts_request(
     for (name, value) in instructions.headers() {
         headers.push((name.to_string(), value.to_string()));
     }
-    let map: BTreeMap<String, Vec<String>> = headers.into_iter().map(|(k, v)| (k, vec![v])).collect();
+    let map: BTreeMap<String, Vec<String>> =
+        headers.into_iter().map(|(k, v)| (k, vec![v])).collect();
     let headers_json =
         serde_json::to_string(&map).map_err(|e| Error::internal("encoding headers", e))?;
     Ok(EncodedRequest {
@@ -254,7 +256,9 @@ fn map_vault(op: &str, e: ClientError) -> Error {
             context: format!("Vault {op} answered {code}: {}", errors.join("; ")),
             source: None,
         },
-        ClientError::RestClientError { source } => unavailable(vmapi_core::ErrorChain(&source).to_string()),
+        ClientError::RestClientError { source } => {
+            unavailable(vmapi_core::ErrorChain(&source).to_string())
+        }
         other => Error::internal(format!("Vault {op}"), other),
     }
 }
@@ -332,8 +336,20 @@ mod tests {
 
     #[test]
     fn the_iam_login_request_is_a_signed_get_caller_identity() {
-        let creds = Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG", Some("tok".into()), None, "test");
-        let req = sign_sts_request(&Identity::from(creds), "eu-west-1", Some("vault.example.com"), SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)).unwrap();
+        let creds = Credentials::new(
+            "AKIDEXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG",
+            Some("tok".into()),
+            None,
+            "test",
+        );
+        let req = sign_sts_request(
+            &Identity::from(creds),
+            "eu-west-1",
+            Some("vault.example.com"),
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        )
+        .unwrap();
         let url = String::from_utf8(B64.decode(&req.url).unwrap()).unwrap();
         assert_eq!(url, "https://sts.eu-west-1.amazonaws.com/");
         let body = String::from_utf8(B64.decode(&req.body).unwrap()).unwrap();
@@ -341,7 +357,12 @@ mod tests {
         let headers: BTreeMap<String, Vec<String>> =
             serde_json::from_slice(&B64.decode(&req.headers).unwrap()).unwrap();
         let auth = &headers["authorization"][0];
-        assert!(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20231114/eu-west-1/sts/aws4_request"), "{auth}");
+        assert!(
+            auth.starts_with(
+                "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20231114/eu-west-1/sts/aws4_request"
+            ),
+            "{auth}"
+        );
         assert!(auth.contains("x-vault-aws-iam-server-id"), "{auth}");
         assert_eq!(headers["x-amz-security-token"], vec!["tok".to_string()]);
         assert_eq!(headers["x-amz-date"], vec!["20231114T221320Z".to_string()]);

@@ -19,7 +19,9 @@ use vmapi_models::{ProjectId, Seed, VmEvent, VmId, VmRecord};
 
 use crate::cache::CatalogCache;
 use crate::errors::{map_sdk, unavailable};
-use crate::keys::{event_key, gsi_start_key, key, name_key, project_vms_pk, s, vm_item_keys, Key, Kind};
+use crate::keys::{
+    event_key, gsi_start_key, key, name_key, project_vms_pk, s, vm_item_keys, Key, Kind,
+};
 use crate::table::{GSI1, GSI1_PK, PK};
 
 /// Most keys one BatchGetItem may carry.

@@ -2,47 +2,11 @@
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use vmapi_models::{Member, Role, Team, TeamId, Timestamp, UserId, VmId, VmStatus};
+use vmapi_models::{Timestamp, VmId, VmStatus};
 use vmapi_tests::*;
 
 fn id_of(v: &Value) -> String {
     v["_id"].as_str().expect("an _id").to_string()
-}
-
-/// Adds a team whose members have every role, plus a project of it; returns (team, project).
-async fn seed_roles_team(app: &TestApp) -> (String, String) {
-    let mut seed = demo_seed();
-    let mut team: Team = seed.teams.remove(0);
-    team.id = TeamId::new();
-    team.members = vec![
-        Member {
-            user: UserId::parse("role-owner").unwrap(),
-            role: Role::Owner,
-        },
-        Member {
-            user: UserId::parse("role-admin").unwrap(),
-            role: Role::Admin,
-        },
-        Member {
-            user: UserId::parse("role-member").unwrap(),
-            role: Role::Member,
-        },
-        Member {
-            user: UserId::parse("role-viewer").unwrap(),
-            role: Role::Viewer,
-        },
-    ];
-    let mut project = seed.projects.remove(0);
-    project.id = vmapi_models::ProjectId::new();
-    project.team = team.id;
-    let out = (team.id.to_string(), project.id.to_string());
-    let only = vmapi_models::Seed {
-        teams: vec![team],
-        projects: vec![project],
-        ..Default::default()
-    };
-    app.repo.load_seed(&only).await.unwrap();
-    out
 }
 
 #[tokio::test]
@@ -569,7 +533,7 @@ async fn other_teams_see_404_and_viewers_cannot_write() {
     assert_eq!(app.dump().await, before);
 
     // Roles: everyone reads, viewers cannot change anything.
-    let (team, project) = seed_roles_team(&app).await;
+    let (team, project) = app.seed_roles_team().await;
     let mut body = spec_create_request();
     body["team"] = json!(team);
     body["project"] = json!(project);

@@ -4,9 +4,9 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 use tower::ServiceExt;
-use vmapi_http::{router, Endpoint};
 use vmapi_core::credentials::generate_team_login;
 use vmapi_core::SecretLabels;
+use vmapi_http::{router, Endpoint};
 use vmapi_models::{CredentialScope, Login, SecretRef, VmId, VmStatus};
 use vmapi_tests::*;
 

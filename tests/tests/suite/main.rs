@@ -1,5 +1,6 @@
 //! The integration suite: one test binary (one link step) with a module per area.
 
 mod api;
+mod credentials;
 mod deploy;
 mod round_trips;
