@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Smoke test of the local run (`make run`), as a new user would try it: start it, wait for it,
 # send the API page's create request verbatim with the printed demo token (expects 201), list the
-# project, then SIGTERM it and check that everything it started has stopped.
+# project, read the new VM's credentials, then SIGTERM it and check that everything it started
+# has stopped.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -33,9 +34,15 @@ list=$(curl -fs "$base/api/teams/6548a41f38406c14db33b61e/projects/6548a41f38406
   -H "Authorization: Bearer $TOKEN")
 echo "$list" | grep -q '"cloudProvider":{"_id":"6548a383e2442d14b6bf9685","name":"Kraud.Cloud"' ||
   { log "list did not show the created VM populated: $list"; exit 1; }
+vm_id=$(sed -n 's/^\[{"_id":"\([0-9a-f]\{24\}\)".*/\1/p' "$LOCAL/logs/smoke-create.json")
+[ -n "$vm_id" ] || { log "no _id in the create answer: $(cat "$LOCAL/logs/smoke-create.json")"; exit 1; }
+creds=$(curl -fs "$base/api/virtual-machines/$vm_id/credentials" -H "Authorization: Bearer $TOKEN")
+echo "$creds" | grep -q 'BEGIN OPENSSH PRIVATE KEY' ||
+  { log "the credentials answer has no private key"; exit 1; }
 code=$(curl -s -o /dev/null -w '%{http_code}' "$base/api/virtual-machines/654a11e60b23ef1b0f36d44e")
 [ "$code" = 401 ] || { log "a request without token answered $code"; exit 1; }
 ddb_port=$(sed -n 's/.*DynamoDB Local on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$OUT")
+moto_port=$(sed -n 's/.*moto (Secrets Manager, EC2) on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$OUT")
 kill -TERM "$RUN_PID"
 for _ in $(seq 1 100); do kill -0 "$RUN_PID" 2>/dev/null || break; sleep 0.1; done
 trap - EXIT
@@ -45,4 +52,7 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then log "the API still lis
 if [ -n "$ddb_port" ] && (exec 3<>"/dev/tcp/127.0.0.1/$ddb_port") 2>/dev/null; then
   log "DynamoDB Local still runs after SIGTERM"; exit 1
 fi
-log "smoke run passed: served, created the spec's VM (201), listed it, stopped cleanly on SIGTERM"
+if [ -n "$moto_port" ] && (exec 3<>"/dev/tcp/127.0.0.1/$moto_port") 2>/dev/null; then
+  log "moto still runs after SIGTERM"; exit 1
+fi
+log "smoke run passed: served, created the spec's VM (201), listed it, read its credentials, stopped cleanly on SIGTERM"
