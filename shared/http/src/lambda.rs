@@ -10,7 +10,7 @@ use crate::state::AppState;
 pub async fn run(endpoint: Endpoint) -> Result<(), lambda_http::Error> {
     crate::logging::init_lambda();
     let config = Config::from_env()?;
-    let state = AppState::from_config(&config, None).await;
+    let state = AppState::from_config(&config).await;
     lambda_http::run(router(state, &[endpoint])).await
 }
 
@@ -20,6 +20,6 @@ pub async fn run_with_logins(endpoint: Endpoint) -> Result<(), lambda_http::Erro
     crate::logging::init_lambda();
     let config = Config::from_env()?;
     let secrets = SecretsConfig::from_env()?;
-    let state = AppState::from_config(&config, Some(&secrets)).await;
+    let state = AppState::from_config_with_logins(&config, &secrets).await;
     lambda_http::run(router(state, &[endpoint])).await
 }

@@ -38,22 +38,27 @@ impl AppState {
         self
     }
 
-    /// Builds the DynamoDB client and the state, plus the secret store when `secrets` is
-    /// given. No network I/O: clients connect on first use.
-    pub async fn from_config(config: &Config, secrets: Option<&SecretsConfig>) -> Self {
-        let sdk = vmapi_aws::sdk_config().await;
+    /// Builds the DynamoDB client and the state. No network I/O: clients connect on first use.
+    pub async fn from_config(config: &Config) -> Self {
+        Self::from_sdk(config, &vmapi_aws::sdk_config().await)
+    }
+
+    /// The same, over a loaded SDK configuration.
+    pub fn from_sdk(config: &Config, sdk: &aws_config::SdkConfig) -> Self {
         let repo = DynamoRepository::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
+            aws_sdk_dynamodb::Client::new(sdk),
             config.table_name.clone(),
             RepositoryOptions {
                 catalog_ttl: config.catalog_ttl,
             },
         );
-        let state = Self::new(Arc::new(repo), config);
-        match secrets {
-            Some(s) => state.with_logins(vmapi_secrets::build(s, &sdk), s.scope),
-            None => state,
-        }
+        Self::new(Arc::new(repo), config)
+    }
+
+    /// The state plus the secret store configured by `secrets` (create, delete, credentials).
+    pub async fn from_config_with_logins(config: &Config, secrets: &SecretsConfig) -> Self {
+        let sdk = vmapi_aws::sdk_config().await;
+        Self::from_sdk(config, &sdk).with_logins(vmapi_secrets::build(secrets, &sdk), secrets.scope)
     }
 }
 

@@ -195,7 +195,7 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
         }
         Command::Serve { host, port } => {
             let secrets = secrets_config()?;
-            let state = AppState::from_config(&config, Some(&secrets)).await;
+            let state = AppState::from_config_with_logins(&config, &secrets).await;
             serve(&host, port, state).await?;
         }
         Command::Dev {
