@@ -528,6 +528,9 @@ pub fn demo_vm(name: &str, status: VmStatus) -> VmRecord {
         created_at: now,
         updated_at: now,
         login: None,
+        pending_op: None,
+        status_reason: None,
+        cloud: None,
         version: 1,
     }
 }

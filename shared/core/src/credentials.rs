@@ -77,6 +77,21 @@ pub fn generate_ed25519(comment: &str) -> Result<(Sensitive, String)> {
     Ok((Sensitive::new(pem.to_string()), public))
 }
 
+/// The SHA-512 crypt hash (`$6$...`, 5000 rounds, random salt) of a password: what cloud-init's
+/// `chpasswd` and `/etc/shadow` take, so the plaintext never goes into user data.
+pub fn password_hash(password: &Sensitive) -> Result<String> {
+    use sha_crypt::{PasswordHasher, ShaCrypt};
+    const SALT_CHARS: &[u8] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut salt = [0u8; 16];
+    for c in salt.iter_mut() {
+        *c = SALT_CHARS[random_index(SALT_CHARS.len())?];
+    }
+    let hash = ShaCrypt::default()
+        .hash_password_with_salt(password.expose().as_bytes(), &salt)
+        .map_err(|e| Error::internal("hashing a password", e.to_string()))?;
+    Ok(hash.to_string())
+}
+
 /// A team login: a password and a key pair, so VMs of either `authMethod` can use it.
 pub fn generate_team_login(team: TeamId, auth_method: AuthMethod) -> Result<LoginSecret> {
     let (private_key, public_key) = generate_ed25519(&format!("vm-api-team-{team}"))?;
@@ -107,6 +122,18 @@ pub fn generate_vm_login(vm: VmId, username: &str, auth_method: AuthMethod) -> R
         }
     }
     Ok(secret)
+}
+
+/// Removes secrets, logging (never returning) failures: what stays behind carries the
+/// service's tags and is found by the cleanup job.
+pub async fn remove_secrets(store: &dyn SecretStore, paths: &[SecretPath], after: &str) {
+    let results = futures_util::future::join_all(paths.iter().map(|p| store.delete(p))).await;
+    for (path, result) in paths.iter().zip(results) {
+        match result {
+            Ok(()) => tracing::info!(secret = %path, "login removed after {after}"),
+            Err(e) => tracing::warn!(secret = %path, error = %crate::ErrorChain(&e), "login could not be removed after {after}; the cleanup job will"),
+        }
+    }
 }
 
 /// What a secret is about, for the store's tags or metadata.
@@ -281,6 +308,18 @@ mod tests {
         vmapi_models::SshPublicKey::parse(&public).unwrap();
         let (other, _) = generate_ed25519("vm-api-test").unwrap();
         assert_ne!(other.expose(), private.expose());
+    }
+
+    #[test]
+    fn password_hashes_are_sha512_crypt_and_verify() {
+        use sha_crypt::{PasswordVerifier, ShaCrypt};
+        let p = generate_password().unwrap();
+        let h = password_hash(&p).unwrap();
+        assert!(h.starts_with("$6$"), "{h}");
+        assert!(!h.contains(p.expose()));
+        let parsed = sha_crypt::PasswordHash::new(&h).unwrap();
+        ShaCrypt::default().verify_password(p.expose().as_bytes(), &parsed).unwrap();
+        assert_ne!(password_hash(&p).unwrap(), h, "salted");
     }
 
     #[test]

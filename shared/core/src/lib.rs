@@ -2,15 +2,18 @@
 //! the one error type every adapter maps from.
 
 pub mod authz;
+pub mod cloud;
 pub mod credentials;
 pub mod error;
 pub mod lifecycle;
 pub mod memory;
 pub mod ports;
+pub mod provisioner;
 pub mod service;
 
 pub use credentials::{CachedSecretStore, Created, SecretLabels, SecretStore};
 pub use error::{ConflictCode, Error, ErrorChain, FieldError, NotFoundKind, Result};
 pub use lifecycle::Action;
 pub use ports::{Clock, Found, Lookup, NameChange, PageKey, Repository, SystemClock, VmPage};
-pub use service::{ListPage, Service};
+pub use provisioner::{Drivers, Outcome, Provisioner, ProvisionerOptions, WorkItem};
+pub use service::{ListPage, Logins, Service};

@@ -14,6 +14,15 @@ pub enum Action {
 }
 
 impl Action {
+    /// The cloud operation it asks the provisioner for.
+    pub fn op(self) -> vmapi_models::OpKind {
+        match self {
+            Action::Start => vmapi_models::OpKind::Start,
+            Action::Stop => vmapi_models::OpKind::Stop,
+            Action::Delete => vmapi_models::OpKind::Delete,
+        }
+    }
+
     /// The verb, for messages.
     pub fn verb(self) -> &'static str {
         match self {

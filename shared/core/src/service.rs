@@ -7,15 +7,15 @@ use futures_util::future::join_all;
 use uuid::Uuid;
 use vmapi_models::{
     ActionResult, AuthMethod, CloudKind, CreateVmRequest, CredentialScope, EventKind, HostName,
-    Login, LoginSecret, ProjectId, Ref, Role, SecretPath, SecretRef, TeamId, UpdateVmRequest,
+    Login, LoginSecret, OpKind, PendingOp, ProjectId, Ref, Role, SecretPath, SecretRef, TeamId, UpdateVmRequest,
     UserId, VirtualMachine, VmCredentials, VmEvent, VmId, VmRecord, VmStatus,
 };
 
 use crate::authz::{authorize, Need};
 use crate::credentials::{
-    generate_team_login, generate_vm_login, Created, SecretLabels, SecretStore,
+    generate_team_login, generate_vm_login, remove_secrets, Created, SecretLabels, SecretStore,
 };
-use crate::error::{ConflictCode, Error, ErrorChain, FieldError, NotFoundKind, Result};
+use crate::error::{ConflictCode, Error, FieldError, NotFoundKind, Result};
 use crate::lifecycle::{decide, Action, Decision};
 use crate::ports::{Clock, Found, Lookup, NameChange, PageKey, Repository};
 
@@ -136,6 +136,9 @@ impl Service {
                 created_at: now,
                 updated_at: now,
                 login: None,
+                pending_op: Some(PendingOp::new(OpKind::Create, now)),
+                status_reason: None,
+                cloud: None,
                 version: 1,
             })
             .collect();
@@ -143,7 +146,7 @@ impl Service {
         if let Err(e) = self.repo.insert_vms(&records).await {
             // The VMs do not exist, so neither may their own logins (a team login stays:
             // it is the team's, reused by its next VM).
-            remove_secrets(logins, &created, "a failed create").await;
+            remove_secrets(logins.store.as_ref(), &created, "a failed create").await;
             return Err(e);
         }
         tracing::info!(count = records.len(), team = %req.team, project = %req.project, "virtual machines created");
@@ -237,9 +240,9 @@ impl Service {
         unreachable_conflict()
     }
 
-    /// Starts, stops or deletes a VM as the state table says. Three round trips: read the VM,
-    /// read its team, conditional write. Until provisioning exists nothing is in the cloud, so a
-    /// delete completes at once.
+    /// Starts, stops or deletes a VM as the state table says: the status changes and the cloud
+    /// work is left to the provisioner as `pendingOp`, in one conditional write. Three round
+    /// trips: read the VM, read its team, write.
     pub async fn act(&self, caller: &UserId, id: VmId, action: Action) -> Result<ActionResult> {
         for attempt in 1..=WRITE_ATTEMPTS {
             let vm = self
@@ -257,6 +260,14 @@ impl Service {
                 Error::not_found(NotFoundKind::Vm, id)
             })?;
             let target = match decide(action, vm.status) {
+                // A teardown that failed (deleting, nothing pending) is retried by a new delete.
+                Decision::NoOp
+                    if action == Action::Delete
+                        && vm.status == VmStatus::Deleting
+                        && vm.pending_op.is_none() =>
+                {
+                    VmStatus::Deleting
+                }
                 Decision::NoOp => return Ok(ActionResult::new(id, vm.status)),
                 Decision::Gone => return Err(Error::not_found(NotFoundKind::Vm, id)),
                 Decision::Illegal => {
@@ -270,13 +281,14 @@ impl Service {
                         ),
                     ))
                 }
-                // No provisioner yet: nothing is in the cloud, so deleting completes at once.
-                Decision::To(VmStatus::Deleting) => VmStatus::Deleted,
                 Decision::To(status) => status,
             };
+            let now = self.clock.now();
             let mut next = vm.clone();
             next.status = target;
-            next.updated_at = self.clock.now();
+            next.status_reason = None;
+            next.pending_op = Some(PendingOp::new(action.op(), now));
+            next.updated_at = now;
             next.version = vm.version + 1;
             let names = if target.is_active() {
                 NameChange::default()
@@ -289,9 +301,6 @@ impl Service {
             match self.repo.replace_vm(&next, vm.version, &names).await {
                 Ok(()) => {
                     tracing::info!(vm = %id, from = %vm.status, to = %target, "virtual machine {}", action.verb());
-                    if target == VmStatus::Deleted {
-                        self.release_login(&next).await;
-                    }
                     return Ok(ActionResult::new(id, target));
                 }
                 Err(Error::VersionConflict) if attempt < WRITE_ATTEMPTS => continue,
@@ -373,7 +382,7 @@ impl Service {
                     }
                 }
                 if let Some(e) = failure {
-                    remove_secrets(logins, &written, "a failed create").await;
+                    remove_secrets(logins.store.as_ref(), &written, "a failed create").await;
                     return Err(e);
                 }
                 for (vm, (path, _, _)) in records.iter_mut().zip(planned) {
@@ -506,24 +515,6 @@ impl Service {
         Ok(answer)
     }
 
-    /// Removes a deleted VM's own login (VM scope). A team login stays while the team has VMs.
-    /// A failure is logged and left to the cleanup job, which removes logins of deleted VMs.
-    async fn release_login(&self, vm: &VmRecord) {
-        let Some(SecretRef {
-            path,
-            scope: CredentialScope::Vm,
-        }) = vm.login.as_ref().and_then(|l| l.secret.as_ref())
-        else {
-            return;
-        };
-        match self.logins() {
-            Ok(logins) => remove_secrets(logins, std::slice::from_ref(path), "a deleted VM").await,
-            Err(e) => {
-                tracing::error!(vm = %vm.id, error = %ErrorChain(&e), "cannot remove the VM's login")
-            }
-        }
-    }
-
     /// Reads a VM and everything it refers to; hides VMs the caller may not see.
     async fn load_visible(
         &self,
@@ -546,20 +537,6 @@ impl Service {
             Error::not_found(NotFoundKind::Vm, id)
         })?;
         Ok((vm, found))
-    }
-}
-
-/// Removes secrets, logging (never returning) failures: what stays behind carries the
-/// service's tags and is found by the cleanup job.
-async fn remove_secrets(logins: &Logins, paths: &[SecretPath], after: &str) {
-    let results = join_all(paths.iter().map(|p| logins.store.delete(p))).await;
-    for (path, result) in paths.iter().zip(results) {
-        match result {
-            Ok(()) => tracing::info!(secret = %path, "login removed after {after}"),
-            Err(e) => {
-                tracing::warn!(secret = %path, error = %ErrorChain(&e), "login could not be removed after {after}; the cleanup job will")
-            }
-        }
     }
 }
 

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use vmapi_core::memory::{MemoryRepository, MemorySecretStore};
 use vmapi_core::{Action, ConflictCode, Error, NotFoundKind, Service, SystemClock};
+use vmapi_models::OpKind;
 use vmapi_models::*;
 
 const CLOUD: &str = "6548a383e2442d14b6bf9685";
@@ -60,6 +61,7 @@ fn setup_with(scope: CredentialScope) -> (Arc<MemoryRepository>, Arc<MemorySecre
         cloud_provider: CloudProviderId::parse(CLOUD).unwrap(),
         locations: vec![region()],
         images: vec![image()],
+        image_refs: Default::default(),
     });
     repo.put_size(Size {
         id: SizeId::parse(SIZE).unwrap(),
@@ -70,6 +72,7 @@ fn setup_with(scope: CredentialScope) -> (Arc<MemoryRepository>, Arc<MemorySecre
         memory_gb: 4,
         space_gb: 50,
         group: 0,
+        confidential: None,
     });
     repo.put_price(Price {
         id: PriceId::parse(PRICE).unwrap(),
@@ -261,11 +264,15 @@ async fn host_names_are_unique_per_project_and_freed_by_delete() {
         .act(&user("owner"), vm.id, Action::Delete)
         .await
         .unwrap();
-    assert_eq!(res.status, VmStatus::Deleted);
-    assert!(matches!(
-        svc.get(&user("owner"), vm.id).await,
-        Err(Error::NotFound { .. })
-    ));
+    assert_eq!(res.status, VmStatus::Deleting);
+    let stored = repo.vm(vm.id).unwrap();
+    assert_eq!(stored.pending_op.unwrap().op, OpKind::Delete);
+    assert_eq!(
+        svc.get(&user("owner"), vm.id).await.unwrap().status,
+        VmStatus::Deleting,
+        "GET shows a deleting VM until the cloud teardown is done"
+    );
+    // The name is free as soon as the VM is deleting.
     svc.create(&user("owner"), request(&["a"])).await.unwrap();
 }
 
@@ -305,7 +312,9 @@ async fn actions_follow_the_state_table() {
     let stop = svc.act(&user("owner"), vm.id, Action::Stop).await.unwrap();
     assert_eq!(stop.status, VmStatus::Stopping);
     assert_eq!(stop.message, "Virtual machine is stopping");
-    assert_eq!(repo.vm(vm.id).unwrap().version, 2);
+    let stored = repo.vm(vm.id).unwrap();
+    assert_eq!(stored.version, 2);
+    assert_eq!(stored.pending_op.unwrap().op, OpKind::Stop, "the provisioner's work");
     assert_eq!(
         svc.act(&user("owner"), vm.id, Action::Stop)
             .await
@@ -444,7 +453,7 @@ async fn team_scope_makes_one_login_per_team_and_reuses_it() {
 }
 
 #[tokio::test]
-async fn vm_scope_gives_each_vm_its_login_and_delete_removes_it() {
+async fn vm_scope_gives_each_vm_its_login() {
     let (repo, store, svc) = setup_with(CredentialScope::Vm);
     let vms = svc
         .create(&user("owner"), request(&["a-1", "a-2"]))
@@ -460,10 +469,8 @@ async fn vm_scope_gives_each_vm_its_login_and_delete_removes_it() {
     svc.act(&user("owner"), vms[0].id, Action::Delete)
         .await
         .unwrap();
-    let left = store.paths();
-    assert_eq!(left.len(), 1);
-    assert!(left[0].as_str().contains(&vms[1].id.to_string()));
-    assert_eq!(repo.vm(vms[0].id).unwrap().status, VmStatus::Deleted);
+    assert_eq!(store.paths().len(), 2, "removed only after the cloud teardown");
+    assert_eq!(repo.vm(vms[0].id).unwrap().status, VmStatus::Deleting);
 }
 
 #[tokio::test]
@@ -565,4 +572,282 @@ async fn own_public_key_stores_nothing_and_is_returned_as_is() {
     let c = svc.credentials(&user("owner"), vm).await.unwrap();
     assert_eq!(c.public_key.as_deref(), Some(key));
     assert!(c.private_key.is_none() && c.password.is_none());
+}
+
+// ---- The provisioner, over the in-memory repository and an instant test cloud ----
+
+mod cloud {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use vmapi_core::cloud::*;
+    use vmapi_models::VmId;
+
+    /// A cloud whose operations take effect at once; failures can be switched on.
+    #[derive(Default)]
+    pub struct InstantCloud {
+        pub vms: Mutex<HashMap<VmId, CloudState>>,
+        pub calls: Mutex<Vec<String>>,
+        pub fail_create: Mutex<Option<DriverError>>,
+        pub fail_delete: Mutex<Option<DriverError>>,
+        /// Start/stop leave the VM in the transitional state for this many `get`s.
+        pub slow_gets: Mutex<u32>,
+    }
+
+    impl InstantCloud {
+        fn log(&self, s: String) {
+            self.calls.lock().unwrap().push(s);
+        }
+        pub fn calls(&self) -> Vec<String> {
+            self.calls.lock().unwrap().clone()
+        }
+    }
+
+    #[async_trait]
+    impl CloudDriver for InstantCloud {
+        fn kind(&self) -> DriverKind {
+            DriverKind::Simulated
+        }
+        fn capabilities(&self) -> Capabilities {
+            Capabilities {
+                confidential: vec![],
+                native_idempotency: true,
+                password_login: false,
+            }
+        }
+        async fn create(&self, spec: &VmSpec) -> Result<CloudVm, DriverError> {
+            self.log(format!("create {}", spec.vm_id));
+            if let Some(e) = self.fail_create.lock().unwrap().clone() {
+                return Err(e);
+            }
+            self.vms
+                .lock()
+                .unwrap()
+                .entry(spec.vm_id)
+                .or_insert(CloudState::Provisioning);
+            Ok(view(spec.vm_id, CloudState::Provisioning))
+        }
+        async fn get(&self, t: &CloudTarget) -> Result<Option<CloudVm>, DriverError> {
+            let mut vms = self.vms.lock().unwrap();
+            let Some(state) = vms.get_mut(&t.vm_id) else {
+                return Ok(None);
+            };
+            let mut slow = self.slow_gets.lock().unwrap();
+            if *slow > 0 {
+                *slow -= 1;
+                return Ok(Some(view(t.vm_id, state.clone())));
+            }
+            // Transitional states settle on the next look.
+            let settled = match &*state {
+                CloudState::Provisioning | CloudState::Starting => CloudState::Running,
+                CloudState::Stopping => CloudState::Stopped,
+                other => other.clone(),
+            };
+            *state = settled;
+            if *state == CloudState::Deleting {
+                vms.remove(&t.vm_id);
+                return Ok(None);
+            }
+            Ok(Some(view(t.vm_id, state.clone())))
+        }
+        async fn start(&self, t: &CloudTarget) -> Result<(), DriverError> {
+            self.log(format!("start {}", t.vm_id));
+            self.vms.lock().unwrap().insert(t.vm_id, CloudState::Starting);
+            Ok(())
+        }
+        async fn stop(&self, t: &CloudTarget) -> Result<(), DriverError> {
+            self.log(format!("stop {}", t.vm_id));
+            self.vms.lock().unwrap().insert(t.vm_id, CloudState::Stopping);
+            Ok(())
+        }
+        async fn reboot(&self, t: &CloudTarget) -> Result<(), DriverError> {
+            self.log(format!("reboot {}", t.vm_id));
+            Ok(())
+        }
+        async fn delete(&self, t: &CloudTarget) -> Result<(), DriverError> {
+            self.log(format!("delete {}", t.vm_id));
+            if let Some(e) = self.fail_delete.lock().unwrap().clone() {
+                return Err(e);
+            }
+            if let Some(s) = self.vms.lock().unwrap().get_mut(&t.vm_id) {
+                *s = CloudState::Deleting;
+            }
+            Ok(())
+        }
+    }
+
+    fn view(id: VmId, state: CloudState) -> CloudVm {
+        let running = state == CloudState::Running;
+        CloudVm {
+            provider_id: format!("i-{id}"),
+            raw_state: format!("{state:?}"),
+            public_ipv4: running.then(|| "203.0.113.7".to_string()),
+            public_ipv6: None,
+            private_ipv4: Some("10.0.0.7".into()),
+            confidential: None,
+            state,
+        }
+    }
+}
+
+use std::time::Duration;
+
+use cloud::InstantCloud;
+use vmapi_core::cloud::DriverError;
+use vmapi_core::{Drivers, Outcome, Provisioner, ProvisionerOptions, WorkItem};
+
+fn provisioner(
+    repo: &Arc<MemoryRepository>,
+    store: &Arc<MemorySecretStore>,
+) -> (Arc<InstantCloud>, Provisioner) {
+    let cloud = Arc::new(InstantCloud::default());
+    let p = Provisioner::new(
+        repo.clone(),
+        Arc::new(SystemClock),
+        Drivers::new().with(CloudKind::Kraud, cloud.clone()),
+        Some(store.clone()),
+        ProvisionerOptions {
+            poll_budget: Duration::from_millis(200),
+            poll_interval: Duration::from_millis(5),
+            ..ProvisionerOptions::default()
+        },
+    );
+    (cloud, p)
+}
+
+/// Runs the provisioner until the VM has nothing pending (as repeated stream deliveries would).
+async fn settle(p: &Provisioner, id: VmId) -> Outcome {
+    for _ in 0..20 {
+        match p.process(id).await.unwrap() {
+            Outcome::Waiting => continue,
+            other => return other,
+        }
+    }
+    panic!("never settled")
+}
+
+#[tokio::test]
+async fn provisioner_drives_the_whole_lifecycle() {
+    let (repo, store, svc) = setup_with(CredentialScope::Vm);
+    let (cloud, p) = provisioner(&repo, &store);
+    let vm = svc.create(&user("owner"), request(&["web-1"])).await.unwrap()[0].id;
+    assert_eq!(repo.vm(vm).unwrap().pending_op.unwrap().op, OpKind::Create);
+
+    assert_eq!(settle(&p, vm).await, Outcome::Finished(VmStatus::Running));
+    let rec = repo.vm(vm).unwrap();
+    assert_eq!(rec.status, VmStatus::Running);
+    assert!(rec.pending_op.is_none());
+    assert_eq!(rec.cloud.as_ref().unwrap().id, format!("i-{vm}"));
+    let public: Vec<_> = rec.ip_configurations.iter().filter(|i| i.kind == "public").collect();
+    assert_eq!(public.len(), 1);
+    assert_eq!(public[0].address, "203.0.113.7");
+    assert_eq!(public[0].version, "IPv4");
+    assert_eq!(svc.credentials(&user("owner"), vm).await.unwrap().host.as_deref(), Some("203.0.113.7"));
+
+    svc.act(&user("owner"), vm, Action::Stop).await.unwrap();
+    assert_eq!(settle(&p, vm).await, Outcome::Finished(VmStatus::Stopped));
+    let rec = repo.vm(vm).unwrap();
+    assert!(rec.ip_configurations.iter().all(|i| i.kind != "public"), "public address released");
+
+    svc.act(&user("owner"), vm, Action::Start).await.unwrap();
+    assert_eq!(settle(&p, vm).await, Outcome::Finished(VmStatus::Running));
+
+    svc.act(&user("owner"), vm, Action::Delete).await.unwrap();
+    assert_eq!(store.paths().len(), 1, "the login stays until the teardown is done");
+    assert_eq!(settle(&p, vm).await, Outcome::Finished(VmStatus::Deleted));
+    assert!(store.paths().is_empty(), "VM login removed after the teardown");
+    assert!(matches!(svc.get(&user("owner"), vm).await, Err(Error::NotFound { .. })));
+    assert_eq!(
+        cloud.calls(),
+        vec![format!("create {vm}"), format!("stop {vm}"), format!("start {vm}"), format!("delete {vm}")]
+    );
+}
+
+#[tokio::test]
+async fn redelivered_records_change_nothing_twice() {
+    let (repo, store, svc) = setup_with(CredentialScope::Team);
+    let (cloud, p) = provisioner(&repo, &store);
+    let vm = svc.create(&user("owner"), request(&["web-1"])).await.unwrap()[0].id;
+    settle(&p, vm).await;
+    let after = repo.vm(vm).unwrap();
+    // The same record delivered again, twice in one batch and once more later.
+    let item = WorkItem { sequence: "1".into(), vm };
+    let failed = p.process_batch(&[item.clone(), item.clone()]).await;
+    assert!(failed.is_empty());
+    assert_eq!(p.process(vm).await.unwrap(), Outcome::Idle);
+    assert_eq!(repo.vm(vm).unwrap(), after, "no second write");
+    assert_eq!(cloud.calls().len(), 1, "one create call");
+}
+
+#[tokio::test]
+async fn a_failing_create_ends_failed_with_a_reason() {
+    let (repo, store, svc) = setup_with(CredentialScope::Team);
+    let (cloud, p) = provisioner(&repo, &store);
+    *cloud.fail_create.lock().unwrap() = Some(DriverError::Quota("standardDCasv5Family quota is 0".into()));
+    let vm = svc.create(&user("owner"), request(&["web-1"])).await.unwrap()[0].id;
+    assert_eq!(settle(&p, vm).await, Outcome::Finished(VmStatus::Failed));
+    let shown = svc.get(&user("owner"), vm).await.unwrap();
+    assert_eq!(shown.status, VmStatus::Failed);
+    let reason = shown.status_reason.unwrap();
+    assert!(reason.contains("quota") && reason.contains("standardDCasv5Family"), "{reason}");
+    // A failed VM can be deleted; the teardown of nothing succeeds.
+    svc.act(&user("owner"), vm, Action::Delete).await.unwrap();
+    assert_eq!(settle(&p, vm).await, Outcome::Finished(VmStatus::Deleted));
+}
+
+#[tokio::test]
+async fn a_failing_teardown_stays_deleting_with_the_login_and_can_be_retried() {
+    let (repo, store, svc) = setup_with(CredentialScope::Vm);
+    let (cloud, p) = provisioner(&repo, &store);
+    let vm = svc.create(&user("owner"), request(&["web-1"])).await.unwrap()[0].id;
+    settle(&p, vm).await;
+    *cloud.fail_delete.lock().unwrap() = Some(DriverError::Provider {
+        code: "InternalError".into(),
+        message: "disk is locked".into(),
+    });
+    svc.act(&user("owner"), vm, Action::Delete).await.unwrap();
+    assert_eq!(settle(&p, vm).await, Outcome::Finished(VmStatus::Deleting));
+    let rec = repo.vm(vm).unwrap();
+    assert_eq!(rec.status, VmStatus::Deleting);
+    assert!(rec.pending_op.is_none());
+    assert!(rec.status_reason.as_deref().unwrap().contains("disk is locked"));
+    assert_eq!(store.paths().len(), 1, "the login stays: the VM can still be reached");
+    svc.credentials(&user("owner"), vm).await.unwrap();
+
+    // Deleting again retries the teardown.
+    *cloud.fail_delete.lock().unwrap() = None;
+    svc.act(&user("owner"), vm, Action::Delete).await.unwrap();
+    assert_eq!(repo.vm(vm).unwrap().pending_op.unwrap().op, OpKind::Delete);
+    assert_eq!(settle(&p, vm).await, Outcome::Finished(VmStatus::Deleted));
+    assert!(store.paths().is_empty());
+}
+
+#[tokio::test]
+async fn a_slow_cloud_hands_over_to_the_next_run() {
+    let (repo, store, svc) = setup_with(CredentialScope::Team);
+    let (cloud, p) = provisioner(&repo, &store);
+    let vm = svc.create(&user("owner"), request(&["web-1"])).await.unwrap()[0].id;
+    *cloud.slow_gets.lock().unwrap() = 1000;
+    let before = repo.vm(vm).unwrap().version;
+    assert_eq!(p.process(vm).await.unwrap(), Outcome::Waiting);
+    let rec = repo.vm(vm).unwrap();
+    assert_eq!(rec.status, VmStatus::Provisioning);
+    assert!(rec.version > before, "touched, so the stream delivers it again");
+    assert!(rec.pending_op.unwrap().attempt >= 1);
+    *cloud.slow_gets.lock().unwrap() = 0;
+    assert_eq!(settle(&p, vm).await, Outcome::Finished(VmStatus::Running));
+}
+
+#[tokio::test]
+async fn delete_during_create_tears_down_what_exists() {
+    let (repo, store, svc) = setup_with(CredentialScope::Team);
+    let (cloud, p) = provisioner(&repo, &store);
+    let vm = svc.create(&user("owner"), request(&["web-1"])).await.unwrap()[0].id;
+    *cloud.slow_gets.lock().unwrap() = 1000;
+    assert_eq!(p.process(vm).await.unwrap(), Outcome::Waiting);
+    svc.act(&user("owner"), vm, Action::Delete).await.unwrap();
+    *cloud.slow_gets.lock().unwrap() = 0;
+    assert_eq!(settle(&p, vm).await, Outcome::Finished(VmStatus::Deleted));
+    assert!(cloud.vms.lock().unwrap().is_empty());
 }

@@ -96,9 +96,18 @@ pub struct ProviderRecord {
     /// Images this provider offers.
     #[serde(default)]
     pub images: Vec<Image>,
+    /// The cloud's image reference per image (`"Ubuntu/22_04-lts"` → AMI id, ARM image URN or
+    /// OCI image), used by the provisioner.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub image_refs: std::collections::BTreeMap<String, String>,
 }
 
 impl ProviderRecord {
+    /// The key of an image in `image_refs`: `{distribution}/{version}`.
+    pub fn image_key(image: &Image) -> String {
+        format!("{}/{}", image.distribution, image.version.name)
+    }
+
     /// The wire form, with the cloud provider populated when given.
     pub fn to_wire(&self, cloud: Option<&CloudProvider>) -> Provider {
         Provider {
@@ -137,6 +146,30 @@ pub struct Size {
     pub space_gb: u32,
     /// Size group (catalog grouping).
     pub group: u32,
+    /// Confidential-computing technology VMs of this size get, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidential: Option<ConfidentialTech>,
+}
+
+/// A confidential-computing technology a size provides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ConfidentialTech {
+    /// AMD SEV-SNP.
+    #[serde(rename = "sev-snp")]
+    SevSnp,
+    /// Intel TDX.
+    #[serde(rename = "tdx")]
+    Tdx,
+}
+
+impl ConfidentialTech {
+    /// The catalog name (`sev-snp`, `tdx`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ConfidentialTech::SevSnp => "sev-snp",
+            ConfidentialTech::Tdx => "tdx",
+        }
+    }
 }
 
 /// The price of a size with an image in a location.

@@ -19,7 +19,7 @@ pub mod vm;
 
 pub use activity::{EventKind, VmEvent};
 pub use catalog::{
-    CloudProvider, Datacenter, Image, ImageVersion, Price, Provider, ProviderRecord, Region, Size,
+    CloudProvider, ConfidentialTech, Datacenter, Image, ImageVersion, Price, Provider, ProviderRecord, Region, Size,
 };
 pub use credentials::{
     CloudKind, CredentialScope, Login, LoginSecret, SecretPath, SecretRef, Sensitive, SshPublicKey,
@@ -36,7 +36,9 @@ pub use seed::Seed;
 pub use status::{AuthMethod, Role, VmStatus};
 pub use team::{Member, Project, Team};
 pub use timestamp::Timestamp;
-pub use vm::{Access, ActionResult, IpConfiguration, Ref, VirtualMachine, VmRecord};
+pub use vm::{
+    Access, ActionResult, CloudRef, IpConfiguration, OpKind, PendingOp, Ref, VirtualMachine, VmRecord,
+};
 
 /// A value that failed to parse at the edge; the message names what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

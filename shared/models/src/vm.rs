@@ -51,6 +51,75 @@ pub struct IpConfiguration {
     pub address: String,
 }
 
+/// Cloud work the provisioner still has to do for a VM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpKind {
+    /// Create the VM in its cloud.
+    Create,
+    /// Power it on.
+    Start,
+    /// Power it off.
+    Stop,
+    /// Restart it.
+    Reboot,
+    /// Tear it down.
+    Delete,
+}
+
+impl OpKind {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            OpKind::Create => "create",
+            OpKind::Start => "start",
+            OpKind::Stop => "stop",
+            OpKind::Reboot => "reboot",
+            OpKind::Delete => "delete",
+        }
+    }
+}
+
+/// A pending operation (`pendingOp`), set by the API in the same write as the status change.
+/// The table's stream is filtered on it, so every write that carries one wakes the provisioner.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingOp {
+    /// What to do.
+    pub op: OpKind,
+    /// When it was asked for (deadlines count from here).
+    pub requested_at: Timestamp,
+    /// How often the provisioner has looked at it (bumped to poll the cloud again).
+    #[serde(default)]
+    pub attempt: u32,
+}
+
+impl PendingOp {
+    /// A new operation.
+    pub fn new(op: OpKind, now: Timestamp) -> Self {
+        PendingOp {
+            op,
+            requested_at: now,
+            attempt: 0,
+        }
+    }
+}
+
+/// Where a VM lives in its cloud.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CloudRef {
+    /// Driver that made it (`aws`, `azure`, `kraud`, `simulated`).
+    pub driver: String,
+    /// The provider's id (instance id, resource name, namespace).
+    pub id: String,
+    /// Region or datacenter.
+    pub region: String,
+    /// The provider's last reported state.
+    #[serde(default)]
+    pub raw_state: String,
+}
+
 /// A VM as stored: ids only, plus bookkeeping that never goes on the wire.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -101,6 +170,15 @@ pub struct VmRecord {
     /// Where the VM's login lives; absent on records made before logins existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login: Option<Login>,
+    /// Cloud work still to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_op: Option<PendingOp>,
+    /// Why the VM failed, or why its last operation did not complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    /// Where it lives in its cloud, once created there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<CloudRef>,
     /// Optimistic-locking version, incremented by every write.
     pub version: u64,
 }
@@ -124,6 +202,9 @@ pub struct VirtualMachine {
     pub auth_method: AuthMethod,
     /// Lifecycle status; `statusName` is written beside it.
     pub status: VmStatus,
+    /// Why the VM failed or its last operation did not complete; absent otherwise.
+    #[serde(default)]
+    pub status_reason: Option<String>,
     /// Blocked by an administrator.
     pub is_blocked: bool,
     /// Tags.
@@ -166,6 +247,7 @@ impl VirtualMachine {
             access: r.access.clone(),
             auth_method: r.auth_method,
             status: r.status,
+            status_reason: r.status_reason.clone(),
             is_blocked: r.is_blocked,
             tags: r.tags.clone(),
             subscription: r.subscription,
@@ -186,7 +268,7 @@ impl VirtualMachine {
 
 impl Serialize for VirtualMachine {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("VirtualMachine", 23)?;
+        let mut s = serializer.serialize_struct("VirtualMachine", 24)?;
         s.serialize_field("_id", &self.id)?;
         s.serialize_field("region", &self.region)?;
         s.serialize_field("image", &self.image)?;
@@ -195,6 +277,9 @@ impl Serialize for VirtualMachine {
         s.serialize_field("authMethod", &self.auth_method)?;
         s.serialize_field("status", &self.status)?;
         s.serialize_field("statusName", self.status.name())?;
+        if let Some(reason) = &self.status_reason {
+            s.serialize_field("statusReason", reason)?;
+        }
         s.serialize_field("isBlocked", &self.is_blocked)?;
         s.serialize_field("tags", &self.tags)?;
         s.serialize_field("subscription", &self.subscription)?;
