@@ -17,7 +17,11 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::sync::oneshot;
-use vmapi_core::{CachedSecretStore, SecretStore};
+use vmapi_core::{
+    CachedSecretStore, Drivers, Outcome, Provisioner, ProvisionerOptions, SecretStore, SystemClock,
+};
+use vmapi_drivers::SimulatedDriver;
+use vmapi_models::CloudKind;
 use vmapi_http::auth::mint_local_token;
 use vmapi_http::{AppState, Config};
 use vmapi_models::{
@@ -322,6 +326,68 @@ impl TestApp {
             .with_logins(self.served_secrets.clone(), self.scope)
     }
 
+    /// A provisioner over this app's table and secret store, with fast timing.
+    pub fn provisioner(&self, drivers: Drivers) -> Provisioner {
+        Provisioner::new(
+            self.repo.clone(),
+            Arc::new(SystemClock),
+            drivers,
+            Some(self.served_secrets.clone()),
+            ProvisionerOptions {
+                poll_budget: Duration::from_secs(2),
+                poll_interval: Duration::from_millis(20),
+                ..ProvisionerOptions::default()
+            },
+        )
+    }
+
+    /// A simulated cloud (no delay) for every cloud, and a provisioner driving it.
+    pub fn simulated(&self) -> (Arc<SimulatedDriver>, Provisioner) {
+        let sim = Arc::new(SimulatedDriver::new(Duration::ZERO));
+        let drivers = Drivers::new()
+            .with(CloudKind::Kraud, sim.clone())
+            .with(CloudKind::Azure, sim.clone())
+            .with(CloudKind::Aws, sim.clone());
+        (sim, self.provisioner(drivers))
+    }
+
+    /// Runs `p` on a VM until nothing is pending (as repeated stream deliveries would).
+    pub async fn settle(&self, p: &Provisioner, id: &str) -> Outcome {
+        let id = VmId::parse(id).expect("a VM id");
+        for _ in 0..50 {
+            match p.process(id).await.expect("provisioning step") {
+                Outcome::Waiting => continue,
+                other => return other,
+            }
+        }
+        panic!("VM {id} never settled")
+    }
+
+    /// Runs `p` from this table's DynamoDB Stream (the local run's path) until the guard drops.
+    pub async fn stream_provisioner(&self, p: Provisioner) -> StreamGuard {
+        let sdk = vmapi_aws::sdk_config().await;
+        let streams = vmapi_provision::stream::streams_client(&sdk);
+        let (tx, rx) = oneshot::channel::<()>();
+        let ddb = self.repo.client().clone();
+        let table = self.table.clone();
+        tokio::spawn(vmapi_provision::stream::run(ddb, streams, table, p, async {
+            let _ = rx.await;
+        }));
+        StreamGuard(Some(tx))
+    }
+
+    /// Polls GET of a VM (as `user`) until `done` holds for its body or `secs` pass.
+    pub async fn wait_for(&self, id: &str, user: &str, secs: u64, done: impl Fn(&Reply) -> bool) -> Reply {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let r = self.get(&format!("/api/virtual-machines/{id}"), user).await;
+            if done(&r) || std::time::Instant::now() > deadline {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Names of this app's secrets in Secrets Manager (moto), sorted.
     pub async fn secret_names(&self) -> Vec<String> {
         let prefix = self
@@ -488,6 +554,17 @@ impl TestApp {
         };
         items.sort_by_key(key);
         items
+    }
+}
+
+/// Stops a stream provisioner when dropped.
+pub struct StreamGuard(Option<oneshot::Sender<()>>);
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(());
+        }
     }
 }
 

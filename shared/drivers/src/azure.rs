@@ -18,7 +18,9 @@ use std::sync::Mutex as StdMutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use reqwest::header::{
+    HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RETRY_AFTER,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Map, Value};
 use tokio::sync::Mutex;
@@ -190,9 +192,9 @@ impl AzureDriver {
             ("resource_group", &config.resource_group),
         ] {
             if value.is_empty()
-                || value
-                    .chars()
-                    .any(|c| matches!(c, '/' | '?' | '#' | '%' | '&') || c.is_whitespace() || c.is_control())
+                || value.chars().any(|c| {
+                    matches!(c, '/' | '?' | '#' | '%' | '&') || c.is_whitespace() || c.is_control()
+                })
             {
                 return Err(DriverError::InvalidSpec(format!(
                     "azure configuration: {what} is empty or not usable in a URL path"
@@ -218,7 +220,10 @@ impl AzureDriver {
         }
         let login_base = config.login_base.trim_end_matches('/').to_string();
         let management_base = config.management_base.trim_end_matches('/').to_string();
-        for (what, base) in [("login_base", &login_base), ("management_base", &management_base)] {
+        for (what, base) in [
+            ("login_base", &login_base),
+            ("management_base", &management_base),
+        ] {
             if reqwest::Url::parse(base).is_err() {
                 return Err(DriverError::InvalidSpec(format!(
                     "azure configuration: {what} is not a URL"
@@ -307,7 +312,10 @@ impl AzureDriver {
     }
 
     async fn fetch_token(&self) -> Result<CachedToken, DriverError> {
-        let url = format!("{}/{}/oauth2/v2.0/token", self.login_base, self.config.tenant_id);
+        let url = format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.login_base, self.config.tenant_id
+        );
         let form = form_encode(&[
             ("grant_type", "client_credentials"),
             ("client_id", &self.config.client_id),
@@ -344,8 +352,12 @@ impl AzureDriver {
                 429 => DriverError::Throttled {
                     retry_after: retry_after(&headers).unwrap_or(DEFAULT_THROTTLE_WAIT),
                 },
-                400 | 401 | 403 => DriverError::Unauthorized(format!("Entra ID refused the token request: {text}")),
-                s if s >= 500 => DriverError::Unreachable(format!("Entra ID answered HTTP {s}: {text}")),
+                400 | 401 | 403 => {
+                    DriverError::Unauthorized(format!("Entra ID refused the token request: {text}"))
+                }
+                s if s >= 500 => {
+                    DriverError::Unreachable(format!("Entra ID answered HTTP {s}: {text}"))
+                }
                 s => DriverError::Provider {
                     code: code.to_string(),
                     message: format!("Entra ID answered HTTP {s}: {text}"),
@@ -375,16 +387,23 @@ impl AzureDriver {
 
     /// One Resource Manager request with the bearer token; a 401 fetches a new token and
     /// repeats the request once.
-    async fn call(&self, method: Method, url: &str, body: Option<&Value>) -> Result<ArmResponse, DriverError> {
+    async fn call(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<ArmResponse, DriverError> {
         let mut refreshed = false;
         loop {
             let token = self.token().await?;
-            let mut auth = HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
-                DriverError::Provider {
-                    code: "InvalidTokenResponse".into(),
-                    message: "Entra ID returned an access token that is not a header value".into(),
-                }
-            })?;
+            let mut auth =
+                HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+                    DriverError::Provider {
+                        code: "InvalidTokenResponse".into(),
+                        message: "Entra ID returned an access token that is not a header value"
+                            .into(),
+                    }
+                })?;
             auth.set_sensitive(true);
             let mut request = self
                 .http
@@ -396,8 +415,9 @@ impl AzureDriver {
                     .header(CONTENT_TYPE, "application/json")
                     .body(body.to_string());
             } else if method == Method::POST || method == Method::PUT {
-                // Resource Manager wants a length on bodiless POSTs (411 otherwise).
-                request = request.body(Vec::<u8>::new());
+                // Resource Manager wants a length on bodiless POSTs (411 otherwise); the
+                // HTTP client sends none for an empty body by itself.
+                request = request.header(CONTENT_LENGTH, "0");
             }
             tracing::debug!(%method, path = %path_of(url), "Resource Manager request");
             let resp = request
@@ -483,13 +503,19 @@ impl AzureDriver {
                 match poll.status.as_u16() {
                     202 => wait = retry_after(&poll.headers),
                     200..=299 => return Ok(Outcome::Done),
-                    _ => {
-                        let error = poll.error();
-                        if error.is_retryable() {
-                            wait = retry_after(&poll.headers);
-                            continue;
+                    429 => wait = Some(retry_after(&poll.headers).unwrap_or(DEFAULT_THROTTLE_WAIT)),
+                    401 | 403 | 404 => return Err(poll.error()),
+                    status => {
+                        // The result of a failed operation is its error (ARM RPC); a 5xx
+                        // without one is the gateway's and worth another poll.
+                        let body: Value = serde_json::from_str(&poll.body).unwrap_or(Value::Null);
+                        if body["error"]["code"].is_string() {
+                            return Err(operation_error("Failed", &body["error"]));
                         }
-                        return Err(error);
+                        if status < 500 {
+                            return Err(poll.error());
+                        }
+                        wait = retry_after(&poll.headers);
                     }
                 }
             }
@@ -507,7 +533,12 @@ impl AzureDriver {
         if let Some(network) = self.config.networks.get(region) {
             return Ok(network.clone());
         }
-        if let Some(network) = self.ready_networks.lock().unwrap_or_else(|p| p.into_inner()).get(region) {
+        if let Some(network) = self
+            .ready_networks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(region)
+        {
             return Ok(network.clone());
         }
         if !self.config.managed_networks {
@@ -585,34 +616,17 @@ impl AzureDriver {
     // ----- VM body and views -----
 
     fn vm_body(&self, spec: &VmSpec, network: &RegionNetwork) -> Result<Value, DriverError> {
-        let image = parse_urn(&spec.image)?;
-        if spec.size.trim().is_empty() {
-            return Err(DriverError::InvalidSpec("the VM size is empty".into()));
-        }
+        let image = check_spec(spec)?;
         let login = &spec.login;
-        if login.username.is_empty() {
-            return Err(DriverError::InvalidSpec("the login has no user name".into()));
-        }
         let password = login.password.as_ref().filter(|p| !p.expose().is_empty());
-        if password.is_none() && login.public_keys.is_empty() {
-            return Err(DriverError::InvalidSpec(
-                "an Azure Linux VM needs an SSH public key or a password".into(),
-            ));
-        }
-        let confidential = match spec.confidential {
-            None => false,
-            Some(ConfidentialTech::SevSnp) => true,
-            Some(other) => {
-                return Err(DriverError::InvalidSpec(format!(
-                    "the Azure driver does not request {} VMs",
-                    other.name()
-                )))
-            }
-        };
+        let confidential = spec.confidential == Some(ConfidentialTech::SevSnp);
         let name = Self::vm_name(spec.vm_id);
 
         let mut linux = Map::new();
-        linux.insert("disablePasswordAuthentication".into(), json!(password.is_none()));
+        linux.insert(
+            "disablePasswordAuthentication".into(),
+            json!(password.is_none()),
+        );
         if !login.public_keys.is_empty() {
             let path = format!("/home/{}/.ssh/authorized_keys", login.username);
             let keys: Vec<Value> = login
@@ -633,7 +647,8 @@ impl AzureDriver {
 
         let mut managed_disk = json!({ "storageAccountType": self.config.os_disk_type });
         if confidential {
-            managed_disk["securityProfile"] = json!({ "securityEncryptionType": "VMGuestStateOnly" });
+            managed_disk["securityProfile"] =
+                json!({ "securityEncryptionType": "VMGuestStateOnly" });
         }
         let mut os_disk = json!({
             "name": format!("{name}-osdisk"),
@@ -710,7 +725,11 @@ impl AzureDriver {
             .map(|nics| {
                 let mut nics: Vec<&Value> = nics.iter().collect();
                 // The primary NIC first.
-                nics.sort_by_key(|n| !n.pointer("/properties/primary").and_then(Value::as_bool).unwrap_or(false));
+                nics.sort_by_key(|n| {
+                    !n.pointer("/properties/primary")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false)
+                });
                 nics.iter()
                     .filter_map(|n| n["id"].as_str())
                     .filter(|id| safe_arm_id(id))
@@ -728,7 +747,9 @@ impl AzureDriver {
         }
         let (mut public4, mut public6, mut private4) = (None, None, None);
         for nic_id in nic_ids {
-            let resp = self.call(Method::GET, &self.url(&nic_id, NETWORK_API_VERSION), None).await?;
+            let resp = self
+                .call(Method::GET, &self.url(&nic_id, NETWORK_API_VERSION), None)
+                .await?;
             if resp.status == StatusCode::NOT_FOUND {
                 continue;
             }
@@ -749,13 +770,16 @@ impl AzureDriver {
                         private4 = props["privateIPAddress"].as_str().map(str::to_string);
                     }
                 }
-                let Some(pip_id) = props.pointer("/publicIPAddress/id").and_then(Value::as_str) else {
+                let Some(pip_id) = props.pointer("/publicIPAddress/id").and_then(Value::as_str)
+                else {
                     continue;
                 };
                 if !safe_arm_id(pip_id) {
                     continue;
                 }
-                let resp = self.call(Method::GET, &self.url(pip_id, NETWORK_API_VERSION), None).await?;
+                let resp = self
+                    .call(Method::GET, &self.url(pip_id, NETWORK_API_VERSION), None)
+                    .await?;
                 if resp.status == StatusCode::NOT_FOUND {
                     continue;
                 }
@@ -763,13 +787,18 @@ impl AzureDriver {
                     return Err(resp.error());
                 }
                 let pip = resp.json()?;
-                let Some(address) = pip.pointer("/properties/ipAddress").and_then(Value::as_str) else {
+                let Some(address) = pip.pointer("/properties/ipAddress").and_then(Value::as_str)
+                else {
                     continue;
                 };
                 let version = pip
                     .pointer("/properties/publicIPAddressVersion")
                     .and_then(Value::as_str)
-                    .unwrap_or(if address.contains(':') { "IPv6" } else { "IPv4" });
+                    .unwrap_or(if address.contains(':') {
+                        "IPv6"
+                    } else {
+                        "IPv4"
+                    });
                 if version.eq_ignore_ascii_case("IPv6") {
                     public6.get_or_insert_with(|| address.to_string());
                 } else {
@@ -817,12 +846,7 @@ impl CloudDriver for AzureDriver {
     }
 
     async fn create(&self, spec: &VmSpec) -> Result<CloudVm, DriverError> {
-        if spec.region.is_empty() || !spec.region.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(DriverError::InvalidSpec(format!(
-                "'{}' is not an Azure region name",
-                truncate(&spec.region)
-            )));
-        }
+        check_spec(spec)?;
         let target = spec.target();
         // An earlier attempt may have created it already: report that VM as it is.
         if let Some(existing) = self.get(&target).await? {
@@ -833,7 +857,11 @@ impl CloudDriver for AzureDriver {
         let path = self.vm_path_for(spec.vm_id);
         tracing::info!(vm = %spec.vm_id, region = %spec.region, size = %spec.size, "creating an Azure VM");
         let resp = self
-            .call(Method::PUT, &self.url(&path, COMPUTE_API_VERSION), Some(&body))
+            .call(
+                Method::PUT,
+                &self.url(&path, COMPUTE_API_VERSION),
+                Some(&body),
+            )
             .await?;
         drop(body);
         if !resp.status.is_success() {
@@ -865,7 +893,10 @@ impl CloudDriver for AzureDriver {
 
     async fn get(&self, target: &CloudTarget) -> Result<Option<CloudVm>, DriverError> {
         let path = self.vm_path(target);
-        let url = format!("{}&$expand=instanceView", self.url(&path, COMPUTE_API_VERSION));
+        let url = format!(
+            "{}&$expand=instanceView",
+            self.url(&path, COMPUTE_API_VERSION)
+        );
         let resp = self.call(Method::GET, &url, None).await?;
         if resp.status == StatusCode::NOT_FOUND {
             return Ok(None);
@@ -914,6 +945,42 @@ impl CloudDriver for AzureDriver {
 }
 
 // ----- mapping -----
+
+/// Refuses specs Azure cannot take, before any request; returns the image URN's parts.
+fn check_spec(spec: &VmSpec) -> Result<[String; 4], DriverError> {
+    if spec.region.is_empty() || !spec.region.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(DriverError::InvalidSpec(format!(
+            "'{}' is not an Azure region name",
+            truncate(&spec.region)
+        )));
+    }
+    let image = parse_urn(&spec.image)?;
+    if spec.size.trim().is_empty() {
+        return Err(DriverError::InvalidSpec("the VM size is empty".into()));
+    }
+    let login = &spec.login;
+    if login.username.is_empty() {
+        return Err(DriverError::InvalidSpec(
+            "the login has no user name".into(),
+        ));
+    }
+    let has_password = login
+        .password
+        .as_ref()
+        .is_some_and(|p| !p.expose().is_empty());
+    if !has_password && login.public_keys.is_empty() {
+        return Err(DriverError::InvalidSpec(
+            "an Azure Linux VM needs an SSH public key or a password".into(),
+        ));
+    }
+    match spec.confidential {
+        None | Some(ConfidentialTech::SevSnp) => Ok(image),
+        Some(other) => Err(DriverError::InvalidSpec(format!(
+            "the Azure driver does not request {} VMs",
+            other.name()
+        ))),
+    }
+}
 
 /// The driver's view of a VM resource (without addresses).
 fn map_vm(vm: &Value, fallback_id: &str) -> CloudVm {
@@ -966,8 +1033,14 @@ fn map_state(vm: &Value) -> (CloudState, String) {
         }
     }
     if provisioning.is_none() {
-        if let Some(state) = vm.pointer("/properties/provisioningState").and_then(Value::as_str) {
-            provisioning = Some((format!("ProvisioningState/{}", state.to_ascii_lowercase()), String::new()));
+        if let Some(state) = vm
+            .pointer("/properties/provisioningState")
+            .and_then(Value::as_str)
+        {
+            provisioning = Some((
+                format!("ProvisioningState/{}", state.to_ascii_lowercase()),
+                String::new(),
+            ));
         }
     }
     if let Some((code, message)) = &provisioning {
@@ -1015,8 +1088,14 @@ fn is_async(resp: &ArmResponse) -> bool {
         201 | 202 => true,
         200 => serde_json::from_str::<Value>(&resp.body)
             .ok()
-            .and_then(|v| v.pointer("/properties/provisioningState").and_then(Value::as_str).map(str::to_string))
-            .is_some_and(|s| !["succeeded", "failed", "canceled"].contains(&s.to_ascii_lowercase().as_str())),
+            .and_then(|v| {
+                v.pointer("/properties/provisioningState")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .is_some_and(|s| {
+                !["succeeded", "failed", "canceled"].contains(&s.to_ascii_lowercase().as_str())
+            }),
         _ => false,
     }
 }
@@ -1034,7 +1113,8 @@ fn is_quota_code(code: &str, message: &str) -> bool {
     ];
     CODES.iter().any(|c| c.eq_ignore_ascii_case(code))
         || code.to_ascii_lowercase().contains("quota")
-        || (code.eq_ignore_ascii_case("OperationNotAllowed") && message.to_ascii_lowercase().contains("quota"))
+        || (code.eq_ignore_ascii_case("OperationNotAllowed")
+            && message.to_ascii_lowercase().contains("quota"))
 }
 
 /// Error codes that mean the request cannot succeed as given.
@@ -1064,7 +1144,12 @@ fn arm_error(status: StatusCode, headers: &HeaderMap, body: &str) -> DriverError
     let code = error["code"]
         .as_str()
         .map(str::to_string)
-        .unwrap_or_else(|| status.canonical_reason().unwrap_or("HTTPError").replace(' ', ""));
+        .unwrap_or_else(|| {
+            status
+                .canonical_reason()
+                .unwrap_or("HTTPError")
+                .replace(' ', "")
+        });
     let message = truncate(error["message"].as_str().unwrap_or(""));
     let text = if message.is_empty() {
         format!("{code} (HTTP {})", status.as_u16())
@@ -1081,7 +1166,9 @@ fn arm_error(status: StatusCode, headers: &HeaderMap, body: &str) -> DriverError
         _ if is_invalid_code(&code) => DriverError::InvalidSpec(text),
         404 => DriverError::NotFound(text),
         409 => DriverError::Conflict(text),
-        s if s >= 500 => DriverError::Unreachable(format!("Resource Manager answered HTTP {s}: {text}")),
+        s if s >= 500 => {
+            DriverError::Unreachable(format!("Resource Manager answered HTTP {s}: {text}"))
+        }
         _ => DriverError::Provider { code, message },
     }
 }
@@ -1089,7 +1176,11 @@ fn arm_error(status: StatusCode, headers: &HeaderMap, body: &str) -> DriverError
 /// Maps a Failed or Canceled operation status to a driver error.
 fn operation_error(status: &str, error: &Value) -> DriverError {
     let code = error["code"].as_str().unwrap_or(status).to_string();
-    let message = truncate(error["message"].as_str().unwrap_or("the operation did not succeed"));
+    let message = truncate(
+        error["message"]
+            .as_str()
+            .unwrap_or("the operation did not succeed"),
+    );
     if is_quota_code(&code, &message) {
         DriverError::Quota(format!("{code}: {message}"))
     } else if is_invalid_code(&code) {
@@ -1226,21 +1317,54 @@ mod tests {
         };
         let cases = [
             (vec!["ProvisioningState/creating"], CloudState::Provisioning),
-            (vec!["ProvisioningState/succeeded"], CloudState::Provisioning),
-            (vec!["ProvisioningState/succeeded", "PowerState/running"], CloudState::Running),
-            (vec!["ProvisioningState/succeeded", "PowerState/starting"], CloudState::Starting),
-            (vec!["ProvisioningState/succeeded", "PowerState/stopping"], CloudState::Stopping),
-            (vec!["ProvisioningState/succeeded", "PowerState/deallocating"], CloudState::Stopping),
-            (vec!["ProvisioningState/succeeded", "PowerState/stopped"], CloudState::Stopped),
-            (vec!["ProvisioningState/updating", "PowerState/deallocated"], CloudState::Stopped),
-            (vec!["ProvisioningState/succeeded", "PowerState/unknown"], CloudState::Unknown),
-            (vec!["ProvisioningState/deleting", "PowerState/running"], CloudState::Deleting),
+            (
+                vec!["ProvisioningState/succeeded"],
+                CloudState::Provisioning,
+            ),
+            (
+                vec!["ProvisioningState/succeeded", "PowerState/running"],
+                CloudState::Running,
+            ),
+            (
+                vec!["ProvisioningState/succeeded", "PowerState/starting"],
+                CloudState::Starting,
+            ),
+            (
+                vec!["ProvisioningState/succeeded", "PowerState/stopping"],
+                CloudState::Stopping,
+            ),
+            (
+                vec!["ProvisioningState/succeeded", "PowerState/deallocating"],
+                CloudState::Stopping,
+            ),
+            (
+                vec!["ProvisioningState/succeeded", "PowerState/stopped"],
+                CloudState::Stopped,
+            ),
+            (
+                vec!["ProvisioningState/updating", "PowerState/deallocated"],
+                CloudState::Stopped,
+            ),
+            (
+                vec!["ProvisioningState/succeeded", "PowerState/unknown"],
+                CloudState::Unknown,
+            ),
+            (
+                vec!["ProvisioningState/deleting", "PowerState/running"],
+                CloudState::Deleting,
+            ),
         ];
         for (codes, state) in cases {
             assert_eq!(map_state(&view(&codes)).0, state, "{codes:?}");
         }
-        let (state, raw) = map_state(&view(&["ProvisioningState/succeeded", "PowerState/running"]));
-        assert_eq!((state, raw.as_str()), (CloudState::Running, "PowerState/running"));
+        let (state, raw) = map_state(&view(&[
+            "ProvisioningState/succeeded",
+            "PowerState/running",
+        ]));
+        assert_eq!(
+            (state, raw.as_str()),
+            (CloudState::Running, "PowerState/running")
+        );
         let failed = json!({ "properties": { "instanceView": { "statuses": [
             { "code": "ProvisioningState/failed/AllocationFailed", "message": "no capacity" }
         ] } } });
@@ -1257,10 +1381,16 @@ mod tests {
 
     #[test]
     fn errors_map_by_code_before_status() {
-        let body = |code: &str, message: &str| json!({ "error": { "code": code, "message": message } }).to_string();
+        let body = |code: &str, message: &str| {
+            json!({ "error": { "code": code, "message": message } }).to_string()
+        };
         let none = HeaderMap::new();
         assert!(matches!(
-            arm_error(StatusCode::CONFLICT, &none, &body("OperationNotAllowed", "exceeding approved quota")),
+            arm_error(
+                StatusCode::CONFLICT,
+                &none,
+                &body("OperationNotAllowed", "exceeding approved quota")
+            ),
             DriverError::Quota(_)
         ));
         assert!(matches!(
@@ -1268,11 +1398,19 @@ mod tests {
             DriverError::Conflict(_)
         ));
         assert!(matches!(
-            arm_error(StatusCode::BAD_REQUEST, &none, &body("InvalidParameter", "bad")),
+            arm_error(
+                StatusCode::BAD_REQUEST,
+                &none,
+                &body("InvalidParameter", "bad")
+            ),
             DriverError::InvalidSpec(_)
         ));
         assert!(matches!(
-            arm_error(StatusCode::FORBIDDEN, &none, &body("AuthorizationFailed", "no")),
+            arm_error(
+                StatusCode::FORBIDDEN,
+                &none,
+                &body("AuthorizationFailed", "no")
+            ),
             DriverError::Unauthorized(_)
         ));
         assert!(matches!(

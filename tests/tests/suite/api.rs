@@ -338,8 +338,9 @@ async fn start_and_stop_follow_the_state_table() {
 }
 
 #[tokio::test]
-async fn delete_completes_at_once_and_frees_the_name() {
+async fn delete_goes_through_deleting_and_frees_the_name() {
     let app = TestApp::spawn().await;
+    let (_sim, provisioner) = app.simulated();
     let id = id_of(&app.create(OWNER, &["doomed"]).await.expect(201).json[0]);
     let running = demo_vm("running-doomed", VmStatus::Running);
     app.seed_vm(&running).await;
@@ -350,8 +351,17 @@ async fn delete_completes_at_once_and_frees_the_name() {
         .expect(200);
     assert_eq!(
         r.json,
-        json!({"message": "Virtual machine is deleted", "vmId": id, "status": 8, "statusName": "deleted"})
+        json!({"message": "Virtual machine is deleting", "vmId": id, "status": 5, "statusName": "deleting"})
     );
+    // Until the cloud teardown is done, GET shows the VM as deleting; a second delete is a no-op.
+    assert_eq!(app.get(&path, OWNER).await.expect(200).json["status"], 5);
+    app.call(Method::DELETE, &path, Some(OWNER), None)
+        .await
+        .expect(200);
+    app.call(Method::PUT, &format!("{path}/start"), Some(OWNER), None)
+        .await
+        .expect_error(409, "ILLEGAL_TRANSITION");
+    app.settle(&provisioner, &id).await;
     app.get(&path, OWNER)
         .await
         .expect_error(404, "VM_NOT_FOUND");

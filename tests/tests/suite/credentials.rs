@@ -224,6 +224,8 @@ async fn vm_scope_in_secrets_manager_one_login_per_vm_removed_on_delete() {
     let cb = app.get(&creds_path(&b), OWNER).await.expect(200).json;
     assert_ne!(ca["privateKey"], cb["privateKey"]);
 
+    let (_sim, provisioner) = app.simulated();
+    app.settle(&provisioner, &a).await;
     app.call(
         Method::DELETE,
         &format!("/api/virtual-machines/{a}"),
@@ -232,6 +234,10 @@ async fn vm_scope_in_secrets_manager_one_login_per_vm_removed_on_delete() {
     )
     .await
     .expect(200);
+    // Deleting: the login stays until the cloud teardown is done, so the VM can be reached.
+    assert_eq!(app.secret_names().await.len(), 2);
+    app.get(&creds_path(&a), OWNER).await.expect(200);
+    app.settle(&provisioner, &a).await;
     assert_eq!(
         app.secret_names().await,
         vec![format!("{prefix}{TEAM}/vm/{b}/root")]
@@ -571,6 +577,9 @@ async fn vault_vm_scope_delete_removes_every_version() {
     )
     .await
     .expect(200);
+    assert_eq!(vault.paths().len(), 1, "kept until the cloud teardown");
+    let (_sim, provisioner) = app.simulated();
+    app.settle(&provisioner, &id).await;
     assert!(
         vault.paths().is_empty(),
         "metadata delete removes all versions"

@@ -1,0 +1,114 @@
+//! Provisioner configuration from environment variables (names in the README).
+
+use std::time::Duration;
+
+use vmapi_core::ProvisionerOptions;
+
+/// A configuration problem found at start-up.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ProvisionConfigError(pub String);
+
+/// Which driver serves a cloud.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Choice {
+    /// The cloud's real API.
+    Real,
+    /// The simulated cloud (local development only).
+    Simulated,
+}
+
+/// Everything the provisioner reads from the environment.
+#[derive(Clone, Debug)]
+pub struct ProvisionConfig {
+    /// Kraud.Cloud driver.
+    pub kraud: Choice,
+    /// Azure driver.
+    pub azure: Choice,
+    /// AWS driver.
+    pub aws: Choice,
+    /// How long the simulated cloud takes per transition.
+    pub simulated_delay: Duration,
+    /// Secret-store path of the Azure service principal (JSON).
+    pub azure_credentials_secret: Option<String>,
+    /// Secret-store path of the Kraud.Cloud token (JSON).
+    pub kraud_credentials_secret: Option<String>,
+    /// Timing.
+    pub options: ProvisionerOptions,
+}
+
+impl ProvisionConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ProvisionConfigError> {
+        Self::from_vars(|k| std::env::var(k).ok())
+    }
+
+    /// Reads settings through `get`.
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, ProvisionConfigError> {
+        let var = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let choice = |k: &str, real: &str| -> Result<Choice, ProvisionConfigError> {
+            match var(k).as_deref() {
+                None => Ok(Choice::Real),
+                Some(v) if v == real => Ok(Choice::Real),
+                Some("simulated") => Ok(Choice::Simulated),
+                Some(other) => Err(ProvisionConfigError(format!(
+                    "{k} must be {real} or simulated, got '{other}'"
+                ))),
+            }
+        };
+        let secs = |k: &str, default: u64| -> Result<Duration, ProvisionConfigError> {
+            match var(k) {
+                None => Ok(Duration::from_secs(default)),
+                Some(v) => v.parse().map(Duration::from_secs).map_err(|_| {
+                    ProvisionConfigError(format!("{k} must be a number of seconds, got '{v}'"))
+                }),
+            }
+        };
+        let simulated_delay = match var("SIMULATED_DELAY_MS") {
+            None => Duration::from_millis(1500),
+            Some(v) => v.parse().map(Duration::from_millis).map_err(|_| {
+                ProvisionConfigError(format!("SIMULATED_DELAY_MS must be a number, got '{v}'"))
+            })?,
+        };
+        let defaults = ProvisionerOptions::default();
+        Ok(ProvisionConfig {
+            kraud: choice("KRAUD_DRIVER", "kraud")?,
+            azure: choice("AZURE_DRIVER", "azure")?,
+            aws: choice("AWS_DRIVER", "aws")?,
+            simulated_delay,
+            azure_credentials_secret: var("AZURE_CREDENTIALS_SECRET"),
+            kraud_credentials_secret: var("KRAUD_CREDENTIALS_SECRET"),
+            options: ProvisionerOptions {
+                poll_budget: secs("PROVISIONER_POLL_BUDGET_SECONDS", defaults.poll_budget.as_secs())?,
+                poll_interval: secs("PROVISIONER_POLL_INTERVAL_SECONDS", defaults.poll_interval.as_secs())?,
+                op_deadline: secs("PROVISIONER_OP_DEADLINE_SECONDS", defaults.op_deadline.as_secs())?,
+                delete_deadline: secs(
+                    "PROVISIONER_DELETE_DEADLINE_SECONDS",
+                    defaults.delete_deadline.as_secs(),
+                )?,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<ProvisionConfig, ProvisionConfigError> {
+        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        ProvisionConfig::from_vars(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn real_drivers_unless_simulated_is_asked_for() {
+        let c = parse(&[]).unwrap();
+        assert_eq!((c.kraud, c.azure, c.aws), (Choice::Real, Choice::Real, Choice::Real));
+        let c = parse(&[("KRAUD_DRIVER", "simulated"), ("AZURE_DRIVER", "simulated"), ("SIMULATED_DELAY_MS", "0")]).unwrap();
+        assert_eq!((c.kraud, c.azure, c.aws), (Choice::Simulated, Choice::Simulated, Choice::Real));
+        assert_eq!(c.simulated_delay, Duration::ZERO);
+        assert!(parse(&[("AWS_DRIVER", "fake")]).unwrap_err().0.contains("AWS_DRIVER"));
+    }
+}
