@@ -2,7 +2,8 @@
 # The local run (`make run`): installs and starts DynamoDB Local and moto, creates the table,
 # loads the demo data, prints a demo token and serves every endpoint on 127.0.0.1:${PORT:-3000}.
 # VM logins go to Secrets Manager on moto, or to Vault when VAULT_ADDR is set (with
-# VAULT_TOKEN). Ctrl-C or SIGTERM stops everything it started.
+# VAULT_TOKEN). The provisioner runs from DynamoDB Local's stream: Kraud.Cloud and Azure on the
+# simulated cloud, AWS on moto's EC2. Ctrl-C or SIGTERM stops everything it started.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -15,12 +16,16 @@ trap 'exit 130' INT TERM
 log "building vmctl"
 cargo build --locked --quiet -p vmctl
 start_dynamodb_local
+start_moto
 if [ -n "${VAULT_ADDR:-}" ]; then
   export SECRET_BACKEND=vault
 else
-  start_moto
   export SECRET_BACKEND=secretsmanager
 fi
+# Kraud.Cloud and Azure are simulated locally; AWS is driven for real, against moto's EC2.
+export KRAUD_DRIVER="${KRAUD_DRIVER:-simulated}" AZURE_DRIVER="${AZURE_DRIVER:-simulated}"
+export PROVISIONER_POLL_BUDGET_SECONDS="${PROVISIONER_POLL_BUDGET_SECONDS:-5}"
+export PROVISIONER_POLL_INTERVAL_SECONDS="${PROVISIONER_POLL_INTERVAL_SECONDS:-1}"
 "$ROOT/target/debug/vmctl" dev --port "${PORT:-3000}" &
 STARTED_PIDS+=("$!")
 wait "${STARTED_PIDS[-1]}"

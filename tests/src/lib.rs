@@ -21,9 +21,9 @@ use vmapi_core::{
     CachedSecretStore, Drivers, Outcome, Provisioner, ProvisionerOptions, SecretStore, SystemClock,
 };
 use vmapi_drivers::SimulatedDriver;
-use vmapi_models::CloudKind;
 use vmapi_http::auth::mint_local_token;
 use vmapi_http::{AppState, Config};
+use vmapi_models::CloudKind;
 use vmapi_models::{
     CredentialScope, HostName, Member, Role, Seed, Team, TeamId, Timestamp, UserId, VmId, VmRecord,
     VmStatus,
@@ -370,14 +370,26 @@ impl TestApp {
         let (tx, rx) = oneshot::channel::<()>();
         let ddb = self.repo.client().clone();
         let table = self.table.clone();
-        tokio::spawn(vmapi_provision::stream::run(ddb, streams, table, p, async {
-            let _ = rx.await;
-        }));
+        tokio::spawn(vmapi_provision::stream::run(
+            ddb,
+            streams,
+            table,
+            p,
+            async {
+                let _ = rx.await;
+            },
+        ));
         StreamGuard(Some(tx))
     }
 
     /// Polls GET of a VM (as `user`) until `done` holds for its body or `secs` pass.
-    pub async fn wait_for(&self, id: &str, user: &str, secs: u64, done: impl Fn(&Reply) -> bool) -> Reply {
+    pub async fn wait_for(
+        &self,
+        id: &str,
+        user: &str,
+        secs: u64,
+        done: impl Fn(&Reply) -> bool,
+    ) -> Reply {
         let deadline = std::time::Instant::now() + Duration::from_secs(secs);
         loop {
             let r = self.get(&format!("/api/virtual-machines/{id}"), user).await;

@@ -246,7 +246,9 @@ impl DriverError {
                 "the service's credentials for this cloud were refused; contact the operator".into()
             }
             DriverError::Unreachable(_) => "the cloud could not be reached".into(),
-            DriverError::Provider { code, message } => format!("the cloud failed ({code}): {message}"),
+            DriverError::Provider { code, message } => {
+                format!("the cloud failed ({code}): {message}")
+            }
         }
     }
 }

@@ -131,7 +131,9 @@ pub async fn remove_secrets(store: &dyn SecretStore, paths: &[SecretPath], after
     for (path, result) in paths.iter().zip(results) {
         match result {
             Ok(()) => tracing::info!(secret = %path, "login removed after {after}"),
-            Err(e) => tracing::warn!(secret = %path, error = %crate::ErrorChain(&e), "login could not be removed after {after}; the cleanup job will"),
+            Err(e) => {
+                tracing::warn!(secret = %path, error = %crate::ErrorChain(&e), "login could not be removed after {after}; the cleanup job will")
+            }
         }
     }
 }
@@ -173,6 +175,9 @@ pub trait SecretStore: Send + Sync {
 
     /// Removes the secret with every version; removing an absent secret succeeds.
     async fn delete(&self, path: &SecretPath) -> Result<()>;
+
+    /// Any JSON document stored at `path` (e.g. the service's own cloud credentials), as text.
+    async fn read_document(&self, path: &SecretPath) -> Result<Option<Sensitive>>;
 
     /// Short name of the backend for logs (`vault`, `secretsmanager`, `memory`).
     fn backend(&self) -> &'static str;
@@ -264,6 +269,10 @@ impl SecretStore for CachedSecretStore {
         self.inner.delete(path).await
     }
 
+    async fn read_document(&self, path: &SecretPath) -> Result<Option<Sensitive>> {
+        self.inner.read_document(path).await
+    }
+
     fn backend(&self) -> &'static str {
         self.inner.backend()
     }
@@ -318,7 +327,9 @@ mod tests {
         assert!(h.starts_with("$6$"), "{h}");
         assert!(!h.contains(p.expose()));
         let parsed = sha_crypt::PasswordHash::new(&h).unwrap();
-        ShaCrypt::default().verify_password(p.expose().as_bytes(), &parsed).unwrap();
+        ShaCrypt::default()
+            .verify_password(p.expose().as_bytes(), &parsed)
+            .unwrap();
         assert_ne!(password_hash(&p).unwrap(), h, "salted");
     }
 

@@ -252,6 +252,14 @@ impl SecretStore for MemorySecretStore {
         Ok(())
     }
 
+    async fn read_document(&self, path: &SecretPath) -> Result<Option<vmapi_models::Sensitive>> {
+        self.check()?;
+        let secrets = self.secrets.lock().unwrap();
+        Ok(secrets
+            .get(path)
+            .map(|s| vmapi_models::Sensitive::new(serde_json::to_string(s).unwrap_or_default())))
+    }
+
     fn backend(&self) -> &'static str {
         "memory"
     }

@@ -290,66 +290,129 @@ impl Provisioner {
             (OpKind::Create, VmStatus::Creating) => {
                 let spec = self.spec(vm, &driver).await.map_err(StepError::Fatal)?;
                 match driver.create(&spec).await {
-                    Ok(cloud) => Ok(Step::Write(Box::new(self.after_create(vm, &spec, cloud, driver.as_ref())))),
+                    Ok(cloud) => Ok(Step::Write(Box::new(self.after_create(
+                        vm,
+                        &spec,
+                        cloud,
+                        driver.as_ref(),
+                    )))),
                     Err(e) if e.is_retryable() => Err(StepError::Retry(e)),
                     Err(e) => Ok(Step::Write(Box::new(failed(vm, now, e.user_reason())))),
                 }
             }
-            (OpKind::Create, VmStatus::Provisioning) => match get(driver.as_ref(), &target).await? {
-                Some(cloud) => {
-                    let confidential = self.required_confidential(vm).await.map_err(StepError::Fatal)?;
-                    Ok(self.observe_create(vm, cloud, confidential, overdue, now, driver.as_ref()))
-                }
-                None if overdue => Ok(Step::Write(Box::new(failed(
-                    vm,
-                    now,
-                    "the VM never appeared in its cloud".into(),
-                )))),
-                // Not visible yet (clouds are eventually consistent), or lost: create again;
-                // the create is idempotent by the VM id.
-                None => {
-                    let mut again = vm.clone();
-                    again.status = VmStatus::Creating;
-                    again.version = vm.version + 1;
-                    Ok(Step::Write(Box::new(again)))
-                }
-            },
-            (OpKind::Start, VmStatus::Starting) => {
+            (OpKind::Create, VmStatus::Provisioning) => {
                 match get(driver.as_ref(), &target).await? {
-                    Some(c) if c.state == CloudState::Running => Ok(Step::Write(Box::new(done(vm, VmStatus::Running, Some(&c), driver.as_ref(), now)))),
-                    Some(c) if c.state == CloudState::Stopped => {
-                        call(driver.start(&target)).await?;
-                        Ok(poll)
+                    Some(cloud) => {
+                        let confidential = self
+                            .required_confidential(vm)
+                            .await
+                            .map_err(StepError::Fatal)?;
+                        Ok(self.observe_create(
+                            vm,
+                            cloud,
+                            confidential,
+                            overdue,
+                            now,
+                            driver.as_ref(),
+                        ))
                     }
-                    Some(CloudVm { state: CloudState::Failed(reason), .. }) => {
-                        Ok(Step::Write(Box::new(failed(vm, now, reason))))
+                    None if overdue => Ok(Step::Write(Box::new(failed(
+                        vm,
+                        now,
+                        "the VM never appeared in its cloud".into(),
+                    )))),
+                    // Not visible yet (clouds are eventually consistent), or lost: create again;
+                    // the create is idempotent by the VM id.
+                    None => {
+                        let mut again = vm.clone();
+                        again.status = VmStatus::Creating;
+                        again.version = vm.version + 1;
+                        Ok(Step::Write(Box::new(again)))
                     }
-                    Some(_) if overdue => Ok(Step::Write(Box::new(failed(vm, now, "the cloud did not start the VM in time".into())))),
-                    Some(_) => Ok(poll),
-                    None => Ok(Step::Write(Box::new(failed(vm, now, "the VM no longer exists in its cloud".into())))),
                 }
             }
+            (OpKind::Start, VmStatus::Starting) => match get(driver.as_ref(), &target).await? {
+                Some(c) if c.state == CloudState::Running => Ok(Step::Write(Box::new(done(
+                    vm,
+                    VmStatus::Running,
+                    Some(&c),
+                    driver.as_ref(),
+                    now,
+                )))),
+                Some(c) if c.state == CloudState::Stopped => {
+                    call(driver.start(&target)).await?;
+                    Ok(poll)
+                }
+                Some(CloudVm {
+                    state: CloudState::Failed(reason),
+                    ..
+                }) => Ok(Step::Write(Box::new(failed(vm, now, reason)))),
+                Some(_) if overdue => Ok(Step::Write(Box::new(failed(
+                    vm,
+                    now,
+                    "the cloud did not start the VM in time".into(),
+                )))),
+                Some(_) => Ok(poll),
+                None => Ok(Step::Write(Box::new(failed(
+                    vm,
+                    now,
+                    "the VM no longer exists in its cloud".into(),
+                )))),
+            },
             (OpKind::Stop, VmStatus::Stopping) => match get(driver.as_ref(), &target).await? {
-                Some(c) if c.state == CloudState::Stopped => Ok(Step::Write(Box::new(done(vm, VmStatus::Stopped, Some(&c), driver.as_ref(), now)))),
+                Some(c) if c.state == CloudState::Stopped => Ok(Step::Write(Box::new(done(
+                    vm,
+                    VmStatus::Stopped,
+                    Some(&c),
+                    driver.as_ref(),
+                    now,
+                )))),
                 Some(c) if c.state == CloudState::Running => {
                     call(driver.stop(&target)).await?;
                     Ok(poll)
                 }
-                Some(CloudVm { state: CloudState::Failed(reason), .. }) => Ok(Step::Write(Box::new(failed(vm, now, reason)))),
-                Some(_) if overdue => Ok(Step::Write(Box::new(failed(vm, now, "the cloud did not stop the VM in time".into())))),
+                Some(CloudVm {
+                    state: CloudState::Failed(reason),
+                    ..
+                }) => Ok(Step::Write(Box::new(failed(vm, now, reason)))),
+                Some(_) if overdue => Ok(Step::Write(Box::new(failed(
+                    vm,
+                    now,
+                    "the cloud did not stop the VM in time".into(),
+                )))),
                 Some(_) => Ok(poll),
-                None => Ok(Step::Write(Box::new(failed(vm, now, "the VM no longer exists in its cloud".into())))),
+                None => Ok(Step::Write(Box::new(failed(
+                    vm,
+                    now,
+                    "the VM no longer exists in its cloud".into(),
+                )))),
             },
             (OpKind::Reboot, VmStatus::Running) => {
                 call(driver.reboot(&target)).await?;
-                Ok(Step::Write(Box::new(done(vm, VmStatus::Running, None, driver.as_ref(), now))))
+                Ok(Step::Write(Box::new(done(
+                    vm,
+                    VmStatus::Running,
+                    None,
+                    driver.as_ref(),
+                    now,
+                ))))
             }
             (OpKind::Delete, VmStatus::Deleting) => {
                 match driver.get(&target).await {
-                    Ok(None) | Ok(Some(CloudVm { state: CloudState::Deleted, .. })) => {
+                    Ok(None)
+                    | Ok(Some(CloudVm {
+                        state: CloudState::Deleted,
+                        ..
+                    })) => {
                         // The cloud resources are gone: now the VM's own login may go.
                         self.release_login(vm).await.map_err(StepError::Fatal)?;
-                        Ok(Step::Write(Box::new(done(vm, VmStatus::Deleted, None, driver.as_ref(), now))))
+                        Ok(Step::Write(Box::new(done(
+                            vm,
+                            VmStatus::Deleted,
+                            None,
+                            driver.as_ref(),
+                            now,
+                        ))))
                     }
                     Ok(Some(_)) if overdue => Ok(Step::Write(Box::new(teardown_failed(
                         vm,
@@ -360,10 +423,18 @@ impl Provisioner {
                     Ok(Some(_)) => match driver.delete(&target).await {
                         Ok(()) => Ok(poll),
                         Err(e) if e.is_retryable() => Err(StepError::Retry(e)),
-                        Err(e) => Ok(Step::Write(Box::new(teardown_failed(vm, now, format!("{}; delete it again to retry", e.user_reason()))))),
+                        Err(e) => Ok(Step::Write(Box::new(teardown_failed(
+                            vm,
+                            now,
+                            format!("{}; delete it again to retry", e.user_reason()),
+                        )))),
                     },
                     Err(e) if e.is_retryable() => Err(StepError::Retry(e)),
-                    Err(e) => Ok(Step::Write(Box::new(teardown_failed(vm, now, format!("{}; delete it again to retry", e.user_reason()))))),
+                    Err(e) => Ok(Step::Write(Box::new(teardown_failed(
+                        vm,
+                        now,
+                        format!("{}; delete it again to retry", e.user_reason()),
+                    )))),
                 }
             }
             (op, status) => {
@@ -378,7 +449,13 @@ impl Provisioner {
     }
 
     /// The record after a successful create call.
-    fn after_create(&self, vm: &VmRecord, spec: &VmSpec, cloud: CloudVm, driver: &dyn CloudDriver) -> VmRecord {
+    fn after_create(
+        &self,
+        vm: &VmRecord,
+        spec: &VmSpec,
+        cloud: CloudVm,
+        driver: &dyn CloudDriver,
+    ) -> VmRecord {
         let now = self.clock.now();
         let mut next = vm.clone();
         next.cloud = Some(cloud_ref(driver, &spec.region, &cloud));
@@ -410,7 +487,13 @@ impl Provisioner {
             return Step::Write(Box::new(failed(vm, now, reason)));
         }
         match &cloud.state {
-            CloudState::Running => Step::Write(Box::new(done(vm, VmStatus::Running, Some(&cloud), driver, now))),
+            CloudState::Running => Step::Write(Box::new(done(
+                vm,
+                VmStatus::Running,
+                Some(&cloud),
+                driver,
+                now,
+            ))),
             CloudState::Failed(reason) => Step::Write(Box::new(failed(vm, now, reason.clone()))),
             CloudState::Deleted | CloudState::Deleting => Step::Write(Box::new(failed(
                 vm,
@@ -420,13 +503,19 @@ impl Provisioner {
             _ if overdue => Step::Write(Box::new(failed(
                 vm,
                 now,
-                format!("the cloud did not finish creating the VM in time (last state {})", cloud.raw_state),
+                format!(
+                    "the cloud did not finish creating the VM in time (last state {})",
+                    cloud.raw_state
+                ),
             ))),
             _ => Step::Wait(self.options.poll_interval),
         }
     }
 
-    async fn required_confidential(&self, vm: &VmRecord) -> Result<Option<vmapi_models::ConfidentialTech>> {
+    async fn required_confidential(
+        &self,
+        vm: &VmRecord,
+    ) -> Result<Option<vmapi_models::ConfidentialTech>> {
         let mut lookup = Lookup::default();
         lookup.sizes.insert(vm.size);
         let found = self.repo.lookup(&lookup).await?;
@@ -442,16 +531,21 @@ impl Provisioner {
             context: format!("size {} of VM {} is missing", vm.size, vm.id),
             source: None,
         })?;
-        let provider = found.providers.get(&vm.provider).ok_or_else(|| Error::Internal {
-            context: format!("provider {} of VM {} is missing", vm.provider, vm.id),
-            source: None,
-        })?;
+        let provider = found
+            .providers
+            .get(&vm.provider)
+            .ok_or_else(|| Error::Internal {
+                context: format!("provider {} of VM {} is missing", vm.provider, vm.id),
+                source: None,
+            })?;
         let image = provider
             .image_refs
             .get(&ProviderRecord::image_key(&vm.image))
             .cloned()
             .unwrap_or_else(|| ProviderRecord::image_key(&vm.image));
-        let login = self.login_spec(vm, driver.capabilities().password_login).await?;
+        let login = self
+            .login_spec(vm, driver.capabilities().password_login)
+            .await?;
         Ok(VmSpec {
             vm_id: vm.id,
             team: vm.team,
@@ -544,11 +638,16 @@ async fn get(driver: &dyn CloudDriver, target: &CloudTarget) -> Result<Option<Cl
         Ok(v) => Ok(v),
         Err(DriverError::NotFound(_)) => Ok(None),
         Err(e) if e.is_retryable() => Err(StepError::Retry(e)),
-        Err(e) => Err(StepError::Fatal(Error::internal("reading the VM from its cloud", e))),
+        Err(e) => Err(StepError::Fatal(Error::internal(
+            "reading the VM from its cloud",
+            e,
+        ))),
     }
 }
 
-async fn call(f: impl std::future::Future<Output = Result<(), DriverError>>) -> Result<(), StepError> {
+async fn call(
+    f: impl std::future::Future<Output = Result<(), DriverError>>,
+) -> Result<(), StepError> {
     match f.await {
         Ok(()) => Ok(()),
         Err(e) if e.is_retryable() => Err(StepError::Retry(e)),

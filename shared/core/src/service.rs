@@ -7,8 +7,8 @@ use futures_util::future::join_all;
 use uuid::Uuid;
 use vmapi_models::{
     ActionResult, AuthMethod, CloudKind, CreateVmRequest, CredentialScope, EventKind, HostName,
-    Login, LoginSecret, OpKind, PendingOp, ProjectId, Ref, Role, SecretPath, SecretRef, TeamId, UpdateVmRequest,
-    UserId, VirtualMachine, VmCredentials, VmEvent, VmId, VmRecord, VmStatus,
+    Login, LoginSecret, OpKind, PendingOp, ProjectId, Ref, Role, SecretPath, SecretRef, TeamId,
+    UpdateVmRequest, UserId, VirtualMachine, VmCredentials, VmEvent, VmId, VmRecord, VmStatus,
 };
 
 use crate::authz::{authorize, Need};

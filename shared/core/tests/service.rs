@@ -314,7 +314,11 @@ async fn actions_follow_the_state_table() {
     assert_eq!(stop.message, "Virtual machine is stopping");
     let stored = repo.vm(vm.id).unwrap();
     assert_eq!(stored.version, 2);
-    assert_eq!(stored.pending_op.unwrap().op, OpKind::Stop, "the provisioner's work");
+    assert_eq!(
+        stored.pending_op.unwrap().op,
+        OpKind::Stop,
+        "the provisioner's work"
+    );
     assert_eq!(
         svc.act(&user("owner"), vm.id, Action::Stop)
             .await
@@ -469,7 +473,11 @@ async fn vm_scope_gives_each_vm_its_login() {
     svc.act(&user("owner"), vms[0].id, Action::Delete)
         .await
         .unwrap();
-    assert_eq!(store.paths().len(), 2, "removed only after the cloud teardown");
+    assert_eq!(
+        store.paths().len(),
+        2,
+        "removed only after the cloud teardown"
+    );
     assert_eq!(repo.vm(vms[0].id).unwrap().status, VmStatus::Deleting);
 }
 
@@ -653,12 +661,18 @@ mod cloud {
         }
         async fn start(&self, t: &CloudTarget) -> Result<(), DriverError> {
             self.log(format!("start {}", t.vm_id));
-            self.vms.lock().unwrap().insert(t.vm_id, CloudState::Starting);
+            self.vms
+                .lock()
+                .unwrap()
+                .insert(t.vm_id, CloudState::Starting);
             Ok(())
         }
         async fn stop(&self, t: &CloudTarget) -> Result<(), DriverError> {
             self.log(format!("stop {}", t.vm_id));
-            self.vms.lock().unwrap().insert(t.vm_id, CloudState::Stopping);
+            self.vms
+                .lock()
+                .unwrap()
+                .insert(t.vm_id, CloudState::Stopping);
             Ok(())
         }
         async fn reboot(&self, t: &CloudTarget) -> Result<(), DriverError> {
@@ -731,7 +745,11 @@ async fn settle(p: &Provisioner, id: VmId) -> Outcome {
 async fn provisioner_drives_the_whole_lifecycle() {
     let (repo, store, svc) = setup_with(CredentialScope::Vm);
     let (cloud, p) = provisioner(&repo, &store);
-    let vm = svc.create(&user("owner"), request(&["web-1"])).await.unwrap()[0].id;
+    let vm = svc
+        .create(&user("owner"), request(&["web-1"]))
+        .await
+        .unwrap()[0]
+        .id;
     assert_eq!(repo.vm(vm).unwrap().pending_op.unwrap().op, OpKind::Create);
 
     assert_eq!(settle(&p, vm).await, Outcome::Finished(VmStatus::Running));
@@ -739,28 +757,57 @@ async fn provisioner_drives_the_whole_lifecycle() {
     assert_eq!(rec.status, VmStatus::Running);
     assert!(rec.pending_op.is_none());
     assert_eq!(rec.cloud.as_ref().unwrap().id, format!("i-{vm}"));
-    let public: Vec<_> = rec.ip_configurations.iter().filter(|i| i.kind == "public").collect();
+    let public: Vec<_> = rec
+        .ip_configurations
+        .iter()
+        .filter(|i| i.kind == "public")
+        .collect();
     assert_eq!(public.len(), 1);
     assert_eq!(public[0].address, "203.0.113.7");
     assert_eq!(public[0].version, "IPv4");
-    assert_eq!(svc.credentials(&user("owner"), vm).await.unwrap().host.as_deref(), Some("203.0.113.7"));
+    assert_eq!(
+        svc.credentials(&user("owner"), vm)
+            .await
+            .unwrap()
+            .host
+            .as_deref(),
+        Some("203.0.113.7")
+    );
 
     svc.act(&user("owner"), vm, Action::Stop).await.unwrap();
     assert_eq!(settle(&p, vm).await, Outcome::Finished(VmStatus::Stopped));
     let rec = repo.vm(vm).unwrap();
-    assert!(rec.ip_configurations.iter().all(|i| i.kind != "public"), "public address released");
+    assert!(
+        rec.ip_configurations.iter().all(|i| i.kind != "public"),
+        "public address released"
+    );
 
     svc.act(&user("owner"), vm, Action::Start).await.unwrap();
     assert_eq!(settle(&p, vm).await, Outcome::Finished(VmStatus::Running));
 
     svc.act(&user("owner"), vm, Action::Delete).await.unwrap();
-    assert_eq!(store.paths().len(), 1, "the login stays until the teardown is done");
+    assert_eq!(
+        store.paths().len(),
+        1,
+        "the login stays until the teardown is done"
+    );
     assert_eq!(settle(&p, vm).await, Outcome::Finished(VmStatus::Deleted));
-    assert!(store.paths().is_empty(), "VM login removed after the teardown");
-    assert!(matches!(svc.get(&user("owner"), vm).await, Err(Error::NotFound { .. })));
+    assert!(
+        store.paths().is_empty(),
+        "VM login removed after the teardown"
+    );
+    assert!(matches!(
+        svc.get(&user("owner"), vm).await,
+        Err(Error::NotFound { .. })
+    ));
     assert_eq!(
         cloud.calls(),
-        vec![format!("create {vm}"), format!("stop {vm}"), format!("start {vm}"), format!("delete {vm}")]
+        vec![
+            format!("create {vm}"),
+            format!("stop {vm}"),
+            format!("start {vm}"),
+            format!("delete {vm}")
+        ]
     );
 }
 
@@ -768,11 +815,18 @@ async fn provisioner_drives_the_whole_lifecycle() {
 async fn redelivered_records_change_nothing_twice() {
     let (repo, store, svc) = setup_with(CredentialScope::Team);
     let (cloud, p) = provisioner(&repo, &store);
-    let vm = svc.create(&user("owner"), request(&["web-1"])).await.unwrap()[0].id;
+    let vm = svc
+        .create(&user("owner"), request(&["web-1"]))
+        .await
+        .unwrap()[0]
+        .id;
     settle(&p, vm).await;
     let after = repo.vm(vm).unwrap();
     // The same record delivered again, twice in one batch and once more later.
-    let item = WorkItem { sequence: "1".into(), vm };
+    let item = WorkItem {
+        sequence: "1".into(),
+        vm,
+    };
     let failed = p.process_batch(&[item.clone(), item.clone()]).await;
     assert!(failed.is_empty());
     assert_eq!(p.process(vm).await.unwrap(), Outcome::Idle);
@@ -784,13 +838,21 @@ async fn redelivered_records_change_nothing_twice() {
 async fn a_failing_create_ends_failed_with_a_reason() {
     let (repo, store, svc) = setup_with(CredentialScope::Team);
     let (cloud, p) = provisioner(&repo, &store);
-    *cloud.fail_create.lock().unwrap() = Some(DriverError::Quota("standardDCasv5Family quota is 0".into()));
-    let vm = svc.create(&user("owner"), request(&["web-1"])).await.unwrap()[0].id;
+    *cloud.fail_create.lock().unwrap() =
+        Some(DriverError::Quota("standardDCasv5Family quota is 0".into()));
+    let vm = svc
+        .create(&user("owner"), request(&["web-1"]))
+        .await
+        .unwrap()[0]
+        .id;
     assert_eq!(settle(&p, vm).await, Outcome::Finished(VmStatus::Failed));
     let shown = svc.get(&user("owner"), vm).await.unwrap();
     assert_eq!(shown.status, VmStatus::Failed);
     let reason = shown.status_reason.unwrap();
-    assert!(reason.contains("quota") && reason.contains("standardDCasv5Family"), "{reason}");
+    assert!(
+        reason.contains("quota") && reason.contains("standardDCasv5Family"),
+        "{reason}"
+    );
     // A failed VM can be deleted; the teardown of nothing succeeds.
     svc.act(&user("owner"), vm, Action::Delete).await.unwrap();
     assert_eq!(settle(&p, vm).await, Outcome::Finished(VmStatus::Deleted));
@@ -800,7 +862,11 @@ async fn a_failing_create_ends_failed_with_a_reason() {
 async fn a_failing_teardown_stays_deleting_with_the_login_and_can_be_retried() {
     let (repo, store, svc) = setup_with(CredentialScope::Vm);
     let (cloud, p) = provisioner(&repo, &store);
-    let vm = svc.create(&user("owner"), request(&["web-1"])).await.unwrap()[0].id;
+    let vm = svc
+        .create(&user("owner"), request(&["web-1"]))
+        .await
+        .unwrap()[0]
+        .id;
     settle(&p, vm).await;
     *cloud.fail_delete.lock().unwrap() = Some(DriverError::Provider {
         code: "InternalError".into(),
@@ -811,8 +877,16 @@ async fn a_failing_teardown_stays_deleting_with_the_login_and_can_be_retried() {
     let rec = repo.vm(vm).unwrap();
     assert_eq!(rec.status, VmStatus::Deleting);
     assert!(rec.pending_op.is_none());
-    assert!(rec.status_reason.as_deref().unwrap().contains("disk is locked"));
-    assert_eq!(store.paths().len(), 1, "the login stays: the VM can still be reached");
+    assert!(rec
+        .status_reason
+        .as_deref()
+        .unwrap()
+        .contains("disk is locked"));
+    assert_eq!(
+        store.paths().len(),
+        1,
+        "the login stays: the VM can still be reached"
+    );
     svc.credentials(&user("owner"), vm).await.unwrap();
 
     // Deleting again retries the teardown.
@@ -827,13 +901,20 @@ async fn a_failing_teardown_stays_deleting_with_the_login_and_can_be_retried() {
 async fn a_slow_cloud_hands_over_to_the_next_run() {
     let (repo, store, svc) = setup_with(CredentialScope::Team);
     let (cloud, p) = provisioner(&repo, &store);
-    let vm = svc.create(&user("owner"), request(&["web-1"])).await.unwrap()[0].id;
+    let vm = svc
+        .create(&user("owner"), request(&["web-1"]))
+        .await
+        .unwrap()[0]
+        .id;
     *cloud.slow_gets.lock().unwrap() = 1000;
     let before = repo.vm(vm).unwrap().version;
     assert_eq!(p.process(vm).await.unwrap(), Outcome::Waiting);
     let rec = repo.vm(vm).unwrap();
     assert_eq!(rec.status, VmStatus::Provisioning);
-    assert!(rec.version > before, "touched, so the stream delivers it again");
+    assert!(
+        rec.version > before,
+        "touched, so the stream delivers it again"
+    );
     assert!(rec.pending_op.unwrap().attempt >= 1);
     *cloud.slow_gets.lock().unwrap() = 0;
     assert_eq!(settle(&p, vm).await, Outcome::Finished(VmStatus::Running));
@@ -843,7 +924,11 @@ async fn a_slow_cloud_hands_over_to_the_next_run() {
 async fn delete_during_create_tears_down_what_exists() {
     let (repo, store, svc) = setup_with(CredentialScope::Team);
     let (cloud, p) = provisioner(&repo, &store);
-    let vm = svc.create(&user("owner"), request(&["web-1"])).await.unwrap()[0].id;
+    let vm = svc
+        .create(&user("owner"), request(&["web-1"]))
+        .await
+        .unwrap()[0]
+        .id;
     *cloud.slow_gets.lock().unwrap() = 1000;
     assert_eq!(p.process(vm).await.unwrap(), Outcome::Waiting);
     svc.act(&user("owner"), vm, Action::Delete).await.unwrap();

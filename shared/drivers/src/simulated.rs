@@ -132,7 +132,11 @@ impl CloudDriver for SimulatedDriver {
         }
         if !s.vms.contains_key(&spec.vm_id) {
             s.counter += 1;
-            let confidential = if s.drop_confidential { None } else { spec.confidential };
+            let confidential = if s.drop_confidential {
+                None
+            } else {
+                spec.confidential
+            };
             let number = s.counter;
             s.vms.insert(
                 spec.vm_id,

@@ -19,7 +19,8 @@ pub mod vm;
 
 pub use activity::{EventKind, VmEvent};
 pub use catalog::{
-    CloudProvider, ConfidentialTech, Datacenter, Image, ImageVersion, Price, Provider, ProviderRecord, Region, Size,
+    CloudProvider, ConfidentialTech, Datacenter, Image, ImageVersion, Price, Provider,
+    ProviderRecord, Region, Size,
 };
 pub use credentials::{
     CloudKind, CredentialScope, Login, LoginSecret, SecretPath, SecretRef, Sensitive, SshPublicKey,
@@ -37,7 +38,8 @@ pub use status::{AuthMethod, Role, VmStatus};
 pub use team::{Member, Project, Team};
 pub use timestamp::Timestamp;
 pub use vm::{
-    Access, ActionResult, CloudRef, IpConfiguration, OpKind, PendingOp, Ref, VirtualMachine, VmRecord,
+    Access, ActionResult, CloudRef, IpConfiguration, OpKind, PendingOp, Ref, VirtualMachine,
+    VmRecord,
 };
 
 /// A value that failed to parse at the edge; the message names what is wrong.

@@ -29,10 +29,10 @@ pub struct ProvisionConfig {
     pub aws: Choice,
     /// How long the simulated cloud takes per transition.
     pub simulated_delay: Duration,
-    /// Secret-store path of the Azure service principal (JSON).
-    pub azure_credentials_secret: Option<String>,
-    /// Secret-store path of the Kraud.Cloud token (JSON).
-    pub kraud_credentials_secret: Option<String>,
+    /// Secret-store path of the Azure service principal (JSON), default `clouds/azure`.
+    pub azure_credentials_secret: String,
+    /// Secret-store path of the Kraud.Cloud token (JSON), default `clouds/kraud`.
+    pub kraud_credentials_secret: String,
     /// Timing.
     pub options: ProvisionerOptions,
 }
@@ -76,12 +76,23 @@ impl ProvisionConfig {
             azure: choice("AZURE_DRIVER", "azure")?,
             aws: choice("AWS_DRIVER", "aws")?,
             simulated_delay,
-            azure_credentials_secret: var("AZURE_CREDENTIALS_SECRET"),
-            kraud_credentials_secret: var("KRAUD_CREDENTIALS_SECRET"),
+            azure_credentials_secret: var("AZURE_CREDENTIALS_SECRET")
+                .unwrap_or_else(|| "clouds/azure".into()),
+            kraud_credentials_secret: var("KRAUD_CREDENTIALS_SECRET")
+                .unwrap_or_else(|| "clouds/kraud".into()),
             options: ProvisionerOptions {
-                poll_budget: secs("PROVISIONER_POLL_BUDGET_SECONDS", defaults.poll_budget.as_secs())?,
-                poll_interval: secs("PROVISIONER_POLL_INTERVAL_SECONDS", defaults.poll_interval.as_secs())?,
-                op_deadline: secs("PROVISIONER_OP_DEADLINE_SECONDS", defaults.op_deadline.as_secs())?,
+                poll_budget: secs(
+                    "PROVISIONER_POLL_BUDGET_SECONDS",
+                    defaults.poll_budget.as_secs(),
+                )?,
+                poll_interval: secs(
+                    "PROVISIONER_POLL_INTERVAL_SECONDS",
+                    defaults.poll_interval.as_secs(),
+                )?,
+                op_deadline: secs(
+                    "PROVISIONER_OP_DEADLINE_SECONDS",
+                    defaults.op_deadline.as_secs(),
+                )?,
                 delete_deadline: secs(
                     "PROVISIONER_DELETE_DEADLINE_SECONDS",
                     defaults.delete_deadline.as_secs(),
@@ -98,17 +109,34 @@ mod tests {
     use super::*;
 
     fn parse(pairs: &[(&str, &str)]) -> Result<ProvisionConfig, ProvisionConfigError> {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         ProvisionConfig::from_vars(|k| m.get(k).cloned())
     }
 
     #[test]
     fn real_drivers_unless_simulated_is_asked_for() {
         let c = parse(&[]).unwrap();
-        assert_eq!((c.kraud, c.azure, c.aws), (Choice::Real, Choice::Real, Choice::Real));
-        let c = parse(&[("KRAUD_DRIVER", "simulated"), ("AZURE_DRIVER", "simulated"), ("SIMULATED_DELAY_MS", "0")]).unwrap();
-        assert_eq!((c.kraud, c.azure, c.aws), (Choice::Simulated, Choice::Simulated, Choice::Real));
+        assert_eq!(
+            (c.kraud, c.azure, c.aws),
+            (Choice::Real, Choice::Real, Choice::Real)
+        );
+        let c = parse(&[
+            ("KRAUD_DRIVER", "simulated"),
+            ("AZURE_DRIVER", "simulated"),
+            ("SIMULATED_DELAY_MS", "0"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.kraud, c.azure, c.aws),
+            (Choice::Simulated, Choice::Simulated, Choice::Real)
+        );
         assert_eq!(c.simulated_delay, Duration::ZERO);
-        assert!(parse(&[("AWS_DRIVER", "fake")]).unwrap_err().0.contains("AWS_DRIVER"));
+        assert!(parse(&[("AWS_DRIVER", "fake")])
+            .unwrap_err()
+            .0
+            .contains("AWS_DRIVER"));
     }
 }

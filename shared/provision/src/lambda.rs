@@ -68,5 +68,8 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     let secrets = vmapi_secrets::build(&secrets_config, &sdk);
     let provisioner = crate::provisioner(&config, &sdk, repo, secrets).await?;
     let provisioner = &provisioner;
-    lambda_runtime::run(lambda_runtime::service_fn(move |event| handle(provisioner, event))).await
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| {
+        handle(provisioner, event)
+    }))
+    .await
 }

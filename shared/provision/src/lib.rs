@@ -10,16 +10,65 @@ use std::sync::Arc;
 
 use vmapi_core::{Drivers, Provisioner, Repository, SecretStore, SystemClock};
 use vmapi_drivers::aws::AwsDriver;
+use vmapi_drivers::azure::{AzureConfig, AzureDriver};
+use vmapi_drivers::kraud::{KraudConfig, KraudDriver};
 use vmapi_drivers::SimulatedDriver;
-use vmapi_models::CloudKind;
+use vmapi_models::{CloudKind, SecretPath, Sensitive};
 
 pub use config::{Choice, ProvisionConfig, ProvisionConfigError};
+
+/// The Azure service principal as stored in the secret store (JSON).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AzureCredentials {
+    tenant_id: String,
+    client_id: String,
+    client_secret: String,
+    subscription_id: String,
+    resource_group: String,
+    #[serde(default)]
+    management_base: Option<String>,
+    #[serde(default)]
+    login_base: Option<String>,
+}
+
+/// The Kraud.Cloud token as stored in the secret store (JSON).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KraudCredentials {
+    token: String,
+    #[serde(default)]
+    base_url: Option<String>,
+}
+
+/// Reads and parses a cloud-credential document; errors name the path, never the content.
+async fn read_credentials<T: serde::de::DeserializeOwned>(
+    secrets: &Arc<dyn SecretStore>,
+    path: &str,
+) -> Result<T, ProvisionConfigError> {
+    let doc = secrets
+        .read_document(&SecretPath::from_text(path))
+        .await
+        .map_err(|e| ProvisionConfigError(format!("reading cloud credentials {path}: {e}")))?
+        .ok_or_else(|| {
+            ProvisionConfigError(format!(
+                "cloud credentials {path} are not in the secret store"
+            ))
+        })?;
+    serde_json::from_str(doc.expose()).map_err(|e| {
+        ProvisionConfigError(format!(
+            "cloud credentials {path} are not the expected JSON (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })
+}
 
 /// Builds the drivers the configuration names; logs which cloud is served by what.
 pub async fn drivers(
     config: &ProvisionConfig,
     sdk: &aws_config::SdkConfig,
-    _secrets: &Arc<dyn SecretStore>,
+    secrets: &Arc<dyn SecretStore>,
 ) -> Result<Drivers, ProvisionConfigError> {
     let simulated = Arc::new(SimulatedDriver::new(config.simulated_delay));
     let mut drivers = Drivers::new();
@@ -27,17 +76,43 @@ pub async fn drivers(
         Choice::Real => drivers.with(CloudKind::Aws, Arc::new(AwsDriver::new(sdk.clone()))),
         Choice::Simulated => drivers.with(CloudKind::Aws, simulated.clone()),
     };
-    for (cloud, choice) in [(CloudKind::Azure, config.azure), (CloudKind::Kraud, config.kraud)] {
-        match choice {
-            Choice::Simulated => drivers = drivers.with(cloud, simulated.clone()),
-            Choice::Real => {
-                return Err(ProvisionConfigError(format!(
-                    "the {cloud:?} driver is not wired into the provisioner yet; set {}_DRIVER=simulated",
-                    format!("{cloud:?}").to_uppercase()
-                )))
+    drivers = match config.azure {
+        Choice::Simulated => drivers.with(CloudKind::Azure, simulated.clone()),
+        Choice::Real => {
+            let doc: AzureCredentials =
+                read_credentials(secrets, &config.azure_credentials_secret).await?;
+            let mut azure = AzureConfig::new(
+                doc.tenant_id,
+                doc.client_id,
+                Sensitive::new(doc.client_secret),
+                doc.subscription_id,
+                doc.resource_group,
+            );
+            if let Some(base) = doc.management_base {
+                azure.management_base = base;
             }
+            if let Some(base) = doc.login_base {
+                azure.login_base = base;
+            }
+            let driver = AzureDriver::new(azure)
+                .map_err(|e| ProvisionConfigError(format!("Azure driver: {e}")))?;
+            drivers.with(CloudKind::Azure, Arc::new(driver))
         }
-    }
+    };
+    drivers = match config.kraud {
+        Choice::Simulated => drivers.with(CloudKind::Kraud, simulated.clone()),
+        Choice::Real => {
+            let doc: KraudCredentials =
+                read_credentials(secrets, &config.kraud_credentials_secret).await?;
+            let mut kraud = KraudConfig::new(Sensitive::new(doc.token));
+            if let Some(base) = doc.base_url {
+                kraud.base_url = base;
+            }
+            let driver = KraudDriver::new(kraud)
+                .map_err(|e| ProvisionConfigError(format!("Kraud.Cloud driver: {e}")))?;
+            drivers.with(CloudKind::Kraud, Arc::new(driver))
+        }
+    };
     tracing::info!(drivers = %drivers.describe(), "cloud drivers (simulated ones are for local development only)");
     Ok(drivers)
 }

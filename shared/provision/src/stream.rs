@@ -26,12 +26,17 @@ pub fn streams_client(sdk: &aws_config::SdkConfig) -> aws_sdk_dynamodbstreams::C
 pub fn work_item(record: &Record) -> Option<WorkItem> {
     let change = record.dynamodb()?;
     let text = |m: Option<&HashMap<String, AttributeValue>>, k: &str| {
-        m.and_then(|m| m.get(k)).and_then(|v| v.as_s().ok()).cloned()
+        m.and_then(|m| m.get(k))
+            .and_then(|v| v.as_s().ok())
+            .cloned()
     };
     if text(change.keys(), "sk").as_deref() != Some("VM") {
         return None;
     }
-    if !change.new_image().is_some_and(|i| i.contains_key("pendingOp")) {
+    if !change
+        .new_image()
+        .is_some_and(|i| i.contains_key("pendingOp"))
+    {
         return None;
     }
     let vm = VmId::parse(text(change.keys(), "pk")?.strip_prefix("VM#")?).ok()?;
@@ -67,7 +72,12 @@ async fn poll_forever(
     loop {
         if arn.is_none() {
             match ddb.describe_table().table_name(table).send().await {
-                Ok(out) => arn = out.table().and_then(|t| t.latest_stream_arn()).map(str::to_string),
+                Ok(out) => {
+                    arn = out
+                        .table()
+                        .and_then(|t| t.latest_stream_arn())
+                        .map(str::to_string)
+                }
                 Err(e) => tracing::warn!(error = %e, "stream poller: cannot describe the table"),
             }
             if arn.is_none() {
@@ -79,8 +89,17 @@ async fn poll_forever(
         // New shards appear over time; look for them now and then.
         if last_describe.elapsed() > Duration::from_secs(2) {
             last_describe = tokio::time::Instant::now();
-            if let Ok(out) = streams.describe_stream().stream_arn(&stream_arn).send().await {
-                for shard in out.stream_description().map(|d| d.shards()).unwrap_or_default() {
+            if let Ok(out) = streams
+                .describe_stream()
+                .stream_arn(&stream_arn)
+                .send()
+                .await
+            {
+                for shard in out
+                    .stream_description()
+                    .map(|d| d.shards())
+                    .unwrap_or_default()
+                {
                     let Some(id) = shard.shard_id() else { continue };
                     if iterators.contains_key(id) {
                         continue;

@@ -39,6 +39,19 @@ fn tag(key: &str, value: impl Into<String>) -> Tag {
 #[async_trait]
 impl SecretStore for SecretsManagerStore {
     async fn read(&self, path: &SecretPath) -> Result<Option<LoginSecret>> {
+        let Some(text) = self.read_document(path).await? else {
+            return Ok(None);
+        };
+        let secret =
+            serde_json::from_str::<LoginSecret>(text.expose()).map_err(|e| Error::Internal {
+                // serde_json's message names a position, never the value.
+                context: format!("the stored login at {path} is not a login secret: {e}"),
+                source: None,
+            })?;
+        Ok(Some(secret))
+    }
+
+    async fn read_document(&self, path: &SecretPath) -> Result<Option<Sensitive>> {
         let out = match self
             .client
             .get_secret_value()
@@ -57,14 +70,7 @@ impl SecretStore for SecretsManagerStore {
             }
             Err(e) => return Err(map_sdk(Dependency::SecretStore, "GetSecretValue", e)),
         };
-        let text = Sensitive::new(out.secret_string.unwrap_or_default());
-        let secret =
-            serde_json::from_str::<LoginSecret>(text.expose()).map_err(|e| Error::Internal {
-                // serde_json's message names a position, never the value.
-                context: format!("the stored login at {path} is not a login secret: {e}"),
-                source: None,
-            })?;
-        Ok(Some(secret))
+        Ok(Some(Sensitive::new(out.secret_string.unwrap_or_default())))
     }
 
     async fn create(

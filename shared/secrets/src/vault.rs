@@ -18,7 +18,7 @@ use vaultrs::api::kv2::requests::SetSecretRequestOptions;
 use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
 use vmapi_core::{Created, Error, Result, SecretLabels, SecretStore};
-use vmapi_models::{LoginSecret, SecretPath};
+use vmapi_models::{LoginSecret, SecretPath, Sensitive};
 
 use crate::config::{VaultAuth, VaultConfig};
 
@@ -322,6 +322,21 @@ impl SecretStore for VaultStore {
             }
         })
         .await
+    }
+
+    async fn read_document(&self, path: &SecretPath) -> Result<Option<Sensitive>> {
+        let mount = self.config.mount.as_str();
+        let value = self
+            .with_client("read", |c| async move {
+                match vaultrs::kv2::read::<serde_json::Value>(c.as_ref(), mount, path.as_str())
+                    .await
+                {
+                    Err(e) if is_status(&e, 404) => Ok(None),
+                    other => other.map(Some),
+                }
+            })
+            .await?;
+        Ok(value.map(|v| Sensitive::new(v.to_string())))
     }
 
     fn backend(&self) -> &'static str {

@@ -3,4 +3,5 @@
 mod api;
 mod credentials;
 mod deploy;
+mod provisioning;
 mod round_trips;

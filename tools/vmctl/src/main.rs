@@ -141,6 +141,54 @@ async fn serve(host: &str, port: u16, state: AppState) -> Result<(), AnyError> {
     Ok(())
 }
 
+/// Serves every endpoint and runs the provisioner from the table's stream (as in AWS, where
+/// the provisioner function consumes the stream), both until Ctrl-C or SIGTERM.
+async fn serve_with_provisioner(
+    host: &str,
+    port: u16,
+    config: &Config,
+    repo: Arc<DynamoRepository>,
+) -> Result<(), AnyError> {
+    let secrets = secrets_config()?;
+    let sdk = vmapi_aws::sdk_config().await;
+    let store = vmapi_secrets::build(&secrets, &sdk);
+    let state = AppState::new(repo.clone(), config).with_logins(store.clone(), secrets.scope);
+    let provision = vmapi_provision::ProvisionConfig::from_env()?;
+    let provisioner = vmapi_provision::provisioner(&provision, &sdk, repo.clone(), store).await?;
+    println!(
+        "provisioner: {} (from the table's stream)",
+        provision_summary(&provision)
+    );
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let poller = tokio::spawn(vmapi_provision::stream::run(
+        repo.client().clone(),
+        vmapi_provision::stream::streams_client(&sdk),
+        repo.table().to_string(),
+        provisioner,
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    let result = serve(host, port, state).await;
+    let _ = stop_tx.send(());
+    let _ = poller.await;
+    result
+}
+
+fn provision_summary(c: &vmapi_provision::ProvisionConfig) -> String {
+    use vmapi_provision::Choice;
+    let name = |choice: Choice, real: &str| match choice {
+        Choice::Real => real.to_string(),
+        Choice::Simulated => format!("SIMULATED ({} ms per step)", c.simulated_delay.as_millis()),
+    };
+    format!(
+        "Kraud.Cloud {}, Azure {}, AWS {}",
+        name(c.kraud, "kraud"),
+        name(c.azure, "azure"),
+        name(c.aws, "aws (AWS_ENDPOINT_URL_EC2 if set)")
+    )
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -194,9 +242,12 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             );
         }
         Command::Serve { host, port } => {
-            let secrets = secrets_config()?;
-            let state = AppState::from_config_with_logins(&config, &secrets).await;
-            serve(&host, port, state).await?;
+            let repo = Arc::new(DynamoRepository::new(
+                dynamodb_client().await,
+                &cli.table,
+                RepositoryOptions::default(),
+            ));
+            serve_with_provisioner(&host, port, &config, repo).await?;
         }
         Command::Dev {
             host,
@@ -229,11 +280,7 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 token_file.display()
             );
             println!("{token}");
-            let secrets = secrets_config()?;
-            let sdk = vmapi_aws::sdk_config().await;
-            let state = AppState::new(repo, &config)
-                .with_logins(vmapi_secrets::build(&secrets, &sdk), secrets.scope);
-            serve(&host, port, state).await?;
+            serve_with_provisioner(&host, port, &config, repo).await?;
         }
     }
     Ok(())
