@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Smoke test of the local run (`make run`), as a new user would try it: start it, wait for it,
 # send the API page's create request verbatim with the printed demo token (expects 201), list the
-# project, read the new VM's credentials, then SIGTERM it and check that everything it started
-# has stopped.
+# project, read the new VM's credentials, wait until the provisioner has it running, then SIGTERM
+# it and check that everything it started has stopped.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -39,6 +39,13 @@ vm_id=$(sed -n 's/^\[{"_id":"\([0-9a-f]\{24\}\)".*/\1/p' "$LOCAL/logs/smoke-crea
 creds=$(curl -fs "$base/api/virtual-machines/$vm_id/credentials" -H "Authorization: Bearer $TOKEN")
 echo "$creds" | grep -q 'BEGIN OPENSSH PRIVATE KEY' ||
   { log "the credentials answer has no private key"; exit 1; }
+running=""
+for _ in $(seq 1 60); do
+  vm=$(curl -fs "$base/api/virtual-machines/$vm_id" -H "Authorization: Bearer $TOKEN")
+  if echo "$vm" | grep -q '"status":3,' && echo "$vm" | grep -q '"type":"public"'; then running=1; break; fi
+  sleep 0.5
+done
+[ -n "$running" ] || { log "the provisioner did not bring the VM to running with a public address: $vm"; exit 1; }
 code=$(curl -s -o /dev/null -w '%{http_code}' "$base/api/virtual-machines/654a11e60b23ef1b0f36d44e")
 [ "$code" = 401 ] || { log "a request without token answered $code"; exit 1; }
 ddb_port=$(sed -n 's/.*DynamoDB Local on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$OUT")
@@ -55,4 +62,4 @@ fi
 if [ -n "$moto_port" ] && (exec 3<>"/dev/tcp/127.0.0.1/$moto_port") 2>/dev/null; then
   log "moto still runs after SIGTERM"; exit 1
 fi
-log "smoke run passed: served, created the spec's VM (201), listed it, read its credentials, stopped cleanly on SIGTERM"
+log "smoke run passed: served, created the spec's VM (201), listed it, read its credentials, saw it provisioned (running, public IP), stopped cleanly on SIGTERM"

@@ -245,14 +245,15 @@ impl Provisioner {
         if !matches!(vm.status, VmStatus::Deleting | VmStatus::Deleted) {
             return;
         }
-        if let Ok((driver, _)) = self.driver_of(&vm).await {
+        if let Ok(Some(driver)) = self.driver_of(&vm).await {
             if let Err(e) = driver.delete(&target_of(&vm)).await {
                 tracing::warn!(vm = %id, error = %e, "could not remove a VM created during its delete; the cleanup job will");
             }
         }
     }
 
-    async fn driver_of(&self, vm: &VmRecord) -> Result<(Arc<dyn CloudDriver>, Option<CloudKind>)> {
+    /// The driver of the VM's cloud, or `None` when this deployment has none for it.
+    async fn driver_of(&self, vm: &VmRecord) -> Result<Option<Arc<dyn CloudDriver>>> {
         let mut lookup = Lookup::default();
         lookup.cloud_providers.insert(vm.cloud_provider);
         let found = self.repo.lookup(&lookup).await?;
@@ -260,22 +261,23 @@ impl Provisioner {
             .cloud_providers
             .get(&vm.cloud_provider)
             .and_then(CloudKind::of);
-        let driver = kind
-            .and_then(|k| self.drivers.get(k))
-            .ok_or_else(|| Error::Internal {
-                context: format!(
-                    "no cloud driver configured for cloud provider {}",
-                    vm.cloud_provider
-                ),
-                source: None,
-            })?;
-        Ok((driver.clone(), kind))
+        Ok(kind.and_then(|k| self.drivers.get(k)).cloned())
     }
 
     /// Decides the next step of `op` for the VM as stored.
     async fn step(&self, vm: &VmRecord, op: OpKind) -> Result<Step, StepError> {
         let now = self.clock.now();
-        let (driver, _) = self.driver_of(vm).await.map_err(StepError::Fatal)?;
+        let Some(driver) = self.driver_of(vm).await.map_err(StepError::Fatal)? else {
+            let reason = format!(
+                "this deployment has no driver for the VM's cloud provider {}; contact the operator",
+                vm.cloud_provider
+            );
+            return Ok(Step::Write(Box::new(if op == OpKind::Delete {
+                teardown_failed(vm, now, reason)
+            } else {
+                failed(vm, now, reason)
+            })));
+        };
         let target = target_of(vm);
         let overdue = vm.pending_op.as_ref().is_some_and(|p| {
             let limit = if op == OpKind::Delete {

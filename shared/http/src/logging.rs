@@ -5,13 +5,17 @@ pub fn init_lambda() {
     lambda_http::tracing::init_default_subscriber();
 }
 
-/// Local runs: human-readable lines, `RUST_LOG` filter (default `info`).
+/// Local runs: human-readable lines on stderr (colours only on a terminal), `RUST_LOG` filter
+/// (default `info`).
 pub fn init_local() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn")
     });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }

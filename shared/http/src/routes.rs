@@ -101,12 +101,10 @@ impl Endpoint {
         }
     }
 
-    /// Whether the endpoint's function needs the secret store.
+    /// Whether the endpoint's function needs the secret store (create and credentials; the
+    /// provisioner removes VM logins after a teardown).
     pub fn needs_logins(self) -> bool {
-        matches!(
-            self,
-            Endpoint::CreateVm | Endpoint::DeleteVm | Endpoint::GetCredentials
-        )
+        matches!(self, Endpoint::CreateVm | Endpoint::GetCredentials)
     }
 }
 

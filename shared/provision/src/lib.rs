@@ -8,6 +8,7 @@ pub mod stream;
 
 use std::sync::Arc;
 
+use vmapi_core::cloud::CloudDriver;
 use vmapi_core::{Drivers, Provisioner, Repository, SecretStore, SystemClock};
 use vmapi_drivers::aws::AwsDriver;
 use vmapi_drivers::azure::{AzureConfig, AzureDriver};
@@ -64,7 +65,9 @@ async fn read_credentials<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Builds the drivers the configuration names; logs which cloud is served by what.
+/// Builds the drivers the configuration names; logs which cloud is served by what. A cloud
+/// whose credentials cannot be read gets no driver (its VMs fail with a reason saying so) rather
+/// than stopping every other cloud's provisioning.
 pub async fn drivers(
     config: &ProvisionConfig,
     sdk: &aws_config::SdkConfig,
@@ -76,45 +79,61 @@ pub async fn drivers(
         Choice::Real => drivers.with(CloudKind::Aws, Arc::new(AwsDriver::new(sdk.clone()))),
         Choice::Simulated => drivers.with(CloudKind::Aws, simulated.clone()),
     };
-    drivers = match config.azure {
-        Choice::Simulated => drivers.with(CloudKind::Azure, simulated.clone()),
-        Choice::Real => {
-            let doc: AzureCredentials =
-                read_credentials(secrets, &config.azure_credentials_secret).await?;
-            let mut azure = AzureConfig::new(
-                doc.tenant_id,
-                doc.client_id,
-                Sensitive::new(doc.client_secret),
-                doc.subscription_id,
-                doc.resource_group,
-            );
-            if let Some(base) = doc.management_base {
-                azure.management_base = base;
-            }
-            if let Some(base) = doc.login_base {
-                azure.login_base = base;
-            }
-            let driver = AzureDriver::new(azure)
-                .map_err(|e| ProvisionConfigError(format!("Azure driver: {e}")))?;
-            drivers.with(CloudKind::Azure, Arc::new(driver))
-        }
+    let azure = match config.azure {
+        Choice::Simulated => Ok(simulated.clone() as Arc<dyn CloudDriver>),
+        Choice::Real => azure_driver(config, secrets).await,
     };
-    drivers = match config.kraud {
-        Choice::Simulated => drivers.with(CloudKind::Kraud, simulated.clone()),
-        Choice::Real => {
-            let doc: KraudCredentials =
-                read_credentials(secrets, &config.kraud_credentials_secret).await?;
-            let mut kraud = KraudConfig::new(Sensitive::new(doc.token));
-            if let Some(base) = doc.base_url {
-                kraud.base_url = base;
-            }
-            let driver = KraudDriver::new(kraud)
-                .map_err(|e| ProvisionConfigError(format!("Kraud.Cloud driver: {e}")))?;
-            drivers.with(CloudKind::Kraud, Arc::new(driver))
-        }
+    let kraud = match config.kraud {
+        Choice::Simulated => Ok(simulated.clone() as Arc<dyn CloudDriver>),
+        Choice::Real => kraud_driver(config, secrets).await,
     };
+    for (cloud, driver) in [(CloudKind::Azure, azure), (CloudKind::Kraud, kraud)] {
+        match driver {
+            Ok(d) => drivers = drivers.with(cloud, d),
+            Err(e) => {
+                tracing::error!(cloud = ?cloud, error = %e, "no driver for this cloud; its VMs will fail with a reason")
+            }
+        }
+    }
     tracing::info!(drivers = %drivers.describe(), "cloud drivers (simulated ones are for local development only)");
     Ok(drivers)
+}
+
+async fn azure_driver(
+    config: &ProvisionConfig,
+    secrets: &Arc<dyn SecretStore>,
+) -> Result<Arc<dyn CloudDriver>, ProvisionConfigError> {
+    let doc: AzureCredentials = read_credentials(secrets, &config.azure_credentials_secret).await?;
+    let mut azure = AzureConfig::new(
+        doc.tenant_id,
+        doc.client_id,
+        Sensitive::new(doc.client_secret),
+        doc.subscription_id,
+        doc.resource_group,
+    );
+    if let Some(base) = doc.management_base {
+        azure.management_base = base;
+    }
+    if let Some(base) = doc.login_base {
+        azure.login_base = base;
+    }
+    let driver =
+        AzureDriver::new(azure).map_err(|e| ProvisionConfigError(format!("Azure driver: {e}")))?;
+    Ok(Arc::new(driver))
+}
+
+async fn kraud_driver(
+    config: &ProvisionConfig,
+    secrets: &Arc<dyn SecretStore>,
+) -> Result<Arc<dyn CloudDriver>, ProvisionConfigError> {
+    let doc: KraudCredentials = read_credentials(secrets, &config.kraud_credentials_secret).await?;
+    let mut kraud = KraudConfig::new(Sensitive::new(doc.token));
+    if let Some(base) = doc.base_url {
+        kraud.base_url = base;
+    }
+    let driver = KraudDriver::new(kraud)
+        .map_err(|e| ProvisionConfigError(format!("Kraud.Cloud driver: {e}")))?;
+    Ok(Arc::new(driver))
 }
 
 /// The provisioner over a repository and a secret store.

@@ -104,6 +104,19 @@ fn template_functions_and_routes_match_the_route_table() {
     }
 }
 
+#[test]
+fn only_the_functions_that_need_the_secret_store_build_it() {
+    for endpoint in Endpoint::ALL {
+        let main = read(&format!("functions/{}/src/main.rs", endpoint.function()));
+        assert_eq!(
+            main.contains("run_with_logins("),
+            endpoint.needs_logins(),
+            "functions/{}: run_with_logins exactly when it needs the secret store",
+            endpoint.function()
+        );
+    }
+}
+
 const EVENT_VM: &str = "654a11e60b23ef1b0f36d44e";
 
 #[tokio::test]

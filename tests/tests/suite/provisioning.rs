@@ -372,7 +372,8 @@ async fn the_stream_event_runs_through_the_lambda_handler_and_redelivery_changes
     // A record whose VM cannot be processed is reported for retry by its sequence number.
     let broken = TestApp::spawn().await;
     let id2 = create_body(&broken, &spec_create_request()).await;
-    let p2 = broken.provisioner(Drivers::new()); // no driver for Kraud.Cloud
+    let (sim2, p2) = broken.simulated();
+    sim2.fail_creates(Some(DriverError::Unreachable("connection refused".into())));
     let event: aws_lambda_events::event::dynamodb::Event =
         serde_json::from_str(&read("events/provisioner.json").replace("{{VM_ID}}", &id2)).unwrap();
     let resp = vmapi_provision::lambda::handle(&p2, LambdaEvent::new(event, Context::default()))
@@ -384,4 +385,19 @@ async fn the_stream_event_runs_through_the_lambda_handler_and_redelivery_changes
         .map(|f| f.item_identifier.clone().unwrap())
         .collect();
     assert_eq!(failed, vec!["111100000000000000000001".to_string()]);
+    let vm = broken.get(&vm_path(&id2), OWNER).await.expect(200).json;
+    assert_eq!(
+        vm["status"], 0,
+        "an unreachable cloud is retried, not a failure: {vm}"
+    );
+
+    // A cloud this deployment has no driver for: the VM fails with a reason, no endless retries.
+    let p3 = broken.provisioner(Drivers::new());
+    broken.settle(&p3, &id2).await;
+    let vm = broken.get(&vm_path(&id2), OWNER).await.expect(200).json;
+    assert_eq!(vm["status"], 6);
+    assert!(
+        vm["statusReason"].as_str().unwrap().contains("no driver"),
+        "{vm}"
+    );
 }
