@@ -5,6 +5,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL="$ROOT/.local"
 DDB_NPM_VERSION="10.3.0"
 MOTO_VERSION="5.2.5"
+CFN_LINT_VERSION="1.58.0"
+SAM_CLI_VERSION="1.170.0"
 STARTED_PIDS=()
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -65,6 +67,34 @@ ensure_moto() {
     [ -x "$LOCAL/py/bin/pip" ] || python3 -m venv "$LOCAL/py"
     "$LOCAL/py/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
   fi
+}
+
+# Installs the template checkers: cfn-lint into .local/py, the AWS SAM CLI into its own venv
+# .local/sam (kept apart from moto's dependencies). Both run offline.
+ensure_template_tools() {
+  need python3 "install Python 3 with the venv module"
+  [ -x "$LOCAL/py/bin/pip" ] || python3 -m venv "$LOCAL/py"
+  if [ ! -x "$LOCAL/py/bin/cfn-lint" ]; then
+    log "installing cfn-lint==$CFN_LINT_VERSION into .local/py"
+    "$LOCAL/py/bin/pip" install --quiet --disable-pip-version-check "cfn-lint==$CFN_LINT_VERSION"
+  fi
+  if [ ! -x "$LOCAL/sam/bin/sam" ]; then
+    log "installing aws-sam-cli==$SAM_CLI_VERSION into .local/sam"
+    python3 -m venv "$LOCAL/sam"
+    "$LOCAL/sam/bin/pip" install --quiet --disable-pip-version-check "aws-sam-cli==$SAM_CLI_VERSION"
+  fi
+}
+
+# Lints template.yaml with cfn-lint and `sam validate --lint`; returns non-zero on findings.
+check_template() {
+  local ok=0
+  if "$LOCAL/py/bin/cfn-lint" "$ROOT/template.yaml"; then log "cfn-lint: template.yaml passes"; else log "cfn-lint: findings above"; ok=1; fi
+  if (cd "$ROOT" && SAM_CLI_TELEMETRY=0 "$LOCAL/sam/bin/sam" validate --lint --template template.yaml >/dev/null); then
+    log "sam validate --lint: template.yaml passes"
+  else
+    log "sam validate --lint: findings above"; ok=1
+  fi
+  return "$ok"
 }
 
 # Starts moto on a free port; exports the Secrets Manager and EC2 endpoints.

@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
-# The test command (`make test`): installs and starts DynamoDB Local and moto, runs every unit
-# and integration test against them, then stops them. Extra arguments go to `cargo test`.
+# The test command (`make test`): installs and starts DynamoDB Local and moto, lints
+# template.yaml (cfn-lint, sam validate --lint), runs every unit and integration test against the
+# local services, then stops them. Extra arguments go to `cargo test`.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 need cargo "install Rust (rustup)"
 ensure_dynamodb_local
 ensure_moto
+ensure_template_tools
 use_local_aws_env
 trap stop_started EXIT
 trap 'exit 130' INT TERM
 start_dynamodb_local
 start_moto
+template_status=0
+check_template || template_status=$?
 log "running cargo test"
 mkdir -p "$LOCAL/logs"
 set +e
@@ -21,4 +25,8 @@ set -e
 # One closing line over every test binary (cargo prints one summary per binary).
 awk '/^test result:/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed;/) p += $i; if ($(i+1) ~ /^failed;/) f += $i } }
      END { printf "%d passed, %d failed\n", p, f }' "$LOCAL/logs/cargo-test.log"
+if [ "$template_status" -ne 0 ]; then
+  log "template checks failed (cfn-lint / sam validate --lint)"
+  [ "$status" -ne 0 ] || status=$template_status
+fi
 exit "$status"

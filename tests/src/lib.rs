@@ -620,6 +620,8 @@ pub fn demo_vm(name: &str, status: VmStatus) -> VmRecord {
         pending_op: None,
         status_reason: None,
         cloud: None,
+        expires_at: None,
+        purge_after_epoch: None,
         version: 1,
     }
 }

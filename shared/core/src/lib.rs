@@ -2,6 +2,7 @@
 //! the one error type every adapter maps from.
 
 pub mod authz;
+pub mod cleanup;
 pub mod cloud;
 pub mod credentials;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod ports;
 pub mod provisioner;
 pub mod service;
 
+pub use cleanup::{Cleanup, CleanupPolicy, Summary};
 pub use credentials::{CachedSecretStore, Created, SecretLabels, SecretStore};
 pub use error::{ConflictCode, Error, ErrorChain, FieldError, NotFoundKind, Result};
 pub use lifecycle::Action;

@@ -6,8 +6,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use vmapi_models::{
-    CloudProvider, LoginSecret, Price, Project, ProjectId, ProviderRecord, SecretPath, Size, Team,
-    VmEvent, VmId, VmRecord,
+    CloudProvider, LoginSecret, Price, Project, ProjectId, ProviderRecord, SecretPath, Size,
+    StaleCategory, Team, Timestamp, VmEvent, VmId, VmRecord,
 };
 
 use crate::credentials::{Created, SecretLabels, SecretStore};
@@ -187,6 +187,36 @@ impl Repository for MemoryRepository {
 
     async fn record_event(&self, event: &VmEvent) -> Result<()> {
         self.state.lock().unwrap().events.push(event.clone());
+        Ok(())
+    }
+
+    async fn stale_vms(
+        &self,
+        category: StaleCategory,
+        older_than: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<VmId>> {
+        let s = self.state.lock().unwrap();
+        let mut found: Vec<(Timestamp, VmId)> = s
+            .vms
+            .values()
+            .filter_map(|vm| match StaleCategory::of(vm) {
+                Some((c, since)) if c == category && since < older_than => Some((since, vm.id)),
+                _ => None,
+            })
+            .collect();
+        found.sort();
+        Ok(found.into_iter().take(limit).map(|(_, id)| id).collect())
+    }
+
+    async fn purge_vm(&self, id: VmId, expected_version: u64) -> Result<()> {
+        let mut s = self.state.lock().unwrap();
+        match s.vms.get(&id) {
+            Some(vm) if vm.version == expected_version => {}
+            _ => return Err(Error::VersionConflict),
+        }
+        s.vms.remove(&id);
+        s.events.retain(|e| e.vm_id != id);
         Ok(())
     }
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use async_trait::async_trait;
 use vmapi_models::{
     CloudProvider, CloudProviderId, HostName, Price, PriceId, Project, ProjectId, ProviderId,
-    ProviderRecord, Size, SizeId, Team, TeamId, Timestamp, VmEvent, VmId, VmRecord,
+    ProviderRecord, Size, SizeId, StaleCategory, Team, TeamId, Timestamp, VmEvent, VmId, VmRecord,
 };
 
 use crate::error::Result;
@@ -145,6 +145,18 @@ pub trait Repository: Send + Sync {
 
     /// Appends an event to a VM's history.
     async fn record_event(&self, event: &VmEvent) -> Result<()>;
+
+    /// Ids of VMs in `category` whose age counts from before `older_than` (the sparse stale
+    /// index; never a scan), oldest first, at most `limit`.
+    async fn stale_vms(
+        &self,
+        category: StaleCategory,
+        older_than: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<VmId>>;
+
+    /// Removes a VM record and its history for good, if its version is still `expected_version`.
+    async fn purge_vm(&self, id: VmId, expected_version: u64) -> Result<()>;
 }
 
 /// The current time.

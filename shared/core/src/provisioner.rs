@@ -63,6 +63,8 @@ pub struct ProvisionerOptions {
     pub op_deadline: Duration,
     /// After this long a teardown that has not finished is left in status 5 with a reason.
     pub delete_deadline: Duration,
+    /// How long a deleted record is kept (its DynamoDB TTL; the cleanup job purges it too).
+    pub deleted_retention: Duration,
 }
 
 impl Default for ProvisionerOptions {
@@ -72,6 +74,7 @@ impl Default for ProvisionerOptions {
             poll_interval: Duration::from_secs(2),
             op_deadline: Duration::from_secs(30 * 60),
             delete_deadline: Duration::from_secs(30 * 60),
+            deleted_retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }
@@ -408,13 +411,12 @@ impl Provisioner {
                     })) => {
                         // The cloud resources are gone: now the VM's own login may go.
                         self.release_login(vm).await.map_err(StepError::Fatal)?;
-                        Ok(Step::Write(Box::new(done(
-                            vm,
-                            VmStatus::Deleted,
-                            None,
-                            driver.as_ref(),
-                            now,
-                        ))))
+                        let mut gone = done(vm, VmStatus::Deleted, None, driver.as_ref(), now);
+                        gone.purge_after_epoch = Some(
+                            now.unix_millis() / 1000
+                                + self.options.deleted_retention.as_secs() as i64,
+                        );
+                        Ok(Step::Write(Box::new(gone)))
                     }
                     Ok(Some(_)) if overdue => Ok(Step::Write(Box::new(teardown_failed(
                         vm,

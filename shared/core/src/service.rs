@@ -101,6 +101,9 @@ impl Service {
             _ => return Err(Error::not_found(NotFoundKind::Project, req.project)),
         }
         check_catalog(&req, &found)?;
+        if let Some(at) = req.expires_at {
+            check_expiry(at, self.clock.now())?;
+        }
         let logins = self.logins()?;
         let username = CloudKind::login_user(
             found
@@ -139,6 +142,8 @@ impl Service {
                 pending_op: Some(PendingOp::new(OpKind::Create, now)),
                 status_reason: None,
                 cloud: None,
+                expires_at: req.expires_at,
+                purge_after_epoch: None,
                 version: 1,
             })
             .collect();
@@ -203,11 +208,14 @@ impl Service {
         id: VmId,
         patch: UpdateVmRequest,
     ) -> Result<VirtualMachine> {
-        if patch.name.is_none() && patch.tags.is_none() {
+        if patch.name.is_none() && patch.tags.is_none() && patch.expires_at.is_none() {
             return Err(Error::invalid_field(
                 "body",
-                "nothing to update: give `name` and/or `tags`",
+                "nothing to update: give `name`, `tags` and/or `expiresAt`",
             ));
+        }
+        if let Some(Some(at)) = patch.expires_at {
+            check_expiry(at, self.clock.now())?;
         }
         for attempt in 1..=WRITE_ATTEMPTS {
             let (vm, found) = self.load_visible(caller, id, Need::Write).await?;
@@ -228,6 +236,9 @@ impl Service {
             }
             if let Some(tags) = &patch.tags {
                 next.tags = tags.clone();
+            }
+            if let Some(expires_at) = patch.expires_at {
+                next.expires_at = expires_at;
             }
             next.updated_at = self.clock.now();
             next.version = vm.version + 1;
@@ -509,6 +520,7 @@ impl Service {
                 at: self.clock.now(),
                 actor: caller.to_string(),
                 kind: EventKind::CredentialsRead,
+                detail: None,
             })
             .await?;
         tracing::info!(vm = %id, "credentials read");
@@ -538,6 +550,17 @@ impl Service {
         })?;
         Ok((vm, found))
     }
+}
+
+/// An expiry must lie in the future.
+fn check_expiry(at: vmapi_models::Timestamp, now: vmapi_models::Timestamp) -> Result<()> {
+    if at <= now {
+        return Err(Error::invalid_field(
+            "expiresAt",
+            format!("must be in the future, got {at}"),
+        ));
+    }
+    Ok(())
 }
 
 fn concurrency_to_conflict(e: Error) -> Error {

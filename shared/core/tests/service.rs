@@ -147,6 +147,7 @@ fn request(names: &[&str]) -> CreateVmRequest {
         image: image(),
         auth_method: AuthMethod::SshKey,
         quantity: None,
+        expires_at: None,
     }
 }
 
@@ -370,6 +371,7 @@ async fn update_renames_and_retags() {
     let patch = UpdateVmRequest {
         name: Some(HostName::parse("b").unwrap()),
         tags: None,
+        expires_at: None,
     };
     let err = svc.update(&user("owner"), vm.id, patch).await.unwrap_err();
     assert!(
@@ -385,6 +387,7 @@ async fn update_renames_and_retags() {
     let patch = UpdateVmRequest {
         name: Some(HostName::parse("c").unwrap()),
         tags: Some(Tags::new(vec![Tag::parse("env:dev").unwrap()]).unwrap()),
+        expires_at: None,
     };
     let updated = svc.update(&user("owner"), vm.id, patch).await.unwrap();
     assert_eq!(updated.name.as_str(), "c");

@@ -17,6 +17,31 @@ pub fn current_request_id() -> Option<String> {
     REQUEST_ID.try_with(|id| id.clone()).ok()
 }
 
+/// Every `code` an error answer can carry, with its HTTP status: exactly the codes
+/// [`ApiError`]'s mapping below produces (the tests hold the two together). The OpenAPI
+/// document lists its codes from here.
+pub const ALL_CODES: &[(&str, u16)] = &[
+    ("INVALID_JSON", 400),
+    ("VALIDATION_FAILED", 400),
+    ("INVALID_PARAMETER", 400),
+    ("UNAUTHORIZED", 401),
+    ("FORBIDDEN", 403),
+    ("VM_NOT_FOUND", 404),
+    ("TEAM_NOT_FOUND", 404),
+    ("PROJECT_NOT_FOUND", 404),
+    ("CREDENTIALS_NOT_FOUND", 404),
+    ("ROUTE_NOT_FOUND", 404),
+    ("METHOD_NOT_ALLOWED", 405),
+    ("ILLEGAL_TRANSITION", 409),
+    ("HOST_NAME_TAKEN", 409),
+    ("DUPLICATE_HOST_NAME", 409),
+    ("CONCURRENT_MODIFICATION", 409),
+    ("PAYLOAD_TOO_LARGE", 413),
+    ("UNSUPPORTED_MEDIA_TYPE", 415),
+    ("INTERNAL_ERROR", 500),
+    ("SERVICE_UNAVAILABLE", 503),
+];
+
 /// Every way a request can fail.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -9,6 +9,8 @@ mod extract;
 pub mod lambda;
 pub mod local;
 pub mod logging;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod routes;
 pub mod state;
 

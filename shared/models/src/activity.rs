@@ -11,6 +11,13 @@ pub enum EventKind {
     /// Someone read the VM's login credentials.
     #[serde(rename = "credentials.read")]
     CredentialsRead,
+    /// The cleanup job moved a stuck operation on (or re-armed it).
+    #[serde(rename = "cleanup.repaired")]
+    CleanupRepaired,
+    /// The cleanup job deleted the VM: failed too long, past its expiry, or its team or
+    /// project is gone.
+    #[serde(rename = "cleanup.deleted")]
+    CleanupDeleted,
 }
 
 /// One event of a VM's history.
@@ -25,4 +32,7 @@ pub struct VmEvent {
     pub actor: String,
     /// What.
     pub kind: EventKind,
+    /// Why, when there is more to say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }

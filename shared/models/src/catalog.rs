@@ -9,6 +9,7 @@ use crate::vm::Ref;
 
 /// A datacenter of a region.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Datacenter {
     /// Machine name, e.g. `berlin`.
@@ -19,6 +20,7 @@ pub struct Datacenter {
 
 /// Where a VM runs.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Region {
     /// The datacenter.
@@ -29,6 +31,7 @@ pub struct Region {
 
 /// An image version.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ImageVersion {
     /// Machine name, e.g. `20_04-lts`.
@@ -39,6 +42,7 @@ pub struct ImageVersion {
 
 /// The operating system image of a VM.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Image {
     /// The version.
@@ -49,6 +53,7 @@ pub struct Image {
 
 /// A cloud provider: Kraud.Cloud, Azure or AWS.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CloudProvider {
     /// Id.
@@ -62,6 +67,7 @@ pub struct CloudProvider {
 
 /// A provider offering as shown on the wire (`cloudProvider` populated or as id).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Provider {
     /// Id.
@@ -124,6 +130,7 @@ impl ProviderRecord {
 
 /// A machine size.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Size {
     /// Id.
@@ -148,11 +155,13 @@ pub struct Size {
     pub group: u32,
     /// Confidential-computing technology VMs of this size get, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub confidential: Option<ConfidentialTech>,
 }
 
 /// A confidential-computing technology a size provides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ConfidentialTech {
     /// AMD SEV-SNP.
     #[serde(rename = "sev-snp")]
@@ -174,6 +183,7 @@ impl ConfidentialTech {
 
 /// The price of a size with an image in a location.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Price {
     /// Id.

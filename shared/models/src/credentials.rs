@@ -285,6 +285,7 @@ pub const SSH_PORT: u16 = 22;
 
 /// Answer of `GET /api/virtual-machines/{id}/credentials`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct VmCredentials {
     /// The VM.
@@ -295,16 +296,71 @@ pub struct VmCredentials {
     pub auth_method: AuthMethod,
     /// The password (authMethod 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub password: Option<Sensitive>,
     /// The private key (authMethod 1 with a generated key pair).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub private_key: Option<Sensitive>,
     /// The public key installed on the VM (authMethod 1), else `null`.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub public_key: Option<String>,
     /// The VM's public address, `null` until it has one.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub host: Option<String>,
     /// SSH port.
+    #[cfg_attr(feature = "openapi", schema(examples(22)))]
     pub port: u16,
+}
+
+/// OpenAPI schemas of secrets and public keys (feature `openapi`).
+#[cfg(feature = "openapi")]
+mod schema {
+    use std::borrow::Cow;
+
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+    use utoipa::openapi::RefOr;
+    use utoipa::{PartialSchema, ToSchema};
+
+    use super::*;
+
+    impl PartialSchema for Sensitive {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(
+                    "A secret (generated password or OpenSSH private key), handed out only to those allowed to read it",
+                ))
+                .into()
+        }
+    }
+
+    impl ToSchema for Sensitive {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("Sensitive")
+        }
+    }
+
+    impl PartialSchema for SshPublicKey {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(
+                    "An OpenSSH public key on one line (`ssh-ed25519 AAAA... [comment]`): Ed25519, or RSA of at least 3072 bits; ECDSA, security keys and DSA are refused. Stored and shown in canonical form",
+                ))
+                .max_length(Some(16 * 1024))
+                .examples([
+                    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOAKEyfwmZRghqzj9JLL8xl+SfAN+bqcjzApJNJ0S2Ck user@host",
+                ])
+                .into()
+        }
+    }
+
+    impl ToSchema for SshPublicKey {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("SshPublicKey")
+        }
+    }
 }
 
 #[cfg(test)]

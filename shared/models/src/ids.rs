@@ -261,6 +261,85 @@ impl fmt::Debug for UserId {
     }
 }
 
+/// OpenAPI schemas of the ids (feature `openapi`).
+#[cfg(feature = "openapi")]
+mod schema {
+    use std::borrow::Cow;
+
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+    use utoipa::openapi::RefOr;
+    use utoipa::{PartialSchema, ToSchema};
+
+    use super::*;
+
+    /// A 24-hex id: read in either case, always written in lower case.
+    pub(crate) const OBJECT_ID_PATTERN: &str = "^[0-9a-fA-F]{24}$";
+
+    fn object_id_schema(what: &str) -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(format!(
+                "{what}: 24 hexadecimal digits (MongoDB ObjectId layout), written in lower case"
+            )))
+            .min_length(Some(24))
+            .max_length(Some(24))
+            .pattern(Some(OBJECT_ID_PATTERN))
+            .examples(["6548a41f38406c14db33b61e"])
+            .into()
+    }
+
+    macro_rules! id_schema {
+        ($($name:ident => $what:literal),* $(,)?) => {$(
+            impl PartialSchema for $name {
+                fn schema() -> RefOr<Schema> {
+                    object_id_schema($what)
+                }
+            }
+
+            impl ToSchema for $name {
+                fn name() -> Cow<'static, str> {
+                    Cow::Borrowed(stringify!($name))
+                }
+            }
+        )*};
+    }
+
+    id_schema!(
+        ObjectId => "An id",
+        VmId => "Id of a virtual machine",
+        TeamId => "Id of a team",
+        ProjectId => "Id of a project",
+        CloudProviderId => "Id of a cloud provider",
+        ProviderId => "Id of a provider offering",
+        SizeId => "Id of a catalog size",
+        PriceId => "Id of a catalog price",
+        IpConfigId => "Id of an IP configuration",
+        SubscriptionId => "Id of a subscription",
+        BillingSettingsId => "Id of a team's billing settings",
+    );
+
+    impl PartialSchema for UserId {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(
+                    "A user id: the `sub` claim of the caller's token (1-128 characters, no control characters)",
+                ))
+                .min_length(Some(1))
+                .max_length(Some(UserId::MAX_LEN))
+                .pattern(Some("^[^\\u0000-\\u001F\\u007F-\\u009F]+$"))
+                .examples(["6548a41138406c14db33b606"])
+                .into()
+        }
+    }
+
+    impl ToSchema for UserId {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("UserId")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

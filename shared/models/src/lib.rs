@@ -38,8 +38,8 @@ pub use status::{AuthMethod, Role, VmStatus};
 pub use team::{Member, Project, Team};
 pub use timestamp::Timestamp;
 pub use vm::{
-    Access, ActionResult, CloudRef, IpConfiguration, OpKind, PendingOp, Ref, VirtualMachine,
-    VmRecord,
+    Access, ActionResult, CloudRef, IpConfiguration, OpKind, PendingOp, Ref, StaleCategory,
+    VirtualMachine, VmRecord,
 };
 
 /// A value that failed to parse at the edge; the message names what is wrong.

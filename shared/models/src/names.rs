@@ -157,6 +157,77 @@ impl From<Tags> for Vec<Tag> {
     }
 }
 
+/// OpenAPI schemas of host names and tags (feature `openapi`).
+#[cfg(feature = "openapi")]
+mod schema {
+    use std::borrow::Cow;
+
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
+    use utoipa::openapi::{Ref, RefOr};
+    use utoipa::{PartialSchema, ToSchema};
+
+    use super::*;
+
+    impl PartialSchema for HostName {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(
+                    "A host name: an RFC 1123 DNS label of 1-63 lower-case letters, digits and `-`, not starting or ending with `-` (upper case is refused, not folded)",
+                ))
+                .min_length(Some(1))
+                .max_length(Some(HostName::MAX_LEN))
+                .pattern(Some("^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"))
+                .examples(["kraud-cloud-ubuntu-1vcpu-4gb-berlin-01"])
+                .into()
+        }
+    }
+
+    impl ToSchema for HostName {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("HostName")
+        }
+    }
+
+    impl PartialSchema for Tag {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some("A tag: 1-64 characters, no control characters"))
+                .min_length(Some(1))
+                .max_length(Some(Tag::MAX_LEN))
+                .pattern(Some("^[^\\u0000-\\u001F\\u007F-\\u009F]+$"))
+                .into()
+        }
+    }
+
+    impl ToSchema for Tag {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("Tag")
+        }
+    }
+
+    impl PartialSchema for Tags {
+        fn schema() -> RefOr<Schema> {
+            ArrayBuilder::new()
+                .items(Ref::from_schema_name(Tag::name()))
+                .max_items(Some(Tags::MAX))
+                .description(Some("Tags of a VM: at most 20"))
+                .into()
+        }
+    }
+
+    impl ToSchema for Tags {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("Tags")
+        }
+
+        fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+            schemas.push((Tag::name().into_owned(), Tag::schema()));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

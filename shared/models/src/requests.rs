@@ -10,6 +10,7 @@ use crate::vm::Access;
 
 /// Body of `POST /api/virtual-machines` (flat, or wrapped as `{"data": {...}}` by the HTTP layer).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateVmRequest {
     /// Cloud provider.
@@ -19,6 +20,7 @@ pub struct CreateVmRequest {
     /// Project of the team.
     pub project: ProjectId,
     /// One VM is created per host name (1–10).
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 10))]
     pub host_names: Vec<HostName>,
     /// Provider offering of the cloud provider.
     pub provider: ProviderId,
@@ -28,6 +30,7 @@ pub struct CreateVmRequest {
     pub price: PriceId,
     /// Subscription; `""` and `null` mean none.
     #[serde(default, deserialize_with = "empty_string_as_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schema::subscription))]
     pub subscription: Option<SubscriptionId>,
     /// Tags.
     #[serde(default)]
@@ -43,7 +46,34 @@ pub struct CreateVmRequest {
     pub auth_method: AuthMethod,
     /// When given, must equal the number of host names.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 10))]
     pub quantity: Option<u32>,
+    /// Optional expiry: the cleanup job deletes the VMs after it (must be in the future).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<crate::Timestamp>,
+}
+
+/// OpenAPI schemas of request fields read by hand (feature `openapi`).
+#[cfg(feature = "openapi")]
+mod schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+    use utoipa::openapi::Ref;
+    use utoipa::ToSchema;
+
+    use crate::ids::SubscriptionId;
+
+    /// `subscription`: an id, or `""` / `null` for none.
+    pub(super) fn subscription() -> OneOfBuilder {
+        OneOfBuilder::new()
+            .item(Ref::from_schema_name(SubscriptionId::name()))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some([""])),
+            )
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .description(Some("Subscription; `\"\"` and `null` mean none"))
+    }
 }
 
 fn empty_string_as_none<'de, D: Deserializer<'de>>(
@@ -60,6 +90,7 @@ fn empty_string_as_none<'de, D: Deserializer<'de>>(
 
 /// Body of `PATCH /api/virtual-machines/{id}`: only `name` and `tags` may change.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateVmRequest {
     /// New host name.
@@ -68,6 +99,20 @@ pub struct UpdateVmRequest {
     /// New tags (replaces the old list).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Tags>,
+    /// New expiry (`null` removes it).
+    #[serde(
+        default,
+        deserialize_with = "present_or_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expires_at: Option<Option<crate::Timestamp>>,
+}
+
+/// `Some(None)` for an explicit `null`, `Some(Some(t))` for a value (absent fields stay `None`).
+fn present_or_null<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<crate::Timestamp>>, D::Error> {
+    Option::<crate::Timestamp>::deserialize(d).map(Some)
 }
 
 /// Field names that would carry a plaintext password or private key, compared without case,

@@ -61,7 +61,48 @@ macro_rules! numeric_enum {
                 })
             }
         }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                numeric_enum_schema($name::ALL.iter().map(|v| (v.code(), v.name())))
+            }
+        }
+
+        #[cfg(feature = "openapi")]
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed(stringify!($name))
+            }
+        }
     };
+}
+
+/// An integer enum whose description names every value ("0 creating, 1 provisioning, ...");
+/// the names are also in `x-enum-varnames`, which code generators read.
+#[cfg(feature = "openapi")]
+fn numeric_enum_schema(
+    values: impl Iterator<Item = (u8, &'static str)> + Clone,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::extensions::ExtensionsBuilder;
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let named: Vec<String> = values
+        .clone()
+        .map(|(code, name)| format!("{code} {name}"))
+        .collect();
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .enum_values(Some(values.clone().map(|(code, _)| code)))
+        .description(Some(named.join(", ")))
+        .extensions(Some(
+            ExtensionsBuilder::new()
+                .add(
+                    "x-enum-varnames",
+                    values.map(|(_, name)| name).collect::<Vec<_>>(),
+                )
+                .build(),
+        ))
+        .into()
 }
 
 numeric_enum!(

@@ -8,6 +8,7 @@ use crate::timestamp::Timestamp;
 
 /// A team member and their role.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Member {
     /// The user.
     pub user: UserId,
@@ -17,6 +18,7 @@ pub struct Member {
 
 /// A team: the unit of access to VMs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Team {
     /// Id.
@@ -34,6 +36,7 @@ pub struct Team {
     pub updated_at: Timestamp,
     /// Billing settings id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub billing_settings: Option<BillingSettingsId>,
 }
 
@@ -49,6 +52,7 @@ impl Team {
 
 /// A project of a team; VMs belong to one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Project {
     /// Id.

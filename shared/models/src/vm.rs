@@ -27,6 +27,7 @@ pub enum Ref<I, T> {
 
 /// The user's own login material (`access`); `null` means the service generates it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Access {
     /// An OpenSSH public key: Ed25519, or RSA of at least 3072 bits.
@@ -35,6 +36,7 @@ pub struct Access {
 
 /// An IP address of a VM.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct IpConfiguration {
     /// Id.
@@ -120,6 +122,59 @@ pub struct CloudRef {
     pub raw_state: String,
 }
 
+/// Why a VM may need the cleanup job, and since when (the index keys of the sparse stale index).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StaleCategory {
+    /// In a transitional status (0, 1, 2, 4, 5) or with a pending operation; since it was asked.
+    Transitional,
+    /// Failed (6); since it failed.
+    Failed,
+    /// Deleted (8); since it was deleted.
+    Deleted,
+    /// Active with a user-set expiry; at the expiry.
+    Expiring,
+}
+
+impl StaleCategory {
+    /// All categories.
+    pub const ALL: [StaleCategory; 4] = [
+        StaleCategory::Transitional,
+        StaleCategory::Failed,
+        StaleCategory::Deleted,
+        StaleCategory::Expiring,
+    ];
+
+    /// Short name (index key prefix, logs).
+    pub fn name(self) -> &'static str {
+        match self {
+            StaleCategory::Transitional => "transitional",
+            StaleCategory::Failed => "failed",
+            StaleCategory::Deleted => "deleted",
+            StaleCategory::Expiring => "expiring",
+        }
+    }
+
+    /// The category a VM is in, and the time its age counts from; `None` for a healthy VM
+    /// (running or stopped, nothing pending, no expiry): those never enter the index.
+    pub fn of(vm: &VmRecord) -> Option<(StaleCategory, Timestamp)> {
+        if let Some(p) = &vm.pending_op {
+            return Some((StaleCategory::Transitional, p.requested_at));
+        }
+        match vm.status {
+            VmStatus::Creating
+            | VmStatus::Provisioning
+            | VmStatus::Starting
+            | VmStatus::Stopping
+            | VmStatus::Deleting => Some((StaleCategory::Transitional, vm.updated_at)),
+            VmStatus::Failed => Some((StaleCategory::Failed, vm.updated_at)),
+            VmStatus::Deleted => Some((StaleCategory::Deleted, vm.updated_at)),
+            VmStatus::Running | VmStatus::Stopped => {
+                vm.expires_at.map(|at| (StaleCategory::Expiring, at))
+            }
+        }
+    }
+}
+
 /// A VM as stored: ids only, plus bookkeeping that never goes on the wire.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -179,6 +234,16 @@ pub struct VmRecord {
     /// Where it lives in its cloud, once created there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud: Option<CloudRef>,
+    /// User-set expiry: the cleanup job deletes the VM after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+    /// For deleted records: when the record itself goes (DynamoDB TTL attribute, Unix seconds).
+    #[serde(
+        default,
+        rename = "expiresAtEpoch",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub purge_after_epoch: Option<i64>,
     /// Optimistic-locking version, incremented by every write.
     pub version: u64,
 }
@@ -227,6 +292,9 @@ pub struct VirtualMachine {
     pub team: Ref<TeamId, Team>,
     /// Addresses.
     pub ip_configurations: Vec<IpConfiguration>,
+    /// User-set expiry, if any.
+    #[serde(default)]
+    pub expires_at: Option<Timestamp>,
     /// Created.
     pub created_at: Timestamp,
     /// Last changed.
@@ -259,6 +327,7 @@ impl VirtualMachine {
             project: Ref::Id(r.project),
             team: Ref::Id(r.team),
             ip_configurations: r.ip_configurations.clone(),
+            expires_at: r.expires_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
             attestation: None,
@@ -268,7 +337,7 @@ impl VirtualMachine {
 
 impl Serialize for VirtualMachine {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("VirtualMachine", 24)?;
+        let mut s = serializer.serialize_struct("VirtualMachine", 25)?;
         s.serialize_field("_id", &self.id)?;
         s.serialize_field("region", &self.region)?;
         s.serialize_field("image", &self.image)?;
@@ -291,6 +360,9 @@ impl Serialize for VirtualMachine {
         s.serialize_field("project", &self.project)?;
         s.serialize_field("team", &self.team)?;
         s.serialize_field("ipConfigurations", &self.ip_configurations)?;
+        if let Some(at) = &self.expires_at {
+            s.serialize_field("expiresAt", at)?;
+        }
         s.serialize_field("createdAt", &self.created_at)?;
         s.serialize_field("updatedAt", &self.updated_at)?;
         s.serialize_field("attestation", &self.attestation)?;
@@ -328,5 +400,177 @@ impl Serialize for ActionResult {
         s.serialize_field("status", &self.status)?;
         s.serialize_field("statusName", self.status.name())?;
         s.end()
+    }
+}
+
+/// OpenAPI schemas of the hand-serialized wire types (feature `openapi`). `VirtualMachine` and
+/// `ActionResult` write `statusName` beside `status`, so their schemas are declared here field
+/// by field in the order their `Serialize` writes them; the OpenAPI tests compare them with
+/// serialized values.
+#[cfg(feature = "openapi")]
+mod schema {
+    use std::borrow::Cow;
+
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type};
+    use utoipa::openapi::RefOr;
+    use utoipa::{PartialSchema, ToSchema};
+
+    use super::*;
+
+    /// `Ref<I, T>` is `oneOf: [I, T]`, both by reference. Derived schemas compose generic
+    /// field types through `utoipa::__dev::ComposeSchema` (what `derive(ToSchema)` would
+    /// implement), so that is the trait to implement by hand; the generics it is handed (the
+    /// inlined schemas of `I` and `T`) are replaced by references to their components.
+    impl<I: ToSchema, T: ToSchema> utoipa::__dev::ComposeSchema for Ref<I, T> {
+        fn compose(_generics: Vec<RefOr<Schema>>) -> RefOr<Schema> {
+            OneOfBuilder::new()
+                .item(utoipa::openapi::Ref::from_schema_name(I::name()))
+                .item(utoipa::openapi::Ref::from_schema_name(T::name()))
+                .description(Some(format!(
+                    "A reference: the {} id, or the {} it names (\"populated\")",
+                    T::name(),
+                    T::name()
+                )))
+                .into()
+        }
+    }
+
+    impl<I: ToSchema, T: ToSchema> ToSchema for Ref<I, T> {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("Ref")
+        }
+
+        fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+            schemas.push((I::name().into_owned(), I::schema()));
+            I::schemas(schemas);
+            schemas.push((T::name().into_owned(), T::schema()));
+            T::schemas(schemas);
+        }
+    }
+
+    /// `statusName`: the name of `status`.
+    fn status_name() -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(VmStatus::ALL.iter().map(|s| s.name())))
+            .description(Some("The name of `status`"))
+    }
+
+    /// `attestationId`: a UUID v4.
+    fn uuid() -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::Custom("uuid".into())))
+            .description(Some("Attestation id (UUID v4) set at creation"))
+    }
+
+    /// A virtual machine. `provider`, `size`, `price`, `project` and `team` are ids or the
+    /// objects they name ("populated"), as each endpoint documents.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct VirtualMachineWire {
+        /// Id.
+        #[schema(rename = "_id")]
+        id: VmId,
+        /// Region.
+        region: Region,
+        /// Image.
+        image: Image,
+        #[schema(schema_with = uuid)]
+        attestation_id: String,
+        /// The user's own public key, or `null` (the service generated the login).
+        #[schema(required = true)]
+        access: Option<Access>,
+        /// Login method.
+        auth_method: AuthMethod,
+        /// Lifecycle status.
+        status: VmStatus,
+        #[schema(schema_with = status_name)]
+        status_name: String,
+        /// Why the VM failed (status 6) or its teardown did not complete (status 5); absent
+        /// otherwise.
+        #[schema(required = false)]
+        status_reason: String,
+        /// Blocked by an administrator.
+        is_blocked: bool,
+        /// Tags.
+        tags: Tags,
+        /// Subscription, or `null`.
+        #[schema(required = true)]
+        subscription: Option<SubscriptionId>,
+        /// Host name, unique among the project's active VMs.
+        name: HostName,
+        /// Provider offering.
+        provider: Ref<ProviderId, Provider>,
+        /// Size.
+        size: Ref<SizeId, Size>,
+        /// Price.
+        price: Ref<PriceId, Price>,
+        /// Creator (the `sub` of the token that created it).
+        owner: UserId,
+        /// Project.
+        project: Ref<ProjectId, Project>,
+        /// Team.
+        team: Ref<TeamId, Team>,
+        /// Addresses (empty until the cloud has given it some).
+        ip_configurations: Vec<IpConfiguration>,
+        /// User-set expiry, if any: the cleanup job deletes the VM after it.
+        #[schema(required = false)]
+        expires_at: Timestamp,
+        /// Created.
+        created_at: Timestamp,
+        /// Last changed.
+        updated_at: Timestamp,
+        /// Attestation report; `null` until attestation exists.
+        #[schema(required = true)]
+        attestation: Option<serde_json::Value>,
+    }
+
+    impl PartialSchema for VirtualMachine {
+        fn schema() -> RefOr<Schema> {
+            VirtualMachineWire::schema()
+        }
+    }
+
+    impl ToSchema for VirtualMachine {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("VirtualMachine")
+        }
+
+        fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+            VirtualMachineWire::schemas(schemas);
+        }
+    }
+
+    /// The answer of start, stop and delete: the VM's status after the request.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct ActionResultWire {
+        /// Human-readable, true to `status` ("Virtual machine is stopping").
+        message: String,
+        /// The VM.
+        vm_id: VmId,
+        /// Status after the request.
+        status: VmStatus,
+        #[schema(schema_with = status_name)]
+        status_name: String,
+    }
+
+    impl PartialSchema for ActionResult {
+        fn schema() -> RefOr<Schema> {
+            ActionResultWire::schema()
+        }
+    }
+
+    impl ToSchema for ActionResult {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("ActionResult")
+        }
+
+        fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+            ActionResultWire::schemas(schemas);
+        }
     }
 }

@@ -64,6 +64,17 @@ impl ProvisionConfig {
                 }),
             }
         };
+        let days = |k: &str, default: u64| -> Result<Duration, ProvisionConfigError> {
+            match var(k) {
+                None => Ok(Duration::from_secs(default * 24 * 3600)),
+                Some(v) => v
+                    .parse::<u64>()
+                    .map(|d| Duration::from_secs(d * 24 * 3600))
+                    .map_err(|_| {
+                        ProvisionConfigError(format!("{k} must be a number of days, got '{v}'"))
+                    }),
+            }
+        };
         let simulated_delay = match var("SIMULATED_DELAY_MS") {
             None => Duration::from_millis(1500),
             Some(v) => v.parse().map(Duration::from_millis).map_err(|_| {
@@ -97,9 +108,50 @@ impl ProvisionConfig {
                     "PROVISIONER_DELETE_DEADLINE_SECONDS",
                     defaults.delete_deadline.as_secs(),
                 )?,
+                deleted_retention: days("CLEANUP_DELETED_RETENTION_DAYS", 30)?,
             },
         })
     }
+}
+
+/// Cleanup settings from the environment (names in `docs/cleanup.md`).
+pub fn cleanup_policy_from_vars(
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<vmapi_core::CleanupPolicy, ProvisionConfigError> {
+    let var = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+    let num = |k: &str, default: u64| -> Result<u64, ProvisionConfigError> {
+        match var(k) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| {
+                ProvisionConfigError(format!("{k} must be a whole number, got '{v}'"))
+            }),
+        }
+    };
+    let d = vmapi_core::CleanupPolicy::default();
+    let dry_run = match var("CLEANUP_DRY_RUN").as_deref() {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(other) => {
+            return Err(ProvisionConfigError(format!(
+                "CLEANUP_DRY_RUN must be true or false, got '{other}'"
+            )))
+        }
+    };
+    Ok(vmapi_core::CleanupPolicy {
+        transitional_after: Duration::from_secs(60 * num("CLEANUP_TRANSITIONAL_MINUTES", 60)?),
+        failed_retention: Duration::from_secs(24 * 3600 * num("CLEANUP_FAILED_RETENTION_DAYS", 7)?),
+        deleted_retention: Duration::from_secs(
+            24 * 3600 * num("CLEANUP_DELETED_RETENTION_DAYS", 30)?,
+        ),
+        dry_run,
+        concurrency: num("CLEANUP_CONCURRENCY", d.concurrency as u64)?.clamp(1, 64) as usize,
+        time_budget: Duration::from_secs(num(
+            "CLEANUP_TIME_BUDGET_SECONDS",
+            d.time_budget.as_secs(),
+        )?),
+        max_candidates: num("CLEANUP_MAX_CANDIDATES", d.max_candidates as u64)?.clamp(1, 10_000)
+            as usize,
+    })
 }
 
 #[cfg(test)]
@@ -138,5 +190,20 @@ mod tests {
             .unwrap_err()
             .0
             .contains("AWS_DRIVER"));
+    }
+
+    #[test]
+    fn cleanup_policy_defaults_and_errors() {
+        let p = cleanup_policy_from_vars(|_| None).unwrap();
+        assert_eq!(p.transitional_after, Duration::from_secs(3600));
+        assert!(!p.dry_run);
+        let p =
+            cleanup_policy_from_vars(|k| (k == "CLEANUP_DRY_RUN").then(|| "true".into())).unwrap();
+        assert!(p.dry_run);
+        let e = cleanup_policy_from_vars(|k| {
+            (k == "CLEANUP_FAILED_RETENTION_DAYS").then(|| "a week".into())
+        })
+        .unwrap_err();
+        assert!(e.0.contains("CLEANUP_FAILED_RETENTION_DAYS"));
     }
 }

@@ -2,6 +2,7 @@
 //! one where asked for, announced at start-up), and feeds it from the DynamoDB Stream, as a
 //! Lambda handler or, locally, by polling DynamoDB Local's stream.
 
+pub mod cleanup;
 pub mod config;
 pub mod lambda;
 pub mod stream;

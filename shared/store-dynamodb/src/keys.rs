@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use vmapi_models::{HostName, ProjectId, Timestamp, VmId, VmRecord};
+use vmapi_models::{HostName, ProjectId, StaleCategory, Timestamp, VmId, VmRecord};
 
-use crate::table::{GSI1_PK, GSI1_SK, PK, SK};
+use crate::table::{GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, PK, SK};
 
 /// Kinds of item and their key prefixes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -94,12 +94,41 @@ pub(crate) fn gsi_start_key(project: ProjectId, created_at: Timestamp, id: VmId)
     k
 }
 
-/// Adds key attributes to a VM item; only active VMs carry the (sparse) index keys.
+/// Partitions of the stale index (spreads its writes; a cleanup run queries each).
+pub(crate) const STALE_SHARDS: u32 = 4;
+
+/// The stale-index partition of a VM.
+pub(crate) fn stale_pk(shard: u32) -> String {
+    format!("STALE#{shard}")
+}
+
+fn stale_shard(id: VmId) -> u32 {
+    let last = id.to_string().bytes().last().unwrap_or(b'0');
+    (last as u32) % STALE_SHARDS
+}
+
+/// Sort-key range of a category up to (excluding) `older_than`.
+pub(crate) fn stale_range(category: StaleCategory, older_than: Timestamp) -> (String, String) {
+    (
+        format!("{}#", category.name()),
+        format!("{}#{older_than}", category.name()),
+    )
+}
+
+/// Adds key attributes to a VM item. Only active VMs carry the list index keys; only VMs the
+/// cleanup job may have to act on carry the stale index keys (both indexes are sparse).
 pub(crate) fn vm_item_keys(vm: &VmRecord, item: &mut Key) {
     item.extend(key(Kind::Vm, &vm.id.to_string()));
     item.insert("entity".into(), s("vm"));
     if vm.status.is_active() {
         item.insert(GSI1_PK.into(), s(project_vms_pk(vm.project)));
         item.insert(GSI1_SK.into(), s(project_vms_sk(vm.created_at, vm.id)));
+    }
+    if let Some((category, since)) = StaleCategory::of(vm) {
+        item.insert(GSI2_PK.into(), s(stale_pk(stale_shard(vm.id))));
+        item.insert(
+            GSI2_SK.into(),
+            s(format!("{}#{since}#{}", category.name(), vm.id)),
+        );
     }
 }

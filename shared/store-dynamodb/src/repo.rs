@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, Delete, KeysAndAttributes, Put, PutRequest,
-    TransactWriteItem, WriteRequest,
+    ReturnConsumedCapacity, TransactWriteItem, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use serde::de::DeserializeOwned;
@@ -15,14 +15,15 @@ use serde::Serialize;
 use vmapi_core::{
     ConflictCode, Error, Found, Lookup, NameChange, PageKey, Repository, Result, VmPage,
 };
-use vmapi_models::{ProjectId, Seed, VmEvent, VmId, VmRecord};
+use vmapi_models::{ProjectId, Seed, StaleCategory, Timestamp, VmEvent, VmId, VmRecord};
 
 use crate::cache::CatalogCache;
 use crate::errors::{map_sdk, unavailable};
 use crate::keys::{
-    event_key, gsi_start_key, key, name_key, project_vms_pk, s, vm_item_keys, Key, Kind,
+    event_key, gsi_start_key, key, name_key, project_vms_pk, s, stale_pk, stale_range,
+    vm_item_keys, Key, Kind, STALE_SHARDS,
 };
-use crate::table::{GSI1, GSI1_PK, PK};
+use crate::table::{GSI1, GSI1_PK, GSI2, GSI2_PK, GSI2_SK, PK, SK};
 
 /// Most keys one BatchGetItem may carry.
 const BATCH_GET_MAX: usize = 100;
@@ -51,6 +52,8 @@ pub struct DynamoRepository {
     client: Client,
     table: String,
     cache: CatalogCache,
+    /// Read capacity units consumed by the stale-index queries and VM reads, in thousandths.
+    consumed_milli: std::sync::atomic::AtomicU64,
 }
 
 fn to_item<T: Serialize>(value: &T) -> Result<Key> {
@@ -72,6 +75,23 @@ impl DynamoRepository {
             client,
             table: table.into(),
             cache: CatalogCache::new(options.catalog_ttl),
+            consumed_milli: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Read capacity units consumed so far by VM reads and stale-index queries.
+    pub fn consumed_read_capacity(&self) -> f64 {
+        self.consumed_milli
+            .load(std::sync::atomic::Ordering::Relaxed) as f64
+            / 1000.0
+    }
+
+    fn count_capacity(&self, c: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>) {
+        if let Some(units) = c.and_then(|c| c.capacity_units()) {
+            self.consumed_milli.fetch_add(
+                (units * 1000.0).round() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
         }
     }
 
@@ -167,6 +187,46 @@ impl DynamoRepository {
             .send()
             .await
             .map_err(|e| map_sdk("TransactWriteItems", e))?;
+        Ok(())
+    }
+
+    /// Stores many VM records as they are, 25 per `BatchWriteItem` (seeding and load tests; no
+    /// host-name claims, no conditions).
+    pub async fn put_vms_unchecked(&self, vms: &[VmRecord]) -> Result<()> {
+        for chunk in vms.chunks(BATCH_WRITE_MAX) {
+            let mut requests = Vec::with_capacity(chunk.len());
+            for vm in chunk {
+                let mut item = to_item(vm)?;
+                vm_item_keys(vm, &mut item);
+                requests.push(
+                    WriteRequest::builder()
+                        .put_request(
+                            PutRequest::builder()
+                                .set_item(Some(item))
+                                .build()
+                                .expect("put request is complete"),
+                        )
+                        .build(),
+                );
+            }
+            let mut pending = Some(HashMap::from([(self.table.clone(), requests)]));
+            for attempt in 0..=UNPROCESSED_RETRIES {
+                let Some(items) = pending.take().filter(|m| !m.is_empty()) else {
+                    break;
+                };
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(items))
+                    .send()
+                    .await
+                    .map_err(|e| map_sdk("BatchWriteItem", e))?;
+                pending = out.unprocessed_items;
+            }
+        }
         Ok(())
     }
 
@@ -416,10 +476,118 @@ impl Repository for DynamoRepository {
             .get_item()
             .table_name(&self.table)
             .set_key(Some(key(Kind::Vm, &id.to_string())))
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(|e| map_sdk("GetItem", e))?;
-        out.item.map(from_item).transpose()
+        self.count_capacity(out.consumed_capacity());
+        let vm: Option<VmRecord> = out.item.map(from_item).transpose()?;
+        // DynamoDB removes expired items late (and DynamoDB Local never): expired is absent.
+        let now = vmapi_models::Timestamp::now().unix_millis() / 1000;
+        Ok(vm.filter(|v| v.purge_after_epoch.is_none_or(|at| at > now)))
+    }
+
+    async fn stale_vms(
+        &self,
+        category: StaleCategory,
+        older_than: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<VmId>> {
+        let (from, to) = stale_range(category, older_than);
+        let queries = (0..STALE_SHARDS).map(|shard| {
+            self.client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI2)
+                .key_condition_expression(format!(
+                    "{GSI2_PK} = :pk AND {GSI2_SK} BETWEEN :from AND :to"
+                ))
+                .expression_attribute_values(":pk", s(stale_pk(shard)))
+                .expression_attribute_values(":from", s(from.clone()))
+                .expression_attribute_values(":to", s(to.clone()))
+                .limit(limit.clamp(1, 1000) as i32)
+                .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
+                .send()
+        });
+        let mut found: Vec<(String, VmId)> = Vec::new();
+        for out in futures_util::future::join_all(queries).await {
+            let out = out.map_err(|e| map_sdk("Query", e))?;
+            self.count_capacity(out.consumed_capacity());
+            for item in out.items() {
+                let sk = item
+                    .get(GSI2_SK)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                let id = item
+                    .get(PK)
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|pk| pk.strip_prefix("VM#"))
+                    .and_then(|id| VmId::parse(id).ok());
+                if let Some(id) = id {
+                    found.push((sk, id));
+                }
+            }
+        }
+        found.sort();
+        Ok(found.into_iter().take(limit).map(|(_, id)| id).collect())
+    }
+
+    async fn purge_vm(&self, id: VmId, expected_version: u64) -> Result<()> {
+        let condition = Condition::version_is(expected_version);
+        match self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(Kind::Vm, &id.to_string())))
+            .condition_expression(condition.expression)
+            .set_expression_attribute_values(condition.values)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                return Err(Error::VersionConflict)
+            }
+            Err(e) => return Err(map_sdk("DeleteItem", e)),
+        }
+        // The VM's history lives in its partition: remove it too.
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(format!("{PK} = :pk"))
+            .expression_attribute_values(":pk", s(format!("VM#{id}")))
+            .projection_expression(format!("{PK}, {SK}"))
+            .send()
+            .await
+            .map_err(|e| map_sdk("Query", e))?;
+        let deletes: Vec<WriteRequest> = out
+            .items()
+            .iter()
+            .map(|k| {
+                WriteRequest::builder()
+                    .delete_request(
+                        aws_sdk_dynamodb::types::DeleteRequest::builder()
+                            .set_key(Some(k.clone()))
+                            .build()
+                            .expect("delete request is complete"),
+                    )
+                    .build()
+            })
+            .collect();
+        for chunk in deletes.chunks(BATCH_WRITE_MAX) {
+            self.client
+                .batch_write_item()
+                .request_items(&self.table, chunk.to_vec())
+                .send()
+                .await
+                .map_err(|e| map_sdk("BatchWriteItem", e))?;
+        }
+        Ok(())
     }
 
     async fn list_project_vms(

@@ -17,6 +17,12 @@ pub const GSI1: &str = "gsi1";
 pub const GSI1_PK: &str = "gsi1pk";
 /// Its sort key.
 pub const GSI1_SK: &str = "gsi1sk";
+/// The sparse stale-VM index (only VMs the cleanup job may have to act on carry its keys).
+pub const GSI2: &str = "gsi2";
+/// Its partition key: `STALE#{shard}`.
+pub const GSI2_PK: &str = "gsi2pk";
+/// Its sort key: `{category}#{since}#{vmId}`.
+pub const GSI2_SK: &str = "gsi2sk";
 /// TTL attribute (Unix seconds) of expiring items.
 pub const TTL_ATTRIBUTE: &str = "expiresAtEpoch";
 
@@ -33,7 +39,9 @@ pub fn table_definition() -> TableDefinition {
             {"AttributeName": PK, "AttributeType": "S"},
             {"AttributeName": SK, "AttributeType": "S"},
             {"AttributeName": GSI1_PK, "AttributeType": "S"},
-            {"AttributeName": GSI1_SK, "AttributeType": "S"}
+            {"AttributeName": GSI1_SK, "AttributeType": "S"},
+            {"AttributeName": GSI2_PK, "AttributeType": "S"},
+            {"AttributeName": GSI2_SK, "AttributeType": "S"}
         ],
         "KeySchema": [
             {"AttributeName": PK, "KeyType": "HASH"},
@@ -47,6 +55,14 @@ pub fn table_definition() -> TableDefinition {
                     {"AttributeName": GSI1_SK, "KeyType": "RANGE"}
                 ],
                 "Projection": {"ProjectionType": "ALL"}
+            },
+            {
+                "IndexName": GSI2,
+                "KeySchema": [
+                    {"AttributeName": GSI2_PK, "KeyType": "HASH"},
+                    {"AttributeName": GSI2_SK, "KeyType": "RANGE"}
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"}
             }
         ],
         "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
@@ -107,7 +123,11 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), aws_sdk_dyn
                 .set_key_schema(Some(key_schema(&g["KeySchema"])))
                 .projection(
                     Projection::builder()
-                        .projection_type(ProjectionType::All)
+                        .projection_type(if g["Projection"]["ProjectionType"] == "KEYS_ONLY" {
+                            ProjectionType::KeysOnly
+                        } else {
+                            ProjectionType::All
+                        })
                         .build(),
                 )
                 .build()

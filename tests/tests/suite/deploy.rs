@@ -117,6 +117,88 @@ fn only_the_functions_that_need_the_secret_store_build_it() {
     }
 }
 
+/// `cargo metadata` of the workspace (no dependencies).
+fn cargo_metadata() -> Value {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
+        .current_dir(root())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn every_template_function_is_a_binary_cargo_knows_and_watch_routes_match() {
+    let meta = cargo_metadata();
+    let binaries: BTreeSet<String> = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap().iter())
+        .filter(|t| t["kind"].as_array().unwrap().iter().any(|k| k == "bin"))
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    let functions = resources_of_type("AWS::Serverless::Function");
+    assert!(functions.len() >= 11, "every function is in the template");
+    for (name, f) in functions {
+        let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
+        assert!(
+            binaries.contains(binary),
+            "{name} builds binary {binary}, which cargo does not know"
+        );
+    }
+    // `cargo lambda watch` routes (Cargo.toml) == the route table.
+    let router = meta["metadata"]["lambda"]["watch"]["router"]
+        .as_object()
+        .expect("[workspace.metadata.lambda.watch.router]");
+    let mut in_watch = BTreeSet::new();
+    for (path, routes) in router {
+        for r in routes.as_array().unwrap() {
+            in_watch.insert((
+                r["function"].as_str().unwrap().to_string(),
+                r["method"].as_str().unwrap().to_string(),
+                path.clone(),
+            ));
+        }
+    }
+    let in_code: BTreeSet<(String, String, String)> = Endpoint::ALL
+        .iter()
+        .map(|e| {
+            (
+                e.function().to_string(),
+                e.method().to_string(),
+                e.path().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        in_watch, in_code,
+        "cargo lambda watch routes == route table"
+    );
+}
+
+#[test]
+fn the_worker_events_parse() {
+    let stream: aws_lambda_events::event::dynamodb::Event =
+        serde_json::from_str(&read("events/provisioner.json")).expect("stream event");
+    assert_eq!(stream.records.len(), 2);
+    let schedule: Value =
+        serde_json::from_str(&read("events/cleanup.json")).expect("scheduled event");
+    assert_eq!(schedule["detail-type"], "Scheduled Event");
+}
+
 const EVENT_VM: &str = "654a11e60b23ef1b0f36d44e";
 
 #[tokio::test]

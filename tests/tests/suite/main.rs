@@ -1,6 +1,7 @@
 //! The integration suite: one test binary (one link step) with a module per area.
 
 mod api;
+mod cleanup;
 mod credentials;
 mod deploy;
 mod provisioning;

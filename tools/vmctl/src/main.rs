@@ -54,6 +54,12 @@ enum Command {
         #[arg(long, env = "PORT", default_value_t = 3000)]
         port: u16,
     },
+    /// Run the cleanup job once (as the scheduled function does) and print its summary.
+    Cleanup {
+        /// Report what would be done; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Local run: create the table if needed, load the demo data, write a demo token, serve.
     Dev {
         /// Address to bind.
@@ -160,6 +166,28 @@ async fn serve_with_provisioner(
         provision_summary(&provision)
     );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let cleanup_every = std::env::var("CLEANUP_INTERVAL_SECONDS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(60);
+    let policy = vmapi_provision::config::cleanup_policy_from_vars(|k| std::env::var(k).ok())?;
+    let cleanup = vmapi_core::Cleanup::new(
+        repo.clone(),
+        Arc::new(vmapi_core::SystemClock),
+        Some(provisioner.clone()),
+        policy,
+    );
+    println!("cleanup job: every {cleanup_every} s (CLEANUP_INTERVAL_SECONDS)");
+    let cleaner = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(cleanup_every.max(1)));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = vmapi_provision::cleanup::run_once(&cleanup).await {
+                eprintln!("cleanup run failed: {e}");
+            }
+        }
+    });
     let poller = tokio::spawn(vmapi_provision::stream::run(
         repo.client().clone(),
         vmapi_provision::stream::streams_client(&sdk),
@@ -172,6 +200,7 @@ async fn serve_with_provisioner(
     let result = serve(host, port, state).await;
     let _ = stop_tx.send(());
     let _ = poller.await;
+    cleaner.abort();
     result
 }
 
@@ -248,6 +277,40 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 RepositoryOptions::default(),
             ));
             serve_with_provisioner(&host, port, &config, repo).await?;
+        }
+        Command::Cleanup { dry_run } => {
+            let repo = Arc::new(DynamoRepository::new(
+                dynamodb_client().await,
+                &cli.table,
+                RepositoryOptions::default(),
+            ));
+            let mut policy =
+                vmapi_provision::config::cleanup_policy_from_vars(|k| std::env::var(k).ok())?;
+            policy.dry_run |= dry_run;
+            let secrets = SecretsConfig::from_env()?;
+            let sdk = vmapi_aws::sdk_config().await;
+            let store = vmapi_secrets::build(&secrets, &sdk);
+            let provision = vmapi_provision::ProvisionConfig::from_env()?;
+            let provisioner =
+                vmapi_provision::provisioner(&provision, &sdk, repo.clone(), store).await?;
+            let cleanup = vmapi_core::Cleanup::new(
+                repo,
+                Arc::new(vmapi_core::SystemClock),
+                Some(provisioner),
+                policy,
+            );
+            let summary = vmapi_provision::cleanup::run_once(&cleanup).await?;
+            eprintln!(
+                "cleanup{}: {} candidates, {} repaired, {} deleted, {} purged, {} failed, {} skipped, {} deferred",
+                if summary.dry_run { " (dry run, nothing changed)" } else { "" },
+                summary.candidates,
+                summary.repaired,
+                summary.deleted,
+                summary.purged,
+                summary.failed,
+                summary.skipped,
+                summary.deferred
+            );
         }
         Command::Dev {
             host,

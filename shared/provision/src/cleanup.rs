@@ -1,0 +1,57 @@
+//! The cleanup job as a Lambda function on an EventBridge schedule, and as a local loop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lambda_runtime::LambdaEvent;
+use vmapi_core::cleanup::emf_line;
+use vmapi_core::{Cleanup, CleanupPolicy, Summary, SystemClock};
+use vmapi_models::Timestamp;
+
+/// Runs once and prints the summary line (JSON, embedded metric format) on standard output.
+pub async fn run_once(cleanup: &Cleanup) -> Result<Summary, vmapi_core::Error> {
+    let summary = cleanup.run().await?;
+    println!("{}", emf_line(&summary, Timestamp::now()));
+    Ok(summary)
+}
+
+/// The Lambda entry point: builds everything once per cold start; each scheduled event runs the
+/// job with a time budget below the invocation's deadline.
+pub async fn run_lambda() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "vm-api".into());
+    let secrets_config = vmapi_secrets::SecretsConfig::from_env()?;
+    let config = crate::ProvisionConfig::from_env()?;
+    let policy = crate::config::cleanup_policy_from_vars(|k| std::env::var(k).ok())?;
+    let sdk = vmapi_aws::sdk_config().await;
+    let repo = Arc::new(vmapi_store_dynamodb::DynamoRepository::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        table,
+        vmapi_store_dynamodb::RepositoryOptions::default(),
+    ));
+    let secrets = vmapi_secrets::build(&secrets_config, &sdk);
+    let provisioner = crate::provisioner(&config, &sdk, repo.clone(), secrets).await?;
+    let (repo, policy, provisioner) = (&repo, &policy, &provisioner);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: LambdaEvent<serde_json::Value>| async move {
+            let left = event
+                .context
+                .deadline()
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default();
+            let mut policy: CleanupPolicy = policy.clone();
+            policy.time_budget = policy
+                .time_budget
+                .min(left.saturating_sub(Duration::from_secs(15)));
+            let cleanup = Cleanup::new(
+                repo.clone(),
+                Arc::new(SystemClock),
+                Some(provisioner.clone()),
+                policy,
+            );
+            let summary = run_once(&cleanup).await?;
+            Ok::<_, lambda_runtime::Error>(serde_json::to_value(summary)?)
+        },
+    ))
+    .await
+}
