@@ -631,6 +631,23 @@ pub fn demo_vm(name: &str, status: VmStatus) -> VmRecord {
 pub struct RequestCounter(Arc<std::sync::Mutex<Vec<String>>>);
 
 impl RequestCounter {
+    /// A Secrets Manager (moto) client that reports to this counter.
+    pub async fn secretsmanager_client(&self) -> aws_sdk_secretsmanager::Client {
+        let base = secretsmanager_client().await;
+        let conf = base.config().to_builder().interceptor(self.clone()).build();
+        aws_sdk_secretsmanager::Client::from_conf(conf)
+    }
+
+    /// An EC2 (moto) client for `region` that reports to this counter.
+    pub async fn ec2_client(&self, region: &str) -> aws_sdk_ec2::Client {
+        let sdk = vmapi_aws::sdk_config().await;
+        let conf = aws_sdk_ec2::config::Builder::from(&sdk)
+            .region(aws_sdk_ec2::config::Region::new(region.to_string()))
+            .interceptor(self.clone())
+            .build();
+        aws_sdk_ec2::Client::from_conf(conf)
+    }
+
     /// A DynamoDB Local client that reports to this counter.
     pub async fn client(&self) -> aws_sdk_dynamodb::Client {
         let base = local_client().await;
@@ -655,12 +672,38 @@ impl aws_sdk_dynamodb::config::Intercept for RequestCounter {
         _components: &aws_sdk_dynamodb::config::RuntimeComponents,
         _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        let op = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .map(|t| t.trim_start_matches("DynamoDB_20120810.").to_string())
-            .unwrap_or_else(|| "?".into());
+        let request = context.request();
+        let body = request.body().bytes().unwrap_or_default();
+        let op = match request.headers().get("x-amz-target") {
+            // JSON protocols (DynamoDB, Secrets Manager): `Service_Version.Operation`.
+            Some(t) => t.rsplit('.').next().unwrap_or("?").to_string(),
+            // Query protocol (EC2): `Action=Operation&...` in the body.
+            None => String::from_utf8_lossy(body)
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("Action="))
+                .unwrap_or("?")
+                .to_string(),
+        };
+        if op == "TransactWriteItems" {
+            // IAM authorizes each item of a transaction by its own action: note them, e.g.
+            // `TransactWriteItems[PutItem,DeleteItem]` (still one request).
+            let text = String::from_utf8_lossy(body);
+            let items: Vec<&str> = [
+                ("\"Put\"", "PutItem"),
+                ("\"Delete\"", "DeleteItem"),
+                ("\"Update\"", "UpdateItem"),
+                ("\"ConditionCheck\"", "ConditionCheckItem"),
+            ]
+            .into_iter()
+            .filter(|(k, _)| text.contains(k))
+            .map(|(_, a)| a)
+            .collect();
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("TransactWriteItems[{}]", items.join(",")));
+            return Ok(());
+        }
         self.0.lock().unwrap().push(op);
         Ok(())
     }

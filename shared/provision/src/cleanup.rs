@@ -34,24 +34,29 @@ pub async fn run_lambda() -> Result<(), lambda_runtime::Error> {
     let (repo, policy, provisioner) = (&repo, &policy, &provisioner);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            let left = event
-                .context
-                .deadline()
-                .duration_since(std::time::SystemTime::now())
-                .unwrap_or_default();
-            let mut policy: CleanupPolicy = policy.clone();
-            policy.time_budget = policy
-                .time_budget
-                .min(left.saturating_sub(Duration::from_secs(15)));
-            let cleanup = Cleanup::new(
-                repo.clone(),
-                Arc::new(SystemClock),
-                Some(provisioner.clone()),
-                policy,
-            );
-            let summary = run_once(&cleanup).await?;
+            let summary = handle(repo.clone(), provisioner.clone(), policy.clone(), event).await?;
             Ok::<_, lambda_runtime::Error>(serde_json::to_value(summary)?)
         },
     ))
     .await
+}
+
+/// Handles one scheduled event: runs the job with a time budget 15 s below the invocation's
+/// deadline (and at most the policy's) and prints the summary line.
+pub async fn handle(
+    repo: Arc<dyn vmapi_core::Repository>,
+    provisioner: vmapi_core::Provisioner,
+    mut policy: CleanupPolicy,
+    event: LambdaEvent<serde_json::Value>,
+) -> Result<Summary, vmapi_core::Error> {
+    let left = event
+        .context
+        .deadline()
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    policy.time_budget = policy
+        .time_budget
+        .min(left.saturating_sub(Duration::from_secs(15)));
+    let cleanup = Cleanup::new(repo, Arc::new(SystemClock), Some(provisioner), policy);
+    run_once(&cleanup).await
 }

@@ -4,5 +4,6 @@ mod api;
 mod cleanup;
 mod credentials;
 mod deploy;
+mod iam;
 mod provisioning;
 mod round_trips;

@@ -54,6 +54,12 @@ enum Command {
         #[arg(long, env = "PORT", default_value_t = 3000)]
         port: u16,
     },
+    /// Print a VM record as stored (JSON), with its pending operation, cloud reference, login
+    /// path and status reason; never a secret.
+    Vm {
+        /// The VM id.
+        id: String,
+    },
     /// Run the cleanup job once (as the scheduled function does) and print its summary.
     Cleanup {
         /// Report what would be done; change nothing.
@@ -277,6 +283,19 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 RepositoryOptions::default(),
             ));
             serve_with_provisioner(&host, port, &config, repo).await?;
+        }
+        Command::Vm { id } => {
+            use vmapi_core::Repository;
+            let id = vmapi_models::VmId::parse(&id)?;
+            let repo = DynamoRepository::new(
+                dynamodb_client().await,
+                &cli.table,
+                RepositoryOptions::default(),
+            );
+            match repo.get_vm(id).await? {
+                Some(vm) => println!("{}", serde_json::to_string_pretty(&vm)?),
+                None => return Err(format!("VM {id} not found in table {}", cli.table).into()),
+            }
         }
         Command::Cleanup { dry_run } => {
             let repo = Arc::new(DynamoRepository::new(

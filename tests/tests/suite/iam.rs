@@ -1,0 +1,321 @@
+//! Each function's IAM policy in template.yaml covers every AWS call its code makes: the calls
+//! are recorded by an SDK interceptor while the function's code runs against DynamoDB Local and
+//! moto, and each must be allowed by an action of that function's policy.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use vmapi_core::Drivers;
+use vmapi_drivers::aws::AwsDriver;
+use vmapi_models::{CloudKind, CredentialScope, VmStatus};
+use vmapi_secrets::config::SecretsManagerConfig;
+use vmapi_secrets::SecretsManagerStore;
+use vmapi_tests::*;
+
+fn template() -> Value {
+    let y: serde_norway::Value = serde_norway::from_str(&read("template.yaml")).unwrap();
+    fn to_json(v: &serde_norway::Value) -> Value {
+        use serde_norway::Value as Y;
+        match v {
+            Y::Null => Value::Null,
+            Y::Bool(b) => Value::Bool(*b),
+            Y::Number(n) => serde_json::to_value(n).unwrap(),
+            Y::String(s) => Value::String(s.clone()),
+            Y::Sequence(s) => Value::Array(s.iter().map(to_json).collect()),
+            Y::Mapping(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.as_str().unwrap_or_default().to_string(), to_json(v)))
+                    .collect(),
+            ),
+            Y::Tagged(t) => to_json(&t.value),
+        }
+    }
+    to_json(&y)
+}
+
+/// Every IAM action in the policies of the function that builds `binary`.
+fn actions_of(binary: &str) -> BTreeSet<String> {
+    fn collect(v: &Value, out: &mut BTreeSet<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    if k == "Action" {
+                        match v {
+                            Value::String(s) => {
+                                out.insert(s.clone());
+                            }
+                            Value::Array(a) => {
+                                out.extend(a.iter().filter_map(|x| x.as_str().map(str::to_string)))
+                            }
+                            _ => {}
+                        }
+                    } else {
+                        collect(v, out);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| collect(x, out)),
+            _ => {}
+        }
+    }
+    let t = template();
+    let (_, f) = t["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"] == binary)
+        .unwrap_or_else(|| panic!("no function builds {binary}"));
+    let mut out = BTreeSet::new();
+    collect(&f["Properties"]["Policies"], &mut out);
+    out
+}
+
+/// The IAM actions a recorded call needs.
+fn needed(op: &str, service: &str) -> Vec<String> {
+    if let Some(items) = op
+        .strip_prefix("TransactWriteItems[")
+        .and_then(|s| s.strip_suffix(']'))
+    {
+        return items
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|a| format!("dynamodb:{a}"))
+            .collect();
+    }
+    vec![format!("{service}:{op}")]
+}
+
+fn service_of(op: &str) -> &'static str {
+    const SM: [&str; 5] = [
+        "CreateSecret",
+        "GetSecretValue",
+        "DeleteSecret",
+        "DescribeSecret",
+        "PutSecretValue",
+    ];
+    const EC2: [&str; 6] = [
+        "RunInstances",
+        "DescribeInstances",
+        "StartInstances",
+        "StopInstances",
+        "RebootInstances",
+        "TerminateInstances",
+    ];
+    if SM.contains(&op) {
+        "secretsmanager"
+    } else if EC2.contains(&op) {
+        "ec2"
+    } else {
+        "dynamodb"
+    }
+}
+
+#[track_caller]
+fn assert_covered(binary: &str, ops: &[String]) {
+    assert!(!ops.is_empty(), "{binary}: nothing was recorded");
+    let allowed = actions_of(binary);
+    for op in ops {
+        for action in needed(op, service_of(op)) {
+            assert!(
+                allowed.contains(&action),
+                "{binary} calls {op} but its policy lacks {action}; it has {allowed:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_function_policy_covers_the_calls_its_code_makes() {
+    let counter = RequestCounter::default();
+    let sm = SecretsManagerStore::new(
+        counter.secretsmanager_client().await,
+        SecretsManagerConfig {
+            prefix: format!("iam-{}/", vmapi_models::ObjectId::new()),
+            kms_key_id: None,
+            recovery_window_days: 0,
+        },
+    );
+    let app = TestApp::spawn_opts(Options {
+        client: Some(counter.client().await),
+        scope: CredentialScope::Vm,
+        logins: Logins::Store(Arc::new(sm)),
+    })
+    .await;
+    counter.take();
+
+    // create-vm: a create, and one whose names are taken (its new logins are removed again).
+    let r = app.create(OWNER, &["iam-1"]).await.expect(201);
+    let id = r.json[0]["_id"].as_str().unwrap().to_string();
+    app.create(OWNER, &["iam-2", "iam-1"]).await.expect(409);
+    assert_covered("create-vm", &counter.take());
+
+    app.get(
+        &format!("/api/teams/{TEAM}/projects/{PROJECT}/virtual-machines"),
+        OWNER,
+    )
+    .await
+    .expect(200);
+    assert_covered("list-vms", &counter.take());
+    app.get(&format!("/api/virtual-machines/{id}"), OWNER)
+        .await
+        .expect(200);
+    assert_covered("get-vm", &counter.take());
+    app.call(
+        Method::PATCH,
+        &format!("/api/virtual-machines/{id}"),
+        Some(OWNER),
+        Some(&json!({"name": "iam-renamed", "tags": ["a"]})),
+    )
+    .await
+    .expect(200);
+    assert_covered("update-vm", &counter.take());
+    app.get(&format!("/api/virtual-machines/{id}/credentials"), OWNER)
+        .await
+        .expect(200);
+    assert_covered("get-credentials", &counter.take());
+
+    let running = demo_vm("iam-running", VmStatus::Running);
+    app.seed_vm(&running).await;
+    counter.take();
+    app.call(
+        Method::PUT,
+        &format!("/api/virtual-machines/{}/stop", running.id),
+        Some(OWNER),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_covered("stop-vm", &counter.take());
+    let stopped = demo_vm("iam-stopped", VmStatus::Stopped);
+    app.seed_vm(&stopped).await;
+    counter.take();
+    app.call(
+        Method::PUT,
+        &format!("/api/virtual-machines/{}/start", stopped.id),
+        Some(OWNER),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_covered("start-vm", &counter.take());
+    app.call(
+        Method::DELETE,
+        &format!("/api/virtual-machines/{id}"),
+        Some(OWNER),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_covered("delete-vm", &counter.take());
+
+    // provisioner: the teardown of the deleted VM (login removal) and an AWS VM's lifecycle on moto.
+    let sdk = vmapi_aws::sdk_config().await;
+    let drivers = Drivers::new()
+        .with(
+            CloudKind::Kraud,
+            Arc::new(vmapi_drivers::SimulatedDriver::new(
+                std::time::Duration::ZERO,
+            )),
+        )
+        .with(
+            CloudKind::Aws,
+            Arc::new(AwsDriver::with_client(
+                sdk,
+                "eu-west-1",
+                counter.ec2_client("eu-west-1").await,
+            )),
+        );
+    let p = app.provisioner(drivers);
+    app.settle(&p, &id).await;
+    let mut ops = counter.take();
+    let seed = demo_seed();
+    let aws = seed
+        .providers
+        .iter()
+        .find(|p| p.id.to_string().ends_with("968c"))
+        .unwrap();
+    let body = json!({
+        "cloudProvider": aws.cloud_provider, "team": TEAM, "project": PROJECT, "hostNames": ["iam-aws"],
+        "provider": aws.id, "size": "6548a383e2442d14b6bf9746", "price": "6548a383e2442d14b6bf970c",
+        "region": aws.locations[0], "image": aws.images[0], "authMethod": 0
+    });
+    let r = app
+        .call(
+            Method::POST,
+            "/api/virtual-machines",
+            Some(OWNER),
+            Some(&body),
+        )
+        .await
+        .expect(201);
+    let aws_id = r.json[0]["_id"].as_str().unwrap().to_string();
+    counter.take();
+    app.settle(&p, &aws_id).await;
+    ops.extend(counter.take());
+    for action in ["stop", "start"] {
+        app.call(
+            Method::PUT,
+            &format!("/api/virtual-machines/{aws_id}/{action}"),
+            Some(OWNER),
+            None,
+        )
+        .await
+        .expect(200);
+        counter.take();
+        app.settle(&p, &aws_id).await;
+        ops.extend(counter.take());
+    }
+    app.call(
+        Method::DELETE,
+        &format!("/api/virtual-machines/{aws_id}"),
+        Some(OWNER),
+        None,
+    )
+    .await
+    .expect(200);
+    counter.take();
+    app.settle(&p, &aws_id).await;
+    ops.extend(counter.take());
+    for must in [
+        "RunInstances",
+        "DescribeInstances",
+        "StopInstances",
+        "StartInstances",
+        "TerminateInstances",
+        "DeleteSecret",
+    ] {
+        assert!(
+            ops.iter().any(|o| o == must),
+            "the provisioner run made no {must}: {ops:?}"
+        );
+    }
+    assert_covered("provisioner", &ops);
+
+    // cleanup: a purge, an expiry and a repair.
+    let mut expired = demo_vm("iam-expired", VmStatus::Running);
+    expired.expires_at = Some(vmapi_models::Timestamp::from_unix_millis(0).unwrap());
+    app.seed_vm(&expired).await;
+    let mut old = demo_vm("iam-old-deleted", VmStatus::Deleted);
+    old.updated_at = vmapi_models::Timestamp::from_unix_millis(0).unwrap();
+    app.seed_vm(&old).await;
+    let mut stuck = demo_vm("iam-stuck", VmStatus::Creating);
+    stuck.updated_at = vmapi_models::Timestamp::from_unix_millis(0).unwrap();
+    app.seed_vm(&stuck).await;
+    counter.take();
+    let summary = vmapi_core::Cleanup::new(
+        app.repo.clone(),
+        Arc::new(vmapi_core::SystemClock),
+        Some(p),
+        vmapi_core::CleanupPolicy::default(),
+    )
+    .run()
+    .await
+    .unwrap();
+    assert!(
+        summary.deleted >= 1 && summary.purged >= 1 && summary.repaired >= 1,
+        "{summary:#?}"
+    );
+    assert_covered("cleanup", &counter.take());
+}
