@@ -60,6 +60,30 @@ pub fn read(path: &str) -> String {
     std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("reading {path}: {e}"))
 }
 
+/// `template.yaml` as JSON, CloudFormation tags (`!Ref`, `!Sub`, `!If`, ...) dropped to their
+/// values.
+pub fn template_json() -> Value {
+    fn to_json(v: &serde_norway::Value) -> Value {
+        use serde_norway::Value as Y;
+        match v {
+            Y::Null => Value::Null,
+            Y::Bool(b) => Value::Bool(*b),
+            Y::Number(n) => serde_json::to_value(n).unwrap(),
+            Y::String(s) => Value::String(s.clone()),
+            Y::Sequence(s) => Value::Array(s.iter().map(to_json).collect()),
+            Y::Mapping(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.as_str().unwrap_or_default().to_string(), to_json(v)))
+                    .collect(),
+            ),
+            Y::Tagged(t) => to_json(&t.value),
+        }
+    }
+    let yaml: serde_norway::Value =
+        serde_norway::from_str(&read("template.yaml")).expect("template.yaml parses");
+    to_json(&yaml)
+}
+
 /// The spec page's create request (verbatim copy in the models' fixtures).
 pub fn spec_create_request() -> Value {
     serde_json::from_str(&read("shared/models/tests/fixtures/create-request.json")).unwrap()

@@ -336,62 +336,14 @@ impl Provisioner {
                     }
                 }
             }
-            (OpKind::Start, VmStatus::Starting) => match get(driver.as_ref(), &target).await? {
-                Some(c) if c.state == CloudState::Running => Ok(Step::Write(Box::new(done(
-                    vm,
-                    VmStatus::Running,
-                    Some(&c),
-                    driver.as_ref(),
-                    now,
-                )))),
-                Some(c) if c.state == CloudState::Stopped => {
-                    call(driver.start(&target)).await?;
-                    Ok(poll)
-                }
-                Some(CloudVm {
-                    state: CloudState::Failed(reason),
-                    ..
-                }) => Ok(Step::Write(Box::new(failed(vm, now, reason)))),
-                Some(_) if overdue => Ok(Step::Write(Box::new(failed(
-                    vm,
-                    now,
-                    "the cloud did not start the VM in time".into(),
-                )))),
-                Some(_) => Ok(poll),
-                None => Ok(Step::Write(Box::new(failed(
-                    vm,
-                    now,
-                    "the VM no longer exists in its cloud".into(),
-                )))),
-            },
-            (OpKind::Stop, VmStatus::Stopping) => match get(driver.as_ref(), &target).await? {
-                Some(c) if c.state == CloudState::Stopped => Ok(Step::Write(Box::new(done(
-                    vm,
-                    VmStatus::Stopped,
-                    Some(&c),
-                    driver.as_ref(),
-                    now,
-                )))),
-                Some(c) if c.state == CloudState::Running => {
-                    call(driver.stop(&target)).await?;
-                    Ok(poll)
-                }
-                Some(CloudVm {
-                    state: CloudState::Failed(reason),
-                    ..
-                }) => Ok(Step::Write(Box::new(failed(vm, now, reason)))),
-                Some(_) if overdue => Ok(Step::Write(Box::new(failed(
-                    vm,
-                    now,
-                    "the cloud did not stop the VM in time".into(),
-                )))),
-                Some(_) => Ok(poll),
-                None => Ok(Step::Write(Box::new(failed(
-                    vm,
-                    now,
-                    "the VM no longer exists in its cloud".into(),
-                )))),
-            },
+            (OpKind::Start, VmStatus::Starting) => {
+                self.power(vm, driver.as_ref(), &target, Power::On, overdue, now)
+                    .await
+            }
+            (OpKind::Stop, VmStatus::Stopping) => {
+                self.power(vm, driver.as_ref(), &target, Power::Off, overdue, now)
+                    .await
+            }
             (OpKind::Reboot, VmStatus::Running) => {
                 call(driver.reboot(&target)).await?;
                 Ok(Step::Write(Box::new(done(
@@ -449,6 +401,58 @@ impl Provisioner {
                 next.version = vm.version + 1;
                 Ok(Step::Write(Box::new(next)))
             }
+        }
+    }
+
+    /// One step of a start (`Power::On`) or stop (`Power::Off`): done when the cloud reports the
+    /// target state, the call is (re)sent while the VM is still in the opposite state, and a
+    /// failure, a vanished VM or a missed deadline fails the VM with a reason.
+    async fn power(
+        &self,
+        vm: &VmRecord,
+        driver: &dyn CloudDriver,
+        target: &CloudTarget,
+        power: Power,
+        overdue: bool,
+        now: Timestamp,
+    ) -> Result<Step, StepError> {
+        let (reached, opposite, status, verb) = match power {
+            Power::On => (
+                CloudState::Running,
+                CloudState::Stopped,
+                VmStatus::Running,
+                "start",
+            ),
+            Power::Off => (
+                CloudState::Stopped,
+                CloudState::Running,
+                VmStatus::Stopped,
+                "stop",
+            ),
+        };
+        let fail = |reason: String| Ok(Step::Write(Box::new(failed(vm, now, reason))));
+        match get(driver, target).await? {
+            Some(c) if c.state == reached => Ok(Step::Write(Box::new(done(
+                vm,
+                status,
+                Some(&c),
+                driver,
+                now,
+            )))),
+            Some(c) if c.state == opposite => {
+                match power {
+                    Power::On => call(driver.start(target)).await?,
+                    Power::Off => call(driver.stop(target)).await?,
+                }
+                Ok(Step::Wait(self.options.poll_interval))
+            }
+            Some(CloudVm {
+                state: CloudState::Failed(reason),
+                ..
+            }) => fail(reason),
+            Some(_) if overdue => fail(format!("the cloud did not {verb} the VM in time")),
+            Some(_) => Ok(Step::Wait(self.options.poll_interval)),
+            None => fail("the VM no longer exists in its cloud".into()),
         }
     }
 
@@ -627,6 +631,13 @@ impl Provisioner {
         tracing::info!(vm = %vm.id, "VM login removed after the cloud teardown");
         Ok(())
     }
+}
+
+/// Which way a start or stop goes.
+#[derive(Clone, Copy)]
+enum Power {
+    On,
+    Off,
 }
 
 /// Why a step could not be decided.

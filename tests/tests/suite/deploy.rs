@@ -10,30 +10,8 @@ use vmapi_http::{router, Endpoint};
 use vmapi_models::{CredentialScope, Login, SecretRef, VmId, VmStatus};
 use vmapi_tests::*;
 
-fn template() -> serde_norway::Value {
-    serde_norway::from_str(&read("template.yaml")).expect("template.yaml parses")
-}
-
-/// YAML (with CloudFormation tags) to JSON, tags dropped to their values.
-fn to_json(v: &serde_norway::Value) -> Value {
-    use serde_norway::Value as Y;
-    match v {
-        Y::Null => Value::Null,
-        Y::Bool(b) => Value::Bool(*b),
-        Y::Number(n) => serde_json::to_value(n).unwrap(),
-        Y::String(s) => Value::String(s.clone()),
-        Y::Sequence(s) => Value::Array(s.iter().map(to_json).collect()),
-        Y::Mapping(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| (k.as_str().unwrap_or_default().to_string(), to_json(v)))
-                .collect(),
-        ),
-        Y::Tagged(t) => to_json(&t.value),
-    }
-}
-
 fn resources_of_type(kind: &str) -> Vec<(String, Value)> {
-    let t = to_json(&template());
+    let t = template_json();
     t["Resources"]
         .as_object()
         .unwrap()

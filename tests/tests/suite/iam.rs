@@ -14,27 +14,6 @@ use vmapi_secrets::config::SecretsManagerConfig;
 use vmapi_secrets::SecretsManagerStore;
 use vmapi_tests::*;
 
-fn template() -> Value {
-    let y: serde_norway::Value = serde_norway::from_str(&read("template.yaml")).unwrap();
-    fn to_json(v: &serde_norway::Value) -> Value {
-        use serde_norway::Value as Y;
-        match v {
-            Y::Null => Value::Null,
-            Y::Bool(b) => Value::Bool(*b),
-            Y::Number(n) => serde_json::to_value(n).unwrap(),
-            Y::String(s) => Value::String(s.clone()),
-            Y::Sequence(s) => Value::Array(s.iter().map(to_json).collect()),
-            Y::Mapping(m) => Value::Object(
-                m.iter()
-                    .map(|(k, v)| (k.as_str().unwrap_or_default().to_string(), to_json(v)))
-                    .collect(),
-            ),
-            Y::Tagged(t) => to_json(&t.value),
-        }
-    }
-    to_json(&y)
-}
-
 /// Every IAM action in the policies of the function that builds `binary`.
 fn actions_of(binary: &str) -> BTreeSet<String> {
     fn collect(v: &Value, out: &mut BTreeSet<String>) {
@@ -60,7 +39,7 @@ fn actions_of(binary: &str) -> BTreeSet<String> {
             _ => {}
         }
     }
-    let t = template();
+    let t = template_json();
     let (_, f) = t["Resources"]
         .as_object()
         .unwrap()
