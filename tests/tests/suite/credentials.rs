@@ -727,6 +727,18 @@ async fn no_log_line_ever_contains_a_generated_secret() {
         );
     }
     assert!(logs.contains("credentials read"));
+    // Every line of a request carries its request id, route, team and VM id (span fields).
+    let line = logs
+        .lines()
+        .find(|l| {
+            l.contains("request completed")
+                && l.contains("/credentials")
+                && l.contains(ids[0].as_str())
+        })
+        .expect("a completion line of a credentials read");
+    for needle in ["request_id", "route", TEAM, ids[0].as_str()] {
+        assert!(line.contains(needle), "{needle} missing from {line}");
+    }
     for s in &secrets {
         assert!(!logs.contains(s.as_str()), "a secret reached the logs");
     }
