@@ -1,5 +1,11 @@
 //! The cleanup job: finds stale VMs through the sparse stale index (never a scan) and repairs or
 //! removes them. The definition of "stale" is in `docs/cleanup.md`.
+//!
+//! Follow-up steps this job does not take yet (see docs/cleanup.md):
+//! - *orphan pass*: healthy VMs (not in the stale index) of a team or project removed from the
+//!   platform are only found once they become candidates for another reason;
+//! - *store reconciliation*: secrets and cloud resources tagged `managed-by=vm-api` whose VM record
+//!   is gone, and team logins of teams without VMs, are not listed and removed yet.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
