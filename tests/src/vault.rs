@@ -4,7 +4,8 @@
 //! - KV v2 (<https://developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2>):
 //!   `GET|POST|PUT|DELETE /v1/{mount}/data/{path}` (read with `?version=`, write with
 //!   `options.cas`, soft-delete the latest version) and `GET|DELETE /v1/{mount}/metadata/{path}`
-//!   (all versions), with Vault's response envelopes (`request_id`, `data.data`,
+//!   (all versions), `LIST /v1/{mount}/metadata/{folder}/` (or `GET ...?list=true`: the keys
+//!   directly below, folders ending in `/`, 404 when empty), with Vault's response envelopes (`request_id`, `data.data`,
 //!   `data.metadata.version`, ...).
 //! - Errors as Vault sends them: `{"errors": [...]}` with 403 "permission denied" for a missing
 //!   or unknown `X-Vault-Token`, 404 `{"errors": []}` for an absent secret, 400 for a failed
@@ -107,6 +108,7 @@ impl VaultServer {
         let app = Router::new()
             .route("/v1/auth/{mount}/login", post(aws_login))
             .route("/v1/{mount}/{kind}/{*path}", any(kv))
+            .route("/v1/{mount}/{kind}/", any(kv_root))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
@@ -191,6 +193,26 @@ fn authorized(inner: &Inner, headers: &HeaderMap) -> bool {
     token.is_some_and(|t| inner.tokens.contains(t))
 }
 
+/// `LIST /v1/{mount}/metadata/` (the mount's top level).
+async fn kv_root(
+    state: State<Arc<Mutex<Inner>>>,
+    method: Method,
+    Path((mount, kind)): Path<(String, String)>,
+    query: Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    kv(
+        state,
+        method,
+        Path((mount, kind, String::new())),
+        query,
+        headers,
+        body,
+    )
+    .await
+}
+
 async fn kv(
     State(state): State<Arc<Mutex<Inner>>>,
     method: Method,
@@ -213,6 +235,30 @@ async fn kv(
         let route =
             format!("no handler for route \"{mount}/{kind}/{path}\". route entry not found.");
         return errors(StatusCode::NOT_FOUND, &[route.as_str()]);
+    }
+    let list = method.as_str() == "LIST"
+        || (method == Method::GET && query.get("list").map(String::as_str) == Some("true"));
+    if kind == "metadata" && list {
+        // Keys directly below the folder; sub-folders end in `/`. An empty folder is a 404.
+        let prefix = if path.is_empty() || path.ends_with('/') {
+            path.clone()
+        } else {
+            format!("{path}/")
+        };
+        let mut keys: Vec<String> = inner
+            .secrets
+            .keys()
+            .filter_map(|k| k.strip_prefix(prefix.as_str()))
+            .map(|rest| match rest.split_once('/') {
+                Some((dir, _)) => format!("{dir}/"),
+                None => rest.to_string(),
+            })
+            .collect();
+        keys.dedup();
+        if keys.is_empty() {
+            return errors(StatusCode::NOT_FOUND, &[]);
+        }
+        return (StatusCode::OK, Json(envelope(json!({ "keys": keys })))).into_response();
     }
     match (kind.as_str(), method.as_str()) {
         ("data", "GET") => {

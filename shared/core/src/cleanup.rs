@@ -1,11 +1,7 @@
-//! The cleanup job: finds stale VMs through the sparse stale index (never a scan) and repairs or
-//! removes them. The definition of "stale" is in `docs/cleanup.md`.
-//!
-//! Follow-up steps this job does not take yet (see docs/cleanup.md):
-//! - *orphan pass*: healthy VMs (not in the stale index) of a team or project removed from the
-//!   platform are only found once they become candidates for another reason;
-//! - *store reconciliation*: secrets and cloud resources tagged `managed-by=vm-api` whose VM record
-//!   is gone, and team logins of teams without VMs, are not listed and removed yet.
+//! The cleanup job: finds stale VMs through the sparse stale index (never a scan) and the
+//! tombstones of removed teams and projects, and repairs or removes them; then reconciles the
+//! secret store and the clouds against the table (logins and cloud VMs of ours with no VM
+//! left). The definition of "stale" is in `docs/cleanup.md`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,8 +11,12 @@ use vmapi_models::{
     EventKind, OpKind, PendingOp, StaleCategory, Timestamp, VmEvent, VmId, VmRecord, VmStatus,
 };
 
+use vmapi_models::{CloudKind, SecretOwner};
+
+use crate::cloud::CloudDriver;
+use crate::credentials::SecretStore;
 use crate::error::{Error, ErrorChain, Result};
-use crate::ports::{Clock, Lookup, NameChange, Repository};
+use crate::ports::{Clock, Gone, Lookup, NameChange, Repository};
 use crate::provisioner::Provisioner;
 
 /// Periods and limits of a run.
@@ -36,6 +36,12 @@ pub struct CleanupPolicy {
     pub time_budget: Duration,
     /// Most candidates per category and run.
     pub max_candidates: usize,
+    /// Logins and cloud VMs of ours younger than this are never reconciled away (a create in
+    /// flight stores the login before the VM record exists).
+    pub orphan_grace: Duration,
+    /// The clouds and regions whose VMs are reconciled against the table (regions are
+    /// ignored by clouds that are not regional).
+    pub regions: Vec<(CloudKind, String)>,
 }
 
 impl Default for CleanupPolicy {
@@ -48,6 +54,8 @@ impl Default for CleanupPolicy {
             concurrency: 8,
             time_budget: Duration::from_secs(240),
             max_candidates: 500,
+            orphan_grace: Duration::from_secs(3600),
+            regions: Vec::new(),
         }
     }
 }
@@ -70,6 +78,8 @@ pub struct Summary {
     pub skipped: u32,
     /// Candidates not reached within the time budget.
     pub deferred: u32,
+    /// Logins and cloud VMs of ours removed because no VM needs them any more.
+    pub reconciled: u32,
     /// Milliseconds the run took.
     pub duration_ms: u64,
     /// Whether nothing was changed.
@@ -148,10 +158,37 @@ impl Cleanup {
             }
         }
         let mut summary = Summary {
-            candidates: candidates.len() as u32,
             dry_run: p.dry_run,
             ..Summary::default()
         };
+        // Removed teams and projects: every VM they still have is a candidate (the verdict
+        // deletes it), and a tombstone with nothing left is forgotten.
+        for tombstone in self.repo.tombstones(p.max_candidates).await? {
+            match self.tombstone_vms(tombstone.gone).await {
+                Ok(None) => {
+                    if !p.dry_run {
+                        self.repo.clear_tombstone(tombstone.gone).await?;
+                    }
+                    summary.actions.push(format!(
+                        "{}: {}forget the tombstone (nothing of it is left, or it is back)",
+                        tombstone.gone,
+                        if p.dry_run { "would " } else { "" }
+                    ));
+                }
+                Ok(Some(ids)) => {
+                    for id in ids {
+                        if !candidates.contains(&id) {
+                            candidates.push(id);
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(gone = %tombstone.gone, error = %ErrorChain(&e), "cleanup: could not list what a tombstone names; the next run retries");
+                    summary.failed += 1;
+                }
+            }
+        }
+        summary.candidates = candidates.len() as u32;
         let deadline = started + p.time_budget;
         let results: Vec<(VmId, Option<(Done, String)>)> = stream::iter(candidates)
             .map(|id| async move {
@@ -180,9 +217,222 @@ impl Cleanup {
                 }
             }
         }
+        if Instant::now() < deadline {
+            self.reconcile(now, deadline, &mut summary).await;
+        }
         summary.actions.sort();
         summary.duration_ms = started.elapsed().as_millis() as u64;
         Ok(summary)
+    }
+
+    /// The active VMs of a removed team or project, or `None` when nothing is left of it (or it
+    /// exists again).
+    async fn tombstone_vms(&self, gone: Gone) -> Result<Option<Vec<VmId>>> {
+        let mut lookup = Lookup::default();
+        let projects = match gone {
+            Gone::Team(team) => {
+                lookup.teams.insert(team);
+                self.repo.team_projects(team).await?
+            }
+            Gone::Project(project) => {
+                lookup.projects.insert(project);
+                vec![project]
+            }
+        };
+        let found = self.repo.lookup(&lookup).await?;
+        if !found.teams.is_empty() || !found.projects.is_empty() {
+            return Ok(None);
+        }
+        let mut ids = Vec::new();
+        for project in projects {
+            let page = self
+                .repo
+                .list_project_vms(project, self.policy.max_candidates, None)
+                .await?;
+            ids.extend(page.items.iter().map(|vm| vm.id));
+        }
+        Ok((!ids.is_empty()).then_some(ids))
+    }
+
+    /// Removes logins and cloud VMs of ours that no VM needs any more (older than the grace
+    /// period). Listing failures are counted and left to the next run.
+    async fn reconcile(&self, now: Timestamp, deadline: Instant, summary: &mut Summary) {
+        let Some(provisioner) = &self.provisioner else {
+            return;
+        };
+        let young = |created: Option<Timestamp>| {
+            created.is_some_and(|t| t > ago(now, self.policy.orphan_grace))
+        };
+        if let Some(store) = provisioner.secrets() {
+            match store.list_managed().await {
+                Ok(secrets) => {
+                    for secret in secrets {
+                        if Instant::now() >= deadline {
+                            summary.deferred += 1;
+                            continue;
+                        }
+                        if young(secret.created_at) {
+                            continue;
+                        }
+                        match self.secret_is_orphan(&secret.path).await {
+                            Ok(Some(why)) => {
+                                self.remove_secret(store.as_ref(), &secret.path, &why, summary)
+                                    .await
+                            }
+                            Ok(None) => {}
+                            Err(e) => {
+                                tracing::warn!(path = %secret.path, error = %ErrorChain(&e), "cleanup: could not judge a login; the next run retries");
+                                summary.failed += 1;
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %ErrorChain(&e), "cleanup: could not list the stored logins; the next run retries");
+                    summary.failed += 1;
+                }
+            }
+        }
+        // One listing per distinct driver and region (the simulated driver may serve several
+        // clouds).
+        let mut seen: Vec<(usize, String)> = Vec::new();
+        let mut handled: Vec<(VmId, Option<String>)> = Vec::new();
+        for (cloud, region) in &self.policy.regions {
+            let Some(driver) = provisioner.drivers().get(*cloud) else {
+                continue;
+            };
+            let id = (Arc::as_ptr(driver) as *const () as usize, region.clone());
+            if seen.contains(&id) {
+                continue;
+            }
+            seen.push(id);
+            let resources = match driver.list_managed(region).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(cloud = ?cloud, region = %region, error = %e, "cleanup: could not list the cloud's VMs; the next run retries");
+                    summary.failed += 1;
+                    continue;
+                }
+            };
+            for resource in resources {
+                // A cloud listed under several regions names a VM once per listing.
+                let key = (resource.target.vm_id, resource.target.provider_id.clone());
+                if handled.contains(&key) {
+                    continue;
+                }
+                handled.push(key);
+                if Instant::now() >= deadline {
+                    summary.deferred += 1;
+                    continue;
+                }
+                if young(resource.created_at) {
+                    continue;
+                }
+                let id = resource.target.vm_id;
+                let orphan = match self.repo.get_vm(id).await {
+                    Ok(Some(vm)) => vm.status == VmStatus::Deleted,
+                    Ok(None) => true,
+                    Err(e) => {
+                        tracing::warn!(vm = %id, error = %ErrorChain(&e), "cleanup: could not read a VM; the next run retries");
+                        summary.failed += 1;
+                        continue;
+                    }
+                };
+                if orphan {
+                    self.remove_cloud_vm(driver.as_ref(), *cloud, &resource, summary)
+                        .await;
+                }
+            }
+        }
+    }
+
+    /// Why a stored login is not needed any more, or `None` when a VM still needs it.
+    async fn secret_is_orphan(&self, path: &vmapi_models::SecretPath) -> Result<Option<String>> {
+        match path.owner() {
+            Some(SecretOwner::Vm { vm, .. }) => Ok(match self.repo.get_vm(vm).await? {
+                Some(record) if record.status != VmStatus::Deleted => None,
+                Some(_) => Some(format!("its VM {vm} is deleted")),
+                None => Some(format!("its VM {vm} does not exist")),
+            }),
+            Some(SecretOwner::Team(team)) => {
+                for project in self.repo.team_projects(team).await? {
+                    if !self
+                        .repo
+                        .list_project_vms(project, 1, None)
+                        .await?
+                        .items
+                        .is_empty()
+                    {
+                        return Ok(None);
+                    }
+                }
+                Ok(Some(format!("team {team} has no VMs left")))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn remove_secret(
+        &self,
+        store: &dyn SecretStore,
+        path: &vmapi_models::SecretPath,
+        why: &str,
+        summary: &mut Summary,
+    ) {
+        if self.policy.dry_run {
+            summary.reconciled += 1;
+            summary
+                .actions
+                .push(format!("login {path}: would remove ({why})"));
+            return;
+        }
+        match store.delete(path).await {
+            Ok(()) => {
+                tracing::info!(path = %path, reason = %why, "cleanup removed an orphaned login");
+                summary.reconciled += 1;
+                summary
+                    .actions
+                    .push(format!("login {path}: removed ({why})"));
+            }
+            Err(e) => {
+                tracing::warn!(path = %path, error = %ErrorChain(&e), "cleanup: could not remove an orphaned login; the next run retries");
+                summary.failed += 1;
+            }
+        }
+    }
+
+    async fn remove_cloud_vm(
+        &self,
+        driver: &dyn CloudDriver,
+        cloud: CloudKind,
+        resource: &crate::cloud::ManagedResource,
+        summary: &mut Summary,
+    ) {
+        let what = format!(
+            "{cloud:?} VM {} ({})",
+            resource.target.provider_id.as_deref().unwrap_or("?"),
+            resource.target.vm_id
+        )
+        .to_lowercase();
+        let why = "no VM record needs it";
+        if self.policy.dry_run {
+            summary.reconciled += 1;
+            summary
+                .actions
+                .push(format!("{what}: would remove ({why})"));
+            return;
+        }
+        match driver.delete(&resource.target).await {
+            Ok(()) => {
+                tracing::info!(resource = %what, "cleanup removed an orphaned cloud VM");
+                summary.reconciled += 1;
+                summary.actions.push(format!("{what}: removed ({why})"));
+            }
+            Err(e) => {
+                tracing::warn!(resource = %what, error = %e, "cleanup: could not remove an orphaned cloud VM; the next run retries");
+                summary.failed += 1;
+            }
+        }
     }
 
     /// Decides and (unless dry) carries out what one VM needs.
@@ -292,18 +542,17 @@ impl Cleanup {
     async fn verdict(&self, vm: &VmRecord, now: Timestamp) -> Result<Verdict> {
         let p = &self.policy;
         let older = |since: Timestamp, d: Duration| since < ago(now, d);
-        let Some((category, since)) = StaleCategory::of(vm) else {
-            return Ok(Verdict::Skip);
-        };
-        if category == StaleCategory::Deleted {
+        let stale = StaleCategory::of(vm);
+        if let Some((StaleCategory::Deleted, since)) = stale {
             return Ok(if older(since, p.deleted_retention) {
                 Verdict::Purge
             } else {
                 Verdict::Skip
             });
         }
-        // Orphans: the VM's team or project no longer exists.
-        if vm.status != VmStatus::Deleting {
+        // Orphans: the VM's team or project no longer exists (healthy VMs come here through a
+        // tombstone).
+        if !matches!(vm.status, VmStatus::Deleting | VmStatus::Deleted) {
             let mut lookup = Lookup::default();
             lookup.teams.insert(vm.team);
             lookup.projects.insert(vm.project);
@@ -321,6 +570,9 @@ impl Cleanup {
                 )));
             }
         }
+        let Some((category, since)) = stale else {
+            return Ok(Verdict::Skip);
+        };
         Ok(match category {
             StaleCategory::Transitional if older(since, p.transitional_after) => Verdict::Repair,
             StaleCategory::Failed if older(since, p.failed_retention) => Verdict::Delete(format!(
@@ -378,6 +630,7 @@ pub fn emf_line(summary: &Summary, now: Timestamp) -> String {
         "Failed",
         "Skipped",
         "Deferred",
+        "Reconciled",
     ];
     let mut m = serde_json::Map::new();
     m.insert(
@@ -403,6 +656,7 @@ pub fn emf_line(summary: &Summary, now: Timestamp) -> String {
         ("Failed", summary.failed),
         ("Skipped", summary.skipped),
         ("Deferred", summary.deferred),
+        ("Reconciled", summary.reconciled),
     ] {
         m.insert(name.into(), value.into());
     }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use vmapi_models::{ConfidentialTech, Sensitive, TeamId, VmId};
+use vmapi_models::{ConfidentialTech, Sensitive, TeamId, Timestamp, VmId};
 
 /// Which driver serves a cloud.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -111,6 +111,18 @@ pub struct CloudTarget {
     pub region: String,
     /// The provider's id (instance id, resource name, namespace), once known.
     pub provider_id: Option<String>,
+}
+
+/// A VM the service created in a cloud, found by its tags, name or namespace (the cleanup job's
+/// reconciliation lists these to remove the ones whose VM record is gone).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManagedResource {
+    /// Where it is; `vm_id` is the id it was created for.
+    pub target: CloudTarget,
+    /// When the cloud created it, if the cloud says.
+    pub created_at: Option<Timestamp>,
+    /// The provider's own state text.
+    pub raw_state: String,
 }
 
 /// A VM's state as the cloud reports it, normalized.
@@ -280,4 +292,9 @@ pub trait CloudDriver: Send + Sync {
 
     /// Removes the VM with its disks, addresses and interfaces.
     async fn delete(&self, target: &CloudTarget) -> Result<(), DriverError>;
+
+    /// Every VM of this service the cloud holds in `region` (clouds that are not regional
+    /// ignore it; an empty region means every region where the cloud can list them all at
+    /// once), not counting ones already being removed for good.
+    async fn list_managed(&self, region: &str) -> Result<Vec<ManagedResource>, DriverError>;
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use ssh_key::private::{Ed25519Keypair, PrivateKey};
 use ssh_key::LineEnding;
-use vmapi_models::{AuthMethod, LoginSecret, SecretPath, Sensitive, TeamId, VmId};
+use vmapi_models::{AuthMethod, LoginSecret, SecretPath, Sensitive, TeamId, Timestamp, VmId};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -179,8 +179,21 @@ pub trait SecretStore: Send + Sync {
     /// Any JSON document stored at `path` (e.g. the service's own cloud credentials), as text.
     async fn read_document(&self, path: &SecretPath) -> Result<Option<Sensitive>>;
 
+    /// Every login secret the service stored (below its mount or prefix), with its creation
+    /// time where the store keeps one. Used only by the cleanup job's reconciliation.
+    async fn list_managed(&self) -> Result<Vec<ManagedSecret>>;
+
     /// Short name of the backend for logs (`vault`, `secretsmanager`, `memory`).
     fn backend(&self) -> &'static str;
+}
+
+/// A stored login secret as a listing shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManagedSecret {
+    /// Its path.
+    pub path: SecretPath,
+    /// When it was created, if the store says.
+    pub created_at: Option<Timestamp>,
 }
 
 /// Caches reads of another store for a while (reads only: creates and deletes go through
@@ -271,6 +284,10 @@ impl SecretStore for CachedSecretStore {
 
     async fn read_document(&self, path: &SecretPath) -> Result<Option<Sensitive>> {
         self.inner.read_document(path).await
+    }
+
+    async fn list_managed(&self) -> Result<Vec<ManagedSecret>> {
+        self.inner.list_managed().await
     }
 
     fn backend(&self) -> &'static str {

@@ -13,9 +13,11 @@ pub mod provisioner;
 pub mod service;
 
 pub use cleanup::{Cleanup, CleanupPolicy, Summary};
-pub use credentials::{CachedSecretStore, Created, SecretLabels, SecretStore};
+pub use credentials::{CachedSecretStore, Created, ManagedSecret, SecretLabels, SecretStore};
 pub use error::{ConflictCode, Error, ErrorChain, FieldError, NotFoundKind, Result};
 pub use lifecycle::Action;
-pub use ports::{Clock, Found, Lookup, NameChange, PageKey, Repository, SystemClock, VmPage};
+pub use ports::{
+    Clock, Found, Gone, Lookup, NameChange, PageKey, Repository, SystemClock, Tombstone, VmPage,
+};
 pub use provisioner::{Drivers, Outcome, Provisioner, ProvisionerOptions, WorkItem};
 pub use service::{ListPage, Logins, Service};

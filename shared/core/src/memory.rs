@@ -7,12 +7,12 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use vmapi_models::{
     CloudProvider, LoginSecret, Price, Project, ProjectId, ProviderRecord, SecretPath, Size,
-    StaleCategory, Team, Timestamp, VmEvent, VmId, VmRecord,
+    StaleCategory, Team, TeamId, Timestamp, VmEvent, VmId, VmRecord,
 };
 
 use crate::credentials::{Created, SecretLabels, SecretStore};
 use crate::error::{ConflictCode, Error, Result};
-use crate::ports::{Found, Lookup, NameChange, PageKey, Repository, VmPage};
+use crate::ports::{Found, Gone, Lookup, NameChange, PageKey, Repository, Tombstone, VmPage};
 
 /// Everything in maps behind one lock.
 #[derive(Default)]
@@ -26,6 +26,8 @@ struct State {
     vms: BTreeMap<VmId, VmRecord>,
     names: HashMap<(ProjectId, String), VmId>,
     events: Vec<VmEvent>,
+    team_projects: BTreeMap<TeamId, std::collections::BTreeSet<ProjectId>>,
+    tombstones: BTreeMap<Gone, Timestamp>,
 }
 
 impl MemoryRepository {
@@ -41,6 +43,14 @@ impl MemoryRepository {
     /// Adds a project.
     pub fn put_project(&self, p: Project) {
         self.state.lock().unwrap().found.projects.insert(p.id, p);
+    }
+    /// Removes a team as the platform would (its VMs stay until the cleanup job runs).
+    pub fn remove_team(&self, id: TeamId) {
+        self.state.lock().unwrap().found.teams.remove(&id);
+    }
+    /// Removes a project as the platform would.
+    pub fn remove_project(&self, id: ProjectId) {
+        self.state.lock().unwrap().found.projects.remove(&id);
     }
     /// Adds a cloud provider.
     pub fn put_cloud_provider(&self, c: CloudProvider) {
@@ -152,6 +162,10 @@ impl Repository for MemoryRepository {
         for vm in vms {
             s.names.insert((vm.project, vm.name.to_string()), vm.id);
             s.vms.insert(vm.id, vm.clone());
+            s.team_projects
+                .entry(vm.team)
+                .or_default()
+                .insert(vm.project);
         }
         Ok(())
     }
@@ -217,6 +231,40 @@ impl Repository for MemoryRepository {
         }
         s.vms.remove(&id);
         s.events.retain(|e| e.vm_id != id);
+        Ok(())
+    }
+
+    async fn team_projects(&self, team: TeamId) -> Result<Vec<ProjectId>> {
+        let s = self.state.lock().unwrap();
+        Ok(s.team_projects
+            .get(&team)
+            .map(|p| p.iter().copied().collect())
+            .unwrap_or_default())
+    }
+
+    async fn put_tombstone(&self, t: &Tombstone) -> Result<()> {
+        let mut s = self.state.lock().unwrap();
+        s.tombstones.entry(t.gone).or_insert(t.at);
+        Ok(())
+    }
+
+    async fn tombstones(&self, limit: usize) -> Result<Vec<Tombstone>> {
+        let s = self.state.lock().unwrap();
+        let mut all: Vec<Tombstone> = s
+            .tombstones
+            .iter()
+            .map(|(gone, at)| Tombstone {
+                gone: *gone,
+                at: *at,
+            })
+            .collect();
+        all.sort_by_key(|t| (t.at, t.gone));
+        all.truncate(limit);
+        Ok(all)
+    }
+
+    async fn clear_tombstone(&self, gone: Gone) -> Result<()> {
+        self.state.lock().unwrap().tombstones.remove(&gone);
         Ok(())
     }
 }
@@ -288,6 +336,18 @@ impl SecretStore for MemorySecretStore {
         Ok(secrets
             .get(path)
             .map(|s| vmapi_models::Sensitive::new(serde_json::to_string(s).unwrap_or_default())))
+    }
+
+    async fn list_managed(&self) -> Result<Vec<crate::credentials::ManagedSecret>> {
+        self.check()?;
+        let secrets = self.secrets.lock().unwrap();
+        Ok(secrets
+            .keys()
+            .map(|path| crate::credentials::ManagedSecret {
+                path: path.clone(),
+                created_at: None,
+            })
+            .collect())
     }
 
     fn backend(&self) -> &'static str {

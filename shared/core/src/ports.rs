@@ -157,6 +157,46 @@ pub trait Repository: Send + Sync {
 
     /// Removes a VM record and its history for good, if its version is still `expected_version`.
     async fn purge_vm(&self, id: VmId, expected_version: u64) -> Result<()>;
+
+    /// The projects a team has ever created VMs in (recorded with each create).
+    async fn team_projects(&self, team: TeamId) -> Result<Vec<ProjectId>>;
+
+    /// Notes that a team or project was removed from the platform, so the cleanup job deletes
+    /// its VMs (also the healthy ones, which the stale index does not name). Idempotent.
+    async fn put_tombstone(&self, tombstone: &Tombstone) -> Result<()>;
+
+    /// Up to `limit` tombstones, oldest first.
+    async fn tombstones(&self, limit: usize) -> Result<Vec<Tombstone>>;
+
+    /// Forgets a tombstone once nothing of it is left.
+    async fn clear_tombstone(&self, gone: Gone) -> Result<()>;
+}
+
+/// A team or project removed from the platform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Gone {
+    /// A team (with every project it had).
+    Team(TeamId),
+    /// One project.
+    Project(ProjectId),
+}
+
+impl std::fmt::Display for Gone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Gone::Team(t) => write!(f, "team {t}"),
+            Gone::Project(p) => write!(f, "project {p}"),
+        }
+    }
+}
+
+/// The note that a team or project is gone, and since when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tombstone {
+    /// What is gone.
+    pub gone: Gone,
+    /// When its removal was seen.
+    pub at: Timestamp,
 }
 
 /// The current time.

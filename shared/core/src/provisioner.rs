@@ -120,6 +120,28 @@ enum Step {
 }
 
 impl Provisioner {
+    /// The drivers it provisions with.
+    pub fn drivers(&self) -> &Drivers {
+        &self.drivers
+    }
+
+    /// The secret store of the VMs' logins, if wired.
+    pub fn secrets(&self) -> Option<&Arc<dyn SecretStore>> {
+        self.secrets.as_ref()
+    }
+
+    /// Notes that a team or project was removed from the platform (seen on the stream), so the
+    /// cleanup job deletes its VMs.
+    pub async fn note_gone(&self, gone: crate::ports::Gone) -> Result<()> {
+        tracing::info!(gone = %gone, "removed from the platform; its VMs go with the next cleanup run");
+        self.repo
+            .put_tombstone(&crate::ports::Tombstone {
+                gone,
+                at: self.clock.now(),
+            })
+            .await
+    }
+
     /// Wires the provisioner. `secrets` is needed to read logins (create) and remove VM logins
     /// (delete).
     pub fn new(

@@ -469,8 +469,8 @@ impl Service {
     pub async fn credentials(&self, caller: &UserId, id: VmId) -> Result<VmCredentials> {
         let (vm, found) = self.load_visible(caller, id, Need::Read).await?;
         let role = found.teams.get(&vm.team).and_then(|t| t.role_of(caller));
-        let allowed = &vm.owner == caller || matches!(role, Some(Role::Owner | Role::Admin));
-        if !allowed {
+        let manager = matches!(role, Some(Role::Owner | Role::Admin));
+        if !(&vm.owner == caller || manager) {
             return Err(Error::Forbidden(
                 "only the virtual machine's owner and the team's owners and admins may read its credentials"
                     .into(),
@@ -480,6 +480,17 @@ impl Service {
             .login
             .as_ref()
             .ok_or_else(|| Error::not_found(NotFoundKind::Credentials, id))?;
+        // A team login opens every VM of the team: only those who may reach all of them read it.
+        let shared = login
+            .secret
+            .as_ref()
+            .is_some_and(|r| r.scope == CredentialScope::Team);
+        if shared && !manager {
+            return Err(Error::Forbidden(
+                "this virtual machine uses the team's shared login (credential scope team), which opens every virtual machine of the team; only the team's owners and admins may read it (create with access.sshPublicKey to log in with your own key)"
+                    .into(),
+            ));
+        }
         let secret: Option<LoginSecret> = match &login.secret {
             Some(r) => {
                 let found = self.logins()?.store.read(&r.path).await?;

@@ -455,7 +455,12 @@ async fn team_scope_makes_one_login_per_team_and_reuses_it() {
     }
     let key = svc.credentials(&user("owner"), a[1].id).await.unwrap();
     assert!(key.private_key.is_some() && key.public_key.is_some() && key.password.is_none());
-    let pass = svc.credentials(&user("member"), b[0].id).await.unwrap();
+    // The shared login opens every VM of the team: its member creator may not read it.
+    assert!(matches!(
+        svc.credentials(&user("member"), b[0].id).await,
+        Err(Error::Forbidden(m)) if m.contains("shared login")
+    ));
+    let pass = svc.credentials(&user("owner"), b[0].id).await.unwrap();
     assert!(pass.password.is_some() && pass.private_key.is_none() && pass.public_key.is_none());
 }
 
@@ -691,6 +696,22 @@ mod cloud {
                 *s = CloudState::Deleting;
             }
             Ok(())
+        }
+        async fn list_managed(&self, region: &str) -> Result<Vec<ManagedResource>, DriverError> {
+            let vms = self.vms.lock().unwrap();
+            Ok(vms
+                .iter()
+                .filter(|(_, s)| **s != CloudState::Deleting)
+                .map(|(id, s)| ManagedResource {
+                    target: CloudTarget {
+                        vm_id: *id,
+                        region: region.to_string(),
+                        provider_id: Some(format!("i-{id}")),
+                    },
+                    created_at: None,
+                    raw_state: format!("{s:?}"),
+                })
+                .collect())
         }
     }
 

@@ -18,9 +18,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use vmapi_core::cloud::{
     Capabilities, CloudDriver, CloudState, CloudTarget, CloudVm, DriverError, DriverKind,
-    LoginSpec, VmSpec,
+    LoginSpec, ManagedResource, VmSpec,
 };
-use vmapi_models::ConfidentialTech;
+use vmapi_models::{ConfidentialTech, Timestamp, VmId};
 
 /// Tag on everything the service creates.
 pub const MANAGED_BY: (&str, &str) = ("managed-by", "vm-api");
@@ -378,6 +378,63 @@ impl CloudDriver for AwsDriver {
             Ok(_) | Err(DriverError::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    async fn list_managed(&self, region: &str) -> Result<Vec<ManagedResource>, DriverError> {
+        let client = self.client(region);
+        let mut found = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let out = client
+                .describe_instances()
+                .filters(
+                    Filter::builder()
+                        .name(format!("tag:{}", MANAGED_BY.0))
+                        .values(MANAGED_BY.1)
+                        .build(),
+                )
+                .filters(
+                    Filter::builder()
+                        .name("instance-state-name")
+                        .values("pending")
+                        .values("running")
+                        .values("stopping")
+                        .values("stopped")
+                        .build(),
+                )
+                .set_next_token(next.take())
+                .max_results(1000)
+                .send()
+                .await
+                .map_err(map_err)?;
+            for i in out.reservations().iter().flat_map(|r| r.instances()) {
+                let vm_id = i
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == Some("vm-id"))
+                    .and_then(|t| t.value())
+                    .and_then(|v| v.parse::<VmId>().ok());
+                let (Some(vm_id), Some(id)) = (vm_id, i.instance_id()) else {
+                    continue;
+                };
+                found.push(ManagedResource {
+                    target: CloudTarget {
+                        vm_id,
+                        region: region.to_string(),
+                        provider_id: Some(id.to_string()),
+                    },
+                    created_at: i
+                        .launch_time()
+                        .and_then(|t| Timestamp::from_unix_millis(t.secs() * 1000).ok()),
+                    raw_state: view(i).raw_state,
+                });
+            }
+            match out.next_token() {
+                Some(t) if !t.is_empty() => next = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(found)
     }
 }
 

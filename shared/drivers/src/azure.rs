@@ -6,13 +6,15 @@
 //! * Names are deterministic: VM `vm-{vmId}`, NIC `vm-{vmId}-nic`, public IP `vm-{vmId}-pip`,
 //!   OS disk `vm-{vmId}-osdisk`. A create is a `PUT` by name, so retries never make a second VM.
 //!   OS disk, NIC and public IP carry `deleteOption: Delete`: deleting the VM removes them.
-//! * Every resource is tagged `managed-by: vm-api`, `vm-id` and `team`.
+//! * Every resource is tagged `managed-by: vm-api`, `vm-id` and `team`. [`CloudDriver::list_managed`]
+//!   lists the resource group's VMs (following `nextLink`) and keeps those tagged
+//!   `managed-by: vm-api` in the region.
 //! * Long-running operations (201/202, or 200 with a non-terminal `provisioningState`) are
 //!   followed through `Azure-AsyncOperation` or else `Location`, honouring `Retry-After`, for a
 //!   bounded time. Operation URLs are only followed (with the token) on the management origin.
 //! * The client secret and the access token are [`Sensitive`]: never logged, redacted in `Debug`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::sync::Mutex as StdMutex;
 use std::time::{Duration, Instant};
@@ -25,9 +27,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Map, Value};
 use tokio::sync::Mutex;
 use vmapi_core::cloud::{
-    Capabilities, CloudDriver, CloudState, CloudTarget, CloudVm, DriverError, DriverKind, VmSpec,
+    Capabilities, CloudDriver, CloudState, CloudTarget, CloudVm, DriverError, DriverKind,
+    ManagedResource, VmSpec,
 };
-use vmapi_models::{ConfidentialTech, Sensitive, VmId};
+use vmapi_models::{ConfidentialTech, Sensitive, Timestamp, VmId};
 
 /// Compute API version of every `Microsoft.Compute` call.
 pub const COMPUTE_API_VERSION: &str = "2024-03-01";
@@ -57,6 +60,8 @@ const POLL_FLOOR: Duration = Duration::from_millis(50);
 const MAX_OPERATION_URL: usize = 4096;
 /// Longest provider text quoted in errors.
 const MAX_MESSAGE: usize = 500;
+/// Most pages of a list followed through `nextLink`.
+const MAX_LIST_PAGES: usize = 1000;
 
 /// An existing subnet (and optionally a network security group) for the VMs of one region.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -264,11 +269,7 @@ impl AzureDriver {
     /// otherwise the deterministic name in the configured resource group.
     fn vm_path(&self, target: &CloudTarget) -> String {
         if let Some(id) = target.provider_id.as_deref() {
-            if safe_arm_id(id)
-                && id
-                    .to_ascii_lowercase()
-                    .contains("/providers/microsoft.compute/virtualmachines/")
-            {
+            if is_vm_resource_id(id) {
                 return id.to_string();
             }
         }
@@ -809,6 +810,47 @@ impl AzureDriver {
         Ok((public4, public6, private4))
     }
 
+    /// The VMs of the resource group, every page (`nextLink` is followed only on the
+    /// management origin, and a list that does not end is an error).
+    async fn list_vms(&self) -> Result<Vec<Value>, DriverError> {
+        let path = format!(
+            "{}/providers/Microsoft.Compute/virtualMachines",
+            self.group_path()
+        );
+        let mut next = Some(self.url(&path, COMPUTE_API_VERSION));
+        let mut seen = HashSet::new();
+        let mut vms = Vec::new();
+        while let Some(url) = next.take() {
+            if seen.len() >= MAX_LIST_PAGES || !seen.insert(url.clone()) {
+                return Err(DriverError::Provider {
+                    code: "InvalidResponse".into(),
+                    message: "the virtual machine list does not end".into(),
+                });
+            }
+            let resp = self.call(Method::GET, &url, None).await?;
+            if !resp.status.is_success() {
+                return Err(resp.error());
+            }
+            let mut page = resp.json()?;
+            if let Value::Array(items) = page["value"].take() {
+                vms.extend(items);
+            }
+            next = match page["nextLink"].as_str().map(str::trim) {
+                None | Some("") => None,
+                Some(link) if self.followable(link) => Some(link.to_string()),
+                Some(_) => {
+                    return Err(DriverError::Provider {
+                        code: "InvalidResponse".into(),
+                        message:
+                            "the virtual machine list's nextLink leaves the management endpoint"
+                                .into(),
+                    })
+                }
+            };
+        }
+        Ok(vms)
+    }
+
     /// Runs a VM action (`start`, `deallocate`, `restart`) and follows it briefly.
     async fn action(&self, target: &CloudTarget, action: &str) -> Result<(), DriverError> {
         let path = format!("{}/{action}", self.vm_path(target));
@@ -942,6 +984,17 @@ impl CloudDriver for AzureDriver {
         }
         Ok(())
     }
+
+    /// `GET .../resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines` (every page):
+    /// the VMs tagged `managed-by: vm-api` whose `location` is `region`, except those whose
+    /// `provisioningState` is `Deleting`.
+    async fn list_managed(&self, region: &str) -> Result<Vec<ManagedResource>, DriverError> {
+        let vms = self.list_vms().await?;
+        Ok(vms
+            .iter()
+            .filter_map(|vm| managed_resource(vm, region))
+            .collect())
+    }
 }
 
 // ----- mapping -----
@@ -1003,6 +1056,77 @@ fn map_vm(vm: &Value, fallback_id: &str) -> CloudVm {
         private_ipv4: None,
         confidential,
     }
+}
+
+/// A listed VM as a [`ManagedResource`], when it is ours (`managed-by` tag, a VM id from the
+/// `vm-id` tag or else the name `vm-{vmId}`, both agreeing when both are there), in `region`,
+/// has a usable resource id and is not being deleted.
+fn managed_resource(vm: &Value, region: &str) -> Option<ManagedResource> {
+    let tags = vm["tags"].as_object()?;
+    // ARM tag names are case-insensitive; values are not.
+    let tag = |key: &str| {
+        tags.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .and_then(|(_, v)| v.as_str())
+    };
+    if tag("managed-by") != Some(MANAGED_BY) {
+        return None;
+    }
+    // An empty region lists every location of the resource group.
+    let location = vm["location"].as_str().unwrap_or("");
+    if !region.is_empty() && !same_region(location, region) {
+        return None;
+    }
+    let name = vm["name"].as_str().unwrap_or("");
+    let from_name = name.strip_prefix("vm-").and_then(|id| VmId::parse(id).ok());
+    let vm_id = match (tag("vm-id").map(|t| VmId::parse(t.trim())), from_name) {
+        (Some(Ok(tagged)), Some(named)) if tagged != named => {
+            tracing::warn!(
+                vm = name,
+                "Azure VM's vm-id tag and name disagree; not listed"
+            );
+            return None;
+        }
+        (Some(Ok(tagged)), _) => tagged,
+        (None, Some(named)) => named,
+        _ => {
+            tracing::debug!(
+                vm = name,
+                "Azure VM tagged managed-by without a VM id; not listed"
+            );
+            return None;
+        }
+    };
+    // Later calls must reach exactly this VM: only a usable resource id will do.
+    let id = vm["id"].as_str().filter(|id| is_vm_resource_id(id))?;
+    let (state, raw_state) = map_state(vm);
+    if state == CloudState::Deleting {
+        return None;
+    }
+    let created_at = vm
+        .pointer("/properties/timeCreated")
+        .and_then(Value::as_str)
+        .and_then(|t| Timestamp::parse(t).ok());
+    Some(ManagedResource {
+        target: CloudTarget {
+            vm_id,
+            region: if region.is_empty() { location } else { region }.to_string(),
+            provider_id: Some(id.to_string()),
+        },
+        created_at,
+        raw_state,
+    })
+}
+
+/// Whether two Azure locations are the same (`westeurope`, `West Europe`).
+fn same_region(a: &str, b: &str) -> bool {
+    let norm = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !c.is_whitespace())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    !a.trim().is_empty() && norm(a) == norm(b)
 }
 
 /// Normalized state and raw status code from the instance view (or, without one, from
@@ -1235,6 +1359,14 @@ fn safe_arm_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.' | '(' | ')'))
 }
 
+/// A VM resource id we are willing to put into a URL path.
+fn is_vm_resource_id(id: &str) -> bool {
+    safe_arm_id(id)
+        && id
+            .to_ascii_lowercase()
+            .contains("/providers/microsoft.compute/virtualmachines/")
+}
+
 /// `publisher:offer:sku:version`.
 fn parse_urn(urn: &str) -> Result<[String; 4], DriverError> {
     let parts: Vec<&str> = urn.split(':').map(str::trim).collect();
@@ -1425,6 +1557,93 @@ mod tests {
                 retry_after: Duration::from_secs(7)
             }
         );
+    }
+
+    #[test]
+    fn listed_vms_are_ours_only_with_the_tag_and_an_id() {
+        let vm = VmId::new();
+        let other = VmId::new();
+        let group =
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines";
+        let listed = |name: &str, tags: Value, location: &str, state: &str| {
+            json!({
+                "id": format!("{group}/{name}"),
+                "name": name,
+                "location": location,
+                "tags": tags,
+                "properties": {
+                    "provisioningState": state,
+                    "timeCreated": "2024-05-06T07:08:09.1234567+00:00"
+                }
+            })
+        };
+        let name = format!("vm-{vm}");
+        let ours = json!({ "managed-by": MANAGED_BY, "vm-id": vm.to_string() });
+        let found = managed_resource(
+            &listed(&name, ours.clone(), "westeurope", "Succeeded"),
+            "westeurope",
+        )
+        .expect("ours");
+        assert_eq!(found.target.vm_id, vm);
+        assert_eq!(
+            found.target.provider_id.as_deref(),
+            Some(format!("{group}/{name}").as_str())
+        );
+        assert_eq!(found.raw_state, "ProvisioningState/succeeded");
+        assert_eq!(
+            found.created_at,
+            Some(Timestamp::parse("2024-05-06T07:08:09.123Z").unwrap())
+        );
+        // Tag names are case-insensitive; locations may be display names.
+        let upper = json!({ "Managed-By": MANAGED_BY, "VM-ID": vm.to_string() });
+        assert!(managed_resource(
+            &listed(&name, upper, "West Europe", "Succeeded"),
+            "westeurope"
+        )
+        .is_some());
+        // The name alone names the VM when the vm-id tag is missing.
+        let by_name = json!({ "managed-by": MANAGED_BY });
+        assert_eq!(
+            managed_resource(
+                &listed(&name, by_name.clone(), "westeurope", "Creating"),
+                "westeurope"
+            )
+            .map(|r| r.target.vm_id),
+            Some(vm)
+        );
+        let cases = [
+            listed(
+                &name,
+                json!({ "vm-id": vm.to_string() }),
+                "westeurope",
+                "Succeeded",
+            ),
+            listed(
+                &name,
+                json!({ "managed-by": "someone-else", "vm-id": vm.to_string() }),
+                "westeurope",
+                "Succeeded",
+            ),
+            listed(&name, ours.clone(), "northeurope", "Succeeded"),
+            listed(&name, ours.clone(), "westeurope", "Deleting"),
+            listed(
+                &format!("vm-{other}"),
+                ours.clone(),
+                "westeurope",
+                "Succeeded",
+            ),
+            listed(
+                &name,
+                json!({ "managed-by": MANAGED_BY, "vm-id": "not-an-id" }),
+                "westeurope",
+                "Succeeded",
+            ),
+            listed("web-server", by_name, "westeurope", "Succeeded"),
+            json!({ "name": name, "location": "westeurope", "tags": ours }),
+        ];
+        for case in cases {
+            assert_eq!(managed_resource(&case, "westeurope"), None, "{case}");
+        }
     }
 
     #[test]

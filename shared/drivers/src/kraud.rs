@@ -13,7 +13,9 @@
 //!   the confidential technology from the pod's `Res` as reported (never from what was asked);
 //! * starts and stops the pod through Kraud's Docker Engine API (`/v1.41/containers/{id}/…`),
 //!   restarts its deployment (`/apis/kr/v1/deployments/by-id/{id}/restart`), and deletes the
-//!   namespace recursively.
+//!   namespace recursively;
+//! * lists the service's VMs as the namespaces named `vm-{vmId}` (`GET /api/v1/namespaces`),
+//!   leaving out those being deleted.
 //!
 //! The login (public keys, a SHA-512 crypt password hash; never a plaintext password) is
 //! installed on first boot by a small shell entrypoint in the compose that then `exec`s
@@ -30,9 +32,9 @@ use reqwest::{Client, Method, RequestBuilder, Response, StatusCode, Url};
 use serde::Deserialize;
 use vmapi_core::cloud::{
     Capabilities, CloudDriver, CloudState, CloudTarget, CloudVm, DriverError, DriverKind,
-    LoginSpec, VmSpec,
+    LoginSpec, ManagedResource, VmSpec,
 };
-use vmapi_models::{ConfidentialTech, Sensitive, VmId};
+use vmapi_models::{ConfidentialTech, Sensitive, Timestamp, VmId};
 
 /// The public API endpoint.
 pub const DEFAULT_BASE_URL: &str = "https://api.kraudcloud.com";
@@ -219,8 +221,14 @@ impl KraudDriver {
         }
     }
 
-    /// The pod of a namespace (with its status), if there is one.
-    async fn find_pod(&self, ns: &str) -> Result<Option<Pod>, DriverError> {
+    /// The VM id of one of our namespaces: `vm-{vmId}` exactly as [`Self::namespace_of`] writes it.
+    fn vm_of_namespace(ns: &str) -> Option<VmId> {
+        let vm = VmId::parse(ns.strip_prefix("vm-")?).ok()?;
+        (Self::namespace_of(vm) == ns).then_some(vm)
+    }
+
+    /// Every pod (with its status), sorted by name.
+    async fn list_pods(&self) -> Result<Vec<Pod>, DriverError> {
         let list: ItemList<Pod> = self
             .json(
                 self.request(
@@ -231,14 +239,18 @@ impl KraudDriver {
                 "list pods",
             )
             .await?;
-        let mut pods: Vec<Pod> = list
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|p| p.namespace.as_deref() == Some(ns))
-            .collect();
+        let mut pods = list.items.unwrap_or_default();
         pods.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(pods.into_iter().next())
+        Ok(pods)
+    }
+
+    /// The pod of a namespace (with its status), if there is one.
+    async fn find_pod(&self, ns: &str) -> Result<Option<Pod>, DriverError> {
+        Ok(self
+            .list_pods()
+            .await?
+            .into_iter()
+            .find(|p| p.namespace.as_deref() == Some(ns)))
     }
 
     /// The deployment of a namespace, if there is one.
@@ -461,6 +473,60 @@ impl CloudDriver for KraudDriver {
             Err(e) => Err(e),
         }
     }
+
+    /// Namespaces are not zonal, so `region` selects nothing: every namespace named
+    /// `vm-{vmId}` (`GET /api/v1/namespaces`) that is not being deleted (`status.phase`
+    /// `Terminating` or a `metadata.deletionTimestamp`), with the requested region in its
+    /// target, the namespace's `creationTimestamp` and, as raw state, its pod's
+    /// `Status.Display` (the namespace's phase when it holds no pod).
+    async fn list_managed(&self, region: &str) -> Result<Vec<ManagedResource>, DriverError> {
+        let list: ItemList<Namespace> = self
+            .json(
+                self.request(Method::GET, &["api", "v1", "namespaces"], &[]),
+                "list namespaces",
+            )
+            .await?;
+        let mut ours: Vec<(VmId, String, Namespace)> = list
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|ns| !ns.is_terminating())
+            .filter_map(|ns| {
+                let name = ns.metadata.as_ref()?.name.clone()?;
+                Some((Self::vm_of_namespace(&name)?, name, ns))
+            })
+            .collect();
+        if ours.is_empty() {
+            return Ok(Vec::new());
+        }
+        ours.sort_by(|a, b| a.1.cmp(&b.1));
+        let pods = self.list_pods().await?;
+        Ok(ours
+            .into_iter()
+            .map(|(vm_id, name, ns)| {
+                let display = pods
+                    .iter()
+                    .find(|p| p.namespace.as_deref() == Some(name.as_str()))
+                    .and_then(|p| p.status.as_ref()?.display.clone())
+                    .filter(|d| !d.trim().is_empty());
+                let phase = ns.status.as_ref().and_then(|s| s.phase.clone());
+                let created_at = ns
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.creation_timestamp.as_deref())
+                    .and_then(|t| Timestamp::parse(t.trim()).ok());
+                ManagedResource {
+                    target: CloudTarget {
+                        vm_id,
+                        region: region.to_string(),
+                        provider_id: Some(name),
+                    },
+                    created_at,
+                    raw_state: display.or(phase).unwrap_or_default().trim().to_string(),
+                }
+            })
+            .collect())
+    }
 }
 
 // ----- Wire types ----------------------------------------------------------------------------
@@ -524,6 +590,46 @@ struct Deployment {
     aid: Option<String>,
     #[serde(rename = "Namespace", default)]
     namespace: Option<String>,
+}
+
+/// A namespace of the k8s-shaped emulation (`k8s.Namespace`).
+#[derive(Deserialize)]
+struct Namespace {
+    #[serde(default)]
+    metadata: Option<ObjectMeta>,
+    #[serde(default)]
+    status: Option<NamespaceStatus>,
+}
+
+impl Namespace {
+    /// Whether its deletion has begun.
+    fn is_terminating(&self) -> bool {
+        self.metadata
+            .as_ref()
+            .and_then(|m| m.deletion_timestamp.as_deref())
+            .is_some_and(|t| !t.trim().is_empty())
+            || self
+                .status
+                .as_ref()
+                .and_then(|s| s.phase.as_deref())
+                .is_some_and(|p| p.eq_ignore_ascii_case("Terminating"))
+    }
+}
+
+#[derive(Deserialize)]
+struct ObjectMeta {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(rename = "creationTimestamp", default)]
+    creation_timestamp: Option<String>,
+    #[serde(rename = "deletionTimestamp", default)]
+    deletion_timestamp: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct NamespaceStatus {
+    #[serde(default)]
+    phase: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -1036,6 +1142,39 @@ mod tests {
         assert_eq!(state_of("Failed"), CloudState::Failed("Failed".into()));
         assert_eq!(state_of(""), CloudState::Unknown);
         assert_eq!(state_of("Hibernating"), CloudState::Unknown);
+    }
+
+    #[test]
+    fn only_our_namespaces_name_a_vm() {
+        let vm = VmId::new();
+        let ns = KraudDriver::namespace_of(vm);
+        assert_eq!(KraudDriver::vm_of_namespace(&ns), Some(vm));
+        assert_eq!(KraudDriver::vm_of_namespace(&ns.to_ascii_uppercase()), None);
+        assert_eq!(
+            KraudDriver::vm_of_namespace(&format!("vm-{}", vm.to_string().to_ascii_uppercase())),
+            None
+        );
+        assert_eq!(KraudDriver::vm_of_namespace(&format!("{ns}-x")), None);
+        assert_eq!(KraudDriver::vm_of_namespace("vm-web"), None);
+        assert_eq!(KraudDriver::vm_of_namespace("default"), None);
+    }
+
+    #[test]
+    fn terminating_namespaces_are_recognized() {
+        let parse = |v: serde_json::Value| serde_json::from_value::<Namespace>(v).unwrap();
+        assert!(!parse(
+            serde_json::json!({ "metadata": { "name": "a" }, "status": { "phase": "Active" } })
+        )
+        .is_terminating());
+        assert!(!parse(
+            serde_json::json!({ "metadata": { "name": "a", "deletionTimestamp": null } })
+        )
+        .is_terminating());
+        assert!(parse(
+            serde_json::json!({ "metadata": { "name": "a" }, "status": { "phase": "Terminating" } })
+        )
+        .is_terminating());
+        assert!(parse(serde_json::json!({ "metadata": { "name": "a", "deletionTimestamp": "2024-01-02T03:04:05Z" } })).is_terminating());
     }
 
     #[test]

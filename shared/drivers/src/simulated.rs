@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use vmapi_core::cloud::{
-    Capabilities, CloudDriver, CloudState, CloudTarget, CloudVm, DriverError, DriverKind, VmSpec,
+    Capabilities, CloudDriver, CloudState, CloudTarget, CloudVm, DriverError, DriverKind,
+    ManagedResource, VmSpec,
 };
-use vmapi_models::{ConfidentialTech, VmId};
+use vmapi_models::{ConfidentialTech, Timestamp, VmId};
 
 #[derive(Clone, Debug)]
 struct SimVm {
@@ -20,6 +21,7 @@ struct SimVm {
     since: Instant,
     confidential: Option<ConfidentialTech>,
     deleting: bool,
+    created: Timestamp,
 }
 
 #[derive(Default)]
@@ -146,6 +148,7 @@ impl CloudDriver for SimulatedDriver {
                     since: Instant::now(),
                     confidential,
                     deleting: false,
+                    created: Timestamp::now(),
                 },
             );
         }
@@ -196,5 +199,28 @@ impl CloudDriver for SimulatedDriver {
             Err(DriverError::NotFound(_)) => Ok(()),
             other => other,
         }
+    }
+
+    async fn list_managed(&self, region: &str) -> Result<Vec<ManagedResource>, DriverError> {
+        let s = self.state.lock().unwrap();
+        let mut found: Vec<ManagedResource> = s
+            .vms
+            .iter()
+            .filter(|(_, vm)| vm.heading != CloudState::Deleted)
+            .filter_map(|(id, vm)| {
+                let view = self.view(*id, vm)?;
+                Some(ManagedResource {
+                    target: CloudTarget {
+                        vm_id: *id,
+                        region: region.to_string(),
+                        provider_id: Some(view.provider_id),
+                    },
+                    created_at: Some(vm.created),
+                    raw_state: view.raw_state,
+                })
+            })
+            .collect();
+        found.sort_by_key(|r| r.target.vm_id);
+        Ok(found)
     }
 }

@@ -8,7 +8,7 @@ use axum::http::Method;
 use azure_arm::{
     ActionStyle, ArmServer, Fault, CLIENT_SECRET, COMPUTE, NETWORK, RESOURCE_GROUP, SUBSCRIPTION,
 };
-use serde_json::Value;
+use serde_json::{json, Value};
 use vmapi_core::cloud::{
     CloudDriver, CloudState, CloudTarget, DriverError, DriverKind, LoginSpec, VmSpec,
 };
@@ -866,4 +866,143 @@ fn configuration_is_checked() {
     let mut bad = config;
     bad.client_secret = Sensitive::new(String::new());
     assert!(AzureDriver::new(bad).is_err());
+}
+
+#[tokio::test]
+async fn list_managed_finds_the_services_vms_and_only_those() {
+    let arm = ArmServer::start().await;
+    arm.set_list_page_size(2);
+    let azure = driver(arm.config());
+    let (a, b, gone) = (spec("westeurope"), spec("westeurope"), spec("westeurope"));
+    for spec in [&a, &b, &gone] {
+        azure.create(spec).await.unwrap();
+    }
+    azure.delete(&gone.target()).await.unwrap();
+    assert!(!arm.has_vm(&format!("vm-{}", gone.vm_id)));
+    // Not the service's: untagged, our naming without our tag, another owner's tag.
+    arm.insert_vm("web-server", "westeurope", json!({}));
+    let foreign_by_name = format!("vm-{}", VmId::new());
+    arm.insert_vm(&foreign_by_name, "westeurope", json!({ "env": "prod" }));
+    arm.insert_vm(
+        "build-agent",
+        "westeurope",
+        json!({ "managed-by": "terraform", "vm-id": VmId::new().to_string() }),
+    );
+    // Ours by the tag, but with a VM id that does not parse.
+    arm.insert_vm(
+        "vm-broken",
+        "westeurope",
+        json!({ "managed-by": "vm-api", "vm-id": "broken" }),
+    );
+    // Ours, in another region.
+    let north = VmId::new();
+    arm.insert_vm(
+        &format!("vm-{north}"),
+        "northeurope",
+        json!({ "managed-by": "vm-api", "vm-id": north.to_string(), "team": TeamId::new().to_string() }),
+    );
+    arm.clear_requests();
+
+    let listed = azure.list_managed("westeurope").await.unwrap();
+    let mut found: Vec<(VmId, String)> = listed
+        .iter()
+        .map(|r| (r.target.vm_id, r.target.provider_id.clone().unwrap()))
+        .collect();
+    found.sort();
+    let mut expected = vec![(a.vm_id, vm_path(&a)), (b.vm_id, vm_path(&b))];
+    expected.sort();
+    assert_eq!(found, expected);
+    for resource in &listed {
+        assert_eq!(resource.target.region, "westeurope");
+        assert!(resource.created_at.is_some(), "timeCreated is read");
+        assert!(
+            resource.raw_state.starts_with("ProvisioningState/"),
+            "{}",
+            resource.raw_state
+        );
+    }
+    // One documented list call per page (7 VMs, 2 a page), following nextLink.
+    let lists: Vec<_> = arm
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/virtualMachines"))
+        .collect();
+    assert_eq!(lists.len(), 4, "{lists:?}");
+    assert_eq!(
+        lists[0].path,
+        format!("/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.Compute/virtualMachines")
+    );
+    assert_eq!(lists[0].query, format!("api-version={COMPUTE}"));
+    assert!(lists[1..].iter().all(|r| r.query.contains("$skiptoken=")));
+    assert_eq!(arm.requests().len(), 4, "a list is nothing but the pages");
+
+    let elsewhere = azure.list_managed("northeurope").await.unwrap();
+    assert_eq!(
+        elsewhere.iter().map(|r| r.target.vm_id).collect::<Vec<_>>(),
+        [north]
+    );
+
+    // The listed target is enough to delete the VM.
+    let first = listed.iter().find(|r| r.target.vm_id == a.vm_id).unwrap();
+    let fresh = driver(arm.config());
+    fresh.delete(&first.target).await.unwrap();
+    assert!(!arm.has_vm(&format!("vm-{}", a.vm_id)));
+    let left: Vec<VmId> = azure
+        .list_managed("westeurope")
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.target.vm_id)
+        .collect();
+    assert_eq!(left, [b.vm_id]);
+
+    // A VM whose deletion is running is not listed.
+    arm.set_op_polls(1000);
+    let mut config = arm.config();
+    config.operation_timeout = Duration::from_millis(100);
+    let second = listed.iter().find(|r| r.target.vm_id == b.vm_id).unwrap();
+    driver(config).delete(&second.target).await.unwrap();
+    assert_eq!(
+        arm.provisioning_state(&format!("vm-{}", b.vm_id))
+            .as_deref(),
+        Some("Deleting")
+    );
+    assert!(azure.list_managed("westeurope").await.unwrap().is_empty());
+
+    // Nothing of anyone else was touched.
+    for name in [
+        "web-server",
+        "build-agent",
+        "vm-broken",
+        foreign_by_name.as_str(),
+    ] {
+        assert!(arm.has_vm(name), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn list_managed_errors_map_like_other_calls() {
+    let arm = ArmServer::start().await;
+    let azure = driver(arm.config());
+    arm.inject(
+        Method::GET,
+        "/virtualMachines",
+        Fault::new(429, "TooManyRequests", "slow down").retry_after(3),
+    );
+    assert_eq!(
+        azure.list_managed("westeurope").await.unwrap_err(),
+        DriverError::Throttled {
+            retry_after: Duration::from_secs(3)
+        }
+    );
+    arm.inject(
+        Method::GET,
+        "/virtualMachines",
+        Fault::new(403, "AuthorizationFailed", "no read on the group"),
+    );
+    assert!(matches!(
+        azure.list_managed("westeurope").await,
+        Err(DriverError::Unauthorized(_))
+    ));
+    assert!(azure.list_managed("westeurope").await.unwrap().is_empty());
 }

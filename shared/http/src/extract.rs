@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use vmapi_core::FieldError;
-use vmapi_models::UserId;
+use vmapi_models::{UserId, VmId};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -32,6 +32,28 @@ impl FromRequestParts<AppState> for Caller {
         let user = state.auth.authenticate(header).await?;
         tracing::Span::current().record("user", tracing::field::display(&user));
         Ok(Caller(user))
+    }
+}
+
+/// The `{id}` path segment of a VM route, parsed (a bad or undecodable id is the API's 400).
+pub struct VmPath(pub VmId);
+
+impl FromRequestParts<AppState> for VmPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let raw = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| {
+                ApiError::BadParameter(FieldError::new(
+                    "id",
+                    "is not a valid VM id (24 hexadecimal characters)",
+                ))
+            })?;
+        crate::routes::vm_id(&raw.0).map(VmPath)
     }
 }
 

@@ -18,7 +18,7 @@ use vmapi_models::{
 };
 
 use crate::error::{ApiError, REQUEST_ID};
-use crate::extract::{Caller, JsonBody};
+use crate::extract::{Caller, JsonBody, VmPath};
 use crate::state::AppState;
 
 /// Every endpoint, with its function (binary) name.
@@ -226,10 +226,16 @@ struct ListQuery {
 async fn list_vms(
     State(state): State<AppState>,
     Caller(user): Caller,
-    Path((team, project)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
     RawQuery(query): RawQuery,
     uri: axum::http::Uri,
 ) -> Result<Response, ApiError> {
+    let Path((team, project)) = path.map_err(|_| {
+        ApiError::BadParameter(FieldError::new(
+            "path",
+            "team and project must be valid ids (24 hexadecimal characters)",
+        ))
+    })?;
     let team = parse_id("team", &team, TeamId::parse)?;
     let project = parse_id("project", &project, ProjectId::parse)?;
     record("team", team);
@@ -279,7 +285,7 @@ async fn list_vms(
 }
 
 /// Parses the `{id}` path segment and records it on the request's span.
-fn vm_id(raw: &str) -> Result<VmId, ApiError> {
+pub(crate) fn vm_id(raw: &str) -> Result<VmId, ApiError> {
     let id = parse_id("id", raw, VmId::parse)?;
     record("vm", id);
     Ok(id)
@@ -288,59 +294,59 @@ fn vm_id(raw: &str) -> Result<VmId, ApiError> {
 async fn get_vm(
     State(state): State<AppState>,
     Caller(user): Caller,
-    Path(id): Path<String>,
+    VmPath(id): VmPath,
 ) -> Result<Json<VirtualMachine>, ApiError> {
-    Ok(Json(state.service.get(&user, vm_id(&id)?).await?))
+    Ok(Json(state.service.get(&user, id).await?))
 }
 
 async fn update_vm(
     State(state): State<AppState>,
     Caller(user): Caller,
-    Path(id): Path<String>,
+    VmPath(id): VmPath,
     JsonBody(patch): JsonBody<UpdateVmRequest>,
 ) -> Result<Json<VirtualMachine>, ApiError> {
-    Ok(Json(state.service.update(&user, vm_id(&id)?, patch).await?))
+    Ok(Json(state.service.update(&user, id, patch).await?))
 }
 
 async fn vm_action(
     state: &AppState,
     user: &UserId,
-    raw_id: &str,
+    id: VmId,
     action: Action,
 ) -> Result<Json<ActionResult>, ApiError> {
-    Ok(Json(state.service.act(user, vm_id(raw_id)?, action).await?))
+    Ok(Json(state.service.act(user, id, action).await?))
 }
 
 async fn start_vm(
     State(state): State<AppState>,
     Caller(user): Caller,
-    Path(id): Path<String>,
+    VmPath(id): VmPath,
 ) -> Result<Json<ActionResult>, ApiError> {
-    vm_action(&state, &user, &id, Action::Start).await
+    vm_action(&state, &user, id, Action::Start).await
 }
 
 async fn stop_vm(
     State(state): State<AppState>,
     Caller(user): Caller,
-    Path(id): Path<String>,
+    VmPath(id): VmPath,
 ) -> Result<Json<ActionResult>, ApiError> {
-    vm_action(&state, &user, &id, Action::Stop).await
+    vm_action(&state, &user, id, Action::Stop).await
 }
 
 async fn delete_vm(
     State(state): State<AppState>,
     Caller(user): Caller,
-    Path(id): Path<String>,
+    VmPath(id): VmPath,
 ) -> Result<Json<ActionResult>, ApiError> {
-    vm_action(&state, &user, &id, Action::Delete).await
+    vm_action(&state, &user, id, Action::Delete).await
 }
 
 async fn get_credentials(
     State(state): State<AppState>,
     Caller(user): Caller,
-    Path(id): Path<String>,
+    VmPath(id): VmPath,
 ) -> Result<Response, ApiError> {
-    let credentials: VmCredentials = state.service.credentials(&user, vm_id(&id)?).await?;
+    let credentials: VmCredentials = state.service.credentials(&user, id).await?;
     let mut resp = Json(credentials).into_response();
     let headers = resp.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -194,6 +194,34 @@ impl SecretPath {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whose login this is, if the path has one of the two shapes the service writes
+    /// (`{team}/user/root`, `{team}/vm/{vm}/root`); anything else is not a login of ours.
+    pub fn owner(&self) -> Option<SecretOwner> {
+        let parts: Vec<&str> = self.0.split('/').collect();
+        match parts.as_slice() {
+            [team, "user", "root"] => team.parse().ok().map(SecretOwner::Team),
+            [team, "vm", vm, "root"] => Some(SecretOwner::Vm {
+                team: team.parse().ok()?,
+                vm: vm.parse().ok()?,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Whose login a secret is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretOwner {
+    /// The team login shared by the team's VMs.
+    Team(TeamId),
+    /// One VM's login.
+    Vm {
+        /// The VM's team.
+        team: TeamId,
+        /// The VM.
+        vm: VmId,
+    },
 }
 
 impl fmt::Display for SecretPath {
@@ -366,6 +394,28 @@ mod schema {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_paths_name_their_owner() {
+        let team: TeamId = "6548a41f38406c14db33b61e".parse().unwrap();
+        let vm: VmId = "654a25cb56c3f39a7fe1a2f1".parse().unwrap();
+        assert_eq!(
+            CredentialScope::Team.path(team, vm).owner(),
+            Some(SecretOwner::Team(team))
+        );
+        assert_eq!(
+            CredentialScope::Vm.path(team, vm).owner(),
+            Some(SecretOwner::Vm { team, vm })
+        );
+        for other in [
+            "azure-credentials",
+            "x/user/root",
+            "6548a41f38406c14db33b61e/vm/zz/root",
+            "",
+        ] {
+            assert_eq!(SecretPath::from_text(other).owner(), None, "{other}");
+        }
+    }
 
     const ED25519: &str =
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOAKEyfwmZRghqzj9JLL8xl+SfAN+bqcjzApJNJ0S2Ck user@host";

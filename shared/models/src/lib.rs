@@ -23,8 +23,8 @@ pub use catalog::{
     ProviderRecord, Region, Size,
 };
 pub use credentials::{
-    CloudKind, CredentialScope, Login, LoginSecret, SecretPath, SecretRef, Sensitive, SshPublicKey,
-    VmCredentials,
+    CloudKind, CredentialScope, Login, LoginSecret, SecretOwner, SecretPath, SecretRef, Sensitive,
+    SshPublicKey, VmCredentials,
 };
 pub use ids::{
     BillingSettingsId, CloudProviderId, IpConfigId, ObjectId, PriceId, ProjectId, ProviderId,

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use vmapi_core::ProvisionerOptions;
+use vmapi_models::CloudKind;
 
 /// A configuration problem found at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -151,7 +152,51 @@ pub fn cleanup_policy_from_vars(
         )?),
         max_candidates: num("CLEANUP_MAX_CANDIDATES", d.max_candidates as u64)?.clamp(1, 10_000)
             as usize,
+        orphan_grace: Duration::from_secs(60 * num("CLEANUP_ORPHAN_GRACE_MINUTES", 60)?),
+        regions: cloud_regions(var("CLEANUP_CLOUD_REGIONS"), var("AWS_REGION"))?,
     })
+}
+
+/// The clouds and regions to reconcile: `CLEANUP_CLOUD_REGIONS` as `cloud=region` pairs
+/// separated by commas (`aws=eu-west-1,aws=us-east-1,azure=,kraud=`); by default the
+/// function's own AWS region and the (not regional) Azure and Kraud.Cloud listings.
+fn cloud_regions(
+    spec: Option<String>,
+    aws_region: Option<String>,
+) -> Result<Vec<(CloudKind, String)>, ProvisionConfigError> {
+    let Some(spec) = spec else {
+        let mut regions = vec![
+            (CloudKind::Azure, String::new()),
+            (CloudKind::Kraud, String::new()),
+        ];
+        if let Some(r) = aws_region {
+            regions.insert(0, (CloudKind::Aws, r));
+        }
+        return Ok(regions);
+    };
+    spec.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (cloud, region) = pair.split_once('=').unwrap_or((pair, ""));
+            let cloud = match cloud.trim() {
+                "aws" => CloudKind::Aws,
+                "azure" => CloudKind::Azure,
+                "kraud" => CloudKind::Kraud,
+                other => {
+                    return Err(ProvisionConfigError(format!(
+                        "CLEANUP_CLOUD_REGIONS: unknown cloud '{other}' (aws, azure or kraud)"
+                    )))
+                }
+            };
+            if cloud == CloudKind::Aws && region.trim().is_empty() {
+                return Err(ProvisionConfigError(
+                    "CLEANUP_CLOUD_REGIONS: aws needs a region (aws=eu-west-1)".into(),
+                ));
+            }
+            Ok((cloud, region.trim().to_string()))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -166,6 +211,27 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         ProvisionConfig::from_vars(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn cloud_regions_parse_and_default() {
+        assert_eq!(
+            cloud_regions(Some("aws=eu-west-1, azure=,kraud".into()), None).unwrap(),
+            vec![
+                (CloudKind::Aws, "eu-west-1".to_string()),
+                (CloudKind::Azure, String::new()),
+                (CloudKind::Kraud, String::new())
+            ]
+        );
+        assert_eq!(
+            cloud_regions(None, Some("us-east-1".into())).unwrap()[0],
+            (CloudKind::Aws, "us-east-1".to_string())
+        );
+        assert!(cloud_regions(Some("gcp=x".into()), None)
+            .unwrap_err()
+            .0
+            .contains("gcp"));
+        assert!(cloud_regions(Some("aws=".into()), None).is_err());
     }
 
     #[test]

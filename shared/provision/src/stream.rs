@@ -46,6 +46,14 @@ pub fn work_item(record: &Record) -> Option<WorkItem> {
     })
 }
 
+/// The sequence number and the removed team or project of a `REMOVE` record.
+fn removed_of(record: &Record) -> Option<(&str, vmapi_core::Gone)> {
+    let change = record.dynamodb()?;
+    let key = |k: &str| change.keys()?.get(k)?.as_s().ok().map(String::as_str);
+    let gone = crate::lambda::removed(record.event_name()?.as_str(), key("pk")?, key("sk")?)?;
+    Some((change.sequence_number().unwrap_or_default(), gone))
+}
+
 /// Polls the stream of `table` until `shutdown` completes, provisioning as records arrive.
 pub async fn run(
     ddb: aws_sdk_dynamodb::Client,
@@ -126,6 +134,18 @@ async fn poll_forever(
             match streams.get_records().shard_iterator(&iterator).send().await {
                 Ok(out) => {
                     let items: Vec<WorkItem> = out.records().iter().filter_map(work_item).collect();
+                    let gone: Vec<(&str, vmapi_core::Gone)> =
+                        out.records().iter().filter_map(removed_of).collect();
+                    if !gone.is_empty() {
+                        idle = false;
+                        let failed = crate::lambda::note_removed(provisioner, gone).await;
+                        if !failed.is_empty() {
+                            tracing::warn!(
+                                count = failed.len(),
+                                "stream poller: removals not noted; `vmctl remove` notes them too"
+                            );
+                        }
+                    }
                     if !items.is_empty() {
                         idle = false;
                         let mut failed = provisioner.process_batch(&items).await;

@@ -2,11 +2,12 @@
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::types::Tag;
+use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
 use aws_sdk_secretsmanager::Client;
 use uuid::Uuid;
 use vmapi_aws::{map_sdk, Dependency};
-use vmapi_core::{Created, Error, Result, SecretLabels, SecretStore};
-use vmapi_models::{LoginSecret, SecretPath, Sensitive};
+use vmapi_core::{Created, Error, ManagedSecret, Result, SecretLabels, SecretStore};
+use vmapi_models::{LoginSecret, SecretPath, Sensitive, Timestamp};
 
 use crate::config::SecretsManagerConfig;
 
@@ -132,6 +133,56 @@ impl SecretStore for SecretsManagerStore {
             }
             Err(e) => Err(map_sdk(Dependency::SecretStore, "DeleteSecret", e)),
         }
+    }
+
+    async fn list_managed(&self) -> Result<Vec<ManagedSecret>> {
+        let mut found = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_secrets()
+                .filters(
+                    Filter::builder()
+                        .key(FilterNameStringType::Name)
+                        .values(self.config.prefix.clone())
+                        .build(),
+                )
+                .filters(
+                    Filter::builder()
+                        .key(FilterNameStringType::TagKey)
+                        .values(MANAGED_BY_TAG.0)
+                        .build(),
+                )
+                .max_results(100)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| map_sdk(Dependency::SecretStore, "ListSecrets", e))?;
+            for entry in out.secret_list() {
+                let ours = entry.tags().iter().any(|t| {
+                    t.key() == Some(MANAGED_BY_TAG.0) && t.value() == Some(MANAGED_BY_TAG.1)
+                });
+                let path = entry
+                    .name()
+                    .and_then(|n| n.strip_prefix(self.config.prefix.as_str()))
+                    .map(SecretPath::from_text);
+                let Some(path) = path.filter(|p| ours && p.owner().is_some()) else {
+                    continue;
+                };
+                found.push(ManagedSecret {
+                    path,
+                    created_at: entry
+                        .created_date()
+                        .and_then(|d| Timestamp::from_unix_millis(d.secs() * 1000).ok()),
+                });
+            }
+            match out.next_token() {
+                Some(t) if !t.is_empty() => next = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(found)
     }
 
     fn backend(&self) -> &'static str {

@@ -17,8 +17,8 @@ use tokio::sync::Mutex;
 use vaultrs::api::kv2::requests::SetSecretRequestOptions;
 use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
-use vmapi_core::{Created, Error, Result, SecretLabels, SecretStore};
-use vmapi_models::{LoginSecret, SecretPath, Sensitive};
+use vmapi_core::{Created, Error, ManagedSecret, Result, SecretLabels, SecretStore};
+use vmapi_models::{LoginSecret, SecretPath, Sensitive, TeamId, Timestamp};
 
 use crate::config::{VaultAuth, VaultConfig};
 
@@ -339,8 +339,73 @@ impl SecretStore for VaultStore {
         Ok(value.map(|v| Sensitive::new(v.to_string())))
     }
 
+    async fn list_managed(&self) -> Result<Vec<ManagedSecret>> {
+        let mount = self.config.mount.as_str();
+        // Walks only the two shapes the service writes: `{team}/user/root` and
+        // `{team}/vm/{vm}/root`; anything else under the mount is not ours.
+        let mut paths = Vec::new();
+        for team in self.list_dir(mount, "").await? {
+            let Some(team) = team.strip_suffix('/') else {
+                continue;
+            };
+            if team.parse::<TeamId>().is_err() {
+                continue;
+            }
+            for entry in self.list_dir(mount, &format!("{team}/")).await? {
+                if entry == "user/" {
+                    let keys = self.list_dir(mount, &format!("{team}/user/")).await?;
+                    if keys.iter().any(|k| k == "root") {
+                        paths.push(format!("{team}/user/root"));
+                    }
+                } else if entry == "vm/" {
+                    for vm in self.list_dir(mount, &format!("{team}/vm/")).await? {
+                        paths.push(format!("{team}/vm/{vm}root"));
+                    }
+                }
+            }
+        }
+        let mut found = Vec::new();
+        for path in paths {
+            let path = SecretPath::from_text(&path);
+            if path.owner().is_none() {
+                continue;
+            }
+            let meta = self
+                .with_client("read metadata", |c| {
+                    let path = path.clone();
+                    async move {
+                        match vaultrs::kv2::read_metadata(c.as_ref(), mount, path.as_str()).await {
+                            Err(e) if is_status(&e, 404) => Ok(None),
+                            other => other.map(Some),
+                        }
+                    }
+                })
+                .await?;
+            if let Some(meta) = meta {
+                found.push(ManagedSecret {
+                    created_at: Timestamp::parse(&meta.created_time).ok(),
+                    path,
+                });
+            }
+        }
+        Ok(found)
+    }
+
     fn backend(&self) -> &'static str {
         "vault"
+    }
+}
+
+impl VaultStore {
+    /// The keys below `dir` (folders end in `/`); an absent folder is empty.
+    async fn list_dir(&self, mount: &str, dir: &str) -> Result<Vec<String>> {
+        self.with_client("list", |c| async move {
+            match vaultrs::kv2::list(c.as_ref(), mount, dir).await {
+                Err(e) if is_status(&e, 404) => Ok(Vec::new()),
+                other => other,
+            }
+        })
+        .await
     }
 }
 

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use vmapi_models::{HostName, ProjectId, StaleCategory, Timestamp, VmId, VmRecord};
+use vmapi_core::Gone;
+use vmapi_models::{HostName, ProjectId, StaleCategory, TeamId, Timestamp, VmId, VmRecord};
 
 use crate::table::{GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, PK, SK};
 
@@ -55,6 +56,40 @@ pub(crate) fn key(kind: Kind, id: &str) -> Key {
         (PK.to_string(), s(format!("{}#{id}", kind.prefix()))),
         (SK.to_string(), s(kind.prefix())),
     ])
+}
+
+/// The note that a team used a project for VMs (in the team's partition), so the cleanup job
+/// can find a removed team's VMs and tell whether a team still has any.
+pub(crate) fn team_project_key(team: TeamId, project: ProjectId) -> Key {
+    HashMap::from([
+        (PK.to_string(), s(format!("{}#{team}", Kind::Team.prefix()))),
+        (SK.to_string(), s(format!("{TEAM_PROJECT_PREFIX}{project}"))),
+    ])
+}
+
+/// Sort-key prefix of [`team_project_key`].
+pub(crate) const TEAM_PROJECT_PREFIX: &str = "USES#";
+
+/// Partition of the tombstones of removed teams and projects.
+pub(crate) const TOMBSTONES_PK: &str = "GONE";
+
+/// A tombstone's key: `pk = GONE`, `sk = TEAM#id | PROJECT#id`.
+pub(crate) fn tombstone_key(gone: Gone) -> Key {
+    let sk = match gone {
+        Gone::Team(t) => format!("{}#{t}", Kind::Team.prefix()),
+        Gone::Project(p) => format!("{}#{p}", Kind::Project.prefix()),
+    };
+    HashMap::from([(PK.to_string(), s(TOMBSTONES_PK)), (SK.to_string(), s(sk))])
+}
+
+/// What a tombstone's sort key names.
+pub(crate) fn parse_tombstone_sk(sk: &str) -> Option<Gone> {
+    let (kind, id) = sk.split_once('#')?;
+    match kind {
+        "TEAM" => id.parse().ok().map(Gone::Team),
+        "PROJECT" => id.parse().ok().map(Gone::Project),
+        _ => None,
+    }
 }
 
 /// The host-name claim of a project.

@@ -13,15 +13,17 @@ use aws_sdk_dynamodb::Client;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use vmapi_core::{
-    ConflictCode, Error, Found, Lookup, NameChange, PageKey, Repository, Result, VmPage,
+    ConflictCode, Error, Found, Gone, Lookup, NameChange, PageKey, Repository, Result, Tombstone,
+    VmPage,
 };
 use vmapi_models::{ProjectId, Seed, StaleCategory, Timestamp, VmEvent, VmId, VmRecord};
 
 use crate::cache::CatalogCache;
 use crate::errors::{map_sdk, unavailable};
 use crate::keys::{
-    event_key, gsi_start_key, key, name_key, project_vms_pk, s, stale_pk, stale_range,
-    vm_item_keys, Key, Kind, STALE_SHARDS,
+    event_key, gsi_start_key, key, name_key, parse_tombstone_sk, project_vms_pk, s, stale_pk,
+    stale_range, team_project_key, tombstone_key, vm_item_keys, Key, Kind, STALE_SHARDS,
+    TEAM_PROJECT_PREFIX, TOMBSTONES_PK,
 };
 use crate::table::{GSI1, GSI1_PK, GSI2, GSI2_PK, GSI2_SK, PK, SK};
 
@@ -69,6 +71,24 @@ fn condition_failed(reason: &CancellationReason) -> bool {
 }
 
 impl DynamoRepository {
+    /// Removes a team's or project's record as the platform would, and notes its tombstone so
+    /// the cleanup job deletes its VMs (operator tool and tests; in production the stream
+    /// notes removals made by the platform).
+    pub async fn remove_owner(&self, gone: Gone, at: Timestamp) -> Result<()> {
+        let record = match gone {
+            Gone::Team(t) => key(Kind::Team, &t.to_string()),
+            Gone::Project(p) => key(Kind::Project, &p.to_string()),
+        };
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(record))
+            .send()
+            .await
+            .map_err(|e| map_sdk("DeleteItem", e))?;
+        self.put_tombstone(&Tombstone { gone, at }).await
+    }
+
     /// A repository on `table`.
     pub fn new(client: Client, table: impl Into<String>, options: RepositoryOptions) -> Self {
         DynamoRepository {
@@ -590,6 +610,98 @@ impl Repository for DynamoRepository {
         Ok(())
     }
 
+    async fn team_projects(&self, team: vmapi_models::TeamId) -> Result<Vec<ProjectId>> {
+        let mut projects = Vec::new();
+        let mut start: Option<Key> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression(format!("{PK} = :pk AND begins_with({SK}, :prefix)"))
+                .expression_attribute_values(":pk", s(format!("TEAM#{team}")))
+                .expression_attribute_values(":prefix", s(TEAM_PROJECT_PREFIX))
+                .projection_expression(format!("{PK}, {SK}"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| map_sdk("Query", e))?;
+            projects.extend(out.items().iter().filter_map(|item| {
+                item.get(SK)?
+                    .as_s()
+                    .ok()?
+                    .strip_prefix(TEAM_PROJECT_PREFIX)?
+                    .parse::<ProjectId>()
+                    .ok()
+            }));
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        Ok(projects)
+    }
+
+    async fn put_tombstone(&self, tombstone: &Tombstone) -> Result<()> {
+        let mut item = tombstone_key(tombstone.gone);
+        item.insert("entity".into(), s("tombstone"));
+        item.insert("at".into(), s(tombstone.at.to_string()));
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            // The first sighting's time is kept.
+            .condition_expression(format!("attribute_not_exists({PK})"))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(map_sdk("PutItem", e)),
+        }
+    }
+
+    async fn tombstones(&self, limit: usize) -> Result<Vec<Tombstone>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(format!("{PK} = :pk"))
+            .expression_attribute_values(":pk", s(TOMBSTONES_PK))
+            .limit(limit.clamp(1, 1000) as i32)
+            .send()
+            .await
+            .map_err(|e| map_sdk("Query", e))?;
+        let mut found: Vec<Tombstone> = out
+            .items()
+            .iter()
+            .filter_map(|item| {
+                let gone = parse_tombstone_sk(item.get(SK)?.as_s().ok()?)?;
+                let at = Timestamp::parse(item.get("at")?.as_s().ok()?).ok()?;
+                Some(Tombstone { gone, at })
+            })
+            .collect();
+        found.sort_by_key(|t| (t.at, t.gone));
+        Ok(found)
+    }
+
+    async fn clear_tombstone(&self, gone: Gone) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(tombstone_key(gone)))
+            .send()
+            .await
+            .map_err(|e| map_sdk("DeleteItem", e))?;
+        Ok(())
+    }
+
     async fn list_project_vms(
         &self,
         project: ProjectId,
@@ -634,6 +746,28 @@ impl Repository for DynamoRepository {
             writes.push(self.put_vm_write(vm, Some(Condition::new_item()))?);
             writes.push(self.put_claim_write(vm.project, vm));
         }
+        // The team's note of the project (after the pairs above, whose positions the
+        // cancellation reasons are read by). One per team and project in the batch.
+        let mut noted: Vec<(vmapi_models::TeamId, ProjectId)> = Vec::new();
+        for vm in vms {
+            if !noted.contains(&(vm.team, vm.project)) {
+                noted.push((vm.team, vm.project));
+                let mut item = team_project_key(vm.team, vm.project);
+                item.insert("entity".into(), s("team-project"));
+                item.insert("at".into(), s(vm.created_at.to_string()));
+                writes.push(
+                    TransactWriteItem::builder()
+                        .put(
+                            Put::builder()
+                                .table_name(&self.table)
+                                .set_item(Some(item))
+                                .build()
+                                .expect("put is complete"),
+                        )
+                        .build(),
+                );
+            }
+        }
         match self.transact(writes).await {
             Ok(()) => Ok(()),
             Err(TxFailure::Other(e)) => Err(e),
@@ -641,6 +775,7 @@ impl Repository for DynamoRepository {
                 let taken: Vec<String> = reasons
                     .iter()
                     .enumerate()
+                    .take(vms.len() * 2)
                     .filter(|(i, r)| i % 2 == 1 && condition_failed(r))
                     .map(|(i, _)| vms[i / 2].name.to_string())
                     .collect();

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 use vmapi_core::{Cleanup, CleanupPolicy, Provisioner, Summary, SystemClock};
-use vmapi_models::{OpKind, PendingOp, ProjectId, TeamId, Timestamp, VmId, VmRecord, VmStatus};
+use vmapi_models::{
+    AuthMethod, CloudKind, LoginSecret, OpKind, PendingOp, ProjectId, SecretPath, Sensitive,
+    TeamId, Timestamp, VmId, VmRecord, VmStatus,
+};
 use vmapi_tests::*;
 
 fn hours_ago(h: i64) -> Timestamp {
@@ -33,6 +36,12 @@ fn cleanup(app: &TestApp, provisioner: Option<Provisioner>, dry_run: bool) -> Cl
             concurrency: 4,
             time_budget: Duration::from_secs(60),
             max_candidates: 500,
+            orphan_grace: Duration::ZERO,
+            regions: vec![
+                (CloudKind::Aws, "eu-west-1".into()),
+                (CloudKind::Azure, String::new()),
+                (CloudKind::Kraud, String::new()),
+            ],
         },
     )
 }
@@ -303,4 +312,426 @@ async fn read_capacity_grows_with_candidates_not_with_the_table() {
         large <= small * 1.5,
         "10 stale among 10,000 healthy VMs cost {large} RCU, 10 alone {small} RCU"
     );
+}
+
+/// Creates a VM in `(team, project)` and provisions it until it runs.
+async fn create_running(
+    app: &TestApp,
+    p: &Provisioner,
+    user: &str,
+    (team, project): (&str, &str),
+    name: &str,
+) -> String {
+    let mut body = spec_create_request();
+    body["hostNames"] = serde_json::json!([name]);
+    body["team"] = team.into();
+    body["project"] = project.into();
+    let r = app
+        .call(
+            reqwest::Method::POST,
+            "/api/virtual-machines",
+            Some(user),
+            Some(&body),
+        )
+        .await
+        .expect(201);
+    let id = r.json[0]["_id"].as_str().expect("an id").to_string();
+    app.settle(p, &id).await;
+    id
+}
+
+#[tokio::test]
+async fn healthy_vms_of_a_removed_project_or_team_are_deleted() {
+    use vmapi_core::{Gone, Repository};
+    let app = TestApp::spawn().await;
+    let (sim, provisioner) = app.simulated();
+    let own = (TEAM, PROJECT);
+    let other = (OTHER_TEAM, OTHER_PROJECT);
+    let a = create_running(&app, &provisioner, OWNER, own, "gone-a").await;
+    let b = create_running(&app, &provisioner, OWNER, own, "gone-b").await;
+    let c = create_running(&app, &provisioner, OTHER_OWNER, other, "stays").await;
+    let id = |s: &str| VmId::parse(s).unwrap();
+    assert_eq!(status_of(&app, id(&a)).await, Some(VmStatus::Running));
+
+    // Healthy VMs are in no stale category: a run finds nothing to do.
+    let quiet = cleanup(&app, Some(provisioner.clone()), false)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!((quiet.candidates, quiet.deleted), (0, 0), "{quiet:#?}");
+
+    // The platform removes the project; the stream (as in `make run` and in Lambda) notes it.
+    let _stream = app.stream_provisioner(provisioner.clone()).await;
+    let client = local_client().await;
+    client
+        .delete_item()
+        .table_name(&app.table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("PROJECT#{PROJECT}")),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("PROJECT".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let gone = Gone::Project(PROJECT.parse().unwrap());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !app
+        .repo
+        .tombstones(10)
+        .await
+        .unwrap()
+        .iter()
+        .any(|t| t.gone == gone)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stream noted no tombstone"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A dry run names both VMs and changes nothing.
+    let dry = cleanup(&app, Some(provisioner.clone()), true)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!((dry.candidates, dry.deleted), (2, 2), "{dry:#?}");
+    assert_eq!(status_of(&app, id(&a)).await, Some(VmStatus::Running));
+
+    let run = cleanup(&app, Some(provisioner.clone()), false)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(
+        (run.candidates, run.deleted, run.failed),
+        (2, 2, 0),
+        "{run:#?}"
+    );
+    for vm in [&a, &b] {
+        assert_eq!(
+            status_of(&app, id(vm)).await,
+            Some(VmStatus::Deleted),
+            "{vm}"
+        );
+        assert!(
+            run.actions
+                .iter()
+                .any(|l| l.starts_with(vm.as_str()) && l.contains("no longer exists")),
+            "{run:#?}"
+        );
+    }
+    assert_eq!(
+        status_of(&app, id(&c)).await,
+        Some(VmStatus::Running),
+        "other team untouched"
+    );
+    assert_eq!(
+        sim.count(),
+        1,
+        "only the other team's VM is left in the cloud"
+    );
+    // The demo team has no VMs left: its team login goes in the same run.
+    let names = app.secret_names().await;
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains(&format!("{TEAM}/user/root"))),
+        "{names:?}"
+    );
+    assert!(
+        names
+            .iter()
+            .any(|n| n.contains(&format!("{OTHER_TEAM}/user/root"))),
+        "{names:?}"
+    );
+
+    // Nothing of the project is left: the next run forgets the tombstone.
+    let next = cleanup(&app, Some(provisioner.clone()), false)
+        .run()
+        .await
+        .unwrap();
+    assert!(
+        next.actions
+            .iter()
+            .any(|a| a.contains("forget the tombstone")),
+        "{next:#?}"
+    );
+    assert!(app.repo.tombstones(10).await.unwrap().is_empty());
+
+    // A removed team (the operator path: `vmctl remove team`): its VMs go too.
+    app.repo
+        .remove_owner(Gone::Team(OTHER_TEAM.parse().unwrap()), Timestamp::now())
+        .await
+        .unwrap();
+    let run = cleanup(&app, Some(provisioner.clone()), false)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!((run.candidates, run.deleted), (1, 1), "{run:#?}");
+    assert_eq!(status_of(&app, id(&c)).await, Some(VmStatus::Deleted));
+    assert_eq!(sim.count(), 0);
+    assert!(app.secret_names().await.is_empty(), "no logins left");
+}
+
+fn login() -> LoginSecret {
+    LoginSecret {
+        username: "root".into(),
+        auth_method: AuthMethod::Password,
+        password: Some(Sensitive::new("Orphaned-Pa55word-xx".to_string())),
+        private_key: None,
+        public_key: None,
+    }
+}
+
+#[tokio::test]
+async fn orphaned_logins_and_cloud_vms_are_removed_after_the_grace_period() {
+    use vmapi_core::cloud::CloudDriver;
+    use vmapi_core::SecretLabels;
+    let app = TestApp::spawn().await;
+    let (sim, provisioner) = app.simulated();
+    let own = (TEAM, PROJECT);
+    let live = create_running(&app, &provisioner, OWNER, own, "live").await;
+
+    // A VM login whose VM record never came, a team login of a team without VMs, and a cloud
+    // VM nobody asked for.
+    let ghost = VmId::new();
+    let ghost_login = SecretPath::from_text(&format!("{TEAM}/vm/{ghost}/root"));
+    let other_team = SecretPath::from_text(&format!("{OTHER_TEAM}/user/root"));
+    for (path, team, vm) in [
+        (&ghost_login, TEAM, Some(ghost)),
+        (&other_team, OTHER_TEAM, None),
+    ] {
+        app.secrets
+            .create(
+                path,
+                &login(),
+                SecretLabels {
+                    team: team.parse().unwrap(),
+                    vm,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let mut stray = demo_vm("stray", VmStatus::Running);
+    stray.id = ghost;
+    sim.create(&spec_of(&stray)).await.unwrap();
+    assert_eq!(sim.count(), 2);
+    let listed = app.secrets.list_managed().await.unwrap();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert!(
+        listed.iter().all(|s| s.created_at.is_some()),
+        "moto reports creation dates"
+    );
+
+    // Within the grace period nothing is touched.
+    let young = Cleanup::new(
+        app.repo.clone(),
+        Arc::new(SystemClock),
+        Some(provisioner.clone()),
+        CleanupPolicy {
+            orphan_grace: Duration::from_secs(3600),
+            regions: vec![(CloudKind::Kraud, String::new())],
+            ..CleanupPolicy::default()
+        },
+    );
+    let summary = young.run().await.unwrap();
+    assert_eq!(summary.reconciled, 0, "{summary:#?}");
+
+    // A dry run names all three and changes nothing.
+    let dry = cleanup(&app, Some(provisioner.clone()), true)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(dry.reconciled, 3, "{dry:#?}");
+    assert_eq!(app.secret_names().await.len(), 3);
+    assert_eq!(sim.count(), 2);
+
+    let run = cleanup(&app, Some(provisioner.clone()), false)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!((run.reconciled, run.failed), (3, 0), "{run:#?}");
+    let names = app.secret_names().await;
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(
+        names[0].ends_with(&format!("{TEAM}/user/root")),
+        "the live VM's team login stays"
+    );
+    let left = sim.list_managed("").await.unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].target.vm_id, VmId::parse(&live).unwrap());
+    assert_eq!(
+        status_of(&app, VmId::parse(&live).unwrap()).await,
+        Some(VmStatus::Running)
+    );
+    let line = vmapi_core::cleanup::emf_line(&run, Timestamp::now());
+    assert!(line.contains("\"Reconciled\":3"), "{line}");
+    assert!(
+        !line.contains("Orphaned-Pa55word"),
+        "no secret in the summary"
+    );
+
+    // Idempotent: the next run finds nothing.
+    let again = cleanup(&app, Some(provisioner), false).run().await.unwrap();
+    assert_eq!(again.reconciled, 0, "{again:#?}");
+}
+
+#[tokio::test]
+async fn vault_logins_are_listed_and_reconciled() {
+    use vmapi_core::SecretLabels;
+    let vault = vault::VaultServer::start("enclaive-static").await;
+    let app = TestApp::spawn_opts(Options {
+        scope: vmapi_models::CredentialScope::Vm,
+        logins: Logins::Vault {
+            address: vault.address.clone(),
+            token: vault.token.clone(),
+        },
+        ..Options::default()
+    })
+    .await;
+    let (_sim, provisioner) = app.simulated();
+    let own = (TEAM, PROJECT);
+    let live = create_running(&app, &provisioner, OWNER, own, "live").await;
+    let ghost = SecretPath::from_text(&format!("{TEAM}/vm/{}/root", VmId::new()));
+    app.secrets
+        .create(
+            &ghost,
+            &login(),
+            SecretLabels {
+                team: TEAM.parse().unwrap(),
+                vm: None,
+            },
+        )
+        .await
+        .unwrap();
+    // Not ours: another shape under the same mount.
+    app.secrets
+        .create(
+            &SecretPath::from_text("azure-credentials"),
+            &login(),
+            SecretLabels {
+                team: TEAM.parse().unwrap(),
+                vm: None,
+            },
+        )
+        .await
+        .unwrap();
+    let mut listed: Vec<String> = app
+        .secrets
+        .list_managed()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| {
+            assert!(s.created_at.is_some(), "metadata gives created_time");
+            s.path.to_string()
+        })
+        .collect();
+    listed.sort();
+    let mut expected = vec![format!("{TEAM}/vm/{live}/root"), ghost.to_string()];
+    expected.sort();
+    assert_eq!(listed, expected);
+
+    let run = cleanup(&app, Some(provisioner), false).run().await.unwrap();
+    assert_eq!(run.reconciled, 1, "{run:#?}");
+    let mut paths = vault.paths();
+    paths.sort();
+    let mut expected = vec![
+        "azure-credentials".to_string(),
+        format!("{TEAM}/vm/{live}/root"),
+    ];
+    expected.sort();
+    assert_eq!(paths, expected);
+}
+
+#[tokio::test]
+async fn orphaned_ec2_instances_are_terminated_on_moto() {
+    use vmapi_core::cloud::CloudDriver;
+    use vmapi_drivers::aws::AwsDriver;
+    // A region no other test uses, so other tests' instances are never judged here.
+    const REGION: &str = "ap-southeast-2";
+    let app = TestApp::spawn().await;
+    let sdk = vmapi_aws::sdk_config().await;
+    let aws = Arc::new(AwsDriver::new(sdk.clone()));
+    let mut stray = demo_vm("stray", VmStatus::Running);
+    stray.region.datacenter.name = REGION.into();
+    let mut spec = spec_of(&stray);
+    spec.size = "t3.micro".into();
+    spec.image = "ami-0d64bb532e0502c46".into();
+    let created = aws.create(&spec).await.unwrap();
+    // An instance that is not ours (no managed-by tag).
+    let ec2 = aws_sdk_ec2::Client::from_conf(
+        aws_sdk_ec2::config::Builder::from(&sdk)
+            .region(aws_sdk_ec2::config::Region::new(REGION))
+            .build(),
+    );
+    let foreign = ec2
+        .run_instances()
+        .image_id("ami-0d64bb532e0502c46")
+        .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await
+        .unwrap();
+    let foreign_id = foreign.instances()[0].instance_id().unwrap().to_string();
+    let listed = aws.list_managed(REGION).await.unwrap();
+    assert!(
+        listed.iter().any(|r| r.target.vm_id == stray.id
+            && r.target.provider_id.as_deref() == Some(created.provider_id.as_str())),
+        "{listed:?}"
+    );
+    assert!(listed
+        .iter()
+        .all(|r| r.target.provider_id.as_deref() != Some(foreign_id.as_str())));
+
+    let provisioner = app.provisioner(vmapi_core::Drivers::new().with(CloudKind::Aws, aws.clone()));
+    let policy = CleanupPolicy {
+        orphan_grace: Duration::ZERO,
+        regions: vec![(CloudKind::Aws, REGION.into())],
+        ..CleanupPolicy::default()
+    };
+    let run = Cleanup::new(
+        app.repo.clone(),
+        Arc::new(SystemClock),
+        Some(provisioner),
+        policy,
+    )
+    .run()
+    .await
+    .unwrap();
+    assert!(run.reconciled >= 1, "{run:#?}");
+    let state = |id: String| {
+        let ec2 = ec2.clone();
+        async move {
+            let out = ec2
+                .describe_instances()
+                .instance_ids(id)
+                .send()
+                .await
+                .unwrap();
+            out.reservations()[0].instances()[0]
+                .state()
+                .and_then(|s| s.name())
+                .map(|n| n.as_str().to_string())
+                .unwrap_or_default()
+        }
+    };
+    let ours = state(created.provider_id.clone()).await;
+    assert!(
+        matches!(ours.as_str(), "shutting-down" | "terminated"),
+        "{ours}"
+    );
+    assert_eq!(state(foreign_id).await, "running", "not ours: untouched");
+    assert!(aws
+        .list_managed(REGION)
+        .await
+        .unwrap()
+        .iter()
+        .all(|r| r.target.vm_id != stray.id));
 }

@@ -294,7 +294,13 @@ async fn a_failed_vm_write_removes_the_logins_it_made_at_once() {
 
 #[tokio::test]
 async fn credentials_go_to_the_vm_owner_and_team_owners_and_admins() {
-    let app = TestApp::spawn().await;
+    // In `vm` scope each VM has its own login (a team login is for owners and admins only:
+    // authz_matrix has that test).
+    let app = TestApp::spawn_opts(Options {
+        scope: CredentialScope::Vm,
+        ..Options::default()
+    })
+    .await;
     let (team, project) = app.seed_roles_team().await;
     let mut body = spec_create_request();
     body["team"] = json!(team);

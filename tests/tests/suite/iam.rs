@@ -67,7 +67,8 @@ fn needed(op: &str, service: &str) -> Vec<String> {
 }
 
 fn service_of(op: &str) -> &'static str {
-    const SM: [&str; 5] = [
+    const SM: [&str; 6] = [
+        "ListSecrets",
         "CreateSecret",
         "GetSecretValue",
         "DeleteSecret",

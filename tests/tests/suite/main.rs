@@ -1,9 +1,13 @@
 //! The integration suite: one test binary (one link step) with a module per area.
 
 mod api;
+mod authz_matrix;
+mod bad_input;
 mod cleanup;
 mod credentials;
 mod deploy;
 mod iam;
+mod properties;
 mod provisioning;
+mod races;
 mod round_trips;

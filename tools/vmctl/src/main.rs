@@ -60,6 +60,15 @@ enum Command {
         /// The VM id.
         id: String,
     },
+    /// Remove a team or project as the platform would: its record goes, and a tombstone makes
+    /// the next cleanup run delete its VMs.
+    Remove {
+        /// `team` or `project`.
+        #[arg(value_parser = ["team", "project"])]
+        kind: String,
+        /// Its id.
+        id: String,
+    },
     /// Run the cleanup job once (as the scheduled function does) and print its summary.
     Cleanup {
         /// Report what would be done; change nothing.
@@ -296,6 +305,21 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 Some(vm) => println!("{}", serde_json::to_string_pretty(&vm)?),
                 None => return Err(format!("VM {id} not found in table {}", cli.table).into()),
             }
+        }
+        Command::Remove { kind, id } => {
+            let gone = if kind == "team" {
+                vmapi_core::Gone::Team(id.parse()?)
+            } else {
+                vmapi_core::Gone::Project(id.parse()?)
+            };
+            let repo = DynamoRepository::new(
+                dynamodb_client().await,
+                &cli.table,
+                RepositoryOptions::default(),
+            );
+            repo.remove_owner(gone, vmapi_models::Timestamp::now())
+                .await?;
+            println!("removed {gone}; its VMs go with the next cleanup run");
         }
         Command::Cleanup { dry_run } => {
             let repo = Arc::new(DynamoRepository::new(

@@ -9,6 +9,10 @@
 //!   `ProvisioningState/*` and `PowerState/*`; 404 `ResourceNotFound`), `POST`
 //!   `start|deallocate|restart|powerOff` (202 + `Location` polled until 200, or
 //!   `Azure-AsyncOperation`), `DELETE` (202 + `Location`, then 404; 204 for an absent VM).
+//! * VM list of the resource group (`GET .../virtualMachines`): `{"value": [...], "nextLink"}`
+//!   pages of a configurable size, `nextLink` carrying the api-version and an opaque
+//!   `$skiptoken`; `$expand=instanceView` only with a `$filter` (400 otherwise), as documented.
+//!   VMs carry `properties.timeCreated`; VMs the service did not create can be added directly.
 //! * The NIC and public IP a VM declares inline appear as `Microsoft.Network` resources when
 //!   the create completes and go with the VM when their `deleteOption` is `Delete`.
 //! * Virtual networks and network security groups (`GET`/`PUT`).
@@ -133,6 +137,8 @@ struct Vm {
     pending: Option<String>,
     nic: Option<String>,
     number: u32,
+    /// `properties.timeCreated`.
+    created: String,
 }
 
 struct Resource {
@@ -160,6 +166,7 @@ struct Inner {
     vm_counter: u32,
     vm_puts: u32,
     // behaviour
+    list_page_size: usize,
     op_polls: u32,
     retry_after: Option<u64>,
     action_style: ActionStyle,
@@ -215,6 +222,7 @@ impl ArmServer {
             counter: 0,
             vm_counter: 0,
             vm_puts: 0,
+            list_page_size: 50,
             op_polls: 1,
             retry_after: Some(0),
             action_style: ActionStyle::Location,
@@ -324,6 +332,57 @@ impl ArmServer {
     /// Points operation URLs at another origin.
     pub fn set_operation_base(&self, base: Option<&str>) {
         self.inner().operation_base_override = base.map(str::to_string);
+    }
+
+    /// Most VMs on one page of the VM list.
+    pub fn set_list_page_size(&self, size: usize) {
+        self.inner().list_page_size = size.max(1);
+    }
+
+    /// Adds a running VM as if someone else had created it: no operation, no NIC; `tags` as
+    /// given (e.g. `{}` for a VM that is not the service's).
+    pub fn insert_vm(&self, name: &str, location: &str, tags: Value) {
+        let mut inner = self.inner();
+        inner.vm_counter += 1;
+        let number = inner.vm_counter;
+        inner.vms.insert(
+            name.to_ascii_lowercase(),
+            Vm {
+                name: name.to_string(),
+                model: json!({
+                    "location": location,
+                    "tags": tags,
+                    "properties": {
+                        "hardwareProfile": { "vmSize": "Standard_B1s" },
+                        "storageProfile": { "imageReference": {
+                            "publisher": "Canonical", "offer": "ubuntu-24_04-lts",
+                            "sku": "server", "version": "latest"
+                        } },
+                        "osProfile": { "computerName": name, "adminUsername": "someone" },
+                    }
+                }),
+                provisioning: "Succeeded".into(),
+                failure: None,
+                power: Some("running".into()),
+                pending: None,
+                nic: None,
+                number,
+                created: time_created(number),
+            },
+        );
+    }
+
+    /// Whether a VM of this name exists (in any state).
+    pub fn has_vm(&self, name: &str) -> bool {
+        self.inner().vms.contains_key(&name.to_ascii_lowercase())
+    }
+
+    /// `properties.provisioningState` of a VM.
+    pub fn provisioning_state(&self, name: &str) -> Option<String> {
+        self.inner()
+            .vms
+            .get(&name.to_ascii_lowercase())
+            .map(|vm| vm.provisioning.clone())
     }
 
     /// Answers the next requests with this method whose path contains `path_contains` with
@@ -629,6 +688,15 @@ fn route(
         );
     }
     match &lower[4..] {
+        ["providers", "microsoft.compute", "virtualmachines"] => {
+            if api_version != COMPUTE {
+                return bad_api_version(&api_version);
+            }
+            if *method != Method::GET {
+                return arm_error(405, "MethodNotAllowed", "method not allowed");
+            }
+            list_vms(inner, path, &params)
+        }
         ["providers", "microsoft.compute", "virtualmachines", _, rest @ ..] => {
             if api_version != COMPUTE {
                 return bad_api_version(&api_version);
@@ -1000,6 +1068,7 @@ fn render_vm(inner: &Inner, vm: &Vm, expand: bool) -> Value {
     let props = &mut model["properties"];
     props["provisioningState"] = json!(vm.provisioning);
     props["vmId"] = json!(format!("0f47b100-583c-48e3-a4c0-{:012x}", vm.number));
+    props["timeCreated"] = json!(vm.created);
     if let Some(os) = props.get_mut("osProfile").and_then(Value::as_object_mut) {
         // ARM never returns the password.
         os.remove("adminPassword");
@@ -1038,6 +1107,65 @@ fn render_vm(inner: &Inner, vm: &Vm, expand: bool) -> Value {
     }
     let _ = inner;
     model
+}
+
+/// ARM's `timeCreated` form (seven fractional digits, `+00:00`).
+fn time_created(number: u32) -> String {
+    format!(
+        "2025-01-01T{:02}:{:02}:{:02}.1234567+00:00",
+        number / 3600 % 24,
+        number / 60 % 60,
+        number % 60
+    )
+}
+
+/// `GET .../virtualMachines`: one page of the resource group's VMs (model view), the next
+/// page linked by `nextLink`. Listing is time passing too: pending operations advance.
+fn list_vms(inner: &mut Inner, path: &str, params: &BTreeMap<String, String>) -> Response {
+    if params.contains_key("$expand") && !params.contains_key("$filter") {
+        return invalid(
+            "$expand",
+            "The $expand=instanceView query option can only be specified when a valid $filter option is specified.",
+        );
+    }
+    if params.contains_key("$filter") {
+        return invalid(
+            "$filter",
+            "This test server does not implement $filter (ARM takes only 'virtualMachineScaleSet/id').",
+        );
+    }
+    let skip = match params.get("$skiptoken") {
+        None => 0,
+        Some(token) => match token.strip_prefix("vmlist.").and_then(|n| n.parse().ok()) {
+            Some(n) => n,
+            None => return invalid("$skiptoken", "The skip token is invalid."),
+        },
+    };
+    let pending: Vec<String> = inner
+        .vms
+        .values()
+        .filter_map(|vm| vm.pending.clone())
+        .collect();
+    for op in pending {
+        tick(inner, &op);
+    }
+    let size = inner.list_page_size;
+    let value: Vec<Value> = inner
+        .vms
+        .values()
+        .skip(skip)
+        .take(size)
+        .map(|vm| render_vm(inner, vm, false))
+        .collect();
+    let mut body = json!({ "value": value });
+    if skip + size < inner.vms.len() {
+        body["nextLink"] = json!(format!(
+            "{}{path}?api-version={COMPUTE}&$skiptoken=vmlist.{}",
+            inner.base,
+            skip + size
+        ));
+    }
+    json_response(200, vec![], Some(body))
 }
 
 fn get_vm(inner: &mut Inner, name: &str, expand: Option<&str>) -> Response {
@@ -1271,6 +1399,7 @@ fn put_vm(inner: &mut Inner, name: &str, headers: &HeaderMap, body: &str) -> Res
             pending: Some(op.clone()),
             nic: None,
             number,
+            created: time_created(number),
         },
     );
     let mut headers = vec![(

@@ -1,6 +1,7 @@
 //! A Kraud.Cloud API test server (axum on 127.0.0.1:0) shaped after the vendor's OpenAPI file
 //! (`kraudcloud/cli` `api/openapi.yaml`) and the reference notes: bearer authentication with
-//! `{"message"}` errors, the k8s-shaped namespace create/delete, the compose launch
+//! `{"message"}` errors, the k8s-shaped namespace create/list/delete (`k8s.NamespaceList` with
+//! `metadata.creationTimestamp` and `status.phase`), the compose launch
 //! (multipart/form-data, parsed and checked here), the native pod and deployment lists, the
 //! deployment restart and the Docker Engine container start/stop/restart.
 //!
@@ -103,6 +104,15 @@ struct SimPod {
 }
 
 #[derive(Clone, Debug)]
+struct SimNamespace {
+    name: String,
+    number: u32,
+    created: String,
+    /// Set once a deletion has begun (`deletionTimestamp`, phase `Terminating`).
+    deleting: Option<String>,
+}
+
+#[derive(Clone, Debug)]
 struct SimDeployment {
     id: String,
     aid: String,
@@ -123,7 +133,8 @@ struct Fault {
 #[derive(Default)]
 struct Inner {
     opts: Options,
-    namespaces: Vec<String>,
+    namespaces: Vec<SimNamespace>,
+    namespace_counter: u32,
     pods: Vec<SimPod>,
     deployments: Vec<SimDeployment>,
     launches: Vec<Launch>,
@@ -157,7 +168,10 @@ impl KraudApi {
             ..Inner::default()
         }));
         let app = Router::new()
-            .route("/api/v1/namespaces", post(create_namespace))
+            .route(
+                "/api/v1/namespaces",
+                post(create_namespace).get(list_namespaces),
+            )
             .route("/api/v1/namespaces/{name}", delete(delete_namespace))
             .route("/apis/kraudcloud.com/v1/launch", post(launch))
             .route("/apis/kraudcloud.com/v1/pods", get(list_pods))
@@ -205,7 +219,57 @@ impl KraudApi {
 
     /// Namespaces that exist.
     pub fn namespaces(&self) -> Vec<String> {
-        self.inner.lock().unwrap().namespaces.clone()
+        self.inner
+            .lock()
+            .unwrap()
+            .namespaces
+            .iter()
+            .map(|n| n.name.clone())
+            .collect()
+    }
+
+    /// Adds a namespace as if someone else had created it (no pod).
+    pub fn add_namespace(&self, name: &str) {
+        let mut st = self.inner.lock().unwrap();
+        let ns = new_namespace(&mut st, name);
+        st.namespaces.push(ns);
+    }
+
+    /// Adds a running pod (and its deployment) to an existing namespace, as if someone else
+    /// had launched it.
+    pub fn add_pod(&self, namespace: &str) {
+        let mut st = self.inner.lock().unwrap();
+        assert!(st.namespaces.iter().any(|n| n.name == namespace));
+        st.counter += 1;
+        let n = st.counter;
+        let pod_aid = format!("p{n:05}");
+        st.pods.push(SimPod {
+            id: format!("00000000-0000-4000-8000-{n:012}"),
+            aid: pod_aid.clone(),
+            namespace: namespace.into(),
+            mem: "2G".into(),
+            zone: "uca".into(),
+            image: "nginx/nginx:latest".into(),
+            res: BTreeMap::new(),
+            phase: Phase::Running,
+            hidden_reads: 0,
+            number: n,
+        });
+        st.deployments.push(SimDeployment {
+            id: format!("10000000-0000-4000-8000-{n:012}"),
+            aid: format!("d{n:05}"),
+            namespace: namespace.into(),
+            pod_aid,
+        });
+    }
+
+    /// Starts the deletion of a namespace without finishing it: it stays listed with
+    /// `metadata.deletionTimestamp` and phase `Terminating`.
+    pub fn set_terminating(&self, namespace: &str) {
+        let mut st = self.inner.lock().unwrap();
+        for ns in st.namespaces.iter_mut().filter(|n| n.name == namespace) {
+            ns.deleting = Some("2025-01-02T00:00:00Z".into());
+        }
     }
 
     /// Number of pods that exist.
@@ -330,16 +394,59 @@ async fn create_namespace(State(s): State<Shared>, body: Bytes) -> Response {
         return error(400, format!("invalid namespace name '{name}'"));
     }
     let mut st = s.lock().unwrap();
-    if st.namespaces.contains(&name) {
+    if st.namespaces.iter().any(|n| n.name == name) {
         return error(409, format!("namespace {name} already exists"));
     }
-    st.namespaces.push(name.clone());
-    Json(json!({
+    let ns = new_namespace(&mut st, &name);
+    let body = namespace_json(&ns);
+    st.namespaces.push(ns);
+    Json(body).into_response()
+}
+
+fn new_namespace(st: &mut Inner, name: &str) -> SimNamespace {
+    st.namespace_counter += 1;
+    let n = st.namespace_counter;
+    SimNamespace {
+        name: name.into(),
+        number: n,
+        created: format!(
+            "2025-01-01T{:02}:{:02}:{:02}Z",
+            n / 3600 % 24,
+            n / 60 % 60,
+            n % 60
+        ),
+        deleting: None,
+    }
+}
+
+/// A `k8s.Namespace`.
+fn namespace_json(ns: &SimNamespace) -> Value {
+    let mut metadata = json!({
+        "name": ns.name,
+        "uid": format!("30000000-0000-4000-8000-{:012}", ns.number),
+        "creationTimestamp": ns.created,
+    });
+    if let Some(at) = &ns.deleting {
+        metadata["deletionTimestamp"] = json!(at);
+    }
+    json!({
         "apiVersion": "v1",
         "kind": "Namespace",
-        "metadata": { "name": name },
-        "spec": {},
-        "status": { "phase": "Active" },
+        "metadata": metadata,
+        "spec": { "finalizers": ["kubernetes"] },
+        "status": { "phase": if ns.deleting.is_some() { "Terminating" } else { "Active" } },
+    })
+}
+
+/// `GET /api/v1/namespaces`: a `k8s.NamespaceList`.
+async fn list_namespaces(State(s): State<Shared>) -> Response {
+    let st = s.lock().unwrap();
+    let items: Vec<Value> = st.namespaces.iter().map(namespace_json).collect();
+    Json(json!({
+        "apiVersion": "v1",
+        "kind": "NamespaceList",
+        "metadata": {},
+        "items": items,
     }))
     .into_response()
 }
@@ -350,7 +457,7 @@ async fn delete_namespace(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let mut st = s.lock().unwrap();
-    if !st.namespaces.contains(&name) {
+    if !st.namespaces.iter().any(|n| n.name == name) {
         return error(404, format!("namespace {name} not found"));
     }
     let occupied = st.pods.iter().any(|p| p.namespace == name)
@@ -358,7 +465,7 @@ async fn delete_namespace(
     if occupied && q.get("recursive").map(String::as_str) != Some("true") {
         return error(409, format!("namespace {name} is not empty"));
     }
-    st.namespaces.retain(|n| *n != name);
+    st.namespaces.retain(|n| n.name != name);
     st.pods.retain(|p| p.namespace != name);
     st.deployments.retain(|d| d.namespace != name);
     StatusCode::NO_CONTENT.into_response()
@@ -527,7 +634,7 @@ async fn launch(
     if let Some((status, message)) = st.opts.launch_error.clone() {
         return error(status, message);
     }
-    if !st.namespaces.contains(&namespace) {
+    if !st.namespaces.iter().any(|n| n.name == namespace) {
         return error(404, format!("namespace {namespace} not found"));
     }
     let labels = list_under(&expanded, "labels");
