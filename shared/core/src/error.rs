@@ -106,6 +106,9 @@ pub enum Error {
     /// A conditional write lost to a concurrent one (retried inside the use case).
     #[error("the record changed concurrently")]
     VersionConflict,
+    /// The client's `If-Match` names another version than the stored one.
+    #[error("{0}")]
+    PreconditionFailed(String),
     /// A dependency (the database) is unreachable or throttling; retry later.
     #[error("{message}")]
     Unavailable {

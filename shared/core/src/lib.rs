@@ -20,4 +20,4 @@ pub use ports::{
     Clock, Found, Gone, Lookup, NameChange, PageKey, Repository, SystemClock, Tombstone, VmPage,
 };
 pub use provisioner::{Drivers, Outcome, Provisioner, ProvisionerOptions, WorkItem};
-pub use service::{ListPage, Logins, Service};
+pub use service::{IfMatch, ListPage, Logins, Service};

@@ -197,8 +197,13 @@ impl Service {
 
     /// One VM with every reference populated. Two round trips.
     pub async fn get(&self, caller: &UserId, id: VmId) -> Result<VirtualMachine> {
+        Ok(self.get_versioned(caller, id).await?.0)
+    }
+
+    /// One VM and its stored version (the HTTP layer's `ETag`). Two round trips.
+    pub async fn get_versioned(&self, caller: &UserId, id: VmId) -> Result<(VirtualMachine, u64)> {
         let (vm, found) = self.load_visible(caller, id, Need::Read).await?;
-        Ok(populate(&vm, &found, true))
+        Ok((populate(&vm, &found, true), vm.version))
     }
 
     /// Changes `name` and/or `tags`. Three round trips (more only when a concurrent write interferes).
@@ -208,6 +213,18 @@ impl Service {
         id: VmId,
         patch: UpdateVmRequest,
     ) -> Result<VirtualMachine> {
+        Ok(self.update_if(caller, id, patch, &IfMatch::Any).await?.0)
+    }
+
+    /// [`Service::update`] only if the stored version is one `if_match` names (else
+    /// `PreconditionFailed`, also when a concurrent write wins); returns the new version too.
+    pub async fn update_if(
+        &self,
+        caller: &UserId,
+        id: VmId,
+        patch: UpdateVmRequest,
+        if_match: &IfMatch,
+    ) -> Result<(VirtualMachine, u64)> {
         if patch.name.is_none() && patch.tags.is_none() && patch.expires_at.is_none() {
             return Err(Error::invalid_field(
                 "body",
@@ -219,6 +236,7 @@ impl Service {
         }
         for attempt in 1..=WRITE_ATTEMPTS {
             let (vm, found) = self.load_visible(caller, id, Need::Write).await?;
+            if_match.check(id, vm.version)?;
             if vm.status == VmStatus::Deleting {
                 return Err(Error::conflict(
                     ConflictCode::IllegalTransition,
@@ -243,7 +261,10 @@ impl Service {
             next.updated_at = self.clock.now();
             next.version = vm.version + 1;
             match self.repo.replace_vm(&next, vm.version, &names).await {
-                Ok(()) => return Ok(populate(&next, &found, true)),
+                Ok(()) => return Ok((populate(&next, &found, true), next.version)),
+                Err(Error::VersionConflict) if if_match.is_conditional() => {
+                    return Err(if_match.lost(id))
+                }
                 Err(Error::VersionConflict) if attempt < WRITE_ATTEMPTS => continue,
                 Err(e) => return Err(concurrency_to_conflict(e)),
             }
@@ -255,6 +276,18 @@ impl Service {
     /// work is left to the provisioner as `pendingOp`, in one conditional write. Three round
     /// trips: read the VM, read its team, write.
     pub async fn act(&self, caller: &UserId, id: VmId, action: Action) -> Result<ActionResult> {
+        Ok(self.act_if(caller, id, action, &IfMatch::Any).await?.0)
+    }
+
+    /// [`Service::act`] only if the stored version is one `if_match` names; returns the
+    /// version after the action too.
+    pub async fn act_if(
+        &self,
+        caller: &UserId,
+        id: VmId,
+        action: Action,
+        if_match: &IfMatch,
+    ) -> Result<(ActionResult, u64)> {
         for attempt in 1..=WRITE_ATTEMPTS {
             let vm = self
                 .repo
@@ -271,6 +304,7 @@ impl Service {
             authorize(found.teams.get(&vm.team), caller, Need::Write, || {
                 Error::not_found(NotFoundKind::Vm, id)
             })?;
+            if_match.check(id, vm.version)?;
             let target = match decide(action, vm.status) {
                 // A teardown that failed (deleting, nothing pending) is retried by a new delete.
                 Decision::NoOp
@@ -280,7 +314,7 @@ impl Service {
                 {
                     VmStatus::Deleting
                 }
-                Decision::NoOp => return Ok(ActionResult::new(id, vm.status)),
+                Decision::NoOp => return Ok((ActionResult::new(id, vm.status), vm.version)),
                 Decision::Gone => return Err(Error::not_found(NotFoundKind::Vm, id)),
                 Decision::Illegal => {
                     return Err(Error::conflict(
@@ -313,7 +347,10 @@ impl Service {
             match self.repo.replace_vm(&next, vm.version, &names).await {
                 Ok(()) => {
                     tracing::info!(vm = %id, from = %vm.status, to = %target, "virtual machine {}", action.verb());
-                    return Ok(ActionResult::new(id, target));
+                    return Ok((ActionResult::new(id, target), next.version));
+                }
+                Err(Error::VersionConflict) if if_match.is_conditional() => {
+                    return Err(if_match.lost(id))
                 }
                 Err(Error::VersionConflict) if attempt < WRITE_ATTEMPTS => continue,
                 Err(e) => return Err(concurrency_to_conflict(e)),
@@ -755,4 +792,35 @@ fn populate(vm: &VmRecord, found: &Found, with_owner_objects: bool) -> VirtualMa
         }
     }
     wire
+}
+
+/// The versions a conditional request (`If-Match`) accepts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IfMatch {
+    /// No condition (no header, or `*`).
+    Any,
+    /// One of these versions (an empty list matches nothing).
+    Versions(Vec<u64>),
+}
+
+impl IfMatch {
+    /// Whether a condition is set.
+    pub fn is_conditional(&self) -> bool {
+        matches!(self, IfMatch::Versions(_))
+    }
+
+    fn check(&self, id: VmId, stored: u64) -> Result<()> {
+        match self {
+            IfMatch::Versions(v) if !v.contains(&stored) => Err(Error::PreconditionFailed(format!(
+                "virtual machine {id} is at version \"{stored}\", not the one If-Match names; read it again (GET returns its ETag) and retry"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn lost(&self, id: VmId) -> Error {
+        Error::PreconditionFailed(format!(
+            "virtual machine {id} changed while the request ran, so the version If-Match names is no longer current; read it again and retry"
+        ))
+    }
 }

@@ -36,6 +36,7 @@ pub const ALL_CODES: &[(&str, u16)] = &[
     ("HOST_NAME_TAKEN", 409),
     ("DUPLICATE_HOST_NAME", 409),
     ("CONCURRENT_MODIFICATION", 409),
+    ("PRECONDITION_FAILED", 412),
     ("PAYLOAD_TOO_LARGE", 413),
     ("UNSUPPORTED_MEDIA_TYPE", 415),
     ("INTERNAL_ERROR", 500),
@@ -125,6 +126,13 @@ impl ApiError {
                 Error::Conflict { code, message } => {
                     (S::CONFLICT, code.as_str(), message.clone(), None, None)
                 }
+                Error::PreconditionFailed(m) => (
+                    S::PRECONDITION_FAILED,
+                    "PRECONDITION_FAILED",
+                    m.clone(),
+                    None,
+                    None,
+                ),
                 Error::VersionConflict => (
                     S::CONFLICT,
                     "CONCURRENT_MODIFICATION",

@@ -57,6 +57,43 @@ impl FromRequestParts<AppState> for VmPath {
     }
 }
 
+/// The `If-Match` header: `*` or absent is no condition; otherwise the strong entity tags it
+/// lists (`"7"`, the VM's version as GET's `ETag` gives it). Weak or malformed tags match nothing.
+pub struct IfMatchHeader(pub vmapi_core::IfMatch);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatchHeader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let values: Vec<&str> = parts
+            .headers
+            .get_all(header::IF_MATCH)
+            .iter()
+            .map(|v| v.to_str().unwrap_or(""))
+            .collect();
+        if values.is_empty() || values.iter().any(|v| v.trim() == "*") {
+            return Ok(IfMatchHeader(vmapi_core::IfMatch::Any));
+        }
+        let versions = values
+            .iter()
+            .flat_map(|v| v.split(','))
+            .filter_map(|tag| {
+                tag.trim()
+                    .strip_prefix('"')?
+                    .strip_suffix('"')?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .collect();
+        Ok(IfMatchHeader(vmapi_core::IfMatch::Versions(versions)))
+    }
+}
+
+/// The `ETag` of a VM at `version`.
+pub fn etag(version: u64) -> axum::http::HeaderValue {
+    axum::http::HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header")
+}
+
 /// A JSON body of type `T`. `{"data": {...}}` is unwrapped when `WRAPPED` allows it.
 pub struct JsonBody<T, const WRAPPED: bool = false>(pub T);
 

@@ -36,11 +36,19 @@ use crate::routes::{Endpoint, DEFAULT_LIMIT, MAX_LIMIT};
 /// Where the local server serves the document (not deployed to API Gateway).
 pub const OPENAPI_PATH: &str = "/api/openapi.json";
 
-/// Request headers that are planned but not honoured yet: `Idempotency-Key` (create) and
-/// `If-Match` (PATCH and the actions, against the VM's version). They are deliberately left out
-/// of the document until a handler reads them; document them in `operation()` then. (The
-/// paging headers `Link` and `X-Next-Cursor` exist and are documented on the list.)
-pub const NOT_YET_HONOURED_HEADERS: &[&str] = &["Idempotency-Key", "If-Match"];
+/// Request headers that are planned but not honoured yet: `Idempotency-Key` (create). They are
+/// deliberately left out of the document until a handler reads them; document them in
+/// `operation()` then. (`If-Match` and `ETag` are honoured and documented on the VM routes; the
+/// paging headers `Link` and `X-Next-Cursor` on the list.)
+pub const NOT_YET_HONOURED_HEADERS: &[&str] = &["Idempotency-Key"];
+
+/// Endpoints that honour `If-Match` and answer an `ETag`.
+fn conditional(endpoint: Endpoint) -> bool {
+    matches!(
+        endpoint,
+        Endpoint::UpdateVm | Endpoint::StartVm | Endpoint::StopVm | Endpoint::DeleteVm
+    )
+}
 
 /// Name of the bearer-token security scheme.
 pub const BEARER_AUTH: &str = "bearerAuth";
@@ -183,6 +191,7 @@ fn error_codes(endpoint: Endpoint) -> &'static [&'static str] {
             "ILLEGAL_TRANSITION",
             "HOST_NAME_TAKEN",
             "CONCURRENT_MODIFICATION",
+            "PRECONDITION_FAILED",
             "PAYLOAD_TOO_LARGE",
             "UNSUPPORTED_MEDIA_TYPE",
             "INTERNAL_ERROR",
@@ -195,6 +204,7 @@ fn error_codes(endpoint: Endpoint) -> &'static [&'static str] {
             "VM_NOT_FOUND",
             "ILLEGAL_TRANSITION",
             "CONCURRENT_MODIFICATION",
+            "PRECONDITION_FAILED",
             "INTERNAL_ERROR",
             "SERVICE_UNAVAILABLE",
         ],
@@ -204,6 +214,7 @@ fn error_codes(endpoint: Endpoint) -> &'static [&'static str] {
             "FORBIDDEN",
             "VM_NOT_FOUND",
             "CONCURRENT_MODIFICATION",
+            "PRECONDITION_FAILED",
             "INTERNAL_ERROR",
             "SERVICE_UNAVAILABLE",
         ],
@@ -266,6 +277,7 @@ fn code_meaning_anywhere(code: &str) -> &'static str {
         "HOST_NAME_TAKEN" => "the host name is used by an active VM of the project",
         "DUPLICATE_HOST_NAME" => "the same host name is given twice in one request",
         "CONCURRENT_MODIFICATION" => "the VM was changed concurrently; retry the request",
+        "PRECONDITION_FAILED" => "`If-Match` names another version than the VM's current one (its `ETag`); nothing was changed",
         "PAYLOAD_TOO_LARGE" => "the body is larger than 64 KiB",
         "UNSUPPORTED_MEDIA_TYPE" => "the body is not `application/json`",
         "INTERNAL_ERROR" => {
@@ -460,6 +472,18 @@ fn operation(endpoint: Endpoint) -> Operation {
                     )),
             );
     }
+    if conditional(endpoint) {
+        op = op.parameter(
+            ParameterBuilder::new()
+                .name("If-Match")
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .description(Some(
+                    "Act only if the VM is still at this version: the `ETag` of a GET (e.g. `\"7\"`), or several separated by commas; `*` or none means no condition. A mismatch, or a change that wins while the request runs, is a 412 `PRECONDITION_FAILED` that changes nothing",
+                )),
+        );
+    }
     match endpoint {
         Endpoint::CreateVm => {
             op = op.request_body(Some(
@@ -523,7 +547,15 @@ fn success_response(endpoint: Endpoint) -> (StatusCode, utoipa::openapi::Respons
             .items(schema_ref(VirtualMachine::name()))
             .description(Some(description))
     };
-    let response = ResponseBuilder::new().header("X-Request-Id", request_id_header());
+    let mut response = ResponseBuilder::new().header("X-Request-Id", request_id_header());
+    if conditional(endpoint) || endpoint == Endpoint::GetVm {
+        response = response.header(
+            "ETag",
+            string_header(
+                "The VM's version after the request, as a strong entity tag (`\"7\"`); send it back in `If-Match` to change the VM only if nobody else has",
+            ),
+        );
+    }
     match endpoint {
         Endpoint::Health => (
             StatusCode::OK,

@@ -13,12 +13,12 @@ use serde::Deserialize;
 use tracing::Instrument;
 use vmapi_core::{Action, FieldError};
 use vmapi_models::{
-    ActionResult, CreateVmRequest, ProjectId, TeamId, UpdateVmRequest, UserId, VirtualMachine,
-    VmCredentials, VmId,
+    CreateVmRequest, ProjectId, TeamId, UpdateVmRequest, UserId, VirtualMachine, VmCredentials,
+    VmId,
 };
 
 use crate::error::{ApiError, REQUEST_ID};
-use crate::extract::{Caller, JsonBody, VmPath};
+use crate::extract::{etag, Caller, IfMatchHeader, JsonBody, VmPath};
 use crate::state::AppState;
 
 /// Every endpoint, with its function (binary) name.
@@ -295,17 +295,20 @@ async fn get_vm(
     State(state): State<AppState>,
     Caller(user): Caller,
     VmPath(id): VmPath,
-) -> Result<Json<VirtualMachine>, ApiError> {
-    Ok(Json(state.service.get(&user, id).await?))
+) -> Result<Response, ApiError> {
+    let (vm, version) = state.service.get_versioned(&user, id).await?;
+    Ok(([(header::ETAG, etag(version))], Json(vm)).into_response())
 }
 
 async fn update_vm(
     State(state): State<AppState>,
     Caller(user): Caller,
     VmPath(id): VmPath,
+    IfMatchHeader(if_match): IfMatchHeader,
     JsonBody(patch): JsonBody<UpdateVmRequest>,
-) -> Result<Json<VirtualMachine>, ApiError> {
-    Ok(Json(state.service.update(&user, id, patch).await?))
+) -> Result<Response, ApiError> {
+    let (vm, version) = state.service.update_if(&user, id, patch, &if_match).await?;
+    Ok(([(header::ETAG, etag(version))], Json(vm)).into_response())
 }
 
 async fn vm_action(
@@ -313,32 +316,37 @@ async fn vm_action(
     user: &UserId,
     id: VmId,
     action: Action,
-) -> Result<Json<ActionResult>, ApiError> {
-    Ok(Json(state.service.act(user, id, action).await?))
+    if_match: &vmapi_core::IfMatch,
+) -> Result<Response, ApiError> {
+    let (result, version) = state.service.act_if(user, id, action, if_match).await?;
+    Ok(([(header::ETAG, etag(version))], Json(result)).into_response())
 }
 
 async fn start_vm(
     State(state): State<AppState>,
     Caller(user): Caller,
     VmPath(id): VmPath,
-) -> Result<Json<ActionResult>, ApiError> {
-    vm_action(&state, &user, id, Action::Start).await
+    IfMatchHeader(if_match): IfMatchHeader,
+) -> Result<Response, ApiError> {
+    vm_action(&state, &user, id, Action::Start, &if_match).await
 }
 
 async fn stop_vm(
     State(state): State<AppState>,
     Caller(user): Caller,
     VmPath(id): VmPath,
-) -> Result<Json<ActionResult>, ApiError> {
-    vm_action(&state, &user, id, Action::Stop).await
+    IfMatchHeader(if_match): IfMatchHeader,
+) -> Result<Response, ApiError> {
+    vm_action(&state, &user, id, Action::Stop, &if_match).await
 }
 
 async fn delete_vm(
     State(state): State<AppState>,
     Caller(user): Caller,
     VmPath(id): VmPath,
-) -> Result<Json<ActionResult>, ApiError> {
-    vm_action(&state, &user, id, Action::Delete).await
+    IfMatchHeader(if_match): IfMatchHeader,
+) -> Result<Response, ApiError> {
+    vm_action(&state, &user, id, Action::Delete, &if_match).await
 }
 
 async fn get_credentials(

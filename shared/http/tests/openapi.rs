@@ -336,6 +336,7 @@ fn every_api_error() -> Vec<ApiError> {
         not_found(NotFoundKind::Project),
         not_found(NotFoundKind::Credentials),
         ApiError::Core(Error::VersionConflict),
+        ApiError::Core(Error::PreconditionFailed("stale".into())),
         ApiError::Core(Error::Unavailable {
             message: "the database is throttling".into(),
             retry_after_secs: 2,

@@ -998,3 +998,98 @@ async fn unreachable_database_is_a_503_with_retry_after() {
         "no internals: {body}"
     );
 }
+
+/// GET answers the VM's version as an `ETag`; PATCH and the actions honour `If-Match`.
+#[tokio::test]
+async fn etags_and_if_match_guard_against_lost_updates() {
+    let app = TestApp::spawn().await;
+    let r = app.create(OWNER, &["etag-vm"]).await.expect(201);
+    let id = r.json[0]["_id"].as_str().unwrap().to_string();
+    let (_sim, provisioner) = app.simulated();
+    app.settle(&provisioner, &id).await;
+    let path = format!("/api/virtual-machines/{id}");
+    let etag_of = |r: &Reply| {
+        r.headers
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .expect("an ETag")
+    };
+    let conditional = |method: Method, path: String, if_match: &str, body: Option<Value>| {
+        let mut req = app
+            .http
+            .request(method, format!("{}{path}", app.base))
+            .bearer_auth(app.token(OWNER))
+            .header("If-Match", if_match);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        async move { TestApp::read(req.send().await.unwrap()).await }
+    };
+    let first = etag_of(&app.get(&path, OWNER).await.expect(200));
+    assert!(first.starts_with('"') && first.ends_with('"'), "{first}");
+
+    // A PATCH at the current version goes through and answers the next ETag.
+    let patched = conditional(
+        Method::PATCH,
+        path.clone(),
+        &first,
+        Some(json!({"tags": ["a"]})),
+    )
+    .await
+    .expect(200);
+    let second = etag_of(&patched);
+    assert_ne!(first, second);
+    assert_eq!(etag_of(&app.get(&path, OWNER).await), second);
+
+    // The stale version (and a weak or malformed tag) is refused with 412 and changes nothing.
+    let before = app.dump().await;
+    for stale in [first.as_str(), &format!("W/{second}"), "7x", "\"\""] {
+        conditional(
+            Method::PATCH,
+            path.clone(),
+            stale,
+            Some(json!({"tags": ["b"]})),
+        )
+        .await
+        .expect_error(412, "PRECONDITION_FAILED");
+        for action in ["start", "stop"] {
+            conditional(Method::PUT, format!("{path}/{action}"), stale, None)
+                .await
+                .expect_error(412, "PRECONDITION_FAILED");
+        }
+        conditional(Method::DELETE, path.clone(), stale, None)
+            .await
+            .expect_error(412, "PRECONDITION_FAILED");
+    }
+    assert_eq!(
+        app.dump().await,
+        before,
+        "a failed precondition writes nothing"
+    );
+
+    // Any of several tags, or `*`, matches.
+    let listed = format!("{first}, {second}");
+    let stopped = conditional(Method::PUT, format!("{path}/stop"), &listed, None)
+        .await
+        .expect(200);
+    let third = etag_of(&stopped);
+    assert_ne!(third, second);
+    conditional(
+        Method::PATCH,
+        path.clone(),
+        "*",
+        Some(json!({"tags": ["c"]})),
+    )
+    .await
+    .expect(200);
+    // Without If-Match nothing changes for existing clients.
+    app.call(
+        Method::PATCH,
+        &path,
+        Some(OWNER),
+        Some(&json!({"tags": ["d"]})),
+    )
+    .await
+    .expect(200);
+}
