@@ -1,5 +1,5 @@
 # The two set-up commands are `make run` and `make test`; the rest are conveniences.
-.PHONY: run test smoke lint fmt build-release
+.PHONY: run test smoke lint fmt build-release bench
 
 run: ## Serve the API with demo data on 127.0.0.1:$${PORT:-3000}
 	bash scripts/run-local.sh
@@ -19,3 +19,6 @@ fmt:
 
 build-release: ## Release build of every binary (x86_64, for measurements)
 	cargo build --release --workspace --locked
+
+bench: ## Release build, then cold start, warm latency, sizes, RSS, throughput -> docs/bench-results.*
+	bash scripts/bench.sh

@@ -1,0 +1,297 @@
+#!/usr/bin/env bash
+# The benchmarks of docs/performance.md (`make bench`): one release build of the workspace, then
+# against DynamoDB Local and moto (started here, stopped at the end):
+#   1. cold starts: every function's release binary and a bare lambda_http hello world, each
+#      started BENCH_RUNS times under the local Runtime API emulator (tools/lambda-emulator);
+#   2. warm latency: GET one VM and list 50 VMs through the handler against the raw DynamoDB
+#      calls the handler needs (benches/, `vmapi-bench warm`);
+#   3. zip sizes: each binary as Lambda's `bootstrap`, `zip -9`;
+#   4. peak RSS: each HTTP function fed its event in a loop for BENCH_LOAD_SECONDS (VmHWM);
+#   5. throughput: `vmctl serve` for GET and list, and DynamoDB Local's own GetItem and Query
+#      rate, with oha (installed into .local/oha on first use).
+# Results: docs/bench-results.json and docs/bench-results.md (BENCH_OUT_DIR to put them
+# elsewhere). Quick run: BENCH_RUNS=5 BENCH_LOAD_SECONDS=5 BENCH_WARM_ITERATIONS=200
+# BENCH_THROUGHPUT_SECONDS=3 BENCH_OUT_DIR=.local/bench bash scripts/bench.sh
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+RUNS="${BENCH_RUNS:-30}"
+LOAD_SECONDS="${BENCH_LOAD_SECONDS:-60}"
+WARM_ITERATIONS="${BENCH_WARM_ITERATIONS:-2000}"
+THROUGHPUT_SECONDS="${BENCH_THROUGHPUT_SECONDS:-15}"
+THROUGHPUT_CONNECTIONS="${BENCH_THROUGHPUT_CONNECTIONS:-8}"
+OUT_DIR="${BENCH_OUT_DIR:-docs}"
+OHA_VERSION="1.16.0"
+RELEASE="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+WORK="$LOCAL/bench"
+OWNER="6548a41138406c14db33b606"
+EVENT_VM="654a11e60b23ef1b0f36d44e"
+HTTP_FUNCTIONS=(health get-vm list-vms get-credentials update-vm start-vm stop-vm reboot-vm delete-vm create-vm)
+WORKER_FUNCTIONS=(provisioner cleanup)
+
+need cargo "install Rust (rustup)"
+need zip "install zip (apt-get install zip)"
+need python3 "install Python 3"
+if [ "$(uname -m)" != x86_64 ]; then
+  log "warning: the documented numbers are for x86_64; this is $(uname -m)"
+fi
+ensure_dynamodb_local
+ensure_moto
+use_local_aws_env
+trap stop_started EXIT
+trap 'exit 130' INT TERM
+
+if [ ! -x "$LOCAL/oha/bin/oha" ]; then
+  log "installing oha $OHA_VERSION into .local/oha (cargo install)"
+  cargo install oha --version "$OHA_VERSION" --locked --root "$LOCAL/oha" --quiet
+fi
+OHA="$LOCAL/oha/bin/oha"
+
+if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
+  log "release build of the workspace (cargo build --release --workspace --locked)"
+  cargo build --release --workspace --locked
+fi
+
+LOAD_AT_START="$(cut -d' ' -f1-3 /proc/loadavg)"
+rm -rf "$WORK/run"
+mkdir -p "$WORK/run/cold" "$WORK/run/load" "$WORK/run/zip" "$WORK/run/events" "$WORK/run/logs" "$OUT_DIR"
+RUN="$WORK/run"
+
+start_dynamodb_local
+start_moto
+export TABLE_NAME="vm-api-bench"
+export LOCAL_JWT_SECRET="vm-api-local-development-secret" CURSOR_SECRET="vm-api-local-cursor-secret"
+export SECRET_BACKEND=secretsmanager CREDENTIAL_SCOPE=team
+unset JWKS_URL VAULT_ADDR VAULT_TOKEN
+"$RELEASE/vmctl" create-table >/dev/null
+"$RELEASE/vmctl" load data/demo.json >/dev/null
+"$RELEASE/vmapi-bench" seed --vms 60
+TOKEN="$("$RELEASE/vmctl" token --user "$OWNER" --hours 24)"
+
+# The events with the token in place (the files keep a placeholder).
+for f in events/*.json; do
+  sed -e "s/{{TOKEN}}/$TOKEN/g" -e "s/{{VM_ID}}/$EVENT_VM/g" "$f" >"$RUN/events/$(basename "$f")"
+done
+# create-vm: a new host name per start / per invocation (the event's name is taken after one).
+sed -i 's/kraud-cloud-ubuntu-1vcpu-4gb-berlin-01/bench-create-{{RUN}}/' "$RUN/events/create-vm.json"
+
+# What must hold before a start of a function that changes the events' VM (each start then
+# sees the same record and does the same work).
+reset_for() {
+  case "$1" in
+    update-vm) echo "$RELEASE/vmapi-bench reset-vm --status 3 --release-name renamed-vm-01" ;;
+    stop-vm | reboot-vm | delete-vm) echo "$RELEASE/vmapi-bench reset-vm --status 3" ;;
+    start-vm) echo "$RELEASE/vmapi-bench reset-vm --status 7" ;;
+    *) echo "" ;;
+  esac
+}
+
+emulator() { "$RELEASE/lambda-emulator" "$@"; }
+
+# 1. Cold starts.
+cold() {
+  local name=$1 bin=$2 event=$3 hook
+  hook="$(reset_for "$name")"
+  log "cold start: $name ($RUNS starts)"
+  emulator cold --name "$name" --bin "$bin" --event "$event" --runs "$RUNS" \
+    ${hook:+--before-each "$hook"} --log "$RUN/logs/$name.log" --out "$RUN/cold/$name.json" >/dev/null
+}
+cold bench-hello "$RELEASE/bench-hello" "$RUN/events/health.json"
+for f in "${HTTP_FUNCTIONS[@]}" "${WORKER_FUNCTIONS[@]}"; do
+  cold "$f" "$RELEASE/$f" "$RUN/events/$f.json"
+done
+# Production token mode (JWKS_URL set: the verifier builds its HTTPS client at init, fetches the
+# keys on first use). Nothing serves this URL, so only the init time of this row means anything.
+JWKS_URL="http://127.0.0.1:9/.well-known/jwks.json" cold get-vm-jwks "$RELEASE/get-vm" "$RUN/events/get-vm.json"
+# Diagnosis: the same binary with an empty native trust store (the SDK's HTTPS client parses
+# every system root certificate at init; see docs/performance.md). HTTP to DynamoDB Local still works.
+SSL_CERT_FILE=/dev/null SSL_CERT_DIR=/nonexistent cold get-vm-no-roots "$RELEASE/get-vm" "$RUN/events/get-vm.json"
+# The hello binary once more at the end: the ratio should not depend on the machine's drift.
+cold bench-hello-end "$RELEASE/bench-hello" "$RUN/events/health.json"
+"$RELEASE/vmapi-bench" reset-vm --status 3 --release-name renamed-vm-01
+
+# 2. Warm latency.
+log "warm latency: $WARM_ITERATIONS requests per case"
+"$RELEASE/vmapi-bench" warm --iterations "$WARM_ITERATIONS" --out "$RUN/warm.json" >/dev/null
+
+# 3. Zip sizes (the binary as Lambda's bootstrap, as `cargo lambda build --output-format zip`).
+log "zip sizes"
+for f in bench-hello "${HTTP_FUNCTIONS[@]}" "${WORKER_FUNCTIONS[@]}"; do
+  dir="$RUN/zip/$f"
+  mkdir -p "$dir"
+  cp "$RELEASE/$f" "$dir/bootstrap"
+  (cd "$dir" && rm -f bootstrap.zip && zip -q -9 -X bootstrap.zip bootstrap)
+  printf '%s %s %s\n' "$f" "$(stat -c %s "$dir/bootstrap")" "$(stat -c %s "$dir/bootstrap.zip")"
+done >"$RUN/sizes.txt"
+
+# 4. Throughput of the local server and of DynamoDB Local itself.
+PORT="$(free_port)"
+log "throughput: vmctl serve on :$PORT, $THROUGHPUT_SECONDS s per case, $THROUGHPUT_CONNECTIONS connections"
+KRAUD_DRIVER=simulated AZURE_DRIVER=simulated "$RELEASE/vmctl" serve --port "$PORT" >"$RUN/logs/vmctl-serve.log" 2>&1 &
+STARTED_PIDS+=("$!")
+wait_for_port "$PORT" 30 || { log "vmctl serve did not start; see $RUN/logs/vmctl-serve.log"; exit 1; }
+oha_run() {
+  local out=$1
+  shift
+  "$OHA" --no-tui --output-format json -z "${THROUGHPUT_SECONDS}s" -c "$THROUGHPUT_CONNECTIONS" "$@" >"$out"
+}
+BASE="http://127.0.0.1:$PORT"
+# Warm-up (JIT of DynamoDB Local, caches), not recorded.
+"$OHA" --no-tui -z 3s -c "$THROUGHPUT_CONNECTIONS" -H "Authorization: Bearer $TOKEN" "$BASE/api/virtual-machines/$EVENT_VM" >/dev/null
+oha_run "$RUN/oha-get.json" -H "Authorization: Bearer $TOKEN" "$BASE/api/virtual-machines/$EVENT_VM"
+oha_run "$RUN/oha-list.json" -H "Authorization: Bearer $TOKEN" \
+  "$BASE/api/teams/6548a41f38406c14db33b61e/projects/6548a41f38406c14db33b62c/virtual-machines?limit=50"
+# DynamoDB Local accepts any SigV4-shaped Authorization header (no signature check).
+ddb() {
+  local out=$1 target=$2 body=$3
+  oha_run "$out" -m POST -T "application/x-amz-json-1.0" \
+    -H "X-Amz-Target: DynamoDB_20120810.$target" -H "X-Amz-Date: 20260101T000000Z" \
+    -H "Authorization: AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=0000000000000000000000000000000000000000000000000000000000000000" \
+    -d "$body" "$AWS_ENDPOINT_URL_DYNAMODB/"
+}
+ddb "$RUN/oha-ddb-getitem.json" GetItem \
+  "{\"TableName\":\"$TABLE_NAME\",\"Key\":{\"pk\":{\"S\":\"VM#$EVENT_VM\"},\"sk\":{\"S\":\"VM\"}}}"
+ddb "$RUN/oha-ddb-query.json" Query \
+  "{\"TableName\":\"$TABLE_NAME\",\"IndexName\":\"gsi1\",\"KeyConditionExpression\":\"gsi1pk = :p\",\"ExpressionAttributeValues\":{\":p\":{\"S\":\"PROJECT#6548a41f38406c14db33b62c#VMS\"}},\"ScanIndexForward\":false,\"Limit\":51}"
+kill "${STARTED_PIDS[-1]}" 2>/dev/null || true
+wait "${STARTED_PIDS[-1]}" 2>/dev/null || true
+
+# 5. Peak RSS under a loop of invocations (one container, one invocation at a time).
+load() {
+  local name=$1 bin=$2 event=$3 hook
+  hook="$(reset_for "$name")"
+  [ -z "$hook" ] || $hook
+  log "peak RSS: $name ($LOAD_SECONDS s)"
+  sed 's/{{RUN}}/load-{{N}}/' "$event" >"$RUN/events/load-$name.json"
+  emulator load --name "$name" --bin "$bin" --event "$RUN/events/load-$name.json" \
+    --seconds "$LOAD_SECONDS" --log "$RUN/logs/load-$name.log" --out "$RUN/load/$name.json" >/dev/null
+}
+load bench-hello "$RELEASE/bench-hello" "$RUN/events/health.json"
+for f in "${HTTP_FUNCTIONS[@]}"; do
+  load "$f" "$RELEASE/$f" "$RUN/events/$f.json"
+done
+
+# The machine, and everything in one file plus a Markdown summary.
+{
+  echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "cpus=$(nproc)"
+  echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  echo "memory_mib=$(awk '/MemTotal/ {printf "%d", $2 / 1024}' /proc/meminfo)"
+  echo "kernel=$(uname -sr)"
+  echo "arch=$(uname -m)"
+  echo "rustc=$(rustc -V)"
+  echo "commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo '+changes')"
+  echo "oha=$("$OHA" --version)"
+  echo "load_average_at_start=$LOAD_AT_START"
+  echo "load_average_at_end=$(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "runs=$RUNS"
+  echo "load_seconds=$LOAD_SECONDS"
+  echo "warm_iterations=$WARM_ITERATIONS"
+  echo "throughput_seconds=$THROUGHPUT_SECONDS"
+  echo "throughput_connections=$THROUGHPUT_CONNECTIONS"
+} >"$RUN/machine.txt"
+python3 - "$RUN" "$OUT_DIR" <<'EOF'
+import json, os, sys
+
+run, out_dir = sys.argv[1], sys.argv[2]
+MB = 1_000_000  # targets are in MB of 10^6 bytes (the stricter reading)
+machine = dict(l.rstrip("\n").split("=", 1) for l in open(f"{run}/machine.txt"))
+load_json = lambda p: json.load(open(p))
+http = ["health", "get-vm", "list-vms", "get-credentials", "update-vm", "start-vm", "stop-vm", "reboot-vm", "delete-vm", "create-vm"]
+workers = ["provisioner", "cleanup"]
+cold = {f[:-5]: load_json(f"{run}/cold/{f}") for f in os.listdir(f"{run}/cold")}
+hello = [cold[n]["init_ms"]["median"] for n in ("bench-hello", "bench-hello-end")]
+hello_init = sum(hello) / len(hello)
+hello_first = cold["bench-hello"]["first_invocation_ms"]["median"]
+rows, cold_rows = [], []
+for name in ["bench-hello"] + http + ["get-vm-jwks", "get-vm-no-roots"] + workers:
+    c = cold[name]
+    init = c["init_ms"]["median"] if c["init_ms"] else None
+    first = c["first_invocation_ms"]["median"] if c["first_invocation_ms"] else None
+    ratio = round(init / hello_init, 2) if init is not None else None
+    ok = init is not None and init <= 10.0 and ratio <= 3.0 and (not c["failures"] or name == "get-vm-jwks")
+    cold_rows.append({"function": name, "init_ms_median": init, "init_ms_p90": c["init_ms"]["p90"] if c["init_ms"] else None,
+                      "init_ratio_to_hello": ratio, "first_invocation_ms_median": first,
+                      "first_invocation_ms_p90": c["first_invocation_ms"]["p90"] if c["first_invocation_ms"] else None,
+                      "outcomes": c["outcomes"], "failures": len(c["failures"]),
+                      "target_met": ok if name not in ("bench-hello", "get-vm-no-roots") else None})
+warm = load_json(f"{run}/warm.json")
+sizes = {}
+for line in open(f"{run}/sizes.txt"):
+    n, b, z = line.split()
+    sizes[n] = {"binary_bytes": int(b), "zip_bytes": int(z)}
+def size_target(n):
+    if n in ("create-vm", "get-credentials", "delete-vm"):
+        return 7 * MB
+    if n in workers:
+        return 12 * MB
+    if n in http:
+        return 5 * MB
+    return None
+for n, s in sizes.items():
+    s["target_bytes"] = size_target(n)
+    s["target_met"] = None if s["target_bytes"] is None else s["zip_bytes"] <= s["target_bytes"]
+loads = {}
+for f in os.listdir(f"{run}/load"):
+    l = load_json(f"{run}/load/{f}")
+    hwm = l["vm_hwm_kib"]
+    loads[l["function"]] = {"seconds": l["seconds"], "invocations": l["invocations"], "outcomes": l["outcomes"],
+                            "latency_ms_median": l["latency_ms"]["median"] if l["latency_ms"] else None,
+                            "vm_hwm_kib": hwm, "vm_hwm_mb": round(hwm * 1024 / MB, 2) if hwm else None,
+                            "target_met": (hwm * 1024 <= 40 * MB) if hwm else False}
+def oha(name):
+    d = load_json(f"{run}/oha-{name}.json")
+    s = d["summary"]
+    p = d.get("latencyPercentiles", {})
+    return {"requests_per_sec": round(s["requestsPerSec"], 1), "success_rate": s["successRate"],
+            "p50_ms": round(p.get("p50", 0) * 1000, 3), "p99_ms": round(p.get("p99", 0) * 1000, 3),
+            "status_codes": d.get("statusCodeDistribution", {})}
+throughput = {n: oha(n) for n in ("get", "list", "ddb-getitem", "ddb-query")}
+result = {"machine": machine, "cold_start": {"hello_init_ms_median": round(hello_init, 3), "hello_init_ms_medians": hello,
+          "hello_first_invocation_ms_median": hello_first, "functions": cold_rows},
+          "warm_latency": warm, "zip_sizes": sizes, "peak_rss": loads, "throughput": throughput}
+json.dump(result, open(f"{out_dir}/bench-results.json", "w"), indent=2)
+open(f"{out_dir}/bench-results.json", "a").write("\n")
+
+yes = lambda b: "—" if b is None else ("yes" if b else "**no**")
+md = [f"# Benchmark results ({machine['date']})", "",
+      f"Generated by `make bench` (scripts/bench.sh) on {machine['cpus']} × {machine['cpu']}, {machine['memory_mib']} MiB, "
+      f"{machine['kernel']} {machine['arch']}, {machine['rustc']}, commit {machine['commit']}. "
+      f"{machine['runs']} starts per function, {machine['load_seconds']} s of load per function, "
+      f"{machine['warm_iterations']} warm requests per case, {machine['throughput_seconds']} s × "
+      f"{machine['throughput_connections']} connections per throughput case ({machine['oha']}); "
+      f"load average {machine['load_average_at_start']} at the start, {machine['load_average_at_end']} at the end. "
+      "MB = 10^6 bytes.", "",
+      "## Cold start (medians)", "",
+      "| function | init ms | × hello | first invocation ms | answers | init target (≤ 10 ms, ≤ 3×) |", "|---|---:|---:|---:|---|---|"]
+for r in cold_rows:
+    outs = ", ".join(f"{k}×{v}" for k, v in r["outcomes"].items()) + (f", {r['failures']} failed" if r["failures"] else "")
+    md.append(f"| {r['function']} | {r['init_ms_median']} | {r['init_ratio_to_hello']} | {r['first_invocation_ms_median']} | {outs} | {yes(r['target_met'])} |")
+md += ["", f"Hello-world init medians at the start and the end of the run: {hello[0]} and {hello[1]} ms.", "",
+       "## Warm latency (handler / raw SDK calls, same process, interleaved)", "",
+       "| case | handler p50 | raw p50 | ratio p50 (≤ 1.2) | handler p99 | raw p99 | ratio p99 |", "|---|---:|---:|---:|---:|---:|---:|"]
+for case in ("get_vm", "list_50_vms"):
+    c = warm[case]
+    md.append(f"| {case} | {c['handler']['p50_ms']} | {c['raw_sdk']['p50_ms']} | {c['ratio_p50']} ({yes(c['ratio_p50'] <= 1.2)}) | "
+              f"{c['handler']['p99_ms']} | {c['raw_sdk']['p99_ms']} | {c['ratio_p99']} |")
+md += ["", "## Zip size (bootstrap, zip -9)", "", "| function | binary MB | zip MB | target MB | met |", "|---|---:|---:|---:|---|"]
+for n in ["bench-hello"] + http + workers:
+    s = sizes[n]
+    tgt = "—" if s["target_bytes"] is None else s["target_bytes"] // MB
+    md.append(f"| {n} | {s['binary_bytes'] / MB:.2f} | {s['zip_bytes'] / MB:.2f} | {tgt} | {yes(s['target_met'])} |")
+md += ["", "## Peak RSS under load (VmHWM)", "", "| function | seconds | invocations | median ms | answers | VmHWM MB (≤ 40) | met |", "|---|---:|---:|---:|---|---:|---|"]
+for n in ["bench-hello"] + http:
+    l = loads[n]
+    outs = ", ".join(f"{k}×{v}" for k, v in l["outcomes"].items())
+    md.append(f"| {n} | {l['seconds']} | {l['invocations']} | {l['latency_ms_median']} | {outs} | {l['vm_hwm_mb']} | {yes(l['target_met'] if n != 'bench-hello' else None)} |")
+md += ["", "## Throughput (oha)", "", "| case | requests/s | p50 ms | p99 ms | statuses |", "|---|---:|---:|---:|---|"]
+labels = {"get": "vmctl serve: GET one VM", "list": "vmctl serve: list 50 VMs",
+          "ddb-getitem": "DynamoDB Local: GetItem", "ddb-query": "DynamoDB Local: Query (51 of the project)"}
+for n, t in throughput.items():
+    st = ", ".join(f"{k}×{v}" for k, v in t["status_codes"].items())
+    md.append(f"| {labels[n]} | {t['requests_per_sec']} | {t['p50_ms']} | {t['p99_ms']} | {st} |")
+open(f"{out_dir}/bench-results.md", "w").write("\n".join(md) + "\n")
+print("\n".join(md))
+EOF
+log "results: $OUT_DIR/bench-results.json, $OUT_DIR/bench-results.md"
