@@ -488,6 +488,31 @@ impl TestApp {
         Self::read(req.send().await.expect("request sent")).await
     }
 
+    /// Like [`TestApp::call`], with extra request headers (repeat a name to send it twice).
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        user: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, &[u8])],
+    ) -> Reply {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(u) = user {
+            req = req.bearer_auth(self.token(u));
+        }
+        for (name, value) in headers {
+            req = req.header(
+                *name,
+                reqwest::header::HeaderValue::from_bytes(value).expect("a header value"),
+            );
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        Self::read(req.send().await.expect("request sent")).await
+    }
+
     /// Reads a response.
     pub async fn read(resp: reqwest::Response) -> Reply {
         let status = resp.status();

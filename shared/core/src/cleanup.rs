@@ -493,7 +493,7 @@ impl Cleanup {
                 next.version = vm.version + 1;
                 match self
                     .repo
-                    .replace_vm(&next, vm.version, &NameChange::default())
+                    .replace_vm(&next, vm.version, &NameChange::default(), None)
                     .await
                 {
                     Ok(()) => {}
@@ -522,7 +522,7 @@ impl Cleanup {
                 } else {
                     NameChange::default()
                 };
-                match self.repo.replace_vm(&next, vm.version, &names).await {
+                match self.repo.replace_vm(&next, vm.version, &names, None).await {
                     Ok(()) => {}
                     Err(Error::VersionConflict) => {
                         return Ok((Done::Skipped, "changed meanwhile".into()))
@@ -596,13 +596,7 @@ impl Cleanup {
     }
 
     async fn record(&self, id: VmId, now: Timestamp, kind: EventKind, detail: &str) {
-        let event = VmEvent {
-            vm_id: id,
-            at: now,
-            actor: "system:cleanup".into(),
-            kind,
-            detail: Some(detail.to_string()),
-        };
+        let event = VmEvent::new(id, now, "system:cleanup", kind).with_detail(detail);
         if let Err(e) = self.repo.record_event(&event).await {
             tracing::warn!(vm = %id, error = %ErrorChain(&e), "cleanup: could not record the action");
         }

@@ -6,6 +6,7 @@ pub mod cleanup;
 pub mod cloud;
 pub mod credentials;
 pub mod error;
+pub mod idempotency;
 pub mod lifecycle;
 pub mod memory;
 pub mod ports;
@@ -15,9 +16,13 @@ pub mod service;
 pub use cleanup::{Cleanup, CleanupPolicy, Summary};
 pub use credentials::{CachedSecretStore, Created, ManagedSecret, SecretLabels, SecretStore};
 pub use error::{ConflictCode, Error, ErrorChain, FieldError, NotFoundKind, Result};
+pub use idempotency::{
+    Begin, IdempotencyKey, IdempotencyRecord, IdempotencyStore, Lease, RecordState, StoredResponse,
+};
 pub use lifecycle::Action;
 pub use ports::{
-    Clock, Found, Gone, Lookup, NameChange, PageKey, Repository, SystemClock, Tombstone, VmPage,
+    Clock, EventPage, Found, Gone, Lookup, NameChange, PageKey, Repository, SystemClock, Tombstone,
+    VmPage,
 };
 pub use provisioner::{Drivers, Outcome, Provisioner, ProvisionerOptions, WorkItem};
 pub use service::{IfMatch, ListPage, Logins, Service};

@@ -11,6 +11,8 @@ pub enum Action {
     Stop,
     /// Delete a VM (accepted in every state but deleting/deleted).
     Delete,
+    /// Restart a running VM (it stays running; the provisioner reboots it in the cloud).
+    Reboot,
 }
 
 impl Action {
@@ -20,6 +22,7 @@ impl Action {
             Action::Start => vmapi_models::OpKind::Start,
             Action::Stop => vmapi_models::OpKind::Stop,
             Action::Delete => vmapi_models::OpKind::Delete,
+            Action::Reboot => vmapi_models::OpKind::Reboot,
         }
     }
 
@@ -29,6 +32,7 @@ impl Action {
             Action::Start => "start",
             Action::Stop => "stop",
             Action::Delete => "delete",
+            Action::Reboot => "reboot",
         }
     }
 }
@@ -60,6 +64,12 @@ pub fn decide(action: Action, status: VmStatus) -> Decision {
         (Action::Stop, Stopping | Stopped) => NoOp,
         (Action::Stop, Running) => To(Stopping),
         (Action::Stop, Creating | Provisioning | Failed | Starting | Deleting) => Illegal,
+
+        (Action::Reboot, Running) => To(Running),
+        (
+            Action::Reboot,
+            Creating | Provisioning | Starting | Stopping | Stopped | Failed | Deleting,
+        ) => Illegal,
 
         (Action::Delete, Deleting) => NoOp,
         (
@@ -97,13 +107,26 @@ mod tests {
                 "delete {s}"
             );
         }
-        for a in [Action::Start, Action::Stop, Action::Delete] {
+        for a in [Action::Start, Action::Stop, Action::Delete, Action::Reboot] {
             assert_eq!(decide(a, Deleted), Decision::Gone);
+        }
+        assert_eq!(decide(Action::Reboot, Running), Decision::To(Running));
+        for s in [
+            Creating,
+            Provisioning,
+            Starting,
+            Stopping,
+            Stopped,
+            Failed,
+            Deleting,
+        ] {
+            assert_eq!(decide(Action::Reboot, s), Decision::Illegal, "reboot {s}");
         }
     }
 
     #[test]
     fn transitions_only_lead_to_transitional_states() {
+        // (A reboot keeps a running VM running, with the reboot pending.)
         for a in [Action::Start, Action::Stop, Action::Delete] {
             for s in VmStatus::ALL.iter().copied() {
                 if let Decision::To(next) = decide(a, s) {

@@ -7,12 +7,14 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use vmapi_models::{
     CloudProvider, LoginSecret, Price, Project, ProjectId, ProviderRecord, SecretPath, Size,
-    StaleCategory, Team, TeamId, Timestamp, VmEvent, VmId, VmRecord,
+    StaleCategory, Team, TeamId, Timestamp, UserId, VmEvent, VmId, VmRecord,
 };
 
 use crate::credentials::{Created, SecretLabels, SecretStore};
 use crate::error::{ConflictCode, Error, Result};
-use crate::ports::{Found, Gone, Lookup, NameChange, PageKey, Repository, Tombstone, VmPage};
+use crate::ports::{
+    EventPage, Found, Gone, Lookup, NameChange, PageKey, Repository, Tombstone, VmPage,
+};
 
 /// Everything in maps behind one lock.
 #[derive(Default)]
@@ -149,7 +151,7 @@ impl Repository for MemoryRepository {
         Ok(VmPage { items, next })
     }
 
-    async fn insert_vms(&self, vms: &[VmRecord]) -> Result<()> {
+    async fn insert_vms(&self, vms: &[VmRecord], events: &[VmEvent]) -> Result<()> {
         let mut s = self.state.lock().unwrap();
         for vm in vms {
             if s.names.contains_key(&(vm.project, vm.name.to_string())) {
@@ -167,6 +169,7 @@ impl Repository for MemoryRepository {
                 .or_default()
                 .insert(vm.project);
         }
+        s.events.extend(events.iter().cloned());
         Ok(())
     }
 
@@ -175,6 +178,7 @@ impl Repository for MemoryRepository {
         vm: &VmRecord,
         expected_version: u64,
         names: &NameChange,
+        event: Option<&VmEvent>,
     ) -> Result<()> {
         let mut s = self.state.lock().unwrap();
         match s.vms.get(&vm.id) {
@@ -196,7 +200,27 @@ impl Repository for MemoryRepository {
             s.names.insert((vm.project, claim.to_string()), vm.id);
         }
         s.vms.insert(vm.id, vm.clone());
+        s.events.extend(event.cloned());
         Ok(())
+    }
+
+    async fn vm_events(&self, id: VmId, limit: usize, after: Option<&str>) -> Result<EventPage> {
+        let s = self.state.lock().unwrap();
+        // Positions are indexes into the VM's history, newest first.
+        let mut all: Vec<&VmEvent> = s.events.iter().filter(|e| e.vm_id == id).collect();
+        all.reverse();
+        let start = after.and_then(|a| a.parse::<usize>().ok()).unwrap_or(0);
+        let items: Vec<VmEvent> = all
+            .iter()
+            .skip(start)
+            .take(limit)
+            .map(|e| (*e).clone())
+            .collect();
+        let end = start + items.len();
+        Ok(EventPage {
+            next: (end < all.len()).then(|| end.to_string()),
+            items,
+        })
     }
 
     async fn record_event(&self, event: &VmEvent) -> Result<()> {
@@ -352,5 +376,99 @@ impl SecretStore for MemorySecretStore {
 
     fn backend(&self) -> &'static str {
         "memory"
+    }
+}
+
+/// In-memory [`IdempotencyStore`](crate::idempotency::IdempotencyStore): the same rules as the
+/// DynamoDB adapter ([`verdict`](crate::idempotency::verdict)), behind one lock.
+#[derive(Default)]
+pub struct MemoryIdempotencyStore {
+    records: Mutex<HashMap<(UserId, String), crate::idempotency::IdempotencyRecord>>,
+}
+
+impl MemoryIdempotencyStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The record of a key, as stored (expired ones too).
+    pub fn record(
+        &self,
+        user: &UserId,
+        key: &crate::idempotency::IdempotencyKey,
+    ) -> Option<crate::idempotency::IdempotencyRecord> {
+        self.records
+            .lock()
+            .unwrap()
+            .get(&(user.clone(), key.as_str().to_string()))
+            .cloned()
+    }
+
+    /// Stores a record as given (to reach expired or abandoned states).
+    pub fn put_record(
+        &self,
+        user: &UserId,
+        key: &crate::idempotency::IdempotencyKey,
+        record: crate::idempotency::IdempotencyRecord,
+    ) {
+        self.records
+            .lock()
+            .unwrap()
+            .insert((user.clone(), key.as_str().to_string()), record);
+    }
+}
+
+#[async_trait]
+impl crate::idempotency::IdempotencyStore for MemoryIdempotencyStore {
+    async fn begin(
+        &self,
+        user: &UserId,
+        key: &crate::idempotency::IdempotencyKey,
+        request_hash: &str,
+        now: Timestamp,
+    ) -> Result<crate::idempotency::Begin> {
+        use crate::idempotency::{verdict, Begin, IdempotencyRecord, Lease};
+        let mut records = self.records.lock().unwrap();
+        let id = (user.clone(), key.as_str().to_string());
+        if let Some(found) = records.get(&id).and_then(|r| verdict(r, request_hash, now)) {
+            return Ok(found);
+        }
+        let record = IdempotencyRecord::started(request_hash, now);
+        let lease = Lease {
+            token: record.token.clone(),
+        };
+        records.insert(id, record);
+        Ok(Begin::Started(lease))
+    }
+
+    async fn finish(
+        &self,
+        user: &UserId,
+        key: &crate::idempotency::IdempotencyKey,
+        lease: &crate::idempotency::Lease,
+        response: &crate::idempotency::StoredResponse,
+    ) -> Result<()> {
+        let mut records = self.records.lock().unwrap();
+        if let Some(r) = records.get_mut(&(user.clone(), key.as_str().to_string())) {
+            if r.token == lease.token {
+                r.state = crate::idempotency::RecordState::Done(response.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn abandon(
+        &self,
+        user: &UserId,
+        key: &crate::idempotency::IdempotencyKey,
+        lease: &crate::idempotency::Lease,
+    ) -> Result<()> {
+        let mut records = self.records.lock().unwrap();
+        let id = (user.clone(), key.as_str().to_string());
+        if records.get(&id).is_some_and(|r| r.token == lease.token) {
+            records.remove(&id);
+        }
+        Ok(())
     }
 }

@@ -104,6 +104,15 @@ pub struct VmPage {
     pub next: Option<PageKey>,
 }
 
+/// One page of a VM's history, newest first.
+#[derive(Clone, Debug, Default)]
+pub struct EventPage {
+    /// The events.
+    pub items: Vec<VmEvent>,
+    /// Where the next page starts (an opaque position), if there is one.
+    pub next: Option<String>,
+}
+
 /// Host-name claims to change together with a VM write.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NameChange {
@@ -130,18 +139,23 @@ pub trait Repository: Send + Sync {
         after: Option<&PageKey>,
     ) -> Result<VmPage>;
 
-    /// Writes new VMs and claims their host names, all or nothing.
-    /// A taken name fails with `Conflict(HostNameTaken)`.
-    async fn insert_vms(&self, vms: &[VmRecord]) -> Result<()>;
+    /// Writes new VMs and claims their host names, with `events` in their histories, all or
+    /// nothing. A taken name fails with `Conflict(HostNameTaken)`.
+    async fn insert_vms(&self, vms: &[VmRecord], events: &[VmEvent]) -> Result<()>;
 
     /// Replaces a VM if its stored version is `expected_version` (else `VersionConflict`),
-    /// changing host-name claims in the same atomic write.
+    /// changing host-name claims and appending `event` to its history in the same atomic write.
     async fn replace_vm(
         &self,
         vm: &VmRecord,
         expected_version: u64,
         names: &NameChange,
+        event: Option<&VmEvent>,
     ) -> Result<()>;
+
+    /// A page of a VM's history, newest first, after `after` (the position the previous page
+    /// ended at).
+    async fn vm_events(&self, id: VmId, limit: usize, after: Option<&str>) -> Result<EventPage>;
 
     /// Appends an event to a VM's history.
     async fn record_event(&self, event: &VmEvent) -> Result<()>;

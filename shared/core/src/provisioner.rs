@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vmapi_models::{
-    AuthMethod, CloudKind, CloudRef, CredentialScope, IpConfigId, IpConfiguration, OpKind,
-    ProviderRecord, SecretRef, Timestamp, VmId, VmRecord, VmStatus,
+    AuthMethod, CloudKind, CloudRef, CredentialScope, EventKind, IpConfigId, IpConfiguration,
+    OpKind, ProviderRecord, SecretRef, Timestamp, VmEvent, VmId, VmRecord, VmStatus,
 };
 
 use crate::cloud::{CloudDriver, CloudState, CloudTarget, CloudVm, DriverError, LoginSpec, VmSpec};
@@ -217,9 +217,25 @@ impl Provisioner {
                 Step::Write(next) => {
                     let done = next.pending_op.is_none();
                     let status = next.status;
+                    // A finished operation goes into the VM's history with its result.
+                    let event = done.then(|| {
+                        let event = VmEvent::new(
+                            id,
+                            next.updated_at,
+                            "system:provisioner",
+                            EventKind::ProvisioningDone,
+                        )
+                        .with_status(status);
+                        match &next.status_reason {
+                            Some(reason) => {
+                                event.with_detail(format!("{}: {reason}", pending.op.name()))
+                            }
+                            None => event.with_detail(pending.op.name()),
+                        }
+                    });
                     match self
                         .repo
-                        .replace_vm(&next, vm.version, &NameChange::default())
+                        .replace_vm(&next, vm.version, &NameChange::default(), event.as_ref())
                         .await
                     {
                         Ok(()) => {
@@ -248,7 +264,7 @@ impl Provisioner {
                         tokio_sleep(wait.min(self.options.poll_interval)).await;
                         return match self
                             .repo
-                            .replace_vm(&next, vm.version, &NameChange::default())
+                            .replace_vm(&next, vm.version, &NameChange::default(), None)
                             .await
                         {
                             Ok(()) | Err(Error::VersionConflict) => Ok(Outcome::Waiting),

@@ -17,7 +17,7 @@ use crate::credentials::{
 };
 use crate::error::{ConflictCode, Error, FieldError, NotFoundKind, Result};
 use crate::lifecycle::{decide, Action, Decision};
-use crate::ports::{Clock, Found, Lookup, NameChange, PageKey, Repository};
+use crate::ports::{Clock, EventPage, Found, Lookup, NameChange, PageKey, Repository};
 
 /// Most VMs one create request may make.
 pub const MAX_VMS_PER_REQUEST: usize = 10;
@@ -148,7 +148,14 @@ impl Service {
             })
             .collect();
         let created = self.store_logins(logins, &mut records, username).await?;
-        if let Err(e) = self.repo.insert_vms(&records).await {
+        let events: Vec<VmEvent> = records
+            .iter()
+            .map(|vm| {
+                VmEvent::new(vm.id, now, caller.to_string(), EventKind::Create)
+                    .with_status(vm.status)
+            })
+            .collect();
+        if let Err(e) = self.repo.insert_vms(&records, &events).await {
             // The VMs do not exist, so neither may their own logins (a team login stays:
             // it is the team's, reused by its next VM).
             remove_secrets(logins.store.as_ref(), &created, "a failed create").await;
@@ -198,6 +205,19 @@ impl Service {
     /// One VM with every reference populated. Two round trips.
     pub async fn get(&self, caller: &UserId, id: VmId) -> Result<VirtualMachine> {
         Ok(self.get_versioned(caller, id).await?.0)
+    }
+
+    /// A page of a VM's history, newest first: who did what, when, the status after and why.
+    /// Everyone who may read the VM may read its history. Three round trips.
+    pub async fn activity(
+        &self,
+        caller: &UserId,
+        id: VmId,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<EventPage> {
+        self.load_visible(caller, id, Need::Read).await?;
+        self.repo.vm_events(id, limit, after).await
     }
 
     /// One VM and its stored version (the HTTP layer's `ETag`). Two round trips.
@@ -260,7 +280,22 @@ impl Service {
             }
             next.updated_at = self.clock.now();
             next.version = vm.version + 1;
-            match self.repo.replace_vm(&next, vm.version, &names).await {
+            let changed: Vec<&str> = [
+                patch.name.as_ref().map(|_| "name"),
+                patch.tags.as_ref().map(|_| "tags"),
+                patch.expires_at.as_ref().map(|_| "expiresAt"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            let event = VmEvent::new(id, next.updated_at, caller.to_string(), EventKind::Update)
+                .with_status(next.status)
+                .with_detail(format!("changed {}", changed.join(", ")));
+            match self
+                .repo
+                .replace_vm(&next, vm.version, &names, Some(&event))
+                .await
+            {
                 Ok(()) => return Ok((populate(&next, &found, true), next.version)),
                 Err(Error::VersionConflict) if if_match.is_conditional() => {
                     return Err(if_match.lost(id))
@@ -305,6 +340,15 @@ impl Service {
                 Error::not_found(NotFoundKind::Vm, id)
             })?;
             if_match.check(id, vm.version)?;
+            // A reboot already pending is not asked twice.
+            if action == Action::Reboot
+                && vm
+                    .pending_op
+                    .as_ref()
+                    .is_some_and(|p| p.op == OpKind::Reboot)
+            {
+                return Ok((ActionResult::new(id, vm.status), vm.version));
+            }
             let target = match decide(action, vm.status) {
                 // A teardown that failed (deleting, nothing pending) is retried by a new delete.
                 Decision::NoOp
@@ -344,7 +388,18 @@ impl Service {
                     claim: None,
                 }
             };
-            match self.repo.replace_vm(&next, vm.version, &names).await {
+            let kind = match action {
+                Action::Start => EventKind::Start,
+                Action::Stop => EventKind::Stop,
+                Action::Reboot => EventKind::Reboot,
+                Action::Delete => EventKind::Delete,
+            };
+            let event = VmEvent::new(id, now, caller.to_string(), kind).with_status(target);
+            match self
+                .repo
+                .replace_vm(&next, vm.version, &names, Some(&event))
+                .await
+            {
                 Ok(()) => {
                     tracing::info!(vm = %id, from = %vm.status, to = %target, "virtual machine {}", action.verb());
                     return Ok((ActionResult::new(id, target), next.version));
@@ -564,13 +619,12 @@ impl Service {
             }
         }
         self.repo
-            .record_event(&VmEvent {
-                vm_id: id,
-                at: self.clock.now(),
-                actor: caller.to_string(),
-                kind: EventKind::CredentialsRead,
-                detail: None,
-            })
+            .record_event(&VmEvent::new(
+                id,
+                self.clock.now(),
+                caller.to_string(),
+                EventKind::CredentialsRead,
+            ))
             .await?;
         tracing::info!(vm = %id, "credentials read");
         Ok(answer)

@@ -542,7 +542,13 @@ async fn credentials_go_to_the_vm_owner_and_team_owners_and_admins_only() {
         assert_eq!(c.vm_id, vm);
         assert_eq!(c.port, 22);
     }
-    let reads = repo.events();
+    let events = repo.events();
+    assert_eq!(
+        events[0].kind,
+        EventKind::Create,
+        "the create is recorded first"
+    );
+    let reads = &events[1..];
     assert_eq!(reads.len(), 3);
     assert!(reads
         .iter()

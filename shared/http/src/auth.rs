@@ -69,7 +69,8 @@ enum Keys {
     Hs256(DecodingKey),
     Jwks {
         url: String,
-        http: reqwest::Client,
+        /// Built on the first fetch: it loads the trust store, which init need not pay for.
+        http: std::sync::OnceLock<reqwest::Client>,
         cache: RwLock<JwksCache>,
     },
 }
@@ -90,10 +91,7 @@ impl Authenticator {
             }
             JwtMode::Jwks { url } => Keys::Jwks {
                 url: url.clone(),
-                http: reqwest::Client::builder()
-                    .timeout(Duration::from_secs(3))
-                    .build()
-                    .unwrap_or_default(),
+                http: std::sync::OnceLock::new(),
                 cache: RwLock::new(JwksCache::default()),
             },
         };
@@ -183,6 +181,12 @@ impl Authenticator {
         let fresh = c.fetched.is_some_and(|at| at.elapsed() < JWKS_MIN_REFRESH);
         if !fresh {
             let set: JwkSet = http
+                .get_or_init(|| {
+                    reqwest::Client::builder()
+                        .timeout(Duration::from_secs(3))
+                        .build()
+                        .unwrap_or_default()
+                })
                 .get(url)
                 .send()
                 .await

@@ -13,7 +13,16 @@ pub struct CursorCodec {
     key: hmac::Key,
 }
 
+/// A position in another list (a VM's history): the list's scope and the opaque position.
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Position {
+    s: String,
+    q: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Payload {
     t: TeamId,
     p: ProjectId,
@@ -38,12 +47,47 @@ impl CursorCodec {
             i: key.id,
         })
         .expect("cursor payload serializes");
-        let tag = hmac::sign(&self.key, &payload);
+        self.sign(&payload)
+    }
+
+    /// The cursor for `position` in the list named `scope` (e.g. `activity:{vmId}`).
+    pub fn encode_position(&self, scope: &str, position: &str) -> String {
+        let payload = serde_json::to_vec(&Position {
+            s: scope.to_string(),
+            q: position.to_string(),
+        })
+        .expect("cursor payload serializes");
+        self.sign(&payload)
+    }
+
+    /// Checks a cursor of [`CursorCodec::encode_position`] and that it belongs to `scope`.
+    pub fn decode_position(&self, scope: &str, cursor: &str) -> Result<String, String> {
+        let bad = || {
+            "cursor is not valid for this list (use the value from X-Next-Cursor as is)".to_string()
+        };
+        let payload = self.verify(cursor).ok_or_else(bad)?;
+        let p: Position = serde_json::from_slice(&payload).map_err(|_| bad())?;
+        if p.s != scope {
+            return Err(bad());
+        }
+        Ok(p.q)
+    }
+
+    fn sign(&self, payload: &[u8]) -> String {
+        let tag = hmac::sign(&self.key, payload);
         format!(
             "{}.{}",
-            URL_SAFE_NO_PAD.encode(&payload),
+            URL_SAFE_NO_PAD.encode(payload),
             URL_SAFE_NO_PAD.encode(tag.as_ref())
         )
+    }
+
+    fn verify(&self, cursor: &str) -> Option<Vec<u8>> {
+        let (payload, tag) = cursor.split_once('.')?;
+        let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        hmac::verify(&self.key, &payload, &tag).ok()?;
+        Some(payload)
     }
 
     /// Checks a cursor's signature and that it belongs to this list.
@@ -56,10 +100,7 @@ impl CursorCodec {
         let bad = || {
             "cursor is not valid for this list (use the value from X-Next-Cursor as is)".to_string()
         };
-        let (payload, tag) = cursor.split_once('.').ok_or_else(bad)?;
-        let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| bad())?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| bad())?;
-        hmac::verify(&self.key, &payload, &tag).map_err(|_| bad())?;
+        let payload = self.verify(cursor).ok_or_else(bad)?;
         let p: Payload = serde_json::from_slice(&payload).map_err(|_| bad())?;
         if p.t != team || p.p != project {
             return Err(bad());
@@ -99,5 +140,27 @@ mod tests {
             .decode(t, p, &String::from_utf8(tampered).unwrap())
             .is_err());
         assert!(codec.decode(t, p, "garbage").is_err());
+    }
+
+    #[test]
+    fn positions_are_bound_to_their_list() {
+        let codec = CursorCodec::new("s");
+        let c = codec.encode_position("activity:a", "EVENT#2026#ab");
+        assert_eq!(
+            codec.decode_position("activity:a", &c).unwrap(),
+            "EVENT#2026#ab"
+        );
+        assert!(codec.decode_position("activity:b", &c).is_err());
+        // A VM-list cursor is no position, and a position is no VM-list cursor.
+        let list = codec.encode(
+            TeamId::new(),
+            ProjectId::new(),
+            &PageKey {
+                created_at: Timestamp::now(),
+                id: VmId::new(),
+            },
+        );
+        assert!(codec.decode_position("activity:a", &list).is_err());
+        assert!(codec.decode(TeamId::new(), ProjectId::new(), &c).is_err());
     }
 }

@@ -36,9 +36,11 @@ pub const ALL_CODES: &[(&str, u16)] = &[
     ("HOST_NAME_TAKEN", 409),
     ("DUPLICATE_HOST_NAME", 409),
     ("CONCURRENT_MODIFICATION", 409),
+    ("IDEMPOTENCY_IN_PROGRESS", 409),
     ("PRECONDITION_FAILED", 412),
     ("PAYLOAD_TOO_LARGE", 413),
     ("UNSUPPORTED_MEDIA_TYPE", 415),
+    ("IDEMPOTENCY_KEY_REUSED", 422),
     ("INTERNAL_ERROR", 500),
     ("SERVICE_UNAVAILABLE", 503),
 ];
@@ -77,6 +79,14 @@ pub enum ApiError {
     /// Known path, other method.
     #[error("method {0} is not allowed on this path")]
     MethodNotAllowed(String),
+    /// The `Idempotency-Key` was used with another request.
+    #[error("this Idempotency-Key was used with a different request (method, path, If-Match or body); use a new key for a new request")]
+    IdempotencyKeyReused,
+    /// A request with the `Idempotency-Key` is still running.
+    #[error(
+        "a request with this Idempotency-Key is still in progress; retry once it has finished"
+    )]
+    IdempotencyInProgress,
 }
 
 #[derive(Serialize)]
@@ -203,6 +213,20 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => (
                 S::METHOD_NOT_ALLOWED,
                 "METHOD_NOT_ALLOWED",
+                self.to_string(),
+                None,
+                None,
+            ),
+            ApiError::IdempotencyKeyReused => (
+                S::UNPROCESSABLE_ENTITY,
+                "IDEMPOTENCY_KEY_REUSED",
+                self.to_string(),
+                None,
+                None,
+            ),
+            ApiError::IdempotencyInProgress => (
+                S::CONFLICT,
+                "IDEMPOTENCY_IN_PROGRESS",
                 self.to_string(),
                 None,
                 None,

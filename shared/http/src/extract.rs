@@ -15,7 +15,9 @@ use crate::state::AppState;
 /// Largest accepted body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// The authenticated caller.
+/// The authenticated caller (authenticated once per request: a layer that needed the caller
+/// first, as the `Idempotency-Key` one does, leaves it in the request's extensions).
+#[derive(Clone)]
 pub struct Caller(pub UserId);
 
 impl FromRequestParts<AppState> for Caller {
@@ -25,6 +27,9 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
         let header = parts
             .headers
             .get(header::AUTHORIZATION)

@@ -6,6 +6,7 @@ pub mod config;
 pub mod cursor;
 pub mod error;
 mod extract;
+pub mod idempotency;
 pub mod lambda;
 pub mod local;
 pub mod logging;

@@ -25,28 +25,55 @@ use utoipa::openapi::{
 };
 use utoipa::ToSchema;
 use vmapi_models::{
-    ActionResult, AuthMethod, CreateVmRequest, ProjectId, Role, TeamId, UpdateVmRequest,
-    VirtualMachine, VmCredentials, VmId, VmStatus,
+    ActionResult, AuthMethod, CreateVmRequest, EventKind, ProjectId, Role, TeamId, UpdateVmRequest,
+    VirtualMachine, VmCredentials, VmEvent, VmId, VmStatus,
 };
 
 use crate::error::ALL_CODES;
 use crate::extract::MAX_BODY_BYTES;
+use crate::idempotency::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
 use crate::routes::{Endpoint, DEFAULT_LIMIT, MAX_LIMIT};
 
 /// Where the local server serves the document (not deployed to API Gateway).
 pub const OPENAPI_PATH: &str = "/api/openapi.json";
 
-/// Request headers that are planned but not honoured yet: `Idempotency-Key` (create). They are
-/// deliberately left out of the document until a handler reads them; document them in
-/// `operation()` then. (`If-Match` and `ETag` are honoured and documented on the VM routes; the
-/// paging headers `Link` and `X-Next-Cursor` on the list.)
-pub const NOT_YET_HONOURED_HEADERS: &[&str] = &["Idempotency-Key"];
+/// Request headers that are planned but not honoured yet (none today). They are deliberately
+/// left out of the document until a handler reads them; document them in `operation()` then.
+/// (`If-Match` and `ETag` are honoured and documented on the VM routes, `Idempotency-Key` and
+/// `Idempotent-Replayed` on create and the actions, the paging headers `Link` and
+/// `X-Next-Cursor` on the list.)
+pub const NOT_YET_HONOURED_HEADERS: &[&str] = &[];
+
+/// Codes every endpoint honouring `Idempotency-Key` adds to its own (a malformed key is an
+/// `INVALID_PARAMETER`).
+const IDEMPOTENCY_CODES: [&str; 3] = [
+    "INVALID_PARAMETER",
+    "IDEMPOTENCY_IN_PROGRESS",
+    "IDEMPOTENCY_KEY_REUSED",
+];
+
+/// The codes `endpoint` can answer: its own, and those of `Idempotency-Key` where honoured.
+fn all_error_codes(endpoint: Endpoint) -> Vec<&'static str> {
+    let mut codes = error_codes(endpoint).to_vec();
+    if endpoint.idempotent() {
+        for code in IDEMPOTENCY_CODES {
+            if !codes.contains(&code) {
+                codes.push(code);
+            }
+        }
+    }
+    codes
+}
 
 /// Endpoints that honour `If-Match` and answer an `ETag`.
 fn conditional(endpoint: Endpoint) -> bool {
     matches!(
         endpoint,
-        Endpoint::UpdateVm | Endpoint::StartVm | Endpoint::StopVm | Endpoint::DeleteVm
+        Endpoint::UpdateVm
+            | Endpoint::StartVm
+            | Endpoint::StopVm
+            | Endpoint::RebootVm
+            | Endpoint::DeleteVm
     )
 }
 
@@ -197,7 +224,7 @@ fn error_codes(endpoint: Endpoint) -> &'static [&'static str] {
             "INTERNAL_ERROR",
             "SERVICE_UNAVAILABLE",
         ],
-        Endpoint::StartVm | Endpoint::StopVm => &[
+        Endpoint::StartVm | Endpoint::StopVm | Endpoint::RebootVm => &[
             "INVALID_PARAMETER",
             "UNAUTHORIZED",
             "FORBIDDEN",
@@ -227,6 +254,13 @@ fn error_codes(endpoint: Endpoint) -> &'static [&'static str] {
             "INTERNAL_ERROR",
             "SERVICE_UNAVAILABLE",
         ],
+        Endpoint::GetActivity => &[
+            "INVALID_PARAMETER",
+            "UNAUTHORIZED",
+            "VM_NOT_FOUND",
+            "INTERNAL_ERROR",
+            "SERVICE_UNAVAILABLE",
+        ],
     }
 }
 
@@ -236,6 +270,15 @@ fn code_meaning(endpoint: Option<Endpoint>, code: &str) -> &'static str {
     match (endpoint, code) {
         (Some(Endpoint::ListVms), "INVALID_PARAMETER") => {
             "`team` or `project` is not 24 hexadecimal digits, `limit` is not a whole number from 1 to 200, `cursor` is not a cursor of this team and project, or the query has another parameter; `details` names it"
+        }
+        (Some(Endpoint::GetActivity), "INVALID_PARAMETER") => {
+            "`id` is not 24 hexadecimal digits, `limit` is not a whole number from 1 to 200, `cursor` is not a cursor of this VM's history, or the query has another parameter; `details` names it"
+        }
+        (Some(Endpoint::CreateVm), "INVALID_PARAMETER") => {
+            "the `Idempotency-Key` header is not 1-255 visible ASCII characters, or is given twice; `details` names it"
+        }
+        (Some(e), "INVALID_PARAMETER") if e.idempotent() => {
+            "`id` is not 24 hexadecimal digits, or the `Idempotency-Key` header is not 1-255 visible ASCII characters; `details` names it"
         }
         (Some(_), "INVALID_PARAMETER") => {
             "`id` is not 24 hexadecimal digits; `details` names it"
@@ -277,6 +320,12 @@ fn code_meaning_anywhere(code: &str) -> &'static str {
         "HOST_NAME_TAKEN" => "the host name is used by an active VM of the project",
         "DUPLICATE_HOST_NAME" => "the same host name is given twice in one request",
         "CONCURRENT_MODIFICATION" => "the VM was changed concurrently; retry the request",
+        "IDEMPOTENCY_IN_PROGRESS" => {
+            "a request with the same `Idempotency-Key` is still running; retry once it has finished (a request that stopped answering blocks its key for at most 60 s)"
+        }
+        "IDEMPOTENCY_KEY_REUSED" => {
+            "the `Idempotency-Key` was used in the last 24 h with a different request (method, path, `If-Match` or body); nothing was done: use a new key for a new request"
+        }
         "PRECONDITION_FAILED" => "`If-Match` names another version than the VM's current one (its `ETag`); nothing was changed",
         "PAYLOAD_TOO_LARGE" => "the body is larger than 64 KiB",
         "UNSUPPORTED_MEDIA_TYPE" => "the body is not `application/json`",
@@ -308,8 +357,10 @@ fn summary(endpoint: Endpoint) -> &'static str {
         Endpoint::UpdateVm => "Rename or retag a virtual machine",
         Endpoint::StartVm => "Start a virtual machine",
         Endpoint::StopVm => "Stop a virtual machine",
+        Endpoint::RebootVm => "Reboot a virtual machine",
         Endpoint::DeleteVm => "Delete a virtual machine",
         Endpoint::GetCredentials => "Read a virtual machine's login",
+        Endpoint::GetActivity => "A virtual machine's history",
     }
 }
 
@@ -351,11 +402,23 @@ fn description(endpoint: Endpoint) -> &'static str {
              stopped: 200 and nothing changes. Creating, provisioning, failed, starting or \
              deleting: 409 `ILLEGAL_TRANSITION`."
         }
+        Endpoint::RebootVm => {
+            "Restarts a running VM: it stays in status 3 with a pending `reboot` that the \
+             provisioner carries out through the VM's cloud. A reboot already pending answers 200 \
+             and changes nothing. Any other status: 409 `ILLEGAL_TRANSITION`."
+        }
         Endpoint::DeleteVm => {
             "Moves the VM to status 5 (deleting): it leaves the list and its name is free at once; \
              the cloud teardown follows, then GET answers 404. Deleting a VM that is already \
              deleting answers 200; a VM whose teardown failed (status 5 with a `statusReason`) is \
              retried."
+        }
+        Endpoint::GetActivity => {
+            "Who did what to the VM and when, newest first: creation, updates, start/stop/reboot/\
+             delete requests (with the status they led to), each finished cloud operation of the \
+             provisioner (with its result and, on failure, the reason), credential reads and the \
+             cleanup job's actions. Paged like the list (`limit`, `cursor`). Readable by every \
+             member of the VM's team; a deleted VM's history goes when its record is purged."
         }
         Endpoint::GetCredentials => {
             "The VM's login: `password` (authMethod 0) or `privateKey` and `publicKey` \
@@ -443,7 +506,7 @@ fn operation(endpoint: Endpoint) -> Operation {
             "The virtual machine",
         ));
     }
-    if endpoint == Endpoint::ListVms {
+    if matches!(endpoint, Endpoint::ListVms | Endpoint::GetActivity) {
         op = op
             .parameter(
                 ParameterBuilder::new()
@@ -468,7 +531,7 @@ fn operation(endpoint: Endpoint) -> Operation {
                     .required(Required::False)
                     .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
                     .description(Some(
-                        "Where the page starts: the opaque, signed cursor of the previous page's `X-Next-Cursor` (or its `Link` URL); valid only for the same team and project",
+                        "Where the page starts: the opaque, signed cursor of the previous page's `X-Next-Cursor` (or its `Link` URL); valid only for the same list (team and project, or VM)",
                     )),
             );
     }
@@ -481,6 +544,24 @@ fn operation(endpoint: Endpoint) -> Operation {
                 .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
                 .description(Some(
                     "Act only if the VM is still at this version: the `ETag` of a GET (e.g. `\"7\"`), or several separated by commas; `*` or none means no condition. A mismatch, or a change that wins while the request runs, is a 412 `PRECONDITION_FAILED` that changes nothing",
+                )),
+        );
+    }
+    if endpoint.idempotent() {
+        op = op.parameter(
+            ParameterBuilder::new()
+                .name(IDEMPOTENCY_KEY)
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .min_length(Some(1))
+                        .max_length(Some(255))
+                        .pattern(Some("^[!-~]{1,255}$")),
+                ))
+                .description(Some(
+                    "Makes the request safe to retry: a key of the caller's choosing (e.g. a UUID), 1-255 visible ASCII characters, scoped to the caller. The same request (method, path, `If-Match` and body byte for byte) with the same key within 24 h gets the first answer again (status, `ETag` and body, with `Idempotent-Replayed: true`) and does nothing; another request with the key is a 422 `IDEMPOTENCY_KEY_REUSED`; while the first still runs, a 409 `IDEMPOTENCY_IN_PROGRESS`. Answers worth retrying (5xx, 409 `CONCURRENT_MODIFICATION`) and malformed requests (400, 413, 415) are not kept: the key is free again",
                 )),
         );
     }
@@ -534,7 +615,7 @@ fn operation(endpoint: Endpoint) -> Operation {
     }
     let (status, success) = success_response(endpoint);
     op = op.response(status.as_u16().to_string(), success);
-    for (status, response) in error_responses(Some(endpoint), error_codes(endpoint)) {
+    for (status, response) in error_responses(Some(endpoint), &all_error_codes(endpoint)) {
         op = op.response(status.to_string(), response);
     }
     op.build()
@@ -548,6 +629,15 @@ fn success_response(endpoint: Endpoint) -> (StatusCode, utoipa::openapi::Respons
             .description(Some(description))
     };
     let mut response = ResponseBuilder::new().header("X-Request-Id", request_id_header());
+    if endpoint.idempotent() {
+        response = response.header(
+            IDEMPOTENT_REPLAYED,
+            const_header(
+                "true",
+                "Present on the replay of an earlier answer to the same `Idempotency-Key` (also on replayed refusals)",
+            ),
+        );
+    }
     if conditional(endpoint) || endpoint == Endpoint::GetVm {
         response = response.header(
             "ETag",
@@ -619,7 +709,7 @@ fn success_response(endpoint: Endpoint) -> (StatusCode, utoipa::openapi::Respons
                 )
                 .build(),
         ),
-        Endpoint::StartVm | Endpoint::StopVm | Endpoint::DeleteVm => (
+        Endpoint::StartVm | Endpoint::StopVm | Endpoint::RebootVm | Endpoint::DeleteVm => (
             StatusCode::OK,
             response
                 .description(
@@ -629,6 +719,34 @@ fn success_response(endpoint: Endpoint) -> (StatusCode, utoipa::openapi::Respons
                     JSON,
                     ContentBuilder::new()
                         .schema(Some(schema_ref(ActionResult::name())))
+                        .build(),
+                )
+                .build(),
+        ),
+        Endpoint::GetActivity => (
+            StatusCode::OK,
+            response
+                .description("A page of the VM's history, newest first")
+                .header(
+                    "Link",
+                    string_header(
+                        "`<{path}?limit={limit}&cursor={cursor}>; rel=\"next\"`: the next page; absent on the last page",
+                    ),
+                )
+                .header(
+                    "X-Next-Cursor",
+                    string_header(
+                        "The cursor of the next page, for `?cursor=`; absent on the last page",
+                    ),
+                )
+                .content(
+                    JSON,
+                    ContentBuilder::new()
+                        .schema(Some(
+                            ArrayBuilder::new()
+                                .items(schema_ref(VmEvent::name()))
+                                .description(Some("At most `limit` events")),
+                        ))
                         .build(),
                 )
                 .build(),
@@ -799,6 +917,8 @@ fn components() -> utoipa::openapi::Components {
     add::<VirtualMachine>(&mut schemas);
     add::<ActionResult>(&mut schemas);
     add::<VmCredentials>(&mut schemas);
+    add::<VmEvent>(&mut schemas);
+    add::<EventKind>(&mut schemas);
     add::<CreateVmRequest>(&mut schemas);
     add::<UpdateVmRequest>(&mut schemas);
     add::<VmStatus>(&mut schemas);

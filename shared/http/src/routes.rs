@@ -38,15 +38,19 @@ pub enum Endpoint {
     StartVm,
     /// `PUT /api/virtual-machines/{id}/stop`
     StopVm,
+    /// `PUT /api/virtual-machines/{id}/reboot`
+    RebootVm,
     /// `DELETE /api/virtual-machines/{id}`
     DeleteVm,
     /// `GET /api/virtual-machines/{id}/credentials`
     GetCredentials,
+    /// `GET /api/virtual-machines/{id}/activity`
+    GetActivity,
 }
 
 impl Endpoint {
     /// All endpoints.
-    pub const ALL: [Endpoint; 9] = [
+    pub const ALL: [Endpoint; 11] = [
         Endpoint::Health,
         Endpoint::CreateVm,
         Endpoint::ListVms,
@@ -54,19 +58,23 @@ impl Endpoint {
         Endpoint::UpdateVm,
         Endpoint::StartVm,
         Endpoint::StopVm,
+        Endpoint::RebootVm,
         Endpoint::DeleteVm,
         Endpoint::GetCredentials,
+        Endpoint::GetActivity,
     ];
 
     /// HTTP method.
     pub fn method(self) -> Method {
         match self {
-            Endpoint::Health | Endpoint::ListVms | Endpoint::GetVm | Endpoint::GetCredentials => {
-                Method::GET
-            }
+            Endpoint::Health
+            | Endpoint::ListVms
+            | Endpoint::GetVm
+            | Endpoint::GetCredentials
+            | Endpoint::GetActivity => Method::GET,
             Endpoint::CreateVm => Method::POST,
             Endpoint::UpdateVm => Method::PATCH,
-            Endpoint::StartVm | Endpoint::StopVm => Method::PUT,
+            Endpoint::StartVm | Endpoint::StopVm | Endpoint::RebootVm => Method::PUT,
             Endpoint::DeleteVm => Method::DELETE,
         }
     }
@@ -82,7 +90,9 @@ impl Endpoint {
             }
             Endpoint::StartVm => "/api/virtual-machines/{id}/start",
             Endpoint::StopVm => "/api/virtual-machines/{id}/stop",
+            Endpoint::RebootVm => "/api/virtual-machines/{id}/reboot",
             Endpoint::GetCredentials => "/api/virtual-machines/{id}/credentials",
+            Endpoint::GetActivity => "/api/virtual-machines/{id}/activity",
         }
     }
 
@@ -96,8 +106,10 @@ impl Endpoint {
             Endpoint::UpdateVm => "update-vm",
             Endpoint::StartVm => "start-vm",
             Endpoint::StopVm => "stop-vm",
+            Endpoint::RebootVm => "reboot-vm",
             Endpoint::DeleteVm => "delete-vm",
             Endpoint::GetCredentials => "get-credentials",
+            Endpoint::GetActivity => "get-activity",
         }
     }
 
@@ -105,6 +117,12 @@ impl Endpoint {
     /// provisioner removes VM logins after a teardown).
     pub fn needs_logins(self) -> bool {
         matches!(self, Endpoint::CreateVm | Endpoint::GetCredentials)
+    }
+
+    /// Whether the endpoint honours `Idempotency-Key`: every write that creates or acts (POST,
+    /// PUT, DELETE: create and the VM actions); see [`crate::idempotency`].
+    pub fn idempotent(self) -> bool {
+        matches!(self.method(), Method::POST | Method::PUT | Method::DELETE)
     }
 }
 
@@ -120,8 +138,18 @@ pub fn router(state: AppState, endpoints: &[Endpoint]) -> Router {
             Endpoint::UpdateVm => on(MethodFilter::PATCH, update_vm),
             Endpoint::StartVm => on(MethodFilter::PUT, start_vm),
             Endpoint::StopVm => on(MethodFilter::PUT, stop_vm),
+            Endpoint::RebootVm => on(MethodFilter::PUT, reboot_vm),
             Endpoint::DeleteVm => on(MethodFilter::DELETE, delete_vm),
             Endpoint::GetCredentials => on(MethodFilter::GET, get_credentials),
+            Endpoint::GetActivity => on(MethodFilter::GET, get_activity),
+        };
+        let method_router = if endpoint.idempotent() {
+            method_router.route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                crate::idempotency::layer,
+            ))
+        } else {
+            method_router
         };
         router = router.route(endpoint.path(), method_router);
     }
@@ -223,6 +251,38 @@ struct ListQuery {
     cursor: Option<String>,
 }
 
+/// The `limit` and `cursor` of a paged list; anything else is a 400.
+fn page_query(query: Option<&str>) -> Result<(ListQuery, usize), ApiError> {
+    let q: ListQuery = serde_urlencoded::from_str(query.unwrap_or(""))
+        .map_err(|e| ApiError::BadParameter(FieldError::new("query", e.to_string())))?;
+    let limit = match q.limit.as_deref() {
+        None => DEFAULT_LIMIT,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=MAX_LIMIT).contains(l))
+            .ok_or_else(|| {
+                ApiError::BadParameter(FieldError::new(
+                    "limit",
+                    format!("must be a whole number from 1 to {MAX_LIMIT}, got '{raw}'"),
+                ))
+            })?,
+    };
+    Ok((q, limit))
+}
+
+/// Adds the next page's `Link` and `X-Next-Cursor` to a list answer.
+fn link_next(resp: &mut Response, uri: &axum::http::Uri, limit: usize, cursor: &str) {
+    let link = format!(
+        "<{}?limit={limit}&cursor={cursor}>; rel=\"next\"",
+        uri.path()
+    );
+    if let (Ok(link), Ok(cursor)) = (HeaderValue::from_str(&link), HeaderValue::from_str(cursor)) {
+        resp.headers_mut().insert(header::LINK, link);
+        resp.headers_mut().insert("x-next-cursor", cursor);
+    }
+}
+
 async fn list_vms(
     State(state): State<AppState>,
     Caller(user): Caller,
@@ -239,21 +299,7 @@ async fn list_vms(
     let team = parse_id("team", &team, TeamId::parse)?;
     let project = parse_id("project", &project, ProjectId::parse)?;
     record("team", team);
-    let q: ListQuery = serde_urlencoded::from_str(query.as_deref().unwrap_or(""))
-        .map_err(|e| ApiError::BadParameter(FieldError::new("query", e.to_string())))?;
-    let limit = match q.limit.as_deref() {
-        None => DEFAULT_LIMIT,
-        Some(raw) => raw
-            .parse::<usize>()
-            .ok()
-            .filter(|l| (1..=MAX_LIMIT).contains(l))
-            .ok_or_else(|| {
-                ApiError::BadParameter(FieldError::new(
-                    "limit",
-                    format!("must be a whole number from 1 to {MAX_LIMIT}, got '{raw}'"),
-                ))
-            })?,
-    };
+    let (q, limit) = page_query(query.as_deref())?;
     let after = match q.cursor.as_deref() {
         None => None,
         Some(c) => Some(
@@ -270,16 +316,37 @@ async fn list_vms(
     let mut resp = Json(page.items).into_response();
     if let Some(next) = page.next {
         let cursor = state.cursors.encode(team, project, &next);
-        let link = format!(
-            "<{}?limit={limit}&cursor={cursor}>; rel=\"next\"",
-            uri.path()
-        );
-        if let (Ok(link), Ok(cursor)) =
-            (HeaderValue::from_str(&link), HeaderValue::from_str(&cursor))
-        {
-            resp.headers_mut().insert(header::LINK, link);
-            resp.headers_mut().insert("x-next-cursor", cursor);
-        }
+        link_next(&mut resp, &uri, limit, &cursor);
+    }
+    Ok(resp)
+}
+
+async fn get_activity(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    VmPath(id): VmPath,
+    RawQuery(query): RawQuery,
+    uri: axum::http::Uri,
+) -> Result<Response, ApiError> {
+    let (q, limit) = page_query(query.as_deref())?;
+    let scope = format!("activity:{id}");
+    let after = match q.cursor.as_deref() {
+        None => None,
+        Some(c) => Some(
+            state
+                .cursors
+                .decode_position(&scope, c)
+                .map_err(|m| ApiError::BadParameter(FieldError::new("cursor", m)))?,
+        ),
+    };
+    let page = state
+        .service
+        .activity(&user, id, limit, after.as_deref())
+        .await?;
+    let mut resp = Json(page.items).into_response();
+    if let Some(next) = page.next {
+        let cursor = state.cursors.encode_position(&scope, &next);
+        link_next(&mut resp, &uri, limit, &cursor);
     }
     Ok(resp)
 }
@@ -338,6 +405,15 @@ async fn stop_vm(
     IfMatchHeader(if_match): IfMatchHeader,
 ) -> Result<Response, ApiError> {
     vm_action(&state, &user, id, Action::Stop, &if_match).await
+}
+
+async fn reboot_vm(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    VmPath(id): VmPath,
+    IfMatchHeader(if_match): IfMatchHeader,
+) -> Result<Response, ApiError> {
+    vm_action(&state, &user, id, Action::Reboot, &if_match).await
 }
 
 async fn delete_vm(

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use vmapi_core::{SecretStore, Service, SystemClock};
+use vmapi_core::{IdempotencyStore, SecretStore, Service, SystemClock};
 use vmapi_models::CredentialScope;
 use vmapi_secrets::SecretsConfig;
 use vmapi_store_dynamodb::{DynamoRepository, RepositoryOptions};
@@ -20,15 +20,18 @@ pub struct AppState {
     pub auth: Authenticator,
     /// Cursor signing.
     pub cursors: CursorCodec,
+    /// Idempotency records (`Idempotency-Key`).
+    pub idempotency: Arc<dyn IdempotencyStore>,
 }
 
 impl AppState {
     /// Wires the state from parts (tests, local server).
     pub fn new(repo: Arc<DynamoRepository>, config: &Config) -> Self {
         AppState {
-            service: Service::new(repo, Arc::new(SystemClock)),
+            service: Service::new(repo.clone(), Arc::new(SystemClock)),
             auth: Authenticator::new(config.jwt.clone()),
             cursors: CursorCodec::new(&config.cursor_secret),
+            idempotency: repo,
         }
     }
 

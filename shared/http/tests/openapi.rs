@@ -361,6 +361,8 @@ fn every_api_error() -> Vec<ApiError> {
         ApiError::UnsupportedMediaType("text/plain".into()),
         ApiError::RouteNotFound("GET /x".into()),
         ApiError::MethodNotAllowed("POST".into()),
+        ApiError::IdempotencyKeyReused,
+        ApiError::IdempotencyInProgress,
     ];
     for code in conflict_codes() {
         errors.push(ApiError::Core(Error::conflict(code, "conflict")));

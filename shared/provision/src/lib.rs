@@ -80,14 +80,20 @@ pub async fn drivers(
         Choice::Real => drivers.with(CloudKind::Aws, Arc::new(AwsDriver::new(sdk.clone()))),
         Choice::Simulated => drivers.with(CloudKind::Aws, simulated.clone()),
     };
-    let azure = match config.azure {
-        Choice::Simulated => Ok(simulated.clone() as Arc<dyn CloudDriver>),
-        Choice::Real => azure_driver(config, secrets).await,
+    // The two credential reads go out together (init pays one round trip, not two).
+    let azure = async {
+        match config.azure {
+            Choice::Simulated => Ok(simulated.clone() as Arc<dyn CloudDriver>),
+            Choice::Real => azure_driver(config, secrets).await,
+        }
     };
-    let kraud = match config.kraud {
-        Choice::Simulated => Ok(simulated.clone() as Arc<dyn CloudDriver>),
-        Choice::Real => kraud_driver(config, secrets).await,
+    let kraud = async {
+        match config.kraud {
+            Choice::Simulated => Ok(simulated.clone() as Arc<dyn CloudDriver>),
+            Choice::Real => kraud_driver(config, secrets).await,
+        }
     };
+    let (azure, kraud) = tokio::join!(azure, kraud);
     for (cloud, driver) in [(CloudKind::Azure, azure), (CloudKind::Kraud, kraud)] {
         match driver {
             Ok(d) => drivers = drivers.with(cloud, d),

@@ -3,6 +3,7 @@
 
 mod cache;
 mod errors;
+mod idempotency;
 mod keys;
 mod repo;
 pub mod table;

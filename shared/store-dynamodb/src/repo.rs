@@ -13,8 +13,8 @@ use aws_sdk_dynamodb::Client;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use vmapi_core::{
-    ConflictCode, Error, Found, Gone, Lookup, NameChange, PageKey, Repository, Result, Tombstone,
-    VmPage,
+    ConflictCode, Error, EventPage, Found, Gone, Lookup, NameChange, PageKey, Repository, Result,
+    Tombstone, VmPage,
 };
 use vmapi_models::{ProjectId, Seed, StaleCategory, Timestamp, VmEvent, VmId, VmRecord};
 
@@ -26,6 +26,14 @@ use crate::keys::{
     TEAM_PROJECT_PREFIX, TOMBSTONES_PK,
 };
 use crate::table::{GSI1, GSI1_PK, GSI2, GSI2_PK, GSI2_SK, PK, SK};
+
+/// The item of an event in its VM's partition.
+fn event_item(event: &VmEvent) -> Result<Key> {
+    let mut item = to_item(event)?;
+    item.extend(event_key(event.vm_id, &event.at.to_string()));
+    item.insert("entity".into(), s("event"));
+    Ok(item)
+}
 
 /// Most keys one BatchGetItem may carry.
 const BATCH_GET_MAX: usize = 100;
@@ -265,6 +273,19 @@ impl DynamoRepository {
         }
         Ok(TransactWriteItem::builder()
             .put(put.build().expect("put is complete"))
+            .build())
+    }
+
+    fn put_event_write(&self, event: &VmEvent) -> Result<TransactWriteItem> {
+        Ok(TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(event_item(event)?))
+                    .condition_expression(format!("attribute_not_exists({PK})"))
+                    .build()
+                    .expect("put is complete"),
+            )
             .build())
     }
 
@@ -740,14 +761,17 @@ impl Repository for DynamoRepository {
         Ok(VmPage { items, next })
     }
 
-    async fn insert_vms(&self, vms: &[VmRecord]) -> Result<()> {
+    async fn insert_vms(&self, vms: &[VmRecord], events: &[VmEvent]) -> Result<()> {
         let mut writes = Vec::with_capacity(vms.len() * 2);
         for vm in vms {
             writes.push(self.put_vm_write(vm, Some(Condition::new_item()))?);
             writes.push(self.put_claim_write(vm.project, vm));
         }
-        // The team's note of the project (after the pairs above, whose positions the
-        // cancellation reasons are read by). One per team and project in the batch.
+        // The events and the team's note of the project come after the pairs above, whose
+        // positions the cancellation reasons are read by. One note per team and project.
+        for event in events {
+            writes.push(self.put_event_write(event)?);
+        }
         let mut noted: Vec<(vmapi_models::TeamId, ProjectId)> = Vec::new();
         for vm in vms {
             if !noted.contains(&(vm.team, vm.project)) {
@@ -806,9 +830,10 @@ impl Repository for DynamoRepository {
         vm: &VmRecord,
         expected_version: u64,
         names: &NameChange,
+        event: Option<&VmEvent>,
     ) -> Result<()> {
         let condition = Condition::version_is(expected_version);
-        if names.release.is_none() && names.claim.is_none() {
+        if names.release.is_none() && names.claim.is_none() && event.is_none() {
             let mut item = to_item(vm)?;
             vm_item_keys(vm, &mut item);
             return match self
@@ -853,6 +878,9 @@ impl Repository for DynamoRepository {
         if names.claim.is_some() {
             writes.push(self.put_claim_write(vm.project, vm));
         }
+        if let Some(event) = event {
+            writes.push(self.put_event_write(event)?);
+        }
         match self.transact(writes).await {
             Ok(()) => Ok(()),
             Err(TxFailure::Other(e)) => Err(e),
@@ -877,10 +905,43 @@ impl Repository for DynamoRepository {
         }
     }
 
+    async fn vm_events(&self, id: VmId, limit: usize, after: Option<&str>) -> Result<EventPage> {
+        let pk = format!("VM#{id}");
+        let start = after.map(|sk| {
+            HashMap::from([
+                (PK.to_string(), s(pk.clone())),
+                (SK.to_string(), s(sk.to_string())),
+            ])
+        });
+        let limit = limit.clamp(1, 1000);
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression(format!("{PK} = :pk AND begins_with({SK}, :prefix)"))
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s("EVENT#"))
+            .scan_index_forward(false)
+            .limit(limit as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| map_sdk("Query", e))?;
+        let items: Vec<VmEvent> = out
+            .items()
+            .iter()
+            .map(|item| from_item(item.clone()))
+            .collect::<Result<_>>()?;
+        // A full page may be the last one; the next (empty) page then says so.
+        let next = out
+            .last_evaluated_key()
+            .filter(|_| items.len() == limit)
+            .and_then(|k| k.get(SK)?.as_s().ok().cloned());
+        Ok(EventPage { items, next })
+    }
+
     async fn record_event(&self, event: &VmEvent) -> Result<()> {
-        let mut item = to_item(event)?;
-        item.extend(event_key(event.vm_id, &event.at.to_string()));
-        item.insert("entity".into(), s("event"));
+        let item = event_item(event)?;
         self.client
             .put_item()
             .table_name(&self.table)

@@ -873,7 +873,7 @@ fn vm_cases(target: &str, taken: &str, creating: &str) -> Vec<Case> {
         ("/api/virtual-machines//start".to_string(), Want::Any),
         ("/api/virtual-machines//stop".to_string(), Want::Any),
         (
-            format!("/api/virtual-machines/{target}/reboot"),
+            format!("/api/virtual-machines/{target}/hibernate"),
             Want::Code(404, "ROUTE_NOT_FOUND"),
         ),
         (

@@ -148,6 +148,7 @@ async fn team_scope_in_secrets_manager_one_login_per_team() {
         .filter(|i| {
             i["pk"].as_s().unwrap() == &format!("VM#{key_vm}")
                 && i["sk"].as_s().unwrap().starts_with("EVENT#")
+                && i["kind"].as_s().unwrap() == "credentials.read"
         })
         .collect();
     assert_eq!(events.len(), 1);
@@ -354,7 +355,10 @@ async fn credentials_go_to_the_vm_owner_and_team_owners_and_admins() {
         .dump()
         .await
         .into_iter()
-        .filter(|i| i["sk"].as_s().unwrap().starts_with("EVENT#"))
+        .filter(|i| {
+            i["sk"].as_s().unwrap().starts_with("EVENT#")
+                && i["kind"].as_s().unwrap() == "credentials.read"
+        })
         .count();
     assert_eq!(reads, 3);
 }

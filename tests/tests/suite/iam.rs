@@ -106,6 +106,38 @@ fn assert_covered(binary: &str, ops: &[String]) {
     }
 }
 
+/// What an `Idempotency-Key` adds to a function's calls: the request with a key (its record is
+/// put, then updated) and again (the replay), and a malformed request with a key (its record is
+/// put, then deleted).
+async fn with_keys(
+    app: &TestApp,
+    method: Method,
+    (path, body, status): (&str, Option<&Value>, u16),
+    (bad_path, bad_body): (&str, Option<&Value>),
+) {
+    let key = format!("{method}{path}");
+    for _ in 0..2 {
+        app.call_with(
+            method.clone(),
+            path,
+            Some(OWNER),
+            body,
+            &[("Idempotency-Key", key.as_bytes())],
+        )
+        .await
+        .expect(status);
+    }
+    app.call_with(
+        method.clone(),
+        bad_path,
+        Some(OWNER),
+        bad_body,
+        &[("Idempotency-Key", format!("bad-{key}").as_bytes())],
+    )
+    .await
+    .expect(400);
+}
+
 #[tokio::test]
 async fn every_function_policy_covers_the_calls_its_code_makes() {
     let counter = RequestCounter::default();
@@ -129,6 +161,19 @@ async fn every_function_policy_covers_the_calls_its_code_makes() {
     let r = app.create(OWNER, &["iam-1"]).await.expect(201);
     let id = r.json[0]["_id"].as_str().unwrap().to_string();
     app.create(OWNER, &["iam-2", "iam-1"]).await.expect(409);
+    let mut keyed = spec_create_request();
+    keyed["hostNames"] = json!(["iam-keyed"]);
+    keyed["quantity"] = json!(1);
+    let mut malformed = keyed.clone();
+    malformed["authMethod"] = json!(7);
+    let create = "/api/virtual-machines";
+    with_keys(
+        &app,
+        Method::POST,
+        (create, Some(&keyed), 201),
+        (create, Some(&malformed)),
+    )
+    .await;
     assert_covered("create-vm", &counter.take());
 
     app.get(
@@ -155,6 +200,10 @@ async fn every_function_policy_covers_the_calls_its_code_makes() {
         .await
         .expect(200);
     assert_covered("get-credentials", &counter.take());
+    app.get(&format!("/api/virtual-machines/{id}/activity"), OWNER)
+        .await
+        .expect(200);
+    assert_covered("get-activity", &counter.take());
 
     let running = demo_vm("iam-running", VmStatus::Running);
     app.seed_vm(&running).await;
@@ -167,7 +216,41 @@ async fn every_function_policy_covers_the_calls_its_code_makes() {
     )
     .await
     .expect(200);
+    with_keys(
+        &app,
+        Method::PUT,
+        (
+            &format!("/api/virtual-machines/{}/stop", running.id),
+            None,
+            200,
+        ),
+        ("/api/virtual-machines/bad/stop", None),
+    )
+    .await;
     assert_covered("stop-vm", &counter.take());
+    let rebooting = demo_vm("iam-reboot", VmStatus::Running);
+    app.seed_vm(&rebooting).await;
+    counter.take();
+    app.call(
+        Method::PUT,
+        &format!("/api/virtual-machines/{}/reboot", rebooting.id),
+        Some(OWNER),
+        None,
+    )
+    .await
+    .expect(200);
+    with_keys(
+        &app,
+        Method::PUT,
+        (
+            &format!("/api/virtual-machines/{}/reboot", rebooting.id),
+            None,
+            200,
+        ),
+        ("/api/virtual-machines/bad/reboot", None),
+    )
+    .await;
+    assert_covered("reboot-vm", &counter.take());
     let stopped = demo_vm("iam-stopped", VmStatus::Stopped);
     app.seed_vm(&stopped).await;
     counter.take();
@@ -179,6 +262,17 @@ async fn every_function_policy_covers_the_calls_its_code_makes() {
     )
     .await
     .expect(200);
+    with_keys(
+        &app,
+        Method::PUT,
+        (
+            &format!("/api/virtual-machines/{}/start", stopped.id),
+            None,
+            200,
+        ),
+        ("/api/virtual-machines/bad/start", None),
+    )
+    .await;
     assert_covered("start-vm", &counter.take());
     app.call(
         Method::DELETE,
@@ -188,6 +282,13 @@ async fn every_function_policy_covers_the_calls_its_code_makes() {
     )
     .await
     .expect(200);
+    with_keys(
+        &app,
+        Method::DELETE,
+        (&format!("/api/virtual-machines/{id}"), None, 200),
+        ("/api/virtual-machines/bad", None),
+    )
+    .await;
     assert_covered("delete-vm", &counter.take());
 
     // provisioner: the teardown of the deleted VM (login removal) and an AWS VM's lifecycle on moto.

@@ -7,6 +7,7 @@ mod cleanup;
 mod credentials;
 mod deploy;
 mod iam;
+mod idempotency;
 mod properties;
 mod provisioning;
 mod races;

@@ -78,6 +78,7 @@ fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
         Just(Action::Start),
         Just(Action::Stop),
+        Just(Action::Reboot),
         Just(Action::Delete)
     ]
 }
@@ -127,6 +128,14 @@ fn spec_table(action: Action, vm: &VmRecord) -> Expect {
         (Action::Stop, Stopping | Stopped) => Expect::NoOp,
         (Action::Stop, Running) => Expect::To(Stopping),
         (Action::Stop, _) => Expect::Illegal,
+        // A reboot keeps a running VM running; one already pending is not asked twice.
+        (Action::Reboot, Running)
+            if vm.pending_op.as_ref().map(|p| p.op) == Some(vmapi_models::OpKind::Reboot) =>
+        {
+            Expect::NoOp
+        }
+        (Action::Reboot, Running) => Expect::To(Running),
+        (Action::Reboot, _) => Expect::Illegal,
         // A teardown that failed (deleting, nothing pending) is retried by a new delete.
         (Action::Delete, Deleting) if vm.pending_op.is_some() => Expect::NoOp,
         (Action::Delete, _) => Expect::To(Deleting),

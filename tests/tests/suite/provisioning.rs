@@ -12,7 +12,7 @@ use vmapi_core::cloud::DriverError;
 use vmapi_core::Drivers;
 use vmapi_drivers::aws::AwsDriver;
 use vmapi_drivers::SimulatedDriver;
-use vmapi_models::{CloudKind, CredentialScope};
+use vmapi_models::{CloudKind, CredentialScope, OpKind, VmId, VmStatus};
 use vmapi_tests::*;
 
 fn id_of(v: &Value) -> String {
@@ -400,4 +400,68 @@ async fn the_stream_event_runs_through_the_lambda_handler_and_redelivery_changes
         vm["statusReason"].as_str().unwrap().contains("no driver"),
         "{vm}"
     );
+}
+
+#[tokio::test]
+async fn reboot_is_carried_out_by_the_provisioner_and_only_when_running() {
+    let app = TestApp::spawn().await;
+    let (sim, provisioner) = app.simulated();
+    let r = app.create(OWNER, &["reboot-me"]).await.expect(201);
+    let id = r.json[0]["_id"].as_str().unwrap().to_string();
+    let reboot = format!("{}/reboot", vm_path(&id));
+    // Not running yet: 409.
+    app.call(Method::PUT, &reboot, Some(OWNER), None)
+        .await
+        .expect_error(409, "ILLEGAL_TRANSITION");
+    app.settle(&provisioner, &id).await;
+
+    let r = app
+        .call(Method::PUT, &reboot, Some(OWNER), None)
+        .await
+        .expect(200);
+    assert_eq!(r.json["status"], 3, "{}", r.json);
+    let vm_id = VmId::parse(&id).unwrap();
+    let stored = vmapi_core::Repository::get_vm(app.repo.as_ref(), vm_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.pending_op.as_ref().map(|p| p.op),
+        Some(OpKind::Reboot)
+    );
+    // A second reboot while one is pending changes nothing.
+    app.call(Method::PUT, &reboot, Some(OWNER), None)
+        .await
+        .expect(200);
+    let again = vmapi_core::Repository::get_vm(app.repo.as_ref(), vm_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.version, stored.version);
+
+    app.settle(&provisioner, &id).await;
+    assert!(
+        sim.calls().contains(&format!("reboot {id}")),
+        "{:?}",
+        sim.calls()
+    );
+    let done = vmapi_core::Repository::get_vm(app.repo.as_ref(), vm_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((done.status, done.pending_op), (VmStatus::Running, None));
+
+    // Stopped: 409 again.
+    app.call(
+        Method::PUT,
+        &format!("{}/stop", vm_path(&id)),
+        Some(OWNER),
+        None,
+    )
+    .await
+    .expect(200);
+    app.settle(&provisioner, &id).await;
+    app.call(Method::PUT, &reboot, Some(OWNER), None)
+        .await
+        .expect_error(409, "ILLEGAL_TRANSITION");
 }

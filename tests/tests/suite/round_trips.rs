@@ -85,7 +85,7 @@ async fn requests_per_endpoint_do_not_grow_with_the_page() {
     .expect(200);
     assert_eq!(
         counter.take(),
-        ["GetItem", "BatchGetItem", "PutItem"],
+        ["GetItem", "BatchGetItem", "TransactWriteItems[PutItem]"],
         "patch tags"
     );
     app.call(
@@ -115,7 +115,7 @@ async fn requests_per_endpoint_do_not_grow_with_the_page() {
         .expect(200);
     assert_eq!(
         counter.take(),
-        ["GetItem", "BatchGetItem", "PutItem"],
+        ["GetItem", "BatchGetItem", "TransactWriteItems[PutItem]"],
         "stop"
     );
     app.call(Method::PUT, &format!("{path}/stop"), Some(OWNER), None)
@@ -148,7 +148,25 @@ async fn requests_per_endpoint_do_not_grow_with_the_page() {
     .expect(200);
     assert_eq!(
         counter.take(),
-        ["GetItem", "BatchGetItem", "PutItem"],
+        ["GetItem", "BatchGetItem", "TransactWriteItems[PutItem]"],
         "start"
     );
+
+    // A VM's history (the write above and the seed make it short; the bound holds for any page).
+    for limit in [1, 50, 200] {
+        app.get(
+            &format!(
+                "/api/virtual-machines/{}/activity?limit={limit}",
+                stopped.id
+            ),
+            OWNER,
+        )
+        .await
+        .expect(200);
+        assert_eq!(
+            counter.take(),
+            ["GetItem", "BatchGetItem", "Query"],
+            "activity of {limit}"
+        );
+    }
 }
