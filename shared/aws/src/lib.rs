@@ -24,12 +24,27 @@ pub async fn sdk_config() -> SdkConfig {
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(2))
-                .operation_attempt_timeout(Duration::from_secs(4))
-                .operation_timeout(Duration::from_secs(10))
+                .operation_attempt_timeout(Duration::from_secs(secs(
+                    "SDK_ATTEMPT_TIMEOUT_SECONDS",
+                    4,
+                )))
+                .operation_timeout(Duration::from_secs(secs(
+                    "SDK_OPERATION_TIMEOUT_SECONDS",
+                    10,
+                )))
                 .build(),
         )
         .load()
         .await
+}
+
+/// A whole number of seconds from the environment, or `default` (also when unparsable).
+fn secs(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(default)
 }
 
 /// The Amazon Trust Services root certificates (PEM).

@@ -16,7 +16,7 @@ use vmapi_models::{CloudKind, SecretOwner};
 use crate::cloud::CloudDriver;
 use crate::credentials::SecretStore;
 use crate::error::{Error, ErrorChain, Result};
-use crate::ports::{Clock, Gone, Lookup, NameChange, Repository};
+use crate::ports::{Clock, Gone, Lookup, NameChange, Repository, VmFilter};
 use crate::provisioner::Provisioner;
 
 /// Periods and limits of a run.
@@ -247,7 +247,12 @@ impl Cleanup {
         for project in projects {
             let page = self
                 .repo
-                .list_project_vms(project, self.policy.max_candidates, None)
+                .list_project_vms(
+                    project,
+                    self.policy.max_candidates,
+                    None,
+                    &VmFilter::default(),
+                )
                 .await?;
             ids.extend(page.items.iter().map(|vm| vm.id));
         }
@@ -358,7 +363,7 @@ impl Cleanup {
                 for project in self.repo.team_projects(team).await? {
                     if !self
                         .repo
-                        .list_project_vms(project, 1, None)
+                        .list_project_vms(project, 1, None, &VmFilter::default())
                         .await?
                         .items
                         .is_empty()
@@ -515,10 +520,7 @@ impl Cleanup {
                 next.updated_at = now;
                 next.version = vm.version + 1;
                 let names = if vm.status.is_active() {
-                    NameChange {
-                        release: Some(vm.name.clone()),
-                        claim: None,
-                    }
+                    NameChange::leaving_active(&vm)
                 } else {
                     NameChange::default()
                 };

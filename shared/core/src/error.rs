@@ -59,6 +59,8 @@ pub enum ConflictCode {
     DuplicateHostName,
     /// The record kept changing under us; the client may retry.
     ConcurrentModification,
+    /// The team's quota (active VMs or their vCPUs) does not admit the request.
+    QuotaExceeded,
 }
 
 impl ConflictCode {
@@ -69,6 +71,7 @@ impl ConflictCode {
             ConflictCode::HostNameTaken => "HOST_NAME_TAKEN",
             ConflictCode::DuplicateHostName => "DUPLICATE_HOST_NAME",
             ConflictCode::ConcurrentModification => "CONCURRENT_MODIFICATION",
+            ConflictCode::QuotaExceeded => "QUOTA_EXCEEDED",
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod memory;
 pub mod ports;
 pub mod provisioner;
+pub mod quota;
 pub mod service;
 
 pub use cleanup::{Cleanup, CleanupPolicy, Summary};
@@ -22,7 +23,8 @@ pub use idempotency::{
 pub use lifecycle::Action;
 pub use ports::{
     Clock, EventPage, Found, Gone, Lookup, NameChange, PageKey, Repository, SystemClock, Tombstone,
-    VmPage,
+    VmFilter, VmPage,
 };
 pub use provisioner::{Drivers, Outcome, Provisioner, ProvisionerOptions, WorkItem};
+pub use quota::{QuotaLimits, Usage};
 pub use service::{IfMatch, ListPage, Logins, Service};

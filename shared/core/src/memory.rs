@@ -13,8 +13,9 @@ use vmapi_models::{
 use crate::credentials::{Created, SecretLabels, SecretStore};
 use crate::error::{ConflictCode, Error, Result};
 use crate::ports::{
-    EventPage, Found, Gone, Lookup, NameChange, PageKey, Repository, Tombstone, VmPage,
+    EventPage, Found, Gone, Lookup, NameChange, PageKey, Repository, Tombstone, VmFilter, VmPage,
 };
+use crate::quota::{QuotaLimits, Usage};
 
 /// Everything in maps behind one lock.
 #[derive(Default)]
@@ -30,6 +31,7 @@ struct State {
     events: Vec<VmEvent>,
     team_projects: BTreeMap<TeamId, std::collections::BTreeSet<ProjectId>>,
     tombstones: BTreeMap<Gone, Timestamp>,
+    usage: HashMap<TeamId, Usage>,
 }
 
 impl MemoryRepository {
@@ -91,6 +93,16 @@ impl MemoryRepository {
     pub fn events(&self) -> Vec<VmEvent> {
         self.state.lock().unwrap().events.clone()
     }
+    /// A team's quota usage.
+    pub fn usage(&self, team: TeamId) -> Usage {
+        self.state
+            .lock()
+            .unwrap()
+            .usage
+            .get(&team)
+            .copied()
+            .unwrap_or_default()
+    }
     /// Number of VMs stored.
     pub fn vm_count(&self) -> usize {
         self.state.lock().unwrap().vms.len()
@@ -130,12 +142,13 @@ impl Repository for MemoryRepository {
         project: ProjectId,
         limit: usize,
         after: Option<&PageKey>,
+        filter: &VmFilter,
     ) -> Result<VmPage> {
         let s = self.state.lock().unwrap();
         let mut all: Vec<&VmRecord> = s
             .vms
             .values()
-            .filter(|v| v.project == project && v.status.is_active())
+            .filter(|v| v.project == project && v.status.is_active() && filter.matches(v))
             .collect();
         all.sort_by_key(|v| std::cmp::Reverse((v.created_at, v.id)));
         let start = match after {
@@ -151,7 +164,12 @@ impl Repository for MemoryRepository {
         Ok(VmPage { items, next })
     }
 
-    async fn insert_vms(&self, vms: &[VmRecord], events: &[VmEvent]) -> Result<()> {
+    async fn insert_vms(
+        &self,
+        vms: &[VmRecord],
+        events: &[VmEvent],
+        limits: &QuotaLimits,
+    ) -> Result<()> {
         let mut s = self.state.lock().unwrap();
         for vm in vms {
             if s.names.contains_key(&(vm.project, vm.name.to_string())) {
@@ -160,6 +178,20 @@ impl Repository for MemoryRepository {
                     format!("host name '{}' is taken", vm.name),
                 ));
             }
+        }
+        let add = Usage::of(vms);
+        if let Some(team) = vms.first().map(|vm| vm.team).filter(|_| !add.is_zero()) {
+            let current = s.usage.get(&team).copied().unwrap_or_default();
+            if !limits.admits(current, add) {
+                return Err(limits.refusal(team, Some(current), add));
+            }
+            s.usage.insert(
+                team,
+                Usage {
+                    active_vms: current.active_vms + add.active_vms,
+                    vcpus: current.vcpus + add.vcpus,
+                },
+            );
         }
         for vm in vms {
             s.names.insert((vm.project, vm.name.to_string()), vm.id);
@@ -198,6 +230,11 @@ impl Repository for MemoryRepository {
         }
         if let Some(claim) = &names.claim {
             s.names.insert((vm.project, claim.to_string()), vm.id);
+        }
+        if let (true, Some(vcpus)) = (names.release_quota, vm.vcpus) {
+            let u = s.usage.entry(vm.team).or_default();
+            u.active_vms = u.active_vms.saturating_sub(1);
+            u.vcpus = u.vcpus.saturating_sub(u64::from(vcpus));
         }
         s.vms.insert(vm.id, vm.clone());
         s.events.extend(event.cloned());

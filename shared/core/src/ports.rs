@@ -5,10 +5,12 @@ use std::collections::{BTreeSet, HashMap};
 use async_trait::async_trait;
 use vmapi_models::{
     CloudProvider, CloudProviderId, HostName, Price, PriceId, Project, ProjectId, ProviderId,
-    ProviderRecord, Size, SizeId, StaleCategory, Team, TeamId, Timestamp, VmEvent, VmId, VmRecord,
+    ProviderRecord, Size, SizeId, StaleCategory, Tag, Team, TeamId, Timestamp, VmEvent, VmId,
+    VmRecord, VmStatus,
 };
 
 use crate::error::Result;
+use crate::quota::QuotaLimits;
 
 /// Items to fetch together in one round trip. Sets, so keys are never asked twice.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -95,6 +97,39 @@ impl PageKey {
     }
 }
 
+/// Which of a project's active VMs a list shows (all when empty). Applied by the store while it
+/// reads the list index (a filter, never a scan), so a filtered page may hold fewer VMs than
+/// asked for while more follow.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VmFilter {
+    /// Any of these statuses (active ones only: the list index holds no other).
+    pub statuses: Vec<VmStatus>,
+    /// Carrying this tag.
+    pub tag: Option<Tag>,
+    /// Whose host name starts with this.
+    pub name_prefix: Option<String>,
+}
+
+impl VmFilter {
+    /// Whether it lets every VM through.
+    pub fn is_empty(&self) -> bool {
+        self.statuses.is_empty() && self.tag.is_none() && self.name_prefix.is_none()
+    }
+
+    /// Whether `vm` passes (the in-memory twin of the store's filter expression).
+    pub fn matches(&self, vm: &VmRecord) -> bool {
+        (self.statuses.is_empty() || self.statuses.contains(&vm.status))
+            && self
+                .tag
+                .as_ref()
+                .is_none_or(|t| vm.tags.as_slice().contains(t))
+            && self
+                .name_prefix
+                .as_ref()
+                .is_none_or(|p| vm.name.as_str().starts_with(p.as_str()))
+    }
+}
+
 /// One page of a project's active VMs, newest first.
 #[derive(Clone, Debug, Default)]
 pub struct VmPage {
@@ -113,13 +148,29 @@ pub struct EventPage {
     pub next: Option<String>,
 }
 
-/// Host-name claims to change together with a VM write.
+/// Host-name claims (and quota usage) to change together with a VM write.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NameChange {
     /// Release this name of the VM's project.
     pub release: Option<HostName>,
     /// Claim this name in the VM's project (fails with `HOST_NAME_TAKEN` if taken).
     pub claim: Option<HostName>,
+    /// The VM leaves the active statuses with this write: take it (one VM and its `vcpus`)
+    /// off its team's quota usage in the same atomic write. Set only on the one write that
+    /// moves it from active to inactive (the version condition makes it happen once); VMs
+    /// without `vcpus` were never counted and take nothing off.
+    pub release_quota: bool,
+}
+
+impl NameChange {
+    /// What a VM that leaves the active statuses gives up: its name and its quota usage.
+    pub fn leaving_active(vm: &VmRecord) -> Self {
+        NameChange {
+            release: Some(vm.name.clone()),
+            claim: None,
+            release_quota: true,
+        }
+    }
 }
 
 /// Storage of VMs, teams, projects and the catalog.
@@ -131,17 +182,26 @@ pub trait Repository: Send + Sync {
     /// A VM by id, in any status.
     async fn get_vm(&self, id: VmId) -> Result<Option<VmRecord>>;
 
-    /// Up to `limit` active VMs of a project, newest first, after `after`.
+    /// Up to `limit` active VMs of a project that pass `filter`, newest first, after `after`.
     async fn list_project_vms(
         &self,
         project: ProjectId,
         limit: usize,
         after: Option<&PageKey>,
+        filter: &VmFilter,
     ) -> Result<VmPage>;
 
-    /// Writes new VMs and claims their host names, with `events` in their histories, all or
-    /// nothing. A taken name fails with `Conflict(HostNameTaken)`.
-    async fn insert_vms(&self, vms: &[VmRecord], events: &[VmEvent]) -> Result<()>;
+    /// Writes new VMs and claims their host names, with `events` in their histories, and adds
+    /// them to their team's quota usage ([`crate::Usage::of`]), all or nothing. A taken name
+    /// fails with `Conflict(HostNameTaken)`; usage that would exceed `limits` with
+    /// `Conflict(QuotaExceeded)` (checked in the same atomic write, so concurrent creates never
+    /// exceed it). All VMs are of one team.
+    async fn insert_vms(
+        &self,
+        vms: &[VmRecord],
+        events: &[VmEvent],
+        limits: &QuotaLimits,
+    ) -> Result<()>;
 
     /// Replaces a VM if its stored version is `expected_version` (else `VersionConflict`),
     /// changing host-name claims and appending `event` to its history in the same atomic write.

@@ -17,7 +17,8 @@ use crate::credentials::{
 };
 use crate::error::{ConflictCode, Error, FieldError, NotFoundKind, Result};
 use crate::lifecycle::{decide, Action, Decision};
-use crate::ports::{Clock, EventPage, Found, Lookup, NameChange, PageKey, Repository};
+use crate::ports::{Clock, EventPage, Found, Lookup, NameChange, PageKey, Repository, VmFilter};
+use crate::quota::{QuotaLimits, Usage};
 
 /// Most VMs one create request may make.
 pub const MAX_VMS_PER_REQUEST: usize = 10;
@@ -50,6 +51,7 @@ pub struct Service {
     repo: Arc<dyn Repository>,
     clock: Arc<dyn Clock>,
     logins: Option<Logins>,
+    quotas: QuotaLimits,
 }
 
 impl Service {
@@ -59,7 +61,14 @@ impl Service {
             repo,
             clock,
             logins: None,
+            quotas: QuotaLimits::default(),
         }
+    }
+
+    /// Sets the default quota limits (a team's record may set its own).
+    pub fn with_quotas(mut self, quotas: QuotaLimits) -> Self {
+        self.quotas = quotas;
+        self
     }
 
     /// Adds the secret store that create, delete and credentials need.
@@ -101,6 +110,20 @@ impl Service {
             _ => return Err(Error::not_found(NotFoundKind::Project, req.project)),
         }
         check_catalog(&req, &found)?;
+        // Each VM counts its size's vCPUs against the team's quota while it is active.
+        let vcpus = found.sizes.get(&req.size).map(|s| s.vcpus);
+        let limits = found
+            .teams
+            .get(&req.team)
+            .map_or(self.quotas, |t| self.quotas.for_team(t));
+        let asked = Usage {
+            active_vms: req.host_names.len() as u64,
+            vcpus: u64::from(vcpus.unwrap_or(0)) * req.host_names.len() as u64,
+        };
+        if limits.room_before(asked).is_none() {
+            // More than the whole quota: no need to ask the database (or store logins).
+            return Err(limits.refusal(req.team, None, asked));
+        }
         if let Some(at) = req.expires_at {
             check_expiry(at, self.clock.now())?;
         }
@@ -144,6 +167,7 @@ impl Service {
                 cloud: None,
                 expires_at: req.expires_at,
                 purge_after_epoch: None,
+                vcpus,
                 version: 1,
             })
             .collect();
@@ -155,7 +179,7 @@ impl Service {
                     .with_status(vm.status)
             })
             .collect();
-        if let Err(e) = self.repo.insert_vms(&records, &events).await {
+        if let Err(e) = self.repo.insert_vms(&records, &events, &limits).await {
             // The VMs do not exist, so neither may their own logins (a team login stays:
             // it is the team's, reused by its next VM).
             remove_secrets(logins.store.as_ref(), &created, "a failed create").await;
@@ -175,7 +199,26 @@ impl Service {
         limit: usize,
         after: Option<&PageKey>,
     ) -> Result<ListPage> {
-        let page = self.repo.list_project_vms(project, limit, after).await?;
+        self.list_filtered(caller, team, project, limit, after, &VmFilter::default())
+            .await
+    }
+
+    /// [`Service::list`] of the VMs that pass `filter` (status, tag, name prefix). Still two
+    /// round trips: the store filters while it reads the list index, so a page may hold fewer
+    /// than `limit` VMs while a next page follows.
+    pub async fn list_filtered(
+        &self,
+        caller: &UserId,
+        team: TeamId,
+        project: ProjectId,
+        limit: usize,
+        after: Option<&PageKey>,
+        filter: &VmFilter,
+    ) -> Result<ListPage> {
+        let page = self
+            .repo
+            .list_project_vms(project, limit, after, filter)
+            .await?;
         let mut lookup = Lookup::default();
         lookup.teams.insert(team);
         lookup.projects.insert(project);
@@ -193,7 +236,7 @@ impl Service {
         let items = page
             .items
             .iter()
-            .filter(|vm| vm.team == team && vm.status.is_active())
+            .filter(|vm| vm.team == team && vm.status.is_active() && filter.matches(vm))
             .map(|vm| populate(vm, &found, false))
             .collect();
         Ok(ListPage {
@@ -382,10 +425,14 @@ impl Service {
             next.version = vm.version + 1;
             let names = if target.is_active() {
                 NameChange::default()
+            } else if vm.status.is_active() {
+                // Leaving the active statuses: its name and its quota usage are free at once.
+                NameChange::leaving_active(&vm)
             } else {
+                // A retried teardown: the VM left the quota when it was first deleted.
                 NameChange {
                     release: Some(vm.name.clone()),
-                    claim: None,
+                    ..NameChange::default()
                 }
             };
             let kind = match action {

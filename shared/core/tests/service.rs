@@ -111,6 +111,7 @@ fn setup_with(scope: CredentialScope) -> (Arc<MemoryRepository>, Arc<MemorySecre
         created_at: ts(),
         updated_at: ts(),
         billing_settings: None,
+        quotas: None,
     });
     repo.put_project(Project {
         id: ProjectId::parse(PROJECT).unwrap(),
@@ -965,4 +966,63 @@ async fn delete_during_create_tears_down_what_exists() {
     *cloud.slow_gets.lock().unwrap() = 0;
     assert_eq!(settle(&p, vm).await, Outcome::Finished(VmStatus::Deleted));
     assert!(cloud.vms.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn quotas_count_creates_and_each_deleted_vm_once() {
+    let (repo, svc) = setup();
+    let svc = svc.with_quotas(vmapi_core::QuotaLimits {
+        max_active_vms: 3,
+        max_vcpus: 100,
+    });
+    let team = TeamId::parse(TEAM).unwrap();
+    let owner = user("owner");
+    let first = svc.create(&owner, request(&["q-1", "q-2"])).await.unwrap();
+    assert_eq!(repo.usage(team).active_vms, 2);
+    assert_eq!(repo.usage(team).vcpus, 2, "the size has 1 vCPU");
+    let refused = svc.create(&owner, request(&["q-3", "q-4"])).await;
+    match refused {
+        Err(Error::Conflict {
+            code: ConflictCode::QuotaExceeded,
+            message,
+        }) => assert!(
+            message.contains("at most 3 active VMs; it has 2 and asked for 2 more"),
+            "{message}"
+        ),
+        other => panic!("expected QUOTA_EXCEEDED, got {other:?}"),
+    }
+    assert_eq!(repo.vm_count(), 2, "nothing was written");
+
+    svc.act(&owner, first[0].id, Action::Delete).await.unwrap();
+    assert_eq!(repo.usage(team).active_vms, 1);
+    // A retried teardown (deleting, nothing pending) frees nothing a second time.
+    let mut stuck = repo.vm(first[0].id).unwrap();
+    stuck.pending_op = None;
+    repo.put_vm(stuck);
+    svc.act(&owner, first[0].id, Action::Delete).await.unwrap();
+    assert_eq!(repo.usage(team).active_vms, 1);
+    assert_eq!(repo.usage(team).vcpus, 1);
+
+    svc.create(&owner, request(&["q-3", "q-4"])).await.unwrap();
+    assert_eq!(repo.usage(team).active_vms, 3);
+}
+
+#[tokio::test]
+async fn a_request_larger_than_the_whole_quota_is_refused_before_anything_is_stored() {
+    let (repo, store, svc) = setup_with(CredentialScope::Vm);
+    let svc = svc.with_quotas(vmapi_core::QuotaLimits {
+        max_active_vms: 10,
+        max_vcpus: 2,
+    });
+    let e = svc
+        .create(&user("owner"), request(&["v-1", "v-2", "v-3"]))
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("at most 2 vCPUs in active VMs; the request asks for 3"),
+        "{e}"
+    );
+    assert_eq!(repo.vm_count(), 0);
+    assert!(store.paths().is_empty(), "no login was stored");
 }

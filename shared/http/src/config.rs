@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use vmapi_core::QuotaLimits;
+
 /// The default HS256 secret for local runs (documented in the README). Never used in Lambda.
 pub const DEFAULT_LOCAL_JWT_SECRET: &str = "vm-api-local-development-secret";
 /// The default cursor-signing secret for local runs.
@@ -46,6 +48,8 @@ pub struct Config {
     pub cursor_secret: String,
     /// Catalog cache lifetime per container.
     pub catalog_ttl: Duration,
+    /// Default quota limits of a team (its record may set its own).
+    pub quotas: QuotaLimits,
 }
 
 /// A configuration problem found at start-up.
@@ -95,6 +99,7 @@ impl Config {
             })?),
             None => Duration::from_secs(300),
         };
+        let quotas = quota_limits(var)?;
         Ok(Config {
             table_name: var("TABLE_NAME").unwrap_or_else(|| "vm-api".into()),
             jwt: JwtConfig {
@@ -105,6 +110,7 @@ impl Config {
             },
             cursor_secret,
             catalog_ttl,
+            quotas,
         })
     }
 
@@ -122,6 +128,51 @@ impl Config {
             },
             cursor_secret: DEFAULT_CURSOR_SECRET.into(),
             catalog_ttl: Duration::from_secs(300),
+            quotas: QuotaLimits::default(),
         }
+    }
+}
+
+/// `QUOTA_MAX_ACTIVE_VMS` and `QUOTA_MAX_VCPUS` (whole numbers from 0), read through `var`.
+fn quota_limits(var: impl Fn(&str) -> Option<String>) -> Result<QuotaLimits, ConfigError> {
+    let defaults = QuotaLimits::default();
+    let read = |name: &str, default: u32| match var(name) {
+        Some(v) => v
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| ConfigError(format!("{name} must be a whole number from 0, got '{v}'"))),
+        None => Ok(default),
+    };
+    Ok(QuotaLimits {
+        max_active_vms: read("QUOTA_MAX_ACTIVE_VMS", defaults.max_active_vms)?,
+        max_vcpus: read("QUOTA_MAX_VCPUS", defaults.max_vcpus)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_limits_default_and_come_from_the_environment() {
+        let none = |_: &str| None;
+        assert_eq!(quota_limits(none).unwrap(), QuotaLimits::default());
+        let set = |name: &str| match name {
+            "QUOTA_MAX_ACTIVE_VMS" => Some("7".to_string()),
+            "QUOTA_MAX_VCPUS" => Some("64".to_string()),
+            _ => None,
+        };
+        assert_eq!(
+            quota_limits(set).unwrap(),
+            QuotaLimits {
+                max_active_vms: 7,
+                max_vcpus: 64
+            }
+        );
+        let bad = |name: &str| (name == "QUOTA_MAX_VCPUS").then(|| "-1".to_string());
+        assert!(quota_limits(bad)
+            .unwrap_err()
+            .to_string()
+            .contains("QUOTA_MAX_VCPUS"));
     }
 }

@@ -188,6 +188,8 @@ fn error_codes(endpoint: Endpoint) -> &'static [&'static str] {
             "PROJECT_NOT_FOUND",
             "HOST_NAME_TAKEN",
             "DUPLICATE_HOST_NAME",
+            "QUOTA_EXCEEDED",
+            "CONCURRENT_MODIFICATION",
             "PAYLOAD_TOO_LARGE",
             "UNSUPPORTED_MEDIA_TYPE",
             "INTERNAL_ERROR",
@@ -269,7 +271,7 @@ fn error_codes(endpoint: Endpoint) -> &'static [&'static str] {
 fn code_meaning(endpoint: Option<Endpoint>, code: &str) -> &'static str {
     match (endpoint, code) {
         (Some(Endpoint::ListVms), "INVALID_PARAMETER") => {
-            "`team` or `project` is not 24 hexadecimal digits, `limit` is not a whole number from 1 to 200, `cursor` is not a cursor of this team and project, or the query has another parameter; `details` names it"
+            "`team` or `project` is not 24 hexadecimal digits, `limit` is not a whole number from 1 to 200, `cursor` is not a cursor of this team and project, a filter (`status`, `tag`, `name`) is malformed, or the query has another or a repeated parameter; `details` names it"
         }
         (Some(Endpoint::GetActivity), "INVALID_PARAMETER") => {
             "`id` is not 24 hexadecimal digits, `limit` is not a whole number from 1 to 200, `cursor` is not a cursor of this VM's history, or the query has another parameter; `details` names it"
@@ -287,6 +289,9 @@ fn code_meaning(endpoint: Option<Endpoint>, code: &str) -> &'static str {
             "only the VM's owner and the team's owners and admins read its credentials"
         }
         (Some(_), "FORBIDDEN") => "team viewers may read but not change",
+        (Some(Endpoint::CreateVm), "CONCURRENT_MODIFICATION") => {
+            "concurrent creates kept changing the team's quota usage at the same moment; nothing was created: retry the request"
+        }
         _ => code_meaning_anywhere(code),
     }
 }
@@ -320,6 +325,9 @@ fn code_meaning_anywhere(code: &str) -> &'static str {
         "HOST_NAME_TAKEN" => "the host name is used by an active VM of the project",
         "DUPLICATE_HOST_NAME" => "the same host name is given twice in one request",
         "CONCURRENT_MODIFICATION" => "the VM was changed concurrently; retry the request",
+        "QUOTA_EXCEEDED" => {
+            "the VMs would take the team over its quota: the number of its active VMs (every status but 5 and 8) or their vCPUs (the sizes' `vCPUs`) would exceed the limit (`QUOTA_MAX_ACTIVE_VMS` / `QUOTA_MAX_VCPUS`, or the team's own `quotas`); the message names the limit, the team's usage and what was asked; nothing was created"
+        }
         "IDEMPOTENCY_IN_PROGRESS" => {
             "a request with the same `Idempotency-Key` is still running; retry once it has finished (a request that stopped answering blocks its key for at most 60 s)"
         }
@@ -382,7 +390,10 @@ fn description(endpoint: Endpoint) -> &'static str {
         Endpoint::ListVms => {
             "The project's active VMs (every status but 5 and 8), newest first; `provider` (with \
              `cloudProvider`), `size` and `price` populated, `project` and `team` as ids. The next \
-             page, if any, is in `Link: <...>; rel=\"next\"` and `X-Next-Cursor`."
+             page, if any, is in `Link: <...>; rel=\"next\"` and `X-Next-Cursor`. Filters \
+             (`status`, `tag`, `name` prefix) are applied while the list index is read, in the same \
+             single request: a filtered page may hold fewer than `limit` VMs (even none) while a \
+             next page follows; follow the cursor until there is none."
         }
         Endpoint::GetVm => {
             "The VM with `provider`, `size`, `price`, `project` and `team` populated. A VM being \
@@ -521,7 +532,7 @@ fn operation(endpoint: Endpoint) -> Operation {
                             .default(Some(DEFAULT_LIMIT.into())),
                     ))
                     .description(Some(
-                        "Page size, a whole number from 1 to 200 (default 50). Any other query parameter than `limit` and `cursor` is a 400 `INVALID_PARAMETER`",
+                        "Page size, a whole number from 1 to 200 (default 50). An unknown or repeated query parameter is a 400 `INVALID_PARAMETER`",
                     )),
             )
             .parameter(
@@ -529,11 +540,45 @@ fn operation(endpoint: Endpoint) -> Operation {
                     .name("cursor")
                     .parameter_in(ParameterIn::Query)
                     .required(Required::False)
-                    .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                    .schema(Some(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .min_length(Some(1)),
+                    ))
                     .description(Some(
                         "Where the page starts: the opaque, signed cursor of the previous page's `X-Next-Cursor` (or its `Link` URL); valid only for the same list (team and project, or VM)",
                     )),
             );
+    }
+    if endpoint == Endpoint::ListVms {
+        let query = |name: &str, pattern: &str, description: &str| {
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some(pattern)),
+                ))
+                .description(Some(description))
+        };
+        op = op
+            .parameter(query(
+                "status",
+                "^(0|1|2|3|4|6|7|creating|provisioning|starting|running|stopping|failed|stopped)(,(0|1|2|3|4|6|7|creating|provisioning|starting|running|stopping|failed|stopped))*$",
+                "Only VMs in these statuses: codes or names of active statuses (0-4, 6, 7), separated by commas or the parameter repeated (`status=3,7`, `status=running&status=stopped`)",
+            ))
+            .parameter(query(
+                "tag",
+                "^[^\\u0000-\\u001F\\u007F]{1,64}$",
+                "Only VMs carrying this tag",
+            ))
+            .parameter(query(
+                "name",
+                "^[a-z0-9-]{1,63}$",
+                "Only VMs whose host name starts with this (1-63 lowercase letters, digits or hyphens)",
+            ));
     }
     if conditional(endpoint) {
         op = op.parameter(
@@ -621,6 +666,23 @@ fn operation(endpoint: Endpoint) -> Operation {
     op.build()
 }
 
+/// The paging headers of a list answer.
+fn paged(response: ResponseBuilder) -> ResponseBuilder {
+    response
+        .header(
+            "Link",
+            string_header(
+                "`<{path}?limit={limit}&cursor={cursor}>; rel=\"next\"`: the next page; absent on the last page",
+            ),
+        )
+        .header(
+            "X-Next-Cursor",
+            string_header(
+                "The cursor of the next page, for `?cursor=`; absent on the last page",
+            ),
+        )
+}
+
 /// The success status and response of `endpoint`.
 fn success_response(endpoint: Endpoint) -> (StatusCode, utoipa::openapi::Response) {
     let vm_array = |description: &str| {
@@ -675,20 +737,8 @@ fn success_response(endpoint: Endpoint) -> (StatusCode, utoipa::openapi::Respons
         ),
         Endpoint::ListVms => (
             StatusCode::OK,
-            response
+            paged(response)
                 .description("A page of the project's active VMs, newest first")
-                .header(
-                    "Link",
-                    string_header(
-                        "`<{path}?limit={limit}&cursor={cursor}>; rel=\"next\"`: the next page; absent on the last page",
-                    ),
-                )
-                .header(
-                    "X-Next-Cursor",
-                    string_header(
-                        "The cursor of the next page, for `?cursor=`; absent on the last page",
-                    ),
-                )
                 .content(
                     JSON,
                     ContentBuilder::new()
@@ -725,20 +775,8 @@ fn success_response(endpoint: Endpoint) -> (StatusCode, utoipa::openapi::Respons
         ),
         Endpoint::GetActivity => (
             StatusCode::OK,
-            response
+            paged(response)
                 .description("A page of the VM's history, newest first")
-                .header(
-                    "Link",
-                    string_header(
-                        "`<{path}?limit={limit}&cursor={cursor}>; rel=\"next\"`: the next page; absent on the last page",
-                    ),
-                )
-                .header(
-                    "X-Next-Cursor",
-                    string_header(
-                        "The cursor of the next page, for `?cursor=`; absent on the last page",
-                    ),
-                )
                 .content(
                     JSON,
                     ContentBuilder::new()
@@ -759,10 +797,7 @@ fn success_response(endpoint: Endpoint) -> (StatusCode, utoipa::openapi::Respons
                     "Cache-Control",
                     const_header("no-store", "Credentials are never cached"),
                 )
-                .header(
-                    "Pragma",
-                    const_header("no-cache", "For HTTP/1.0 caches"),
-                )
+                .header("Pragma", const_header("no-cache", "For HTTP/1.0 caches"))
                 .content(
                     JSON,
                     ContentBuilder::new()

@@ -28,7 +28,7 @@ impl AppState {
     /// Wires the state from parts (tests, local server).
     pub fn new(repo: Arc<DynamoRepository>, config: &Config) -> Self {
         AppState {
-            service: Service::new(repo.clone(), Arc::new(SystemClock)),
+            service: Service::new(repo.clone(), Arc::new(SystemClock)).with_quotas(config.quotas),
             auth: Authenticator::new(config.jwt.clone()),
             cursors: CursorCodec::new(&config.cursor_secret),
             idempotency: repo,

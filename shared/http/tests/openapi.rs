@@ -302,19 +302,21 @@ async fn the_local_server_serves_the_document() {
 /// Every error the mapping knows, one value per `code`-producing branch.
 fn every_api_error() -> Vec<ApiError> {
     // A new ConflictCode must be added here (and to ALL_CODES).
-    fn conflict_codes() -> [ConflictCode; 4] {
+    fn conflict_codes() -> [ConflictCode; 5] {
         let all = [
             ConflictCode::IllegalTransition,
             ConflictCode::HostNameTaken,
             ConflictCode::DuplicateHostName,
             ConflictCode::ConcurrentModification,
+            ConflictCode::QuotaExceeded,
         ];
         for c in all {
             match c {
                 ConflictCode::IllegalTransition
                 | ConflictCode::HostNameTaken
                 | ConflictCode::DuplicateHostName
-                | ConflictCode::ConcurrentModification => {}
+                | ConflictCode::ConcurrentModification
+                | ConflictCode::QuotaExceeded => {}
             }
         }
         all

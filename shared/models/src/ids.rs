@@ -70,7 +70,8 @@ impl ObjectId {
                 truncate(s)
             ))
         };
-        if s.len() != 24 || !s.is_ascii() {
+        // Hex digits only: `from_str_radix` alone would also take a sign ("+6").
+        if s.len() != 24 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(invalid());
         }
         let mut bytes = [0u8; 12];
@@ -343,6 +344,13 @@ mod schema {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signs_are_not_hex_digits() {
+        // Found by fuzzing: `u8::from_str_radix` takes "+6" as 6.
+        assert!(ObjectId::parse("6548041f38+6c1140b333bde").is_err());
+        assert!(ObjectId::parse("6548041f3806c1140b333bde").is_ok());
+    }
 
     #[test]
     fn object_id_layout_and_round_trip() {

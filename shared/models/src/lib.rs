@@ -35,7 +35,7 @@ pub use names::{HostName, Tag, Tags};
 pub use requests::{secret_fields, CreateVmRequest, UpdateVmRequest};
 pub use seed::Seed;
 pub use status::{AuthMethod, Role, VmStatus};
-pub use team::{Member, Project, Team};
+pub use team::{Member, Project, Team, TeamQuotas};
 pub use timestamp::Timestamp;
 pub use vm::{
     Access, ActionResult, CloudRef, IpConfiguration, OpKind, PendingOp, Ref, StaleCategory,

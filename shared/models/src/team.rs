@@ -38,6 +38,26 @@ pub struct Team {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub billing_settings: Option<BillingSettingsId>,
+    /// The team's own limits, where they differ from the service's defaults
+    /// (`QUOTA_MAX_ACTIVE_VMS`, `QUOTA_MAX_VCPUS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub quotas: Option<TeamQuotas>,
+}
+
+/// A team's own quota limits; an absent limit is the service's default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TeamQuotas {
+    /// Most active VMs (every status but 5 deleting and 8 deleted) the team may have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub max_active_vms: Option<u32>,
+    /// Most vCPUs (the sizes' `vCPUs`, summed over the active VMs) the team may have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
+    pub max_vcpus: Option<u32>,
 }
 
 impl Team {
@@ -78,4 +98,42 @@ pub struct Project {
     pub created_at: Timestamp,
     /// Last changed.
     pub updated_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEAM: &str = r#"{"_id": "6548a41f38406c14db33b61e", "name": "t", "email": "t@example.com",
+        "members": [], "createdAt": "2023-11-06T08:00:00.000Z", "updatedAt": "2023-11-06T08:00:00.000Z""#;
+
+    #[test]
+    fn quotas_are_optional_and_round_trip() {
+        let plain: Team = serde_json::from_str(&format!("{TEAM}}}")).unwrap();
+        assert_eq!(plain.quotas, None);
+        assert!(serde_json::to_value(&plain)
+            .unwrap()
+            .get("quotas")
+            .is_none());
+
+        let own: Team =
+            serde_json::from_str(&format!(r#"{TEAM}, "quotas": {{"maxActiveVms": 10}}}}"#))
+                .unwrap();
+        assert_eq!(
+            own.quotas,
+            Some(TeamQuotas {
+                max_active_vms: Some(10),
+                max_vcpus: None
+            })
+        );
+        let back = serde_json::to_value(&own).unwrap();
+        assert_eq!(back["quotas"], serde_json::json!({"maxActiveVms": 10}));
+        assert_eq!(serde_json::from_value::<Team>(back).unwrap(), own);
+
+        // A misspelt limit is refused rather than ignored.
+        assert!(
+            serde_json::from_str::<Team>(&format!(r#"{TEAM}, "quotas": {{"maxVms": 10}}}}"#))
+                .is_err()
+        );
+    }
 }

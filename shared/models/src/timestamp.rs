@@ -16,13 +16,19 @@ pub struct Timestamp(OffsetDateTime);
 impl Timestamp {
     /// The current time, truncated to milliseconds.
     pub fn now() -> Self {
-        Self::from_datetime(OffsetDateTime::now_utc())
+        let now = OffsetDateTime::now_utc();
+        Self::from_datetime(now).unwrap_or(Timestamp(now))
     }
 
-    fn from_datetime(dt: OffsetDateTime) -> Self {
-        let dt = dt.to_offset(UtcOffset::UTC);
+    /// In UTC, truncated to milliseconds; `None` outside the years 0000-9999 in UTC (which
+    /// could not be printed in the form [`Timestamp::parse`] reads back).
+    fn from_datetime(dt: OffsetDateTime) -> Option<Self> {
+        let dt = dt.checked_to_offset(UtcOffset::UTC)?;
+        if !(0..=9999).contains(&dt.year()) {
+            return None;
+        }
         let millis = dt.millisecond();
-        Timestamp(dt.replace_millisecond(millis).unwrap_or(dt))
+        Some(Timestamp(dt.replace_millisecond(millis).unwrap_or(dt)))
     }
 
     /// From Unix milliseconds.
@@ -39,14 +45,18 @@ impl Timestamp {
 
     /// Parses RFC 3339 (any offset) and normalizes to UTC milliseconds.
     pub fn parse(s: &str) -> Result<Self, ParseError> {
-        OffsetDateTime::parse(s, &Rfc3339)
-            .map(Self::from_datetime)
-            .map_err(|_| {
-                ParseError(format!(
-                    "'{}' is not an RFC 3339 timestamp",
-                    crate::ids::truncate(s)
-                ))
-            })
+        let parsed = OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
+            ParseError(format!(
+                "'{}' is not an RFC 3339 timestamp",
+                crate::ids::truncate(s)
+            ))
+        })?;
+        Self::from_datetime(parsed).ok_or_else(|| {
+            ParseError(format!(
+                "'{}' is outside the years 0000-9999 in UTC",
+                crate::ids::truncate(s)
+            ))
+        })
     }
 }
 
@@ -125,6 +135,12 @@ mod tests {
             "2023-11-07T10:31:02.000Z"
         );
         assert!(Timestamp::parse("yesterday").is_err());
+        // Found by fuzzing: out of range in UTC must be an error, not a panic or a value that
+        // prints in a form that does not parse back.
+        assert!(Timestamp::parse("9999-12-31T23:59:59-01:00").is_err());
+        assert!(Timestamp::parse("0000-01-01T00:00:00+05:00").is_err());
+        let edge = Timestamp::parse("9999-12-31T23:59:59.999Z").unwrap();
+        assert_eq!(Timestamp::parse(&edge.to_string()).unwrap(), edge);
     }
 
     #[test]

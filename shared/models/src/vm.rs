@@ -244,6 +244,11 @@ pub struct VmRecord {
         skip_serializing_if = "Option::is_none"
     )]
     pub purge_after_epoch: Option<i64>,
+    /// The vCPUs (its size's) this VM counts against its team's quota while active, set at
+    /// create. Absent on VMs made before quotas existed: those are not counted, so their
+    /// deletion takes nothing off the team's usage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vcpus: Option<u32>,
     /// Optimistic-locking version, incremented by every write.
     pub version: u64,
 }

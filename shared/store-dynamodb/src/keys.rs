@@ -70,6 +70,14 @@ pub(crate) fn team_project_key(team: TeamId, project: ProjectId) -> Key {
 /// Sort-key prefix of [`team_project_key`].
 pub(crate) const TEAM_PROJECT_PREFIX: &str = "USES#";
 
+/// A team's quota usage (`activeVms`, `vcpus`), in the team's partition.
+pub(crate) fn usage_key(team: TeamId) -> Key {
+    HashMap::from([
+        (PK.to_string(), s(format!("{}#{team}", Kind::Team.prefix()))),
+        (SK.to_string(), s("USAGE")),
+    ])
+}
+
 /// Partition of the tombstones of removed teams and projects.
 pub(crate) const TOMBSTONES_PK: &str = "GONE";
 
@@ -119,6 +127,15 @@ pub(crate) fn project_vms_pk(project: ProjectId) -> String {
 /// Sort key in the GSI: creation time, then id (newest first when read backwards).
 pub(crate) fn project_vms_sk(created_at: Timestamp, id: VmId) -> String {
     format!("{created_at}#{id}")
+}
+
+/// The position a list-index sort key names.
+pub(crate) fn parse_project_vms_sk(sk: &str) -> Option<vmapi_core::PageKey> {
+    let (at, id) = sk.rsplit_once('#')?;
+    Some(vmapi_core::PageKey {
+        created_at: Timestamp::parse(at).ok()?,
+        id: VmId::parse(id).ok()?,
+    })
 }
 
 /// The full key of a VM in the GSI (table key plus index key), for `ExclusiveStartKey`.

@@ -7,25 +7,30 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, Delete, KeysAndAttributes, Put, PutRequest,
-    ReturnConsumedCapacity, TransactWriteItem, WriteRequest,
+    ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use vmapi_core::{
     ConflictCode, Error, EventPage, Found, Gone, Lookup, NameChange, PageKey, Repository, Result,
-    Tombstone, VmPage,
+    Tombstone, VmFilter, VmPage,
 };
 use vmapi_models::{ProjectId, Seed, StaleCategory, Timestamp, VmEvent, VmId, VmRecord};
 
+use vmapi_core::{QuotaLimits, Usage};
+use vmapi_models::TeamId;
+
 use crate::cache::CatalogCache;
 use crate::errors::{map_sdk, unavailable};
+use crate::keys::usage_key;
 use crate::keys::{
-    event_key, gsi_start_key, key, name_key, parse_tombstone_sk, project_vms_pk, s, stale_pk,
-    stale_range, team_project_key, tombstone_key, vm_item_keys, Key, Kind, STALE_SHARDS,
-    TEAM_PROJECT_PREFIX, TOMBSTONES_PK,
+    event_key, gsi_start_key, key, name_key, parse_project_vms_sk, parse_tombstone_sk,
+    project_vms_pk, s, stale_pk, stale_range, team_project_key, tombstone_key, vm_item_keys, Key,
+    Kind, STALE_SHARDS, TEAM_PROJECT_PREFIX, TOMBSTONES_PK,
 };
-use crate::table::{GSI1, GSI1_PK, GSI2, GSI2_PK, GSI2_SK, PK, SK};
+use crate::table::{GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK};
 
 /// The item of an event in its VM's partition.
 fn event_item(event: &VmEvent) -> Result<Key> {
@@ -34,6 +39,10 @@ fn event_item(event: &VmEvent) -> Result<Key> {
     item.insert("entity".into(), s("event"));
     Ok(item)
 }
+
+/// Index items a filtered list page reads at least (one request; `Limit` applies before the
+/// filter).
+const FILTERED_READ: usize = 250;
 
 /// Most keys one BatchGetItem may carry.
 const BATCH_GET_MAX: usize = 100;
@@ -76,6 +85,47 @@ fn from_item<T: DeserializeOwned>(item: Key) -> Result<T> {
 
 fn condition_failed(reason: &CancellationReason) -> bool {
     reason.code() == Some("ConditionalCheckFailed")
+}
+
+/// Cancelled because a concurrent transaction touched the same items (real DynamoDB under
+/// contention; DynamoDB Local serialises transactions instead).
+fn conflicted(reason: &CancellationReason) -> bool {
+    reason.code() == Some("TransactionConflict")
+}
+
+/// Attempts of a transaction cancelled by conflicts with concurrent ones.
+const TRANSACTION_ATTEMPTS: u32 = 6;
+
+/// The wait after conflicted attempt `attempt`: 20 ms doubling up to 320 ms, less a random
+/// part of up to half (so conflicting requests spread out).
+fn conflict_backoff(attempt: u32) -> Duration {
+    let full = 20u64 << attempt.clamp(1, 5).saturating_sub(1);
+    let mut r = [0u8; 2];
+    // Only spreading: a failing random source just waits the full time.
+    let jitter = match getrandom::fill(&mut r) {
+        Ok(()) => u64::from(u16::from_le_bytes(r)) * (full / 2) / u64::from(u16::MAX),
+        Err(_) => 0,
+    };
+    Duration::from_millis(full - jitter)
+}
+
+/// Attribute of the usage item: the team's active VMs.
+const USAGE_VMS: &str = "activeVms";
+/// Attribute of the usage item: their vCPUs.
+const USAGE_VCPUS: &str = "vcpus";
+
+/// The usage an item records (absent attributes are 0).
+fn usage_of(item: &Key) -> Usage {
+    let n = |k: &str| {
+        item.get(k)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<i64>().ok())
+            .map_or(0, |n| n.max(0) as u64)
+    };
+    Usage {
+        active_vms: n(USAGE_VMS),
+        vcpus: n(USAGE_VCPUS),
+    }
 }
 
 impl DynamoRepository {
@@ -305,27 +355,102 @@ impl DynamoRepository {
             .build()
     }
 
+    /// Runs a transaction. One that DynamoDB cancels only because a concurrent transaction
+    /// touched the same items (`TransactionConflict`, e.g. two creates of a team updating its
+    /// quota usage) wrote nothing and is sent again, up to [`TRANSACTION_ATTEMPTS`] times with
+    /// jittered backoff; then it is a 409 `CONCURRENT_MODIFICATION`.
     async fn transact(&self, writes: Vec<TransactWriteItem>) -> std::result::Result<(), TxFailure> {
-        match self
+        let mut attempt = 1;
+        loop {
+            let err = match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(writes.clone()))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(err) => err,
+            };
+            let Some(TransactWriteItemsError::TransactionCanceledException(e)) =
+                err.as_service_error()
+            else {
+                return Err(TxFailure::Other(map_sdk("TransactWriteItems", err)));
+            };
+            let reasons = e.cancellation_reasons().to_vec();
+            if reasons.iter().any(condition_failed) {
+                return Err(TxFailure::Conditions(reasons));
+            }
+            if !reasons.iter().any(conflicted) {
+                return Err(TxFailure::Other(unavailable("TransactWriteItems", err)));
+            }
+            if attempt >= TRANSACTION_ATTEMPTS {
+                tracing::warn!(
+                    attempts = attempt,
+                    "a transaction kept conflicting with concurrent ones"
+                );
+                return Err(TxFailure::Other(Error::conflict(
+                    ConflictCode::ConcurrentModification,
+                    "concurrent requests kept changing the same records; retry the request",
+                )));
+            }
+            tracing::debug!(attempt, "transaction conflict; retrying");
+            tokio::time::sleep(conflict_backoff(attempt)).await;
+            attempt += 1;
+        }
+    }
+
+    /// An update of a team's quota usage item: `ADD` the deltas; with `room`, only if the
+    /// usage before is at most `room` (the limits minus what is added), returning the old
+    /// item when not.
+    fn usage_write(
+        &self,
+        team: TeamId,
+        vms: i64,
+        vcpus: i64,
+        room: Option<Usage>,
+    ) -> TransactWriteItem {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(usage_key(team)))
+            .update_expression("SET #entity = :entity ADD #vms :vms, #vcpus :vcpus")
+            .expression_attribute_names("#entity", "entity")
+            .expression_attribute_names("#vms", USAGE_VMS)
+            .expression_attribute_names("#vcpus", USAGE_VCPUS)
+            .expression_attribute_values(":entity", s("usage"))
+            .expression_attribute_values(":vms", AttributeValue::N(vms.to_string()))
+            .expression_attribute_values(":vcpus", AttributeValue::N(vcpus.to_string()));
+        if let Some(room) = room {
+            update = update
+                .condition_expression(
+                    "attribute_not_exists(#vms) OR (#vms <= :maxVms AND #vcpus <= :maxVcpus)",
+                )
+                .expression_attribute_values(
+                    ":maxVms",
+                    AttributeValue::N(room.active_vms.to_string()),
+                )
+                .expression_attribute_values(":maxVcpus", AttributeValue::N(room.vcpus.to_string()))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
+        }
+        TransactWriteItem::builder()
+            .update(update.build().expect("update is complete"))
+            .build()
+    }
+
+    /// A team's quota usage as stored (a strongly consistent read; `None` when it has none).
+    pub async fn usage(&self, team: TeamId) -> Result<Option<Usage>> {
+        let out = self
             .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(usage_key(team)))
+            .consistent_read(true)
             .send()
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(err) => match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
-                    let reasons = e.cancellation_reasons().to_vec();
-                    if reasons.iter().any(condition_failed) {
-                        Err(TxFailure::Conditions(reasons))
-                    } else {
-                        Err(TxFailure::Other(unavailable("TransactWriteItems", err)))
-                    }
-                }
-                _ => Err(TxFailure::Other(map_sdk("TransactWriteItems", err))),
-            },
-        }
+            .map_err(|e| map_sdk("GetItem", e))?;
+        Ok(out.item.as_ref().map(usage_of))
     }
 
     /// One BatchGetItem round (chunks of 100 sent together), retrying unprocessed keys.
@@ -728,9 +853,17 @@ impl Repository for DynamoRepository {
         project: ProjectId,
         limit: usize,
         after: Option<&PageKey>,
+        filter: &VmFilter,
     ) -> Result<VmPage> {
         let limit = limit.max(1);
-        let out = self
+        // With a filter, read a larger stretch of the index in the same request, so pages are
+        // rarely short; DynamoDB applies `Limit` before the filter.
+        let read = if filter.is_empty() {
+            limit + 1
+        } else {
+            (limit + 1).max(FILTERED_READ)
+        };
+        let mut query = self
             .client
             .query()
             .table_name(&self.table)
@@ -738,12 +871,44 @@ impl Repository for DynamoRepository {
             .key_condition_expression(format!("{GSI1_PK} = :p"))
             .expression_attribute_values(":p", s(project_vms_pk(project)))
             .scan_index_forward(false)
-            .limit((limit + 1).min(i32::MAX as usize) as i32)
-            .set_exclusive_start_key(after.map(|k| gsi_start_key(project, k.created_at, k.id)))
-            .send()
-            .await
-            .map_err(|e| map_sdk("Query", e))?;
-        let more_in_index = out.last_evaluated_key.is_some();
+            .limit(read.min(i32::MAX as usize) as i32)
+            .set_exclusive_start_key(after.map(|k| gsi_start_key(project, k.created_at, k.id)));
+        let mut clauses = Vec::new();
+        if !filter.statuses.is_empty() {
+            let names: Vec<String> = (0..filter.statuses.len())
+                .map(|i| format!(":st{i}"))
+                .collect();
+            for (name, status) in names.iter().zip(&filter.statuses) {
+                query = query.expression_attribute_values(
+                    name,
+                    AttributeValue::N(status.code().to_string()),
+                );
+            }
+            query = query.expression_attribute_names("#status", "status");
+            clauses.push(format!("#status IN ({})", names.join(", ")));
+        }
+        if let Some(tag) = &filter.tag {
+            query = query
+                .expression_attribute_names("#tags", "tags")
+                .expression_attribute_values(":tag", s(tag.as_str()));
+            clauses.push("contains(#tags, :tag)".to_string());
+        }
+        if let Some(prefix) = &filter.name_prefix {
+            query = query
+                .expression_attribute_names("#name", "name")
+                .expression_attribute_values(":prefix", s(prefix.as_str()));
+            clauses.push("begins_with(#name, :prefix)".to_string());
+        }
+        if !clauses.is_empty() {
+            query = query.filter_expression(clauses.join(" AND "));
+        }
+        let out = query.send().await.map_err(|e| map_sdk("Query", e))?;
+        // Where the read stopped (the last item it evaluated, matching or not).
+        let stopped_at = out
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|k| k.get(GSI1_SK)?.as_s().ok().cloned())
+            .and_then(|sk| parse_project_vms_sk(&sk));
         let mut items: Vec<VmRecord> = out
             .items
             .unwrap_or_default()
@@ -753,21 +918,47 @@ impl Repository for DynamoRepository {
         let next = if items.len() > limit {
             items.truncate(limit);
             items.last().map(PageKey::of)
-        } else if more_in_index {
-            items.last().map(PageKey::of)
+        } else if out.last_evaluated_key.is_some() {
+            // More of the index is left: the next page starts after what was read, even if
+            // the filter let fewer than `limit` VMs through.
+            stopped_at.or_else(|| items.last().map(PageKey::of))
         } else {
             None
         };
         Ok(VmPage { items, next })
     }
 
-    async fn insert_vms(&self, vms: &[VmRecord], events: &[VmEvent]) -> Result<()> {
-        let mut writes = Vec::with_capacity(vms.len() * 2);
+    async fn insert_vms(
+        &self,
+        vms: &[VmRecord],
+        events: &[VmEvent],
+        limits: &QuotaLimits,
+    ) -> Result<()> {
+        let Some(team) = vms.first().map(|vm| vm.team) else {
+            return Ok(());
+        };
+        let mut writes = Vec::with_capacity(vms.len() * 3 + 2);
         for vm in vms {
             writes.push(self.put_vm_write(vm, Some(Condition::new_item()))?);
             writes.push(self.put_claim_write(vm.project, vm));
         }
-        // The events and the team's note of the project come after the pairs above, whose
+        // Right after the pairs: the team's quota usage grows by the new VMs, if it stays
+        // within the limits (the condition's thresholds are the limits minus what is added).
+        let add = Usage::of(vms);
+        let usage_index = writes.len();
+        let counted = !add.is_zero();
+        if counted {
+            let room = limits
+                .room_before(add)
+                .ok_or_else(|| limits.refusal(team, None, add))?;
+            writes.push(self.usage_write(
+                team,
+                add.active_vms as i64,
+                add.vcpus as i64,
+                Some(room),
+            ));
+        }
+        // The events and the team's note of the project come after the items above, whose
         // positions the cancellation reasons are read by. One note per team and project.
         for event in events {
             writes.push(self.put_event_write(event)?);
@@ -803,6 +994,16 @@ impl Repository for DynamoRepository {
                     .filter(|(i, r)| i % 2 == 1 && condition_failed(r))
                     .map(|(i, _)| vms[i / 2].name.to_string())
                     .collect();
+                let over_quota = counted && reasons.get(usage_index).is_some_and(condition_failed);
+                if taken.is_empty() && over_quota {
+                    // The usage the condition saw comes back with the reason (ALL_OLD); a
+                    // store that does not return it is asked.
+                    let current = match reasons[usage_index].item() {
+                        Some(old) => Some(usage_of(old)),
+                        None => self.usage(team).await.ok().flatten(),
+                    };
+                    return Err(limits.refusal(team, current, add));
+                }
                 if taken.is_empty() {
                     return Err(Error::internal(
                         "inserting VMs",
@@ -833,7 +1034,9 @@ impl Repository for DynamoRepository {
         event: Option<&VmEvent>,
     ) -> Result<()> {
         let condition = Condition::version_is(expected_version);
-        if names.release.is_none() && names.claim.is_none() && event.is_none() {
+        // A VM leaving the active statuses leaves its team's quota usage (counted VMs only).
+        let freed = vm.vcpus.filter(|_| names.release_quota);
+        if names.release.is_none() && names.claim.is_none() && event.is_none() && freed.is_none() {
             let mut item = to_item(vm)?;
             vm_item_keys(vm, &mut item);
             return match self
@@ -880,6 +1083,10 @@ impl Repository for DynamoRepository {
         }
         if let Some(event) = event {
             writes.push(self.put_event_write(event)?);
+        }
+        if let Some(vcpus) = freed {
+            // Unconditional: the VM's version condition above makes it happen once.
+            writes.push(self.usage_write(vm.team, -1, -i64::from(vcpus), None));
         }
         match self.transact(writes).await {
             Ok(()) => Ok(()),

@@ -134,7 +134,15 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), aws_sdk_dyn
                 .expect("index is complete"),
         );
     }
-    req.send().await?;
+    match req.send().await {
+        Ok(_) => {}
+        // A retried create whose first attempt got through (a slow DynamoDB Local): the table
+        // is there.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_resource_in_use_exception()) => {}
+        Err(e) => return Err(e.into()),
+    }
     client
         .update_time_to_live()
         .table_name(name)

@@ -153,6 +153,7 @@ async fn every_function_policy_covers_the_calls_its_code_makes() {
         client: Some(counter.client().await),
         scope: CredentialScope::Vm,
         logins: Logins::Store(Arc::new(sm)),
+        quotas: GENEROUS_QUOTAS,
     })
     .await;
     counter.take();
@@ -377,6 +378,8 @@ async fn every_function_policy_covers_the_calls_its_code_makes() {
     // cleanup: a purge, an expiry and a repair.
     let mut expired = demo_vm("iam-expired", VmStatus::Running);
     expired.expires_at = Some(vmapi_models::Timestamp::from_unix_millis(0).unwrap());
+    // Counted against the team's quota, so its deletion updates the usage item too.
+    expired.vcpus = Some(1);
     app.seed_vm(&expired).await;
     let mut old = demo_vm("iam-old-deleted", VmStatus::Deleted);
     old.updated_at = vmapi_models::Timestamp::from_unix_millis(0).unwrap();

@@ -731,7 +731,7 @@ prop_compose! {
         ips in proptest::collection::vec(ip(), 0..4),
         times in (timestamp(), timestamp(), proptest::option::of(timestamp())),
         book in (login(), pending(), proptest::option::of(text()), cloud_ref(), proptest::option::of(any::<i64>())),
-        version in any::<u64>(),
+        (version, vcpus) in (any::<u64>(), proptest::option::of(any::<u32>())),
     ) -> VmRecord {
         let (vm, cloud_provider, provider, size, price, project, team, _) = ids;
         let (login, pending_op, status_reason, cloud, purge_after_epoch) = book;
@@ -763,6 +763,7 @@ prop_compose! {
             cloud,
             expires_at: times.2,
             purge_after_epoch,
+            vcpus,
             version,
         }
     }

@@ -19,7 +19,8 @@ async fn requests_per_endpoint_do_not_grow_with_the_page() {
         let ops = counter.take();
         assert_eq!(
             ops,
-            ["BatchGetItem", "TransactWriteItems[PutItem]"],
+            // The transaction also updates the team's quota usage.
+            ["BatchGetItem", "TransactWriteItems[PutItem,UpdateItem]"],
             "create of 10"
         );
     }
@@ -35,6 +36,18 @@ async fn requests_per_endpoint_do_not_grow_with_the_page() {
         assert_eq!(r.json.as_array().unwrap().len(), limit);
         let ops = counter.take();
         assert_eq!(ops, ["Query", "BatchGetItem"], "list of {limit}");
+        // Filters ride on the same Query.
+        app.get(
+            &format!("{list}?limit={limit}&status=0,3&tag=x&name=vm-"),
+            OWNER,
+        )
+        .await
+        .expect(200);
+        assert_eq!(
+            counter.take(),
+            ["Query", "BatchGetItem"],
+            "filtered list of {limit}"
+        );
     }
     // A cold catalog cache (a new container) still takes two requests.
     let cold_counter = RequestCounter::default();
@@ -104,6 +117,19 @@ async fn requests_per_endpoint_do_not_grow_with_the_page() {
             "TransactWriteItems[PutItem,DeleteItem]"
         ],
         "rename"
+    );
+    // Deleting a VM the API made also takes it off the team's quota usage, in the same write.
+    app.call(Method::DELETE, &vm, Some(OWNER), None)
+        .await
+        .expect(200);
+    assert_eq!(
+        counter.take(),
+        [
+            "GetItem",
+            "BatchGetItem",
+            "TransactWriteItems[PutItem,DeleteItem,UpdateItem]"
+        ],
+        "delete of a counted VM"
     );
 
     let running = demo_vm("running-rt", VmStatus::Running);
