@@ -206,75 +206,28 @@ async fn every_function_policy_covers_the_calls_its_code_makes() {
         .expect(200);
     assert_covered("get-activity", &counter.take());
 
-    let running = demo_vm("iam-running", VmStatus::Running);
-    app.seed_vm(&running).await;
-    counter.take();
-    app.call(
-        Method::PUT,
-        &format!("/api/virtual-machines/{}/stop", running.id),
-        Some(OWNER),
-        None,
-    )
-    .await
-    .expect(200);
-    with_keys(
-        &app,
-        Method::PUT,
-        (
-            &format!("/api/virtual-machines/{}/stop", running.id),
-            None,
-            200,
-        ),
-        ("/api/virtual-machines/bad/stop", None),
-    )
-    .await;
-    assert_covered("stop-vm", &counter.take());
-    let rebooting = demo_vm("iam-reboot", VmStatus::Running);
-    app.seed_vm(&rebooting).await;
-    counter.take();
-    app.call(
-        Method::PUT,
-        &format!("/api/virtual-machines/{}/reboot", rebooting.id),
-        Some(OWNER),
-        None,
-    )
-    .await
-    .expect(200);
-    with_keys(
-        &app,
-        Method::PUT,
-        (
-            &format!("/api/virtual-machines/{}/reboot", rebooting.id),
-            None,
-            200,
-        ),
-        ("/api/virtual-machines/bad/reboot", None),
-    )
-    .await;
-    assert_covered("reboot-vm", &counter.take());
-    let stopped = demo_vm("iam-stopped", VmStatus::Stopped);
-    app.seed_vm(&stopped).await;
-    counter.take();
-    app.call(
-        Method::PUT,
-        &format!("/api/virtual-machines/{}/start", stopped.id),
-        Some(OWNER),
-        None,
-    )
-    .await
-    .expect(200);
-    with_keys(
-        &app,
-        Method::PUT,
-        (
-            &format!("/api/virtual-machines/{}/start", stopped.id),
-            None,
-            200,
-        ),
-        ("/api/virtual-machines/bad/start", None),
-    )
-    .await;
-    assert_covered("start-vm", &counter.take());
+    // Each action on a VM in a status that allows it, once plain and once with keys.
+    for (action, status) in [
+        ("stop", VmStatus::Running),
+        ("reboot", VmStatus::Running),
+        ("start", VmStatus::Stopped),
+    ] {
+        let vm = demo_vm(&format!("iam-{action}"), status);
+        app.seed_vm(&vm).await;
+        counter.take();
+        let path = format!("/api/virtual-machines/{}/{action}", vm.id);
+        app.call(Method::PUT, &path, Some(OWNER), None)
+            .await
+            .expect(200);
+        with_keys(
+            &app,
+            Method::PUT,
+            (&path, None, 200),
+            (&format!("/api/virtual-machines/bad/{action}"), None),
+        )
+        .await;
+        assert_covered(&format!("{action}-vm"), &counter.take());
+    }
     app.call(
         Method::DELETE,
         &format!("/api/virtual-machines/{id}"),
