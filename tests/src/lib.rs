@@ -683,6 +683,9 @@ pub fn demo_vm(name: &str, status: VmStatus) -> VmRecord {
         expires_at: None,
         purge_after_epoch: None,
         vcpus: None,
+        rules: Vec::new(),
+        rules_revision: 0,
+        rules_applied: 0,
         version: 1,
     }
 }

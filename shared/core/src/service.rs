@@ -168,6 +168,9 @@ impl Service {
                 expires_at: req.expires_at,
                 purge_after_epoch: None,
                 vcpus,
+                rules: Vec::new(),
+                rules_revision: 0,
+                rules_applied: 0,
                 version: 1,
             })
             .collect();

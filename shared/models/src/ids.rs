@@ -203,6 +203,8 @@ typed_id!(
     SubscriptionId,
     /// Id of a team's billing settings.
     BillingSettingsId,
+    /// Id of a security (firewall) rule of a VM.
+    SecurityRuleId,
 );
 
 /// A user id: the `sub` claim of a verified token (1–128 printable characters).
@@ -317,6 +319,7 @@ mod schema {
         IpConfigId => "Id of an IP configuration",
         SubscriptionId => "Id of a subscription",
         BillingSettingsId => "Id of a team's billing settings",
+        SecurityRuleId => "Id of a security rule",
     );
 
     impl PartialSchema for UserId {

@@ -11,6 +11,7 @@ pub mod ids;
 pub mod money;
 pub mod names;
 pub mod requests;
+pub mod rules;
 pub mod seed;
 pub mod status;
 pub mod team;
@@ -28,11 +29,15 @@ pub use credentials::{
 };
 pub use ids::{
     BillingSettingsId, CloudProviderId, IpConfigId, ObjectId, PriceId, ProjectId, ProviderId,
-    SizeId, SubscriptionId, TeamId, UserId, VmId,
+    SecurityRuleId, SizeId, SubscriptionId, TeamId, UserId, VmId,
 };
 pub use money::Money;
 pub use names::{HostName, Tag, Tags};
 pub use requests::{secret_fields, CreateVmRequest, UpdateVmRequest};
+pub use rules::{
+    Cidr, CreateRuleRequest, Direction, NewRule, PortRange, Ports, Protocol, RuleAccess,
+    RuleDeleted, RuleName, SecurityRule, SecurityRuleView,
+};
 pub use seed::Seed;
 pub use status::{AuthMethod, Role, VmStatus};
 pub use team::{Member, Project, Team, TeamQuotas};

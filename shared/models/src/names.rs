@@ -270,3 +270,14 @@ mod tests {
         assert!(serde_json::from_str::<Tags>(r#"["a", ""]"#).is_err());
     }
 }
+
+/// At most `max` characters of user input, for quoting it in an error message.
+pub(crate) fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut out: String = s.chars().take(max).collect();
+        out.push('…');
+        out
+    }
+}

@@ -67,6 +67,9 @@ pub enum OpKind {
     Reboot,
     /// Tear it down.
     Delete,
+    /// Make the cloud's firewall equal to the VM's security rules.
+    #[serde(rename = "apply-rules")]
+    ApplyRules,
 }
 
 impl OpKind {
@@ -78,6 +81,7 @@ impl OpKind {
             OpKind::Stop => "stop",
             OpKind::Reboot => "reboot",
             OpKind::Delete => "delete",
+            OpKind::ApplyRules => "apply-rules",
         }
     }
 }
@@ -249,8 +253,21 @@ pub struct VmRecord {
     /// deletion takes nothing off the team's usage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vcpus: Option<u32>,
+    /// The VM's security rules (desired state; at most `rules::MAX_RULES_PER_VM`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<crate::rules::SecurityRule>,
+    /// Bumped by every change to `rules`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rules_revision: u32,
+    /// The `rules_revision` the cloud's firewall was last made equal to (by the provisioner).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rules_applied: u32,
     /// Optimistic-locking version, incremented by every write.
     pub version: u64,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A VM on the wire. References are ids or populated objects, as each endpoint documents.

@@ -121,6 +121,9 @@ fn new_vm(name: &str, vcpus: u32) -> VmRecord {
         expires_at: None,
         purge_after_epoch: None,
         vcpus: Some(vcpus),
+        rules: Vec::new(),
+        rules_revision: 0,
+        rules_applied: 0,
         version: 1,
     }
 }

@@ -191,6 +191,7 @@ fn record_invariant(vm: &VmRecord) -> Result<(), String> {
         Some(OpKind::Stop) => vm.status == Stopping,
         Some(OpKind::Delete) => vm.status == Deleting,
         Some(OpKind::Reboot) => vm.status == Running,
+        Some(OpKind::ApplyRules) => matches!(vm.status, Running | Stopped),
     };
     if !ok_op {
         return Err(format!("status {} with pending {:?}", vm.status, op));
@@ -764,6 +765,9 @@ prop_compose! {
             expires_at: times.2,
             purge_after_epoch,
             vcpus,
+            rules: Vec::new(),
+            rules_revision: 0,
+            rules_applied: 0,
             version,
         }
     }
