@@ -228,6 +228,17 @@ mod schema {
     }
 }
 
+/// At most `max` characters of user input, for quoting it in an error message.
+pub(crate) fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut out: String = s.chars().take(max).collect();
+        out.push('…');
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,16 +279,5 @@ mod tests {
         assert!(Tags::new(many.clone()).is_err());
         assert!(Tags::new(many[..20].to_vec()).is_ok());
         assert!(serde_json::from_str::<Tags>(r#"["a", ""]"#).is_err());
-    }
-}
-
-/// At most `max` characters of user input, for quoting it in an error message.
-pub(crate) fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let mut out: String = s.chars().take(max).collect();
-        out.push('…');
-        out
     }
 }

@@ -1071,7 +1071,7 @@ mod tests {
         assert_eq!(wire["rule"], wire["_id"]);
         assert_eq!(wire["virtualMachine"], VM);
         assert_eq!(wire["applied"], false);
-        assert_eq!(rule.to_wire(vm, 3).applied, true);
+        assert!(rule.to_wire(vm, 3).applied);
         let kraud = SecurityRule::default_for(Some(CloudKind::Kraud), 1, now);
         assert_eq!(kraud.to_wire(vm, 0).port_range, vec!["*"]);
         assert_eq!(kraud.protocol, Protocol::Any);
