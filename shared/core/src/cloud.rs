@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use vmapi_models::{ConfidentialTech, Sensitive, TeamId, Timestamp, VmId};
+use vmapi_models::{ConfidentialTech, SecurityRule, Sensitive, TeamId, Timestamp, VmId};
 
 /// Which driver serves a cloud.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -78,6 +78,9 @@ pub struct VmSpec {
     pub login: LoginSpec,
     /// Confidential-computing technology the size requires, if any.
     pub confidential: Option<ConfidentialTech>,
+    /// The VM's security rules: create sets the cloud's firewall up with them (as
+    /// [`CloudDriver::apply_rules`] would), also when it finds the VM an earlier attempt made.
+    pub rules: Vec<SecurityRule>,
 }
 
 impl VmSpec {
@@ -290,8 +293,24 @@ pub trait CloudDriver: Send + Sync {
     /// Restarts the VM.
     async fn reboot(&self, target: &CloudTarget) -> Result<(), DriverError>;
 
-    /// Removes the VM with its disks, addresses and interfaces.
+    /// Removes the VM with its disks, addresses, interfaces and firewall. Called again once the
+    /// VM is gone, to remove what can only go after it (a security group, an NSG).
     async fn delete(&self, target: &CloudTarget) -> Result<(), DriverError>;
+
+    /// Makes the cloud's firewall of the VM equal to `rules` (the whole desired set; safe to
+    /// repeat). Only rules the cloud can express reach a driver (`NewRule::unsupported_on`).
+    /// The default refuses, so a driver that cannot do it never reports success.
+    async fn apply_rules(
+        &self,
+        target: &CloudTarget,
+        rules: &[SecurityRule],
+    ) -> Result<(), DriverError> {
+        let _ = (target, rules);
+        Err(DriverError::InvalidSpec(format!(
+            "the {} driver cannot apply security rules",
+            self.kind()
+        )))
+    }
 
     /// Every VM of this service the cloud holds in `region` (clouds that are not regional
     /// ignore it; an empty region means every region where the cloud can list them all at

@@ -35,6 +35,8 @@ pub enum NotFoundKind {
     Project,
     /// A VM's login credentials.
     Credentials,
+    /// A security rule.
+    SecurityRule,
 }
 
 impl fmt::Display for NotFoundKind {
@@ -44,6 +46,7 @@ impl fmt::Display for NotFoundKind {
             NotFoundKind::Team => "Team",
             NotFoundKind::Project => "Project",
             NotFoundKind::Credentials => "Credentials of virtual machine",
+            NotFoundKind::SecurityRule => "Security rule",
         })
     }
 }
@@ -61,6 +64,12 @@ pub enum ConflictCode {
     ConcurrentModification,
     /// The team's quota (active VMs or their vCPUs) does not admit the request.
     QuotaExceeded,
+    /// Another security rule of the VM has this name (ignoring case).
+    RuleNameTaken,
+    /// Another security rule of the VM has this priority in the same direction.
+    PriorityTaken,
+    /// The VM has as many security rules as it may.
+    RuleLimitReached,
 }
 
 impl ConflictCode {
@@ -72,6 +81,9 @@ impl ConflictCode {
             ConflictCode::DuplicateHostName => "DUPLICATE_HOST_NAME",
             ConflictCode::ConcurrentModification => "CONCURRENT_MODIFICATION",
             ConflictCode::QuotaExceeded => "QUOTA_EXCEEDED",
+            ConflictCode::RuleNameTaken => "RULE_NAME_TAKEN",
+            ConflictCode::PriorityTaken => "PRIORITY_TAKEN",
+            ConflictCode::RuleLimitReached => "RULE_LIMIT_REACHED",
         }
     }
 }
@@ -109,6 +121,9 @@ pub enum Error {
     /// A conditional write lost to a concurrent one (retried inside the use case).
     #[error("the record changed concurrently")]
     VersionConflict,
+    /// Valid, but the VM's cloud cannot carry it (422 `UNSUPPORTED_BY_PROVIDER`).
+    #[error("{0}")]
+    UnsupportedByProvider(String),
     /// The client's `If-Match` names another version than the stored one.
     #[error("{0}")]
     PreconditionFailed(String),

@@ -12,6 +12,7 @@ pub mod memory;
 pub mod ports;
 pub mod provisioner;
 pub mod quota;
+pub mod rules;
 pub mod service;
 
 pub use cleanup::{Cleanup, CleanupPolicy, Summary};
@@ -22,8 +23,8 @@ pub use idempotency::{
 };
 pub use lifecycle::Action;
 pub use ports::{
-    Clock, EventPage, Found, Gone, Lookup, NameChange, PageKey, Repository, SystemClock, Tombstone,
-    VmFilter, VmPage,
+    Clock, EventPage, Found, Gone, Lookup, NameChange, PageKey, Repository, RuleChange, RuleOwner,
+    SystemClock, Tombstone, VmFilter, VmPage,
 };
 pub use provisioner::{Drivers, Outcome, Provisioner, ProvisionerOptions, WorkItem};
 pub use quota::{QuotaLimits, Usage};

@@ -6,14 +6,15 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use vmapi_models::{
-    CloudProvider, LoginSecret, Price, Project, ProjectId, ProviderRecord, SecretPath, Size,
-    StaleCategory, Team, TeamId, Timestamp, UserId, VmEvent, VmId, VmRecord,
+    CloudProvider, LoginSecret, Price, Project, ProjectId, ProviderRecord, SecretPath,
+    SecurityRuleId, Size, StaleCategory, Team, TeamId, Timestamp, UserId, VmEvent, VmId, VmRecord,
 };
 
 use crate::credentials::{Created, SecretLabels, SecretStore};
 use crate::error::{ConflictCode, Error, Result};
 use crate::ports::{
-    EventPage, Found, Gone, Lookup, NameChange, PageKey, Repository, Tombstone, VmFilter, VmPage,
+    EventPage, Found, Gone, Lookup, NameChange, PageKey, Repository, RuleChange, RuleOwner,
+    Tombstone, VmFilter, VmPage,
 };
 use crate::quota::{QuotaLimits, Usage};
 
@@ -32,6 +33,7 @@ struct State {
     team_projects: BTreeMap<TeamId, std::collections::BTreeSet<ProjectId>>,
     tombstones: BTreeMap<Gone, Timestamp>,
     usage: HashMap<TeamId, Usage>,
+    rule_owners: HashMap<SecurityRuleId, RuleOwner>,
 }
 
 impl MemoryRepository {
@@ -83,7 +85,20 @@ impl MemoryRepository {
         if vm.status.is_active() {
             s.names.insert((vm.project, vm.name.to_string()), vm.id);
         }
+        for r in &vm.rules {
+            s.rule_owners.insert(
+                r.id,
+                RuleOwner {
+                    vm: vm.id,
+                    team: vm.team,
+                },
+            );
+        }
         s.vms.insert(vm.id, vm);
+    }
+    /// Number of security-rule pointers stored.
+    pub fn rule_pointer_count(&self) -> usize {
+        self.state.lock().unwrap().rule_owners.len()
     }
     /// A stored VM.
     pub fn vm(&self, id: VmId) -> Option<VmRecord> {
@@ -195,6 +210,15 @@ impl Repository for MemoryRepository {
         }
         for vm in vms {
             s.names.insert((vm.project, vm.name.to_string()), vm.id);
+            for r in &vm.rules {
+                s.rule_owners.insert(
+                    r.id,
+                    RuleOwner {
+                        vm: vm.id,
+                        team: vm.team,
+                    },
+                );
+            }
             s.vms.insert(vm.id, vm.clone());
             s.team_projects
                 .entry(vm.team)
@@ -239,6 +263,41 @@ impl Repository for MemoryRepository {
         s.vms.insert(vm.id, vm.clone());
         s.events.extend(event.cloned());
         Ok(())
+    }
+
+    async fn replace_vm_rules(
+        &self,
+        vm: &VmRecord,
+        expected_version: u64,
+        change: RuleChange,
+        event: &VmEvent,
+    ) -> Result<()> {
+        let mut s = self.state.lock().unwrap();
+        match s.vms.get(&vm.id) {
+            Some(old) if old.version == expected_version => {}
+            _ => return Err(Error::VersionConflict),
+        }
+        match change {
+            RuleChange::Added(rule) => {
+                s.rule_owners.insert(
+                    rule,
+                    RuleOwner {
+                        vm: vm.id,
+                        team: vm.team,
+                    },
+                );
+            }
+            RuleChange::Removed(rule) => {
+                s.rule_owners.remove(&rule);
+            }
+        }
+        s.vms.insert(vm.id, vm.clone());
+        s.events.push(event.clone());
+        Ok(())
+    }
+
+    async fn rule_owner(&self, rule: SecurityRuleId) -> Result<Option<RuleOwner>> {
+        Ok(self.state.lock().unwrap().rule_owners.get(&rule).copied())
     }
 
     async fn vm_events(&self, id: VmId, limit: usize, after: Option<&str>) -> Result<EventPage> {
@@ -292,6 +351,7 @@ impl Repository for MemoryRepository {
         }
         s.vms.remove(&id);
         s.events.retain(|e| e.vm_id != id);
+        s.rule_owners.retain(|_, o| o.vm != id);
         Ok(())
     }
 

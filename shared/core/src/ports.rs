@@ -5,8 +5,8 @@ use std::collections::{BTreeSet, HashMap};
 use async_trait::async_trait;
 use vmapi_models::{
     CloudProvider, CloudProviderId, HostName, Price, PriceId, Project, ProjectId, ProviderId,
-    ProviderRecord, Size, SizeId, StaleCategory, Tag, Team, TeamId, Timestamp, VmEvent, VmId,
-    VmRecord, VmStatus,
+    ProviderRecord, SecurityRuleId, Size, SizeId, StaleCategory, Tag, Team, TeamId, Timestamp,
+    VmEvent, VmId, VmRecord, VmStatus,
 };
 
 use crate::error::Result;
@@ -173,6 +173,25 @@ impl NameChange {
     }
 }
 
+/// The one security rule a rule-set write adds or removes (its pointer item, which finds the
+/// rule's VM by the rule's id, changes in the same atomic write as the VM).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleChange {
+    /// The rule was added to the VM's `rules`.
+    Added(SecurityRuleId),
+    /// The rule was removed from the VM's `rules`.
+    Removed(SecurityRuleId),
+}
+
+/// Where a security rule lives: its VM and the VM's team.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuleOwner {
+    /// The VM whose record holds the rule.
+    pub vm: VmId,
+    /// The VM's team.
+    pub team: TeamId,
+}
+
 /// Storage of VMs, teams, projects and the catalog.
 #[async_trait]
 pub trait Repository: Send + Sync {
@@ -213,6 +232,28 @@ pub trait Repository: Send + Sync {
         event: Option<&VmEvent>,
     ) -> Result<()>;
 
+    /// Replaces a VM whose security rules changed if its stored version is `expected_version`
+    /// (else `VersionConflict`), writing or removing the changed rule's pointer and appending
+    /// `event` to its history in the same atomic write.
+    async fn replace_vm_rules(
+        &self,
+        vm: &VmRecord,
+        expected_version: u64,
+        change: RuleChange,
+        event: &VmEvent,
+    ) -> Result<()>;
+
+    /// The VM (and team) a security rule belongs to, from the rule's pointer; `None` when no
+    /// rule has this id. One round trip.
+    async fn rule_owner(&self, rule: SecurityRuleId) -> Result<Option<RuleOwner>>;
+
+    /// A VM by id (as [`Repository::get_vm`]) together with the items `lookup` names, in one
+    /// round trip where the store can.
+    async fn get_vm_with(&self, id: VmId, lookup: &Lookup) -> Result<(Option<VmRecord>, Found)> {
+        let vm = self.get_vm(id).await?;
+        Ok((vm, self.lookup(lookup).await?))
+    }
+
     /// A page of a VM's history, newest first, after `after` (the position the previous page
     /// ended at).
     async fn vm_events(&self, id: VmId, limit: usize, after: Option<&str>) -> Result<EventPage>;
@@ -229,7 +270,8 @@ pub trait Repository: Send + Sync {
         limit: usize,
     ) -> Result<Vec<VmId>>;
 
-    /// Removes a VM record and its history for good, if its version is still `expected_version`.
+    /// Removes a VM record, its history and its security rules' pointers for good, if its
+    /// version is still `expected_version`.
     async fn purge_vm(&self, id: VmId, expected_version: u64) -> Result<()>;
 
     /// The projects a team has ever created VMs in (recorded with each create).

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use vmapi_models::{
     AuthMethod, CloudKind, CloudRef, CredentialScope, EventKind, IpConfigId, IpConfiguration,
-    OpKind, ProviderRecord, SecretRef, Timestamp, VmEvent, VmId, VmRecord, VmStatus,
+    OpKind, PendingOp, ProviderRecord, SecretRef, Timestamp, VmEvent, VmId, VmRecord, VmStatus,
 };
 
 use crate::cloud::{CloudDriver, CloudState, CloudTarget, CloudVm, DriverError, LoginSpec, VmSpec};
@@ -215,7 +215,9 @@ impl Provisioner {
             };
             match step {
                 Step::Write(next) => {
-                    let done = next.pending_op.is_none();
+                    // Finished: nothing pending any more, or the security rules chained after it.
+                    let done = next.pending_op.as_ref().map(|p| p.op) != Some(pending.op);
+                    let chained = next.pending_op.is_some();
                     let status = next.status;
                     // A finished operation goes into the VM's history with its result.
                     let event = done.then(|| {
@@ -241,7 +243,10 @@ impl Provisioner {
                         Ok(()) => {
                             if done {
                                 tracing::info!(vm = %id, op = pending.op.name(), status = %status, reason = next.status_reason.as_deref().unwrap_or(""), "cloud operation finished");
-                                return Ok(Outcome::Finished(status));
+                                if !chained {
+                                    return Ok(Outcome::Finished(status));
+                                }
+                                // The next loop carries out the chained apply-rules.
                             }
                         }
                         Err(Error::VersionConflict) => {
@@ -313,10 +318,10 @@ impl Provisioner {
                 "this deployment has no driver for the VM's cloud provider {}; contact the operator",
                 vm.cloud_provider
             );
-            return Ok(Step::Write(Box::new(if op == OpKind::Delete {
-                teardown_failed(vm, now, reason)
-            } else {
-                failed(vm, now, reason)
+            return Ok(Step::Write(Box::new(match op {
+                OpKind::Delete => teardown_failed(vm, now, reason),
+                OpKind::ApplyRules => rules_failed(vm, now, &reason),
+                _ => failed(vm, now, reason),
             })));
         };
         let target = target_of(vm);
@@ -392,6 +397,19 @@ impl Provisioner {
                     now,
                 ))))
             }
+            (OpKind::ApplyRules, VmStatus::Running | VmStatus::Stopped) => {
+                match driver.apply_rules(&target, &vm.rules).await {
+                    Ok(()) => Ok(Step::Write(Box::new(rules_applied(vm, now)))),
+                    Err(e) if e.is_retryable() && !overdue => Err(StepError::Retry(e)),
+                    // A firewall that cannot be set up does not fail the VM: it keeps running
+                    // (or stopped) with the rules it had, and says why.
+                    Err(e) => Ok(Step::Write(Box::new(rules_failed(
+                        vm,
+                        now,
+                        &e.user_reason(),
+                    )))),
+                }
+            }
             (OpKind::Delete, VmStatus::Deleting) => {
                 match driver.get(&target).await {
                     Ok(None)
@@ -399,6 +417,21 @@ impl Provisioner {
                         state: CloudState::Deleted,
                         ..
                     })) => {
+                        // The VM is gone: a last delete removes what only goes after it (AWS
+                        // security group, Azure NSG); absent parts count as removed.
+                        match driver.delete(&target).await {
+                            Ok(()) => {}
+                            Err(e) if e.is_retryable() && !overdue => {
+                                return Err(StepError::Retry(e))
+                            }
+                            Err(e) => {
+                                return Ok(Step::Write(Box::new(teardown_failed(
+                                    vm,
+                                    now,
+                                    format!("{}; delete it again to retry", e.user_reason()),
+                                ))))
+                            }
+                        }
                         // The cloud resources are gone: now the VM's own login may go.
                         self.release_login(vm).await.map_err(StepError::Fatal)?;
                         let mut gone = done(vm, VmStatus::Deleted, None, driver.as_ref(), now);
@@ -509,6 +542,8 @@ impl Provisioner {
         if let Some(reason) = confidential_mismatch(spec.confidential, &cloud) {
             return failed(&next, now, reason);
         }
+        // The create set the firewall up with the rules of this record (`spec.rules`).
+        next.rules_applied = vm.rules_revision;
         match &cloud.state {
             CloudState::Running => done(&next, VmStatus::Running, Some(&cloud), driver, now),
             CloudState::Failed(reason) => failed(&next, now, reason.clone()),
@@ -604,6 +639,7 @@ impl Provisioner {
             image,
             login,
             confidential: size.confidential,
+            rules: vm.rules.clone(),
         })
     }
 
@@ -763,7 +799,11 @@ fn ip_configurations(cloud: &CloudVm) -> Vec<IpConfiguration> {
     out
 }
 
-/// The record with the operation finished in `status`.
+/// Start of the `statusReason` of a VM whose security rules could not be applied.
+pub const RULES_FAILED: &str = "security rules could not be applied";
+
+/// The record with the operation finished in `status`. A running or stopped VM whose cloud
+/// does not have its latest security rules gets `apply-rules` pending instead of nothing.
 fn done(
     vm: &VmRecord,
     status: VmStatus,
@@ -774,7 +814,9 @@ fn done(
     let mut next = vm.clone();
     next.status = status;
     next.status_reason = None;
-    next.pending_op = None;
+    next.pending_op = (matches!(status, VmStatus::Running | VmStatus::Stopped)
+        && vm.rules_applied < vm.rules_revision)
+        .then(|| PendingOp::new(OpKind::ApplyRules, now));
     next.updated_at = now;
     next.version = vm.version + 1;
     match status {
@@ -794,6 +836,35 @@ fn done(
         VmStatus::Deleted => next.ip_configurations.clear(),
         _ => {}
     }
+    next
+}
+
+/// The record after its security rules were applied: the revision the cloud now has, nothing
+/// pending, and no stale reason from an earlier failed attempt.
+fn rules_applied(vm: &VmRecord, now: Timestamp) -> VmRecord {
+    let mut next = vm.clone();
+    next.rules_applied = vm.rules_revision;
+    next.pending_op = None;
+    if next
+        .status_reason
+        .as_deref()
+        .is_some_and(|r| r.starts_with(RULES_FAILED))
+    {
+        next.status_reason = None;
+    }
+    next.updated_at = now;
+    next.version = vm.version + 1;
+    next
+}
+
+/// Security rules that could not be applied: the VM keeps its status, the cloud its old
+/// firewall (`rules_applied` stays), and the reason is shown. A new rule change tries again.
+fn rules_failed(vm: &VmRecord, now: Timestamp, reason: &str) -> VmRecord {
+    let mut next = vm.clone();
+    next.status_reason = Some(format!("{RULES_FAILED}: {reason}"));
+    next.pending_op = None;
+    next.updated_at = now;
+    next.version = vm.version + 1;
     next
 }
 

@@ -7,8 +7,9 @@ use futures_util::future::join_all;
 use uuid::Uuid;
 use vmapi_models::{
     ActionResult, AuthMethod, CloudKind, CreateVmRequest, CredentialScope, EventKind, HostName,
-    Login, LoginSecret, OpKind, PendingOp, ProjectId, Ref, Role, SecretPath, SecretRef, TeamId,
-    UpdateVmRequest, UserId, VirtualMachine, VmCredentials, VmEvent, VmId, VmRecord, VmStatus,
+    Login, LoginSecret, OpKind, PendingOp, ProjectId, Ref, Role, SecretPath, SecretRef,
+    SecurityRule, TeamId, UpdateVmRequest, UserId, VirtualMachine, VmCredentials, VmEvent, VmId,
+    VmRecord, VmStatus,
 };
 
 use crate::authz::{authorize, Need};
@@ -24,7 +25,7 @@ use crate::quota::{QuotaLimits, Usage};
 pub const MAX_VMS_PER_REQUEST: usize = 10;
 
 /// How often a conditional write is retried after losing to a concurrent one.
-const WRITE_ATTEMPTS: usize = 3;
+pub(crate) const WRITE_ATTEMPTS: usize = 3;
 
 /// A page of populated VMs.
 #[derive(Clone, Debug)]
@@ -48,8 +49,8 @@ pub struct Logins {
 /// secret store.
 #[derive(Clone)]
 pub struct Service {
-    repo: Arc<dyn Repository>,
-    clock: Arc<dyn Clock>,
+    pub(crate) repo: Arc<dyn Repository>,
+    pub(crate) clock: Arc<dyn Clock>,
     logins: Option<Logins>,
     quotas: QuotaLimits,
 }
@@ -128,12 +129,11 @@ impl Service {
             check_expiry(at, self.clock.now())?;
         }
         let logins = self.logins()?;
-        let username = CloudKind::login_user(
-            found
-                .cloud_providers
-                .get(&req.cloud_provider)
-                .and_then(CloudKind::of),
-        );
+        let cloud_kind = found
+            .cloud_providers
+            .get(&req.cloud_provider)
+            .and_then(CloudKind::of);
+        let username = CloudKind::login_user(cloud_kind);
 
         let now = self.clock.now();
         let mut records: Vec<VmRecord> = req
@@ -168,8 +168,10 @@ impl Service {
                 expires_at: req.expires_at,
                 purge_after_epoch: None,
                 vcpus,
-                rules: Vec::new(),
-                rules_revision: 0,
+                // Every VM starts with the default rule (SSH, or Kraud.Cloud's open address)
+                // as revision 1, which the provisioner applies with the create.
+                rules: vec![SecurityRule::default_for(cloud_kind, 1, now)],
+                rules_revision: 1,
                 rules_applied: 0,
                 version: 1,
             })
@@ -681,7 +683,7 @@ impl Service {
     }
 
     /// Reads a VM and everything it refers to; hides VMs the caller may not see.
-    async fn load_visible(
+    pub(crate) async fn load_visible(
         &self,
         caller: &UserId,
         id: VmId,
@@ -708,7 +710,7 @@ impl Service {
 
 /// Puts the VM's team on the request's span, so every later log line of the request carries it
 /// (the HTTP layer declares the field; elsewhere this does nothing).
-fn note_team(vm: &VmRecord) {
+pub(crate) fn note_team(vm: &VmRecord) {
     tracing::Span::current().record("team", tracing::field::display(vm.team));
 }
 
@@ -723,7 +725,7 @@ fn check_expiry(at: vmapi_models::Timestamp, now: vmapi_models::Timestamp) -> Re
     Ok(())
 }
 
-fn concurrency_to_conflict(e: Error) -> Error {
+pub(crate) fn concurrency_to_conflict(e: Error) -> Error {
     match e {
         Error::VersionConflict => Error::conflict(
             ConflictCode::ConcurrentModification,

@@ -837,6 +837,8 @@ async fn provisioner_drives_the_whole_lifecycle() {
             format!("create {vm}"),
             format!("stop {vm}"),
             format!("start {vm}"),
+            format!("delete {vm}"),
+            // Once the VM is gone: what only goes after it (security group, NSG).
             format!("delete {vm}")
         ]
     );

@@ -1,6 +1,10 @@
 //! AWS EC2 driver (`aws-sdk-ec2`). Instances are found by their `vm-id` tag, created with
 //! `ClientToken` = the VM's idempotency key, and get their login through cloud-init user data
 //! (public keys and a password hash only).
+//!
+//! Each VM has its own security group `vm-api-{vmId}` (tagged like the instance, in the default
+//! VPC), made before the launch and removed after the instance is gone. Its ingress permissions
+//! are kept equal to the VM's security rules; egress keeps the allow-all rule AWS creates.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,7 +15,7 @@ use aws_config::SdkConfig;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{
     AmdSevSnpSpecification, CpuOptionsRequest, Filter, Instance, InstanceStateName, InstanceType,
-    ResourceType, Tag, TagSpecification,
+    IpPermission, IpRange, Ipv6Range, ResourceType, Tag, TagSpecification,
 };
 use aws_sdk_ec2::Client;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -20,7 +24,9 @@ use vmapi_core::cloud::{
     Capabilities, CloudDriver, CloudState, CloudTarget, CloudVm, DriverError, DriverKind,
     LoginSpec, ManagedResource, VmSpec,
 };
-use vmapi_models::{ConfidentialTech, Timestamp, VmId};
+use vmapi_models::{
+    ConfidentialTech, Direction, Ports, Protocol, RuleAccess, SecurityRule, Timestamp, VmId,
+};
 
 /// Tag on everything the service creates.
 pub const MANAGED_BY: (&str, &str) = ("managed-by", "vm-api");
@@ -93,6 +99,164 @@ impl AwsDriver {
         Ok(live.or(instances.first()).cloned())
     }
 
+    /// The VM's security group id, found by name and `vm-id` tag.
+    async fn find_group(&self, client: &Client, vm: VmId) -> Result<Option<String>, DriverError> {
+        let out = client
+            .describe_security_groups()
+            .filters(
+                Filter::builder()
+                    .name("group-name")
+                    .values(group_name(vm))
+                    .build(),
+            )
+            .filters(
+                Filter::builder()
+                    .name("tag:vm-id")
+                    .values(vm.to_string())
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(map_err)?;
+        Ok(out
+            .security_groups()
+            .iter()
+            .find_map(|g| g.group_id().map(str::to_string)))
+    }
+
+    /// The VM's security group, created (in the default VPC, tagged) when it is missing.
+    async fn ensure_group(&self, spec: &VmSpec) -> Result<String, DriverError> {
+        let client = self.client(&spec.region);
+        if let Some(id) = self.find_group(&client, spec.vm_id).await? {
+            return Ok(id);
+        }
+        let vpcs = client
+            .describe_vpcs()
+            .filters(Filter::builder().name("is-default").values("true").build())
+            .send()
+            .await
+            .map_err(map_err)?;
+        let vpc = vpcs
+            .vpcs()
+            .iter()
+            .find_map(|v| v.vpc_id())
+            .ok_or_else(|| {
+                DriverError::InvalidSpec(format!("region {} has no default VPC", spec.region))
+            })?
+            .to_string();
+        match client
+            .create_security_group()
+            .group_name(group_name(spec.vm_id))
+            .description(format!("Firewall of VM {} (vm-api)", spec.vm_id))
+            .vpc_id(&vpc)
+            .tag_specifications(tags(spec, ResourceType::SecurityGroup))
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let id = out.group_id().unwrap_or_default().to_string();
+                tracing::info!(vm = %spec.vm_id, group = %id, "EC2 security group created");
+                Ok(id)
+            }
+            // Made meanwhile by a concurrent attempt.
+            Err(e) if error_code(&e).as_deref() == Some("InvalidGroup.Duplicate") => self
+                .find_group(&client, spec.vm_id)
+                .await?
+                .ok_or_else(|| DriverError::Conflict("the security group is being created".into())),
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
+    /// Makes the group's ingress permissions equal to `rules`: revokes the extra ones and
+    /// authorizes the missing ones (one call each; a duplicate or an already revoked one counts
+    /// as done, so concurrent syncs agree). Egress is left alone.
+    async fn sync_group(
+        &self,
+        region: &str,
+        group: &str,
+        rules: &[SecurityRule],
+    ) -> Result<(), DriverError> {
+        let desired = permissions(rules)?;
+        let client = self.client(region);
+        let out = client
+            .describe_security_group_rules()
+            .filters(Filter::builder().name("group-id").values(group).build())
+            .send()
+            .await
+            .map_err(map_err)?;
+        let mut present: Vec<Permission> = Vec::new();
+        for rule in out.security_group_rules() {
+            if rule.is_egress() == Some(true) || rule.group_id() != Some(group) {
+                continue;
+            }
+            let cidr = rule
+                .cidr_ipv4()
+                .or(rule.cidr_ipv6())
+                .and_then(|c| c.parse::<ipnet::IpNet>().ok());
+            let current = cidr.map(|cidr| Permission {
+                protocol: normalize_protocol(rule.ip_protocol().unwrap_or("-1")),
+                from: rule.from_port().unwrap_or(-1),
+                to: rule.to_port().unwrap_or(-1),
+                cidr,
+            });
+            match current {
+                Some(p) if desired.iter().any(|(d, _)| *d == p) && !present.contains(&p) => {
+                    present.push(p)
+                }
+                // Not ours (another group, a prefix list) or not wanted any more.
+                _ => {
+                    let Some(id) = rule.security_group_rule_id() else {
+                        continue;
+                    };
+                    match client
+                        .revoke_security_group_ingress()
+                        .group_id(group)
+                        .security_group_rule_ids(id)
+                        .send()
+                        .await
+                    {
+                        Ok(_) => {}
+                        Err(e)
+                            if error_code(&e).as_deref() == Some("InvalidPermission.NotFound") => {}
+                        Err(e) => return Err(map_err(e)),
+                    }
+                }
+            }
+        }
+        for (p, description) in desired.iter().filter(|(p, _)| !present.contains(p)) {
+            match client
+                .authorize_security_group_ingress()
+                .group_id(group)
+                .ip_permissions(ip_permission(p, Some(description)))
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if error_code(&e).as_deref() == Some("InvalidPermission.Duplicate") => {}
+                Err(e) => return Err(map_err(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the VM's security group (absent: done; still in use: retryable conflict).
+    async fn delete_group(&self, target: &CloudTarget) -> Result<(), DriverError> {
+        let client = self.client(&target.region);
+        let Some(id) = self.find_group(&client, target.vm_id).await? else {
+            return Ok(());
+        };
+        match client.delete_security_group().group_id(&id).send().await {
+            Ok(_) => {
+                tracing::info!(vm = %target.vm_id, group = %id, "EC2 security group deleted");
+                Ok(())
+            }
+            Err(e) => match map_err(e) {
+                DriverError::NotFound(_) => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
     async fn instance_id(&self, target: &CloudTarget) -> Result<Option<String>, DriverError> {
         if let Some(id) = &target.provider_id {
             return Ok(Some(id.clone()));
@@ -102,6 +266,134 @@ impl AwsDriver {
             .await?
             .filter(|i| !is_terminated(i))
             .and_then(|i| i.instance_id().map(str::to_string)))
+    }
+}
+
+/// Name of a VM's security group: `vm-api-{vmId}`.
+pub fn group_name(vm: VmId) -> String {
+    format!("vm-api-{vm}")
+}
+
+/// One ingress permission as the driver compares them: protocol (`tcp`, `udp`, `icmp`,
+/// `icmpv6`, `-1`), port range (`-1`/`-1` where ports do not apply) and source network.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Permission {
+    /// `tcp`, `udp`, `icmp`, `icmpv6` or `-1` (every protocol).
+    pub protocol: String,
+    /// First port (ICMP type; -1 for all).
+    pub from: i32,
+    /// Last port (ICMP code; -1 for all).
+    pub to: i32,
+    /// Source network.
+    pub cidr: ipnet::IpNet,
+}
+
+/// The ingress permissions a rule set asks for (each once; the first rule's name is the
+/// description). Protocol `*` with every port is `-1`; with some ports a `tcp` and a `udp`
+/// permission per range; ICMP from an IPv6 network is `icmpv6`. Only inbound allow rules can
+/// be expressed (the API refuses the others for AWS VMs).
+pub fn permissions(rules: &[SecurityRule]) -> Result<Vec<(Permission, String)>, DriverError> {
+    let mut sorted: Vec<&SecurityRule> = rules.iter().collect();
+    sorted.sort_by_key(|r| r.priority);
+    let mut out: Vec<(Permission, String)> = Vec::new();
+    for rule in sorted {
+        if rule.direction != Direction::Inbound || rule.access != RuleAccess::Allow {
+            return Err(DriverError::InvalidSpec(format!(
+                "AWS security groups take only inbound allow rules; rule {} is not one",
+                rule.name
+            )));
+        }
+        let cidr = rule.cidr_block.0;
+        let ranges: Vec<(i32, i32)> = match &rule.port_range {
+            Ports::Any => vec![(0, 65535)],
+            Ports::Ranges(r) => r.iter().map(|p| (p.from.into(), p.to.into())).collect(),
+        };
+        let mut add = |protocol: &str, from: i32, to: i32| {
+            let p = Permission {
+                protocol: protocol.into(),
+                from,
+                to,
+                cidr,
+            };
+            if !out.iter().any(|(q, _)| *q == p) {
+                out.push((p, rule.name.to_string()));
+            }
+        };
+        match rule.protocol {
+            Protocol::Tcp | Protocol::Udp => {
+                let name = if rule.protocol == Protocol::Tcp {
+                    "tcp"
+                } else {
+                    "udp"
+                };
+                for (from, to) in &ranges {
+                    add(name, *from, *to);
+                }
+            }
+            Protocol::Icmp => add(
+                if rule.cidr_block.is_v6() {
+                    "icmpv6"
+                } else {
+                    "icmp"
+                },
+                -1,
+                -1,
+            ),
+            Protocol::Any if rule.port_range.is_any() => add("-1", -1, -1),
+            Protocol::Any => {
+                for (from, to) in &ranges {
+                    add("tcp", *from, *to);
+                    add("udp", *from, *to);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The protocol name EC2 reports, normalized (`6` → `tcp`, `all` → `-1`, …).
+fn normalize_protocol(p: &str) -> String {
+    match p.to_ascii_lowercase().as_str() {
+        "6" => "tcp".into(),
+        "17" => "udp".into(),
+        "1" => "icmp".into(),
+        "58" => "icmpv6".into(),
+        "all" => "-1".into(),
+        other => other.into(),
+    }
+}
+
+fn ip_permission(p: &Permission, description: Option<&str>) -> IpPermission {
+    let mut b = IpPermission::builder()
+        .ip_protocol(&p.protocol)
+        .from_port(p.from)
+        .to_port(p.to);
+    match p.cidr {
+        ipnet::IpNet::V4(_) => {
+            b = b.ip_ranges(
+                IpRange::builder()
+                    .cidr_ip(p.cidr.to_string())
+                    .set_description(description.map(str::to_string))
+                    .build(),
+            )
+        }
+        ipnet::IpNet::V6(_) => {
+            b = b.ipv6_ranges(
+                Ipv6Range::builder()
+                    .cidr_ipv6(p.cidr.to_string())
+                    .set_description(description.map(str::to_string))
+                    .build(),
+            )
+        }
+    }
+    b.build()
+}
+
+/// The error code of an SDK error, if EC2 answered one.
+fn error_code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<String> {
+    match e {
+        SdkError::ServiceError(se) => se.err().code().map(str::to_string),
+        _ => None,
     }
 }
 
@@ -234,9 +526,10 @@ where
                     DriverError::Unauthorized(format!("{code}: {message}"))
                 }
                 c if QUOTA.contains(&c) => DriverError::Quota(format!("{code}: {message}")),
-                "IncorrectInstanceState" | "IncorrectState" => {
+                "IncorrectInstanceState" | "IncorrectState" | "DependencyViolation" => {
                     DriverError::Conflict(format!("{code}: {message}"))
                 }
+                "InvalidGroup.NotFound" => DriverError::NotFound(message),
                 c if c.starts_with("InvalidInstanceID") => DriverError::NotFound(message),
                 c if c.starts_with("Invalid")
                     || c.starts_with("Unsupported")
@@ -271,6 +564,9 @@ impl CloudDriver for AwsDriver {
 
     async fn create(&self, spec: &VmSpec) -> Result<CloudVm, DriverError> {
         let target = spec.target();
+        // The firewall first: the instance is launched into it.
+        let group = self.ensure_group(spec).await?;
+        self.sync_group(&spec.region, &group, &spec.rules).await?;
         // An earlier attempt may have made it (and emulators ignore ClientToken).
         if let Some(existing) = self.find(&target).await?.filter(|i| !is_terminated(i)) {
             return Ok(view(&existing));
@@ -291,6 +587,7 @@ impl CloudDriver for AwsDriver {
             .min_count(1)
             .max_count(1)
             .client_token(spec.idempotency_key())
+            .security_group_ids(&group)
             .user_data(B64.encode(cloud_init(&spec.login)))
             .tag_specifications(tags(spec, ResourceType::Instance))
             .tag_specifications(tags(spec, ResourceType::Volume));
@@ -363,9 +660,15 @@ impl CloudDriver for AwsDriver {
         Ok(())
     }
 
+    /// Terminates the instance; once it is terminated (or absent), removes its security group
+    /// (the provisioner calls again after the instance is gone).
     async fn delete(&self, target: &CloudTarget) -> Result<(), DriverError> {
-        let Some(id) = self.instance_id(target).await? else {
-            return Ok(());
+        let live = match self.find(target).await? {
+            Some(i) if !is_terminated(&i) => i.instance_id().map(str::to_string),
+            _ => None,
+        };
+        let Some(id) = live else {
+            return self.delete_group(target).await;
         };
         match self
             .client(&target.region)
@@ -378,6 +681,22 @@ impl CloudDriver for AwsDriver {
             Ok(_) | Err(DriverError::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    /// Syncs the ingress permissions of the VM's security group with `rules`.
+    async fn apply_rules(
+        &self,
+        target: &CloudTarget,
+        rules: &[SecurityRule],
+    ) -> Result<(), DriverError> {
+        let client = self.client(&target.region);
+        let group = self
+            .find_group(&client, target.vm_id)
+            .await?
+            .ok_or_else(|| {
+                DriverError::NotFound(format!("security group {}", group_name(target.vm_id)))
+            })?;
+        self.sync_group(&target.region, &group, rules).await
     }
 
     async fn list_managed(&self, region: &str) -> Result<Vec<ManagedResource>, DriverError> {
@@ -441,6 +760,55 @@ impl CloudDriver for AwsDriver {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vmapi_models::{CloudKind, RuleName};
+
+    fn rule(name: &str, protocol: Protocol, ports: &[&str], cidr: &str) -> SecurityRule {
+        let mut r = SecurityRule::default_for(Some(CloudKind::Aws), 1, Timestamp::now());
+        r.name = RuleName::parse(name).unwrap();
+        r.protocol = protocol;
+        r.port_range = Ports::parse(ports).unwrap();
+        r.cidr_block = cidr.parse().unwrap();
+        r
+    }
+
+    #[test]
+    fn rules_map_to_ingress_permissions() {
+        let perms = permissions(&[
+            rule("a", Protocol::Tcp, &["22", "8000-8090"], "0.0.0.0/0"),
+            rule("b", Protocol::Any, &["53"], "10.0.0.0/8"),
+            rule("c", Protocol::Any, &["*"], "192.0.2.0/24"),
+            rule("d", Protocol::Icmp, &["*"], "2001:db8::/32"),
+            rule("e", Protocol::Udp, &["*"], "0.0.0.0/0"),
+            // The same permission again: once, under the first rule's name.
+            rule("f", Protocol::Tcp, &["22"], "0.0.0.0/0"),
+        ])
+        .unwrap();
+        let text: Vec<String> = perms
+            .iter()
+            .map(|(p, d)| format!("{} {} {} {} {d}", p.protocol, p.from, p.to, p.cidr))
+            .collect();
+        assert_eq!(
+            text,
+            [
+                "tcp 22 22 0.0.0.0/0 a",
+                "tcp 8000 8090 0.0.0.0/0 a",
+                "tcp 53 53 10.0.0.0/8 b",
+                "udp 53 53 10.0.0.0/8 b",
+                "-1 -1 -1 192.0.2.0/24 c",
+                "icmpv6 -1 -1 2001:db8::/32 d",
+                "udp 0 65535 0.0.0.0/0 e",
+            ]
+        );
+        let mut deny = rule("x", Protocol::Tcp, &["22"], "0.0.0.0/0");
+        deny.access = RuleAccess::Deny;
+        assert!(matches!(
+            permissions(&[deny]),
+            Err(DriverError::InvalidSpec(_))
+        ));
+        assert_eq!(normalize_protocol("6"), "tcp");
+        assert_eq!(normalize_protocol("ALL"), "-1");
+        assert_eq!(normalize_protocol("58"), "icmpv6");
+    }
 
     #[test]
     fn cloud_init_carries_keys_and_hash_only() {

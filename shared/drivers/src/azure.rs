@@ -4,8 +4,11 @@
 //! Entra ID.
 //!
 //! * Names are deterministic: VM `vm-{vmId}`, NIC `vm-{vmId}-nic`, public IP `vm-{vmId}-pip`,
-//!   OS disk `vm-{vmId}-osdisk`. A create is a `PUT` by name, so retries never make a second VM.
-//!   OS disk, NIC and public IP carry `deleteOption: Delete`: deleting the VM removes them.
+//!   OS disk `vm-{vmId}-osdisk`, network security group `vm-{vmId}-nsg`. A create is a `PUT` by
+//!   name, so retries never make a second VM. OS disk, NIC and public IP carry
+//!   `deleteOption: Delete`: deleting the VM removes them; the NSG is deleted after the VM.
+//! * The VM's NSG (on its NIC) holds exactly the VM's security rules: it is put before the VM and
+//!   put again, whole, by [`CloudDriver::apply_rules`].
 //! * Every resource is tagged `managed-by: vm-api`, `vm-id` and `team`. [`CloudDriver::list_managed`]
 //!   lists the resource group's VMs (following `nextLink`) and keeps those tagged
 //!   `managed-by: vm-api` in the region.
@@ -30,7 +33,10 @@ use vmapi_core::cloud::{
     Capabilities, CloudDriver, CloudState, CloudTarget, CloudVm, DriverError, DriverKind,
     ManagedResource, VmSpec,
 };
-use vmapi_models::{ConfidentialTech, Sensitive, Timestamp, VmId};
+use vmapi_models::{
+    ConfidentialTech, Direction, Ports, Protocol, RuleAccess, SecurityRule, Sensitive, Timestamp,
+    VmId,
+};
 
 /// Compute API version of every `Microsoft.Compute` call.
 pub const COMPUTE_API_VERSION: &str = "2024-03-01";
@@ -68,7 +74,9 @@ const MAX_LIST_PAGES: usize = 1000;
 pub struct RegionNetwork {
     /// ARM id of the subnet, `/subscriptions/…/virtualNetworks/{vnet}/subnets/{subnet}`.
     pub subnet_id: String,
-    /// ARM id of a network security group to put on each NIC (`None`: the subnet's own rules).
+    /// ARM id of a network security group meant for the region's NICs. No longer put on NICs:
+    /// each VM's NIC carries the VM's own NSG (`vm-{vmId}-nsg`, its security rules), and a NIC
+    /// takes one NSG; put an operator-wide NSG on the subnet instead.
     pub network_security_group_id: Option<String>,
 }
 
@@ -93,8 +101,8 @@ pub struct AzureConfig {
     /// the driver creates once when `managed_networks` is set.
     pub networks: BTreeMap<String, RegionNetwork>,
     /// For regions without an entry in `networks`, create (once, if absent) the virtual network
-    /// `vm-api-{region}` (10.0.0.0/16, subnet `default` 10.0.0.0/24) and the network security
-    /// group `vm-api-{region}-ssh` (inbound TCP 22) in the resource group. Default `true`.
+    /// `vm-api-{region}` (10.0.0.0/16, subnet `default` 10.0.0.0/24) in the resource group.
+    /// Default `true`.
     pub managed_networks: bool,
     /// Storage type of OS disks (default `Premium_LRS`).
     pub os_disk_type: String,
@@ -187,6 +195,15 @@ enum Outcome {
 }
 
 impl AzureDriver {
+    /// What this driver can do, known before it is built (credentials are read lazily).
+    pub fn static_capabilities() -> Capabilities {
+        Capabilities {
+            confidential: vec![ConfidentialTech::SevSnp],
+            native_idempotency: true,
+            password_login: true,
+        }
+    }
+
     /// Builds the driver and its HTTP client (rustls, no redirects, per-request timeout).
     /// Fails when the configuration cannot form Resource Manager paths.
     pub fn new(config: AzureConfig) -> Result<Self, DriverError> {
@@ -548,25 +565,8 @@ impl AzureDriver {
             )));
         }
         let prefix = format!("{}/providers/Microsoft.Network", self.group_path());
-        let nsg_id = format!("{prefix}/networkSecurityGroups/vm-api-{region}-ssh");
         let vnet_id = format!("{prefix}/virtualNetworks/vm-api-{region}");
         let tags = json!({ "managed-by": MANAGED_BY });
-        self.ensure_resource(
-            &nsg_id,
-            &json!({
-                "location": region,
-                "tags": tags,
-                "properties": { "securityRules": [{
-                    "name": "ssh",
-                    "properties": {
-                        "priority": 1000, "direction": "Inbound", "access": "Allow", "protocol": "Tcp",
-                        "sourceAddressPrefix": "*", "sourcePortRange": "*",
-                        "destinationAddressPrefix": "*", "destinationPortRange": "22"
-                    }
-                }]}
-            }),
-        )
-        .await?;
         self.ensure_resource(
             &vnet_id,
             &json!({
@@ -581,7 +581,7 @@ impl AzureDriver {
         .await?;
         let network = RegionNetwork {
             subnet_id: format!("{vnet_id}/subnets/default"),
-            network_security_group_id: Some(nsg_id),
+            network_security_group_id: None,
         };
         self.ready_networks
             .lock()
@@ -614,9 +614,95 @@ impl AzureDriver {
         }
     }
 
+    // ----- network security group (the VM's firewall) -----
+
+    /// ARM id of the VM's network security group, `vm-{vmId}-nsg` in the resource group.
+    fn nsg_path(&self, vm: VmId) -> String {
+        format!(
+            "{}/providers/Microsoft.Network/networkSecurityGroups/{}-nsg",
+            self.group_path(),
+            Self::vm_name(vm)
+        )
+    }
+
+    /// Puts the VM's NSG whole, with exactly `rules`, and follows the operation. When it is not
+    /// seen to end in time, the NSG's own `provisioningState` decides: `Succeeded` is done,
+    /// anything else a retryable conflict.
+    async fn put_nsg(
+        &self,
+        vm: VmId,
+        location: &str,
+        tags: &Value,
+        rules: &[SecurityRule],
+    ) -> Result<(), DriverError> {
+        let path = self.nsg_path(vm);
+        let body = json!({
+            "location": location,
+            "tags": tags,
+            "properties": { "securityRules": nsg_rules(rules) },
+        });
+        let resp = self
+            .call(
+                Method::PUT,
+                &self.url(&path, NETWORK_API_VERSION),
+                Some(&body),
+            )
+            .await?;
+        if !resp.status.is_success() {
+            return Err(resp.error());
+        }
+        if self.wait_for(&resp, self.config.operation_timeout).await? == Outcome::Done {
+            return Ok(());
+        }
+        let now = self
+            .call(Method::GET, &self.url(&path, NETWORK_API_VERSION), None)
+            .await?;
+        let state = now
+            .json()
+            .ok()
+            .and_then(|v| {
+                v.pointer("/properties/provisioningState")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_default();
+        if now.status.is_success() && state.eq_ignore_ascii_case("Succeeded") {
+            Ok(())
+        } else {
+            Err(DriverError::Conflict(format!(
+                "network security group {} is still being updated",
+                last_segment(&path)
+            )))
+        }
+    }
+
+    /// Deletes the VM's NSG (absent: done). While a NIC still uses it, a retryable conflict.
+    async fn delete_nsg(&self, vm: VmId) -> Result<(), DriverError> {
+        let path = self.nsg_path(vm);
+        let resp = self
+            .call(Method::DELETE, &self.url(&path, NETWORK_API_VERSION), None)
+            .await?;
+        if resp.status == StatusCode::NOT_FOUND || resp.status == StatusCode::NO_CONTENT {
+            return Ok(());
+        }
+        if !resp.status.is_success() {
+            return Err(match resp.error() {
+                DriverError::InvalidSpec(m) if m.starts_with("InUseNetworkSecurityGroup") => {
+                    DriverError::Conflict(m)
+                }
+                other => other,
+            });
+        }
+        if self.wait_for(&resp, self.config.operation_timeout).await? == Outcome::StillRunning {
+            tracing::info!(vm = %vm, "Azure NSG delete still running");
+        }
+        Ok(())
+    }
+
     // ----- VM body and views -----
 
     fn vm_body(&self, spec: &VmSpec, network: &RegionNetwork) -> Result<Value, DriverError> {
+        let nsg = self.nsg_path(spec.vm_id);
         let image = check_spec(spec)?;
         let login = &spec.login;
         let password = login.password.as_ref().filter(|p| !p.expose().is_empty());
@@ -678,9 +764,7 @@ impl AzureDriver {
                 }
             }]
         });
-        if let Some(nsg) = &network.network_security_group_id {
-            nic["networkSecurityGroup"] = json!({ "id": nsg });
-        }
+        nic["networkSecurityGroup"] = json!({ "id": nsg });
 
         let mut properties = json!({
             "hardwareProfile": { "vmSize": spec.size },
@@ -880,16 +964,17 @@ impl CloudDriver for AzureDriver {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            confidential: vec![ConfidentialTech::SevSnp],
-            native_idempotency: true,
-            password_login: true,
-        }
+        Self::static_capabilities()
     }
 
     async fn create(&self, spec: &VmSpec) -> Result<CloudVm, DriverError> {
         check_spec(spec)?;
+        nsg_rules_check(&spec.rules)?;
         let target = spec.target();
+        // The firewall first (the NIC refers to it); put again on every attempt, so it holds
+        // `spec.rules` also when an earlier attempt made the VM.
+        self.put_nsg(spec.vm_id, &spec.region, &resource_tags(spec), &spec.rules)
+            .await?;
         // An earlier attempt may have created it already: report that VM as it is.
         if let Some(existing) = self.get(&target).await? {
             return Ok(existing);
@@ -968,21 +1053,63 @@ impl CloudDriver for AzureDriver {
         self.action(target, "restart").await
     }
 
+    /// Deletes the VM (with its disk, NIC and public IP), then its NSG: at once when the VM's
+    /// delete finished in time, else with the call the provisioner makes once the VM is gone.
     async fn delete(&self, target: &CloudTarget) -> Result<(), DriverError> {
         let path = self.vm_path(target);
         let resp = self
             .call(Method::DELETE, &self.url(&path, COMPUTE_API_VERSION), None)
             .await?;
-        if resp.status == StatusCode::NOT_FOUND {
-            return Ok(());
+        if resp.status == StatusCode::NOT_FOUND || resp.status == StatusCode::NO_CONTENT {
+            return self.delete_nsg(target.vm_id).await;
         }
         if !resp.status.is_success() {
             return Err(resp.error());
         }
         if self.wait_for(&resp, self.config.operation_timeout).await? == Outcome::StillRunning {
             tracing::info!(vm = %target.vm_id, "Azure delete still running; state follows through get");
+            return Ok(());
         }
-        Ok(())
+        match self.delete_nsg(target.vm_id).await {
+            Err(e) if e.is_retryable() => {
+                tracing::info!(vm = %target.vm_id, error = %e, "Azure NSG not deleted yet; the next delete removes it");
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Puts the VM's NSG again with exactly `rules` (location and tags as they are).
+    async fn apply_rules(
+        &self,
+        target: &CloudTarget,
+        rules: &[SecurityRule],
+    ) -> Result<(), DriverError> {
+        nsg_rules_check(rules)?;
+        let path = self.nsg_path(target.vm_id);
+        let found = self
+            .call(Method::GET, &self.url(&path, NETWORK_API_VERSION), None)
+            .await?;
+        if found.status == StatusCode::NOT_FOUND {
+            return Err(DriverError::NotFound(format!(
+                "network security group {}",
+                last_segment(&path)
+            )));
+        }
+        if !found.status.is_success() {
+            return Err(found.error());
+        }
+        let current = found.json()?;
+        let location = current["location"]
+            .as_str()
+            .filter(|l| !l.is_empty())
+            .unwrap_or(&target.region)
+            .to_string();
+        let tags = match &current["tags"] {
+            Value::Object(t) => Value::Object(t.clone()),
+            _ => json!({ "managed-by": MANAGED_BY, "vm-id": target.vm_id.to_string() }),
+        };
+        self.put_nsg(target.vm_id, &location, &tags, rules).await
     }
 
     /// `GET .../resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines` (every page):
@@ -998,6 +1125,88 @@ impl CloudDriver for AzureDriver {
 }
 
 // ----- mapping -----
+
+/// Tags of every resource made for a VM.
+fn resource_tags(spec: &VmSpec) -> Value {
+    json!({
+        "managed-by": MANAGED_BY,
+        "vm-id": spec.vm_id.to_string(),
+        "team": spec.team.to_string(),
+    })
+}
+
+/// Refuses rule sets an NSG cannot hold (two rules of one direction with one priority).
+fn nsg_rules_check(rules: &[SecurityRule]) -> Result<(), DriverError> {
+    for (i, a) in rules.iter().enumerate() {
+        if let Some(b) = rules[..i]
+            .iter()
+            .find(|b| b.direction == a.direction && b.priority == a.priority)
+        {
+            return Err(DriverError::InvalidSpec(format!(
+                "rules {} and {} have the same direction and priority {}",
+                b.name, a.name, a.priority
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The NSG `securityRules` of a rule set: the rule's CIDR is the remote side (source of
+/// inbound, destination of outbound traffic), the VM side is `*`, source ports are `*`;
+/// destination ports are `*`, one range (`destinationPortRange`) or several
+/// (`destinationPortRanges`).
+pub fn nsg_rules(rules: &[SecurityRule]) -> Vec<Value> {
+    let mut sorted: Vec<&SecurityRule> = rules.iter().collect();
+    sorted.sort_by_key(|r| (r.direction == Direction::Outbound, r.priority));
+    sorted
+        .into_iter()
+        .map(|rule| {
+            let cidr = rule.cidr_block.to_string();
+            let (source, destination) = match rule.direction {
+                Direction::Inbound => (cidr.as_str(), "*"),
+                Direction::Outbound => ("*", cidr.as_str()),
+            };
+            let mut props = json!({
+                "priority": rule.priority,
+                "direction": match rule.direction {
+                    Direction::Inbound => "Inbound",
+                    Direction::Outbound => "Outbound",
+                },
+                "access": match rule.access {
+                    RuleAccess::Allow => "Allow",
+                    RuleAccess::Deny => "Deny",
+                },
+                "protocol": match rule.protocol {
+                    Protocol::Tcp => "Tcp",
+                    Protocol::Udp => "Udp",
+                    Protocol::Icmp => "Icmp",
+                    Protocol::Any => "*",
+                },
+                "sourceAddressPrefix": source,
+                "sourcePortRange": "*",
+                "destinationAddressPrefix": destination,
+            });
+            match (&rule.port_range, rule.protocol) {
+                (Ports::Ranges(r), Protocol::Tcp | Protocol::Udp | Protocol::Any)
+                    if r.len() > 1 =>
+                {
+                    props["destinationPortRanges"] =
+                        json!(r.iter().map(ToString::to_string).collect::<Vec<_>>());
+                }
+                (Ports::Ranges(r), Protocol::Tcp | Protocol::Udp | Protocol::Any)
+                    if r.len() == 1 =>
+                {
+                    props["destinationPortRange"] = json!(r[0].to_string());
+                }
+                _ => props["destinationPortRange"] = json!("*"),
+            }
+            if !rule.description.is_empty() {
+                props["description"] = json!(rule.description);
+            }
+            json!({ "name": rule.name.as_str(), "properties": props })
+        })
+        .collect()
+}
 
 /// Refuses specs Azure cannot take, before any request; returns the image URN's parts.
 fn check_spec(spec: &VmSpec) -> Result<[String; 4], DriverError> {

@@ -15,7 +15,11 @@
 //!   restarts its deployment (`/apis/kr/v1/deployments/by-id/{id}/restart`), and deletes the
 //!   namespace recursively;
 //! * lists the service's VMs as the namespaces named `vm-{vmId}` (`GET /api/v1/namespaces`),
-//!   leaving out those being deleted.
+//!   leaving out those being deleted;
+//! * has no port filter: a pod's public address is firewalled unless the pod carries the label
+//!   `kr.network.policy=open`. The security rules open it (an inbound allow rule and no deny
+//!   rule) or close it: as a launch label at create, and later through the k8s-shaped pod patch
+//!   (`PATCH /api/v1/namespaces/{ns}/pods/{pod}`, the label set or removed).
 //!
 //! The login (public keys, a SHA-512 crypt password hash; never a plaintext password) is
 //! installed on first boot by a small shell entrypoint in the compose that then `exec`s
@@ -34,7 +38,9 @@ use vmapi_core::cloud::{
     Capabilities, CloudDriver, CloudState, CloudTarget, CloudVm, DriverError, DriverKind,
     LoginSpec, ManagedResource, VmSpec,
 };
-use vmapi_models::{ConfidentialTech, Sensitive, Timestamp, VmId};
+use vmapi_models::{
+    ConfidentialTech, Direction, Protocol, RuleAccess, SecurityRule, Sensitive, Timestamp, VmId,
+};
 
 /// The public API endpoint.
 pub const DEFAULT_BASE_URL: &str = "https://api.kraudcloud.com";
@@ -99,6 +105,15 @@ impl std::fmt::Debug for KraudDriver {
 }
 
 impl KraudDriver {
+    /// What this driver can do, known before it is built (credentials are read lazily).
+    pub fn static_capabilities() -> Capabilities {
+        Capabilities {
+            confidential: vec![ConfidentialTech::SevSnp],
+            native_idempotency: false,
+            password_login: false,
+        }
+    }
+
     /// Builds the driver: checks the base URL and the token, and makes the HTTP client
     /// (rustls, 10 s connect and request timeouts, the token as a sensitive default header).
     pub fn new(config: KraudConfig) -> Result<Self, DriverError> {
@@ -272,6 +287,33 @@ impl KraudDriver {
             .find(|d| d.namespace.as_deref() == Some(ns)))
     }
 
+    /// Sets (`open`) or removes the pod's `kr.network.policy=open` label through the k8s-shaped
+    /// pod patch (a JSON merge patch of `metadata.labels`).
+    async fn set_address_open(&self, ns: &str, pod: &Pod, open: bool) -> Result<(), DriverError> {
+        let name = pod
+            .name
+            .as_deref()
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| DriverError::Provider {
+                code: "invalid_response".into(),
+                message: format!("the pod of namespace {ns} has no name"),
+            })?;
+        let body = serde_json::json!({
+            "metadata": { "labels": { NETWORK_POLICY: if open { serde_json::json!("open") } else { serde_json::Value::Null } } }
+        });
+        let req = self
+            .request(
+                Method::PATCH,
+                &["api", "v1", "namespaces", ns, "pods", name],
+                &[],
+            )
+            .header(CONTENT_TYPE, "application/merge-patch+json")
+            .body(body.to_string());
+        self.call(req, "patch pod labels").await?;
+        tracing::info!(namespace = %ns, open, "kraud pod address firewall set");
+        Ok(())
+    }
+
     async fn require_pod(&self, target: &CloudTarget) -> Result<(String, Pod), DriverError> {
         let ns = Self::namespace_of(target.vm_id);
         match self.find_pod(&ns).await? {
@@ -369,11 +411,7 @@ impl CloudDriver for KraudDriver {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            confidential: vec![ConfidentialTech::SevSnp],
-            native_idempotency: false,
-            password_login: false,
-        }
+        Self::static_capabilities()
     }
 
     async fn create(&self, spec: &VmSpec) -> Result<CloudVm, DriverError> {
@@ -383,6 +421,9 @@ impl CloudDriver for KraudDriver {
         self.ensure_namespace(&ns).await?;
         if let Some(pod) = self.find_pod(&ns).await? {
             tracing::info!(vm = %spec.vm_id, namespace = %ns, "kraud pod exists already; not launching again");
+            // An earlier attempt launched it, perhaps with other rules.
+            self.set_address_open(&ns, &pod, address_open(&spec.rules)?)
+                .await?;
             return Ok(view(&ns, &pod));
         }
         if self.find_deployment(&ns).await?.is_some() {
@@ -459,6 +500,18 @@ impl CloudDriver for KraudDriver {
             REQUEST_TIMEOUT + Duration::from_secs(STOP_GRACE_SECS),
         )
         .await
+    }
+
+    /// Opens the pod's address (label `kr.network.policy=open`) when the rules hold an
+    /// inbound allow rule and no deny rule, else closes it (label removed).
+    async fn apply_rules(
+        &self,
+        target: &CloudTarget,
+        rules: &[SecurityRule],
+    ) -> Result<(), DriverError> {
+        let open = address_open(rules)?;
+        let (ns, pod) = self.require_pod(target).await?;
+        self.set_address_open(&ns, &pod, open).await
     }
 
     async fn delete(&self, target: &CloudTarget) -> Result<(), DriverError> {
@@ -842,6 +895,29 @@ fn truncate(s: &str) -> String {
 
 // ----- The launch: compose template, .env, multipart body ------------------------------------
 
+/// The pod label that opens the firewall of its public address (value `open`).
+pub const NETWORK_POLICY: &str = "kr.network.policy";
+
+/// Whether a rule set opens the VM's address: an inbound allow rule and no deny rule. Kraud
+/// filters nothing finer, so any other rule (a port, a protocol, a source network, outbound)
+/// is refused rather than approximated.
+pub fn address_open(rules: &[SecurityRule]) -> Result<bool, DriverError> {
+    if let Some(r) = rules.iter().find(|r| {
+        r.direction != Direction::Inbound
+            || r.protocol != Protocol::Any
+            || !r.port_range.is_any()
+            || !r.cidr_block.is_any()
+            || r.cidr_block.is_v6()
+    }) {
+        return Err(DriverError::InvalidSpec(format!(
+            "Kraud.Cloud can only open or close a VM's address; rule {} filters by direction, protocol, port or source",
+            r.name
+        )));
+    }
+    Ok(rules.iter().any(|r| r.access == RuleAccess::Allow)
+        && !rules.iter().any(|r| r.access == RuleAccess::Deny))
+}
+
 /// The two files of a launch.
 struct LaunchFiles {
     compose: String,
@@ -866,8 +942,10 @@ impl LaunchFiles {
         let mut labels = vec![
             "kr.res.mem=${MEM}".to_string(),
             "kr.zone=${ZONE}".to_string(),
-            "kr.network.policy=open".to_string(),
         ];
+        if address_open(&spec.rules)? {
+            labels.push(format!("{NETWORK_POLICY}=open"));
+        }
         match spec.confidential {
             None => {}
             Some(ConfidentialTech::SevSnp) => labels.push("kr.res.snp=1".into()),

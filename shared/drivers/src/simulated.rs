@@ -11,7 +11,7 @@ use vmapi_core::cloud::{
     Capabilities, CloudDriver, CloudState, CloudTarget, CloudVm, DriverError, DriverKind,
     ManagedResource, VmSpec,
 };
-use vmapi_models::{ConfidentialTech, Timestamp, VmId};
+use vmapi_models::{ConfidentialTech, SecurityRule, Timestamp, VmId};
 
 #[derive(Clone, Debug)]
 struct SimVm {
@@ -22,6 +22,8 @@ struct SimVm {
     confidential: Option<ConfidentialTech>,
     deleting: bool,
     created: Timestamp,
+    /// The firewall: the rule set last applied.
+    rules: Vec<SecurityRule>,
 }
 
 #[derive(Default)]
@@ -30,6 +32,7 @@ struct State {
     counter: u32,
     fail_creates: Option<DriverError>,
     fail_deletes: Option<DriverError>,
+    fail_rules: Option<DriverError>,
     drop_confidential: bool,
     calls: Vec<String>,
 }
@@ -57,6 +60,22 @@ impl SimulatedDriver {
     /// Makes every later delete fail with `error` (`None`: work again).
     pub fn fail_deletes(&self, error: Option<DriverError>) {
         self.state.lock().unwrap().fail_deletes = error;
+    }
+
+    /// Makes every later apply of security rules fail with `error` (`None`: work again).
+    pub fn fail_rules(&self, error: Option<DriverError>) {
+        self.state.lock().unwrap().fail_rules = error;
+    }
+
+    /// The security rules the VM's firewall has (set by create and `apply_rules`), `None` when
+    /// the VM does not exist.
+    pub fn rules(&self, vm: VmId) -> Option<Vec<SecurityRule>> {
+        self.state
+            .lock()
+            .unwrap()
+            .vms
+            .get(&vm)
+            .map(|v| v.rules.clone())
     }
 
     /// Creates VMs without the confidential technology their size asks for.
@@ -149,8 +168,13 @@ impl CloudDriver for SimulatedDriver {
                     confidential,
                     deleting: false,
                     created: Timestamp::now(),
+                    rules: Vec::new(),
                 },
             );
+        }
+        // The firewall is set up with the VM, also when an earlier attempt made it.
+        if let Some(vm) = s.vms.get_mut(&spec.vm_id) {
+            vm.rules = spec.rules.clone();
         }
         let vm = s.vms[&spec.vm_id].clone();
         drop(s);
@@ -199,6 +223,24 @@ impl CloudDriver for SimulatedDriver {
             Err(DriverError::NotFound(_)) => Ok(()),
             other => other,
         }
+    }
+
+    async fn apply_rules(
+        &self,
+        target: &CloudTarget,
+        rules: &[SecurityRule],
+    ) -> Result<(), DriverError> {
+        let mut s = self.state.lock().unwrap();
+        s.calls.push(format!("apply-rules {}", target.vm_id));
+        if let Some(e) = s.fail_rules.clone() {
+            return Err(e);
+        }
+        let vm = s
+            .vms
+            .get_mut(&target.vm_id)
+            .ok_or_else(|| DriverError::NotFound(format!("VM {}", target.vm_id)))?;
+        vm.rules = rules.to_vec();
+        Ok(())
     }
 
     async fn list_managed(&self, region: &str) -> Result<Vec<ManagedResource>, DriverError> {

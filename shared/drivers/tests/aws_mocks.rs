@@ -3,12 +3,15 @@
 //! SEV-SNP request and verification.
 
 use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
+use aws_sdk_ec2::operation::describe_security_group_rules::DescribeSecurityGroupRulesOutput;
+use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
 use aws_sdk_ec2::operation::run_instances::RunInstancesOutput;
 use aws_sdk_ec2::types::{
     AmdSevSnpSpecification, CpuOptions, Instance, InstanceState, InstanceStateName, Reservation,
+    SecurityGroup,
 };
 use aws_sdk_ec2::Client;
-use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use vmapi_core::cloud::{CloudDriver, CloudState, LoginSpec, VmSpec};
 use vmapi_drivers::aws::AwsDriver;
 use vmapi_models::{ConfidentialTech, TeamId, VmId};
@@ -31,6 +34,7 @@ fn spec(confidential: Option<ConfidentialTech>) -> VmSpec {
             password: None,
         },
         confidential,
+        rules: vec![],
     }
 }
 
@@ -49,6 +53,18 @@ fn instance(
     b.build()
 }
 
+/// The VM's security group exists already, with no ingress permissions.
+fn group() -> (Rule, Rule) {
+    let groups = mock!(Client::describe_security_groups).then_output(|| {
+        DescribeSecurityGroupsOutput::builder()
+            .security_groups(SecurityGroup::builder().group_id("sg-0vm").build())
+            .build()
+    });
+    let rules = mock!(Client::describe_security_group_rules)
+        .then_output(|| DescribeSecurityGroupRulesOutput::builder().build());
+    (groups, rules)
+}
+
 fn driver(client: Client) -> AwsDriver {
     let sdk = aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
@@ -65,13 +81,20 @@ async fn a_retried_create_sends_the_same_client_token_and_gets_the_same_instance
     let token = vm.idempotency_key();
     let expected = token.clone();
     let run = mock!(Client::run_instances)
-        .match_requests(move |r| r.client_token() == Some(expected.as_str()))
+        .match_requests(move |r| {
+            r.client_token() == Some(expected.as_str()) && r.security_group_ids() == ["sg-0vm"]
+        })
         .then_output(|| {
             RunInstancesOutput::builder()
                 .instances(instance("i-0abc", InstanceStateName::Pending, None))
                 .build()
         });
-    let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&describe, &run]);
+    let (groups, sg_rules) = group();
+    let client = mock_client!(
+        aws_sdk_ec2,
+        RuleMode::MatchAny,
+        [&describe, &run, &groups, &sg_rules]
+    );
     let d = driver(client);
     let first = d.create(&vm).await.unwrap();
     let second = d.create(&vm).await.unwrap();
@@ -100,7 +123,12 @@ async fn an_instance_already_there_is_not_launched_again() {
             .build()
     });
     let run = mock!(Client::run_instances).then_output(|| RunInstancesOutput::builder().build());
-    let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&describe, &run]);
+    let (groups, sg_rules) = group();
+    let client = mock_client!(
+        aws_sdk_ec2,
+        RuleMode::MatchAny,
+        [&describe, &run, &groups, &sg_rules]
+    );
     let got = driver(client).create(&spec(None)).await.unwrap();
     assert_eq!(got.provider_id, "i-0live");
     assert_eq!(got.state, CloudState::Running);
@@ -124,7 +152,12 @@ async fn sev_snp_is_requested_and_verified() {
                 ))
                 .build()
         });
-    let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&describe, &run]);
+    let (groups, sg_rules) = group();
+    let client = mock_client!(
+        aws_sdk_ec2,
+        RuleMode::MatchAny,
+        [&describe, &run, &groups, &sg_rules]
+    );
     let got = driver(client)
         .create(&spec(Some(ConfidentialTech::SevSnp)))
         .await
@@ -148,7 +181,12 @@ async fn an_instance_without_sev_snp_is_reported_as_such() {
             ))
             .build()
     });
-    let client = mock_client!(aws_sdk_ec2, RuleMode::MatchAny, [&describe, &run]);
+    let (groups, sg_rules) = group();
+    let client = mock_client!(
+        aws_sdk_ec2,
+        RuleMode::MatchAny,
+        [&describe, &run, &groups, &sg_rules]
+    );
     let got = driver(client)
         .create(&spec(Some(ConfidentialTech::SevSnp)))
         .await

@@ -30,6 +30,7 @@ pub const ALL_CODES: &[(&str, u16)] = &[
     ("TEAM_NOT_FOUND", 404),
     ("PROJECT_NOT_FOUND", 404),
     ("CREDENTIALS_NOT_FOUND", 404),
+    ("SECURITY_RULE_NOT_FOUND", 404),
     ("ROUTE_NOT_FOUND", 404),
     ("METHOD_NOT_ALLOWED", 405),
     ("ILLEGAL_TRANSITION", 409),
@@ -38,10 +39,14 @@ pub const ALL_CODES: &[(&str, u16)] = &[
     ("CONCURRENT_MODIFICATION", 409),
     ("IDEMPOTENCY_IN_PROGRESS", 409),
     ("QUOTA_EXCEEDED", 409),
+    ("RULE_NAME_TAKEN", 409),
+    ("PRIORITY_TAKEN", 409),
+    ("RULE_LIMIT_REACHED", 409),
     ("PRECONDITION_FAILED", 412),
     ("PAYLOAD_TOO_LARGE", 413),
     ("UNSUPPORTED_MEDIA_TYPE", 415),
     ("IDEMPOTENCY_KEY_REUSED", 422),
+    ("UNSUPPORTED_BY_PROVIDER", 422),
     ("INTERNAL_ERROR", 500),
     ("SERVICE_UNAVAILABLE", 503),
 ];
@@ -131,12 +136,20 @@ impl ApiError {
                         NotFoundKind::Team => "TEAM_NOT_FOUND",
                         NotFoundKind::Project => "PROJECT_NOT_FOUND",
                         NotFoundKind::Credentials => "CREDENTIALS_NOT_FOUND",
+                        NotFoundKind::SecurityRule => "SECURITY_RULE_NOT_FOUND",
                     };
                     (S::NOT_FOUND, code, e.to_string(), None, None)
                 }
                 Error::Conflict { code, message } => {
                     (S::CONFLICT, code.as_str(), message.clone(), None, None)
                 }
+                Error::UnsupportedByProvider(m) => (
+                    S::UNPROCESSABLE_ENTITY,
+                    "UNSUPPORTED_BY_PROVIDER",
+                    m.clone(),
+                    None,
+                    None,
+                ),
                 Error::PreconditionFailed(m) => (
                     S::PRECONDITION_FAILED,
                     "PRECONDITION_FAILED",

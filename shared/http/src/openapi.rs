@@ -14,8 +14,8 @@ use utoipa::openapi::path::{
 };
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{
-    AdditionalProperties, AllOfBuilder, ArrayBuilder, ComponentsBuilder, ObjectBuilder,
-    OneOfBuilder, Schema, Type,
+    AdditionalProperties, AllOfBuilder, AnyOfBuilder, ArrayBuilder, ComponentsBuilder,
+    ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
 };
 use utoipa::openapi::security::{HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::tag::TagBuilder;
@@ -25,8 +25,9 @@ use utoipa::openapi::{
 };
 use utoipa::ToSchema;
 use vmapi_models::{
-    ActionResult, AuthMethod, CreateVmRequest, EventKind, ProjectId, Role, TeamId, UpdateVmRequest,
-    VirtualMachine, VmCredentials, VmEvent, VmId, VmStatus,
+    ActionResult, AuthMethod, CreateRuleRequest, CreateVmRequest, EventKind, ProjectId, Role,
+    RuleDeleted, SecurityRuleId, SecurityRuleView, TeamId, UpdateVmRequest, VirtualMachine,
+    VmCredentials, VmEvent, VmId, VmStatus,
 };
 
 use crate::error::ALL_CODES;
@@ -91,6 +92,32 @@ pub fn to_json() -> String {
     text
 }
 
+/// The create request's object schema with the one rule between its fields the server checks:
+/// `access` (the user's own public key) is only accepted with `authMethod` 1 (SSH key).
+fn key_needs_ssh_login(object: RefOr<Schema>) -> RefOr<Schema> {
+    AllOfBuilder::new()
+        .item(object)
+        .item(
+            AnyOfBuilder::new()
+                .item(ObjectBuilder::new().property(
+                    "access",
+                    ObjectBuilder::new().schema_type(SchemaType::Type(Type::Null)),
+                ))
+                .item(
+                    ObjectBuilder::new().property(
+                        "authMethod",
+                        ObjectBuilder::new()
+                            .schema_type(SchemaType::Type(Type::Integer))
+                            .enum_values(Some([1])),
+                    ),
+                )
+                .description(Some(
+                    "`access` (an SSH public key) is only accepted with `authMethod` 1 (SSH key)",
+                )),
+        )
+        .into()
+}
+
 /// The OpenAPI 3.1 document.
 pub fn document() -> OpenApi {
     let mut paths = PathsBuilder::new();
@@ -127,6 +154,10 @@ pub fn document() -> OpenApi {
                 ))
                 .build(),
             TagBuilder::new()
+                .name(TAG_RULES)
+                .description(Some("A VM's firewall rules (docs/security-rules.md)"))
+                .build(),
+            TagBuilder::new()
                 .name(TAG_CREDENTIALS)
                 .description(Some("The login of a VM (docs/credentials.md)"))
                 .build(),
@@ -140,6 +171,7 @@ pub fn document() -> OpenApi {
 
 const TAG_VMS: &str = "virtual machines";
 const TAG_CREDENTIALS: &str = "credentials";
+const TAG_RULES: &str = "security rules";
 const TAG_SERVICE: &str = "service";
 
 const INFO_DESCRIPTION: &str = "\
@@ -256,10 +288,37 @@ fn error_codes(endpoint: Endpoint) -> &'static [&'static str] {
             "INTERNAL_ERROR",
             "SERVICE_UNAVAILABLE",
         ],
-        Endpoint::GetActivity => &[
+        Endpoint::GetActivity | Endpoint::ListSecurityRules => &[
             "INVALID_PARAMETER",
             "UNAUTHORIZED",
             "VM_NOT_FOUND",
+            "INTERNAL_ERROR",
+            "SERVICE_UNAVAILABLE",
+        ],
+        Endpoint::CreateSecurityRule => &[
+            "INVALID_JSON",
+            "VALIDATION_FAILED",
+            "UNAUTHORIZED",
+            "FORBIDDEN",
+            "VM_NOT_FOUND",
+            "ILLEGAL_TRANSITION",
+            "RULE_NAME_TAKEN",
+            "PRIORITY_TAKEN",
+            "RULE_LIMIT_REACHED",
+            "CONCURRENT_MODIFICATION",
+            "PAYLOAD_TOO_LARGE",
+            "UNSUPPORTED_MEDIA_TYPE",
+            "UNSUPPORTED_BY_PROVIDER",
+            "INTERNAL_ERROR",
+            "SERVICE_UNAVAILABLE",
+        ],
+        Endpoint::DeleteSecurityRule => &[
+            "INVALID_PARAMETER",
+            "UNAUTHORIZED",
+            "FORBIDDEN",
+            "SECURITY_RULE_NOT_FOUND",
+            "ILLEGAL_TRANSITION",
+            "CONCURRENT_MODIFICATION",
             "INTERNAL_ERROR",
             "SERVICE_UNAVAILABLE",
         ],
@@ -276,7 +335,7 @@ fn code_meaning(endpoint: Option<Endpoint>, code: &str) -> &'static str {
         (Some(Endpoint::GetActivity), "INVALID_PARAMETER") => {
             "`id` is not 24 hexadecimal digits, `limit` is not a whole number from 1 to 200, `cursor` is not a cursor of this VM's history, or the query has another parameter; `details` names it"
         }
-        (Some(Endpoint::CreateVm), "INVALID_PARAMETER") => {
+        (Some(Endpoint::CreateVm | Endpoint::CreateSecurityRule), "INVALID_PARAMETER") => {
             "the `Idempotency-Key` header is not 1-255 visible ASCII characters, or is given twice; `details` names it"
         }
         (Some(e), "INVALID_PARAMETER") if e.idempotent() => {
@@ -289,6 +348,16 @@ fn code_meaning(endpoint: Option<Endpoint>, code: &str) -> &'static str {
             "only the VM's owner and the team's owners and admins read its credentials"
         }
         (Some(_), "FORBIDDEN") => "team viewers may read but not change",
+        (
+            Some(Endpoint::CreateSecurityRule | Endpoint::DeleteSecurityRule),
+            "ILLEGAL_TRANSITION",
+        ) => "the VM failed (status 6) or is being deleted (status 5): its rules cannot change",
+        (Some(Endpoint::CreateSecurityRule), "VM_NOT_FOUND") => {
+            "no such VM as `virtualMachine`, or a VM of a team the caller is not in (never 403, so ids cannot be probed)"
+        }
+        (Some(Endpoint::CreateSecurityRule), "VALIDATION_FAILED") => {
+            "a field is missing, of the wrong type, unknown or invalid (name, direction, protocol, access, ports, CIDR, priority 100-4096, description); `details` names every offending field"
+        }
         (Some(Endpoint::CreateVm), "CONCURRENT_MODIFICATION") => {
             "concurrent creates kept changing the team's quota usage at the same moment; nothing was created: retry the request"
         }
@@ -317,6 +386,17 @@ fn code_meaning_anywhere(code: &str) -> &'static str {
         "TEAM_NOT_FOUND" => "no such team, or the caller is not a member",
         "PROJECT_NOT_FOUND" => "no such project, or it is not the team's",
         "CREDENTIALS_NOT_FOUND" => "the VM has no stored login (made before logins existed)",
+        "SECURITY_RULE_NOT_FOUND" => {
+            "no such security rule, or a rule of a VM of a team the caller is not in (never 403)"
+        }
+        "RULE_NAME_TAKEN" => "the VM already has a security rule of this name (ignoring case)",
+        "PRIORITY_TAKEN" => {
+            "the VM already has a security rule of this direction with this priority; choose another or leave `priority` out for the next free one"
+        }
+        "RULE_LIMIT_REACHED" => "the VM has 50 security rules, the most it may have",
+        "UNSUPPORTED_BY_PROVIDER" => {
+            "the VM's cloud cannot express the rule: Kraud.Cloud only opens or closes a VM's public address (Inbound, protocol `*`, portRange `[\"*\"]`, cidrBlock `0.0.0.0/0`); AWS security groups take no `Deny` and no outbound rules; the message says which; nothing was written"
+        }
         "ROUTE_NOT_FOUND" => "no route matches the method and path",
         "METHOD_NOT_ALLOWED" => "the path exists, but not with this method",
         "ILLEGAL_TRANSITION" => {
@@ -369,6 +449,9 @@ fn summary(endpoint: Endpoint) -> &'static str {
         Endpoint::DeleteVm => "Delete a virtual machine",
         Endpoint::GetCredentials => "Read a virtual machine's login",
         Endpoint::GetActivity => "A virtual machine's history",
+        Endpoint::CreateSecurityRule => "Add a security rule to a virtual machine",
+        Endpoint::ListSecurityRules => "A virtual machine's security rules",
+        Endpoint::DeleteSecurityRule => "Remove a security rule",
     }
 }
 
@@ -431,6 +514,31 @@ fn description(endpoint: Endpoint) -> &'static str {
              cleanup job's actions. Paged like the list (`limit`, `cursor`). Readable by every \
              member of the VM's team; a deleted VM's history goes when its record is purged."
         }
+        Endpoint::CreateSecurityRule => {
+            "Adds a firewall rule to the VM named by `virtualMachine`, for the VM's team's owners, \
+             admins and members (viewers: 403). One body for every cloud; the platform's Azure \
+             (NSG: `destinationPortRange`, `sourceAddressPrefix`, `sourcePortRange`, `destination`, \
+             `destinationAddressPrefix`) and AWS (security group: `portRange`, `cidrBlock`, `source`) \
+             shapes are accepted too. Defaults: `direction` Inbound, `access` Allow, `cidrBlock` \
+             0.0.0.0/0, `priority` the next free multiple of 10 from 1000 in the direction (100-4096, \
+             unique per direction); names are unique per VM, ignoring case; at most 50 rules per VM. \
+             What the VM's cloud cannot express is a 422 `UNSUPPORTED_BY_PROVIDER`. The change bumps \
+             the VM's `rulesRevision`; a running or stopped VM with nothing pending gets `pendingOp` \
+             `apply-rules`, and the provisioner makes the cloud's firewall equal to the rules \
+             (`applied` turns true). The body may also be wrapped as `{\"data\": {...}}`."
+        }
+        Endpoint::ListSecurityRules => {
+            "The VM's security rules, inbound first, then by priority, including the default rule \
+             every VM gets (`AllowAnySSHInbound`, or `AllowAnyInbound` on Kraud.Cloud). `applied` \
+             tells whether the VM's cloud firewall has the rule yet. Readable by every member of \
+             the VM's team."
+        }
+        Endpoint::DeleteSecurityRule => {
+            "Removes the rule (the default rule too) from its VM, for the VM's team's owners, \
+             admins and members (viewers: 403); the provisioner then removes it from the cloud's \
+             firewall. An unknown rule, or one of a VM of a team the caller is not in, is a 404 \
+             `SECURITY_RULE_NOT_FOUND`."
+        }
         Endpoint::GetCredentials => {
             "The VM's login: `password` (authMethod 0) or `privateKey` and `publicKey` \
              (authMethod 1 with a generated key pair), or only `publicKey` (the user's own key), \
@@ -445,6 +553,9 @@ fn tag(endpoint: Endpoint) -> &'static str {
     match endpoint {
         Endpoint::Health => TAG_SERVICE,
         Endpoint::GetCredentials => TAG_CREDENTIALS,
+        Endpoint::CreateSecurityRule
+        | Endpoint::ListSecurityRules
+        | Endpoint::DeleteSecurityRule => TAG_RULES,
         _ => TAG_VMS,
     }
 }
@@ -510,7 +621,13 @@ fn operation(endpoint: Endpoint) -> Operation {
             "A project of the team",
         ));
     }
-    if endpoint.path().contains("{id}") {
+    if endpoint == Endpoint::DeleteSecurityRule {
+        op = op.parameter(path_parameter(
+            "id",
+            schema_ref(SecurityRuleId::name()),
+            "The security rule",
+        ));
+    } else if endpoint.path().contains("{id}") {
         op = op.parameter(path_parameter(
             "id",
             schema_ref(VmId::name()),
@@ -640,6 +757,9 @@ fn operation(endpoint: Endpoint) -> Operation {
                     .build(),
             ));
         }
+        Endpoint::CreateSecurityRule => {
+            op = op.request_body(Some(rule_request_body()));
+        }
         Endpoint::UpdateVm => {
             op = op.request_body(Some(
                 RequestBodyBuilder::new()
@@ -664,6 +784,82 @@ fn operation(endpoint: Endpoint) -> Operation {
         op = op.response(status.to_string(), response);
     }
     op.build()
+}
+
+/// The body of `POST /api/security-rules`: one schema taking the neutral, Azure and AWS shapes
+/// (or any of them wrapped as `data`), with the platform's two example bodies.
+fn rule_request_body() -> utoipa::openapi::request_body::RequestBody {
+    use utoipa::openapi::example::ExampleBuilder;
+    // Keys in sorted order: the document is the same whether or not serde_json preserves
+    // insertion order (a feature another crate of the workspace may turn on).
+    let example = |summary: &str, value: serde_json::Value| {
+        RefOr::T(
+            ExampleBuilder::new()
+                .summary(summary)
+                .value(Some(value))
+                .build(),
+        )
+    };
+    RequestBodyBuilder::new()
+        .required(Some(Required::True))
+        .description(Some(
+            "The rule in one of three shapes, flat or wrapped as `{\"data\": {...}}`; at most 64 KiB of `application/json`. Neutral: `portRange` (a string or an array of `\"22\"`, `\"8000-8090\"`, `\"*\"`) and `cidrBlock`. Azure (NSG): `destinationPortRange` and `sourceAddressPrefix` for the same, with `sourcePortRange`, `destination` and `destinationAddressPrefix` accepted only as `*`. AWS (security group): `portRange`, `cidrBlock` and `source` (`*` or the same network). Giving the ports or the addresses twice (e.g. `portRange` and `destinationPortRange`) is a 400",
+        ))
+        .content(
+            JSON,
+            ContentBuilder::new()
+                .schema(Some(
+                    OneOfBuilder::new()
+                        .item(schema_ref(CreateRuleRequest::name()))
+                        .item(
+                            ObjectBuilder::new()
+                                .property("data", schema_ref(CreateRuleRequest::name()))
+                                .required("data")
+                                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+                                .description(Some("The request wrapped as `data`")),
+                        ),
+                ))
+                .examples_from_iter([
+                    (
+                        "azure",
+                        example(
+                            "The platform's Azure example (NSG shape)",
+                            serde_json::json!({
+                                "access": "Allow", "description": "", "destination": "*",
+                                "destinationAddressPrefix": "*", "destinationPortRange": "8080",
+                                "direction": "Inbound", "name": "Any", "priority": 100,
+                                "protocol": "*", "source": "*", "sourceAddressPrefix": "*",
+                                "sourcePortRange": "*", "virtualMachine": "6549fc7a70c99a149c7918e8"
+                            }),
+                        ),
+                    ),
+                    (
+                        "aws",
+                        example(
+                            "The platform's AWS example (security-group shape)",
+                            serde_json::json!({
+                                "cidrBlock": "0.0.0.0/0", "description": "", "direction": "Inbound",
+                                "name": "SSH", "portRange": ["22"], "protocol": "Tcp", "source": "*",
+                                "virtualMachine": "6549fc8570c99a149c79193f"
+                            }),
+                        ),
+                    ),
+                    (
+                        "neutral",
+                        example(
+                            "The neutral shape: HTTPS and a port range from one network",
+                            serde_json::json!({
+                                "access": "Allow", "cidrBlock": "203.0.113.0/24",
+                                "description": "HTTPS and the app ports", "direction": "Inbound",
+                                "name": "web", "portRange": ["443", "8000-8090"], "priority": 1100,
+                                "protocol": "Tcp", "virtualMachine": "6549fc8570c99a149c79193f"
+                            }),
+                        ),
+                    ),
+                ])
+                .build(),
+        )
+        .build()
 }
 
 /// The paging headers of a list answer.
@@ -785,6 +981,46 @@ fn success_response(endpoint: Endpoint) -> (StatusCode, utoipa::openapi::Respons
                                 .items(schema_ref(VmEvent::name()))
                                 .description(Some("At most `limit` events")),
                         ))
+                        .build(),
+                )
+                .build(),
+        ),
+        Endpoint::CreateSecurityRule => (
+            StatusCode::CREATED,
+            response
+                .description("The new rule (`applied` false until the provisioner has applied it)")
+                .content(
+                    JSON,
+                    ContentBuilder::new()
+                        .schema(Some(schema_ref(SecurityRuleView::name())))
+                        .build(),
+                )
+                .build(),
+        ),
+        Endpoint::ListSecurityRules => (
+            StatusCode::OK,
+            response
+                .description("The VM's rules, inbound first, then by priority")
+                .content(
+                    JSON,
+                    ContentBuilder::new()
+                        .schema(Some(
+                            ArrayBuilder::new()
+                                .items(schema_ref(SecurityRuleView::name()))
+                                .description(Some("Every rule of the VM (at most 50)")),
+                        ))
+                        .build(),
+                )
+                .build(),
+        ),
+        Endpoint::DeleteSecurityRule => (
+            StatusCode::OK,
+            response
+                .description("The rule is gone from the VM (the cloud follows)")
+                .content(
+                    JSON,
+                    ContentBuilder::new()
+                        .schema(Some(schema_ref(RuleDeleted::name())))
                         .build(),
                 )
                 .build(),
@@ -954,8 +1190,15 @@ fn components() -> utoipa::openapi::Components {
     add::<VmCredentials>(&mut schemas);
     add::<VmEvent>(&mut schemas);
     add::<EventKind>(&mut schemas);
-    add::<CreateVmRequest>(&mut schemas);
+    schemas.push((
+        CreateVmRequest::name().into_owned(),
+        key_needs_ssh_login(<CreateVmRequest as utoipa::PartialSchema>::schema()),
+    ));
+    CreateVmRequest::schemas(&mut schemas);
     add::<UpdateVmRequest>(&mut schemas);
+    add::<CreateRuleRequest>(&mut schemas);
+    add::<SecurityRuleView>(&mut schemas);
+    add::<RuleDeleted>(&mut schemas);
     add::<VmStatus>(&mut schemas);
     add::<AuthMethod>(&mut schemas);
     add::<Role>(&mut schemas);

@@ -12,8 +12,8 @@ use axum::{Json, Router};
 use tracing::Instrument;
 use vmapi_core::{Action, FieldError, VmFilter};
 use vmapi_models::{
-    CreateVmRequest, ProjectId, Tag, TeamId, UpdateVmRequest, UserId, VirtualMachine,
-    VmCredentials, VmId, VmStatus,
+    CreateRuleRequest, CreateVmRequest, ProjectId, RuleDeleted, SecurityRuleId, SecurityRuleView,
+    Tag, TeamId, UpdateVmRequest, UserId, VirtualMachine, VmCredentials, VmId, VmStatus,
 };
 
 use crate::error::{ApiError, REQUEST_ID};
@@ -45,11 +45,17 @@ pub enum Endpoint {
     GetCredentials,
     /// `GET /api/virtual-machines/{id}/activity`
     GetActivity,
+    /// `POST /api/security-rules`
+    CreateSecurityRule,
+    /// `GET /api/virtual-machines/{id}/security-rules`
+    ListSecurityRules,
+    /// `DELETE /api/security-rules/{id}`
+    DeleteSecurityRule,
 }
 
 impl Endpoint {
     /// All endpoints.
-    pub const ALL: [Endpoint; 11] = [
+    pub const ALL: [Endpoint; 14] = [
         Endpoint::Health,
         Endpoint::CreateVm,
         Endpoint::ListVms,
@@ -61,6 +67,9 @@ impl Endpoint {
         Endpoint::DeleteVm,
         Endpoint::GetCredentials,
         Endpoint::GetActivity,
+        Endpoint::CreateSecurityRule,
+        Endpoint::ListSecurityRules,
+        Endpoint::DeleteSecurityRule,
     ];
 
     /// HTTP method.
@@ -70,11 +79,12 @@ impl Endpoint {
             | Endpoint::ListVms
             | Endpoint::GetVm
             | Endpoint::GetCredentials
-            | Endpoint::GetActivity => Method::GET,
-            Endpoint::CreateVm => Method::POST,
+            | Endpoint::GetActivity
+            | Endpoint::ListSecurityRules => Method::GET,
+            Endpoint::CreateVm | Endpoint::CreateSecurityRule => Method::POST,
             Endpoint::UpdateVm => Method::PATCH,
             Endpoint::StartVm | Endpoint::StopVm | Endpoint::RebootVm => Method::PUT,
-            Endpoint::DeleteVm => Method::DELETE,
+            Endpoint::DeleteVm | Endpoint::DeleteSecurityRule => Method::DELETE,
         }
     }
 
@@ -92,6 +102,9 @@ impl Endpoint {
             Endpoint::RebootVm => "/api/virtual-machines/{id}/reboot",
             Endpoint::GetCredentials => "/api/virtual-machines/{id}/credentials",
             Endpoint::GetActivity => "/api/virtual-machines/{id}/activity",
+            Endpoint::CreateSecurityRule => "/api/security-rules",
+            Endpoint::ListSecurityRules => "/api/virtual-machines/{id}/security-rules",
+            Endpoint::DeleteSecurityRule => "/api/security-rules/{id}",
         }
     }
 
@@ -109,6 +122,9 @@ impl Endpoint {
             Endpoint::DeleteVm => "delete-vm",
             Endpoint::GetCredentials => "get-credentials",
             Endpoint::GetActivity => "get-activity",
+            Endpoint::CreateSecurityRule => "create-security-rule",
+            Endpoint::ListSecurityRules => "list-security-rules",
+            Endpoint::DeleteSecurityRule => "delete-security-rule",
         }
     }
 
@@ -119,7 +135,8 @@ impl Endpoint {
     }
 
     /// Whether the endpoint honours `Idempotency-Key`: every write that creates or acts (POST,
-    /// PUT, DELETE: create and the VM actions); see [`crate::idempotency`].
+    /// PUT, DELETE: create, the VM actions and the security-rule writes); see
+    /// [`crate::idempotency`].
     pub fn idempotent(self) -> bool {
         matches!(self.method(), Method::POST | Method::PUT | Method::DELETE)
     }
@@ -141,6 +158,9 @@ pub fn router(state: AppState, endpoints: &[Endpoint]) -> Router {
             Endpoint::DeleteVm => on(MethodFilter::DELETE, delete_vm),
             Endpoint::GetCredentials => on(MethodFilter::GET, get_credentials),
             Endpoint::GetActivity => on(MethodFilter::GET, get_activity),
+            Endpoint::CreateSecurityRule => on(MethodFilter::POST, create_security_rule),
+            Endpoint::ListSecurityRules => on(MethodFilter::GET, list_security_rules),
+            Endpoint::DeleteSecurityRule => on(MethodFilter::DELETE, delete_security_rule),
         };
         let method_router = if endpoint.idempotent() {
             method_router.route_layer(middleware::from_fn_with_state(
@@ -536,4 +556,42 @@ async fn get_credentials(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(resp)
+}
+
+async fn create_security_rule(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    JsonBody(req): JsonBody<CreateRuleRequest, true>,
+) -> Result<(StatusCode, Json<SecurityRuleView>), ApiError> {
+    if let Some(vm) = req.virtual_machine {
+        record("vm", vm);
+    }
+    let rule = state.service.create_rule(&user, req).await?;
+    Ok((StatusCode::CREATED, Json(rule)))
+}
+
+async fn list_security_rules(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    VmPath(id): VmPath,
+) -> Result<Json<Vec<SecurityRuleView>>, ApiError> {
+    Ok(Json(state.service.list_rules(&user, id).await?))
+}
+
+async fn delete_security_rule(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<Json<RuleDeleted>, ApiError> {
+    let bad = || {
+        ApiError::BadParameter(FieldError::new(
+            "id",
+            "is not a valid security rule id (24 hexadecimal characters)",
+        ))
+    };
+    let Path(raw) = path.map_err(|_| bad())?;
+    let id = SecurityRuleId::parse(&raw).map_err(|_| bad())?;
+    let deleted = state.service.delete_rule(&user, id).await?;
+    record("vm", deleted.vm_id);
+    Ok(Json(deleted))
 }

@@ -302,13 +302,16 @@ async fn the_local_server_serves_the_document() {
 /// Every error the mapping knows, one value per `code`-producing branch.
 fn every_api_error() -> Vec<ApiError> {
     // A new ConflictCode must be added here (and to ALL_CODES).
-    fn conflict_codes() -> [ConflictCode; 5] {
+    fn conflict_codes() -> [ConflictCode; 8] {
         let all = [
             ConflictCode::IllegalTransition,
             ConflictCode::HostNameTaken,
             ConflictCode::DuplicateHostName,
             ConflictCode::ConcurrentModification,
             ConflictCode::QuotaExceeded,
+            ConflictCode::RuleNameTaken,
+            ConflictCode::PriorityTaken,
+            ConflictCode::RuleLimitReached,
         ];
         for c in all {
             match c {
@@ -316,7 +319,10 @@ fn every_api_error() -> Vec<ApiError> {
                 | ConflictCode::HostNameTaken
                 | ConflictCode::DuplicateHostName
                 | ConflictCode::ConcurrentModification
-                | ConflictCode::QuotaExceeded => {}
+                | ConflictCode::QuotaExceeded
+                | ConflictCode::RuleNameTaken
+                | ConflictCode::PriorityTaken
+                | ConflictCode::RuleLimitReached => {}
             }
         }
         all
@@ -326,7 +332,8 @@ fn every_api_error() -> Vec<ApiError> {
             NotFoundKind::Vm
             | NotFoundKind::Team
             | NotFoundKind::Project
-            | NotFoundKind::Credentials => {}
+            | NotFoundKind::Credentials
+            | NotFoundKind::SecurityRule => {}
         }
         ApiError::Core(Error::not_found(kind, "654a11e60b23ef1b0f36d44e"))
     };
@@ -337,6 +344,8 @@ fn every_api_error() -> Vec<ApiError> {
         not_found(NotFoundKind::Team),
         not_found(NotFoundKind::Project),
         not_found(NotFoundKind::Credentials),
+        not_found(NotFoundKind::SecurityRule),
+        ApiError::Core(Error::UnsupportedByProvider("Kraud.Cloud cannot".into())),
         ApiError::Core(Error::VersionConflict),
         ApiError::Core(Error::PreconditionFailed("stale".into())),
         ApiError::Core(Error::Unavailable {
@@ -606,7 +615,7 @@ fn operations_are_named_after_their_functions_with_their_parameters() {
             .map(str::to_string)
             .collect();
         assert_eq!(documented, in_path, "{}", endpoint.function());
-        let success = if endpoint == Endpoint::CreateVm {
+        let success = if matches!(endpoint, Endpoint::CreateVm | Endpoint::CreateSecurityRule) {
             "201"
         } else {
             "200"
@@ -625,6 +634,22 @@ fn operations_are_named_after_their_functions_with_their_parameters() {
         .any(|p| p["name"] == "cursor" && p["in"] == "query"));
     let create = operation(&doc, Endpoint::CreateVm);
     assert!(create["requestBody"]["content"]["application/json"]["schema"]["oneOf"].is_array());
+    let rule = operation(&doc, Endpoint::CreateSecurityRule);
+    let content = &rule["requestBody"]["content"]["application/json"];
+    assert!(content["schema"]["oneOf"].is_array());
+    assert_eq!(
+        content["examples"]["aws"]["value"]["cidrBlock"],
+        "0.0.0.0/0"
+    );
+    assert_eq!(
+        content["examples"]["azure"]["value"]["destinationPortRange"],
+        "8080"
+    );
+    let delete_rule = operation(&doc, Endpoint::DeleteSecurityRule);
+    assert_eq!(
+        delete_rule["parameters"][0]["schema"]["$ref"],
+        "#/components/schemas/SecurityRuleId"
+    );
     let update = operation(&doc, Endpoint::UpdateVm);
     assert_eq!(
         update["requestBody"]["content"]["application/json"]["schema"]["$ref"],
@@ -950,6 +975,13 @@ fn other_wire_types_fit_their_schemas() {
     let mut unknown = fixture("create-request");
     unknown["password"] = json!("hunter2");
     assert!(!validate(&doc, body_schema, &unknown).is_empty());
+    // A user's own key only with the SSH-key login, as the server checks.
+    let mut key = fixture("create-request");
+    key["access"] = json!({ "sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl" });
+    key["authMethod"] = json!(1);
+    assert!(validate(&doc, body_schema, &key).is_empty());
+    key["authMethod"] = json!(0);
+    assert!(!validate(&doc, body_schema, &key).is_empty());
     // PATCH bodies.
     for body in [
         json!({"name": "web-2"}),

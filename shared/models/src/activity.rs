@@ -41,6 +41,12 @@ pub enum EventKind {
     /// project is gone.
     #[serde(rename = "cleanup.deleted")]
     CleanupDeleted,
+    /// A user added a security rule to the VM (detail: the rule's name).
+    #[serde(rename = "rule.create")]
+    RuleCreate,
+    /// A user removed a security rule from the VM (detail: the rule's name).
+    #[serde(rename = "rule.delete")]
+    RuleDelete,
 }
 
 /// One event of a VM's history.

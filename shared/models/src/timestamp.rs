@@ -99,9 +99,10 @@ impl utoipa::PartialSchema for Timestamp {
             .schema_type(Type::String)
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
             .description(Some(
-                "ISO-8601 date-time: written in UTC with milliseconds (`2023-11-07T10:31:02.692Z`); read as RFC 3339 with any offset and normalized to UTC milliseconds",
+                "ISO-8601 date-time: written in UTC with milliseconds (`2023-11-07T10:31:02.692Z`); read as RFC 3339 with any offset and normalized to UTC milliseconds. Years 0000-9999.",
             ))
-            .examples(["2023-11-07T10:31:02.692Z"])
+            // In the future, so the example also fits the fields that must be (`expiresAt`).
+            .examples(["2099-11-07T10:31:02.692Z"])
             .into()
     }
 }

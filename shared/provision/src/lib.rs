@@ -5,11 +5,12 @@
 pub mod cleanup;
 pub mod config;
 pub mod lambda;
+pub mod lazy;
 pub mod stream;
 
 use std::sync::Arc;
 
-use vmapi_core::cloud::CloudDriver;
+use vmapi_core::cloud::{CloudDriver, DriverError, DriverKind};
 use vmapi_core::{Drivers, Provisioner, Repository, SecretStore, SystemClock};
 use vmapi_drivers::aws::AwsDriver;
 use vmapi_drivers::azure::{AzureConfig, AzureDriver};
@@ -18,6 +19,7 @@ use vmapi_drivers::SimulatedDriver;
 use vmapi_models::{CloudKind, SecretPath, Sensitive};
 
 pub use config::{Choice, ProvisionConfig, ProvisionConfigError};
+pub use lazy::LazyDriver;
 
 /// The Azure service principal as stored in the secret store (JSON).
 #[derive(serde::Deserialize)]
@@ -43,22 +45,32 @@ struct KraudCredentials {
     base_url: Option<String>,
 }
 
-/// Reads and parses a cloud-credential document; errors name the path, never the content.
+/// Reads and parses a cloud-credential document; errors name the path, never the content. An
+/// unreachable secret store is retryable; a missing or malformed document is not.
 async fn read_credentials<T: serde::de::DeserializeOwned>(
     secrets: &Arc<dyn SecretStore>,
     path: &str,
-) -> Result<T, ProvisionConfigError> {
-    let doc = secrets
-        .read_document(&SecretPath::from_text(path))
-        .await
-        .map_err(|e| ProvisionConfigError(format!("reading cloud credentials {path}: {e}")))?
-        .ok_or_else(|| {
-            ProvisionConfigError(format!(
+) -> Result<T, DriverError> {
+    let doc = match secrets.read_document(&SecretPath::from_text(path)).await {
+        Ok(Some(doc)) => doc,
+        Ok(None) => {
+            return Err(DriverError::Unauthorized(format!(
                 "cloud credentials {path} are not in the secret store"
-            ))
-        })?;
+            )))
+        }
+        Err(e @ vmapi_core::Error::Unavailable { .. }) => {
+            return Err(DriverError::Unreachable(format!(
+                "reading cloud credentials {path}: {e}"
+            )))
+        }
+        Err(e) => {
+            return Err(DriverError::Unauthorized(format!(
+                "reading cloud credentials {path}: {e}"
+            )))
+        }
+    };
     serde_json::from_str(doc.expose()).map_err(|e| {
-        ProvisionConfigError(format!(
+        DriverError::Unauthorized(format!(
             "cloud credentials {path} are not the expected JSON (line {}, column {})",
             e.line(),
             e.column()
@@ -66,50 +78,71 @@ async fn read_credentials<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Builds the drivers the configuration names; logs which cloud is served by what. A cloud
-/// whose credentials cannot be read gets no driver (its VMs fail with a reason saying so) rather
-/// than stopping every other cloud's provisioning.
-pub async fn drivers(
+/// Builds the drivers the configuration names and logs which cloud is served by what. The Azure
+/// and Kraud.Cloud drivers are built lazily (see [`LazyDriver`]): start-up does no network I/O,
+/// and a cloud whose credentials cannot be read fails only its own VMs' operations, with a
+/// reason, while every other cloud goes on.
+pub fn drivers(
     config: &ProvisionConfig,
     sdk: &aws_config::SdkConfig,
     secrets: &Arc<dyn SecretStore>,
-) -> Result<Drivers, ProvisionConfigError> {
+) -> Drivers {
     let simulated = Arc::new(SimulatedDriver::new(config.simulated_delay));
     let mut drivers = Drivers::new();
     drivers = match config.aws {
         Choice::Real => drivers.with(CloudKind::Aws, Arc::new(AwsDriver::new(sdk.clone()))),
         Choice::Simulated => drivers.with(CloudKind::Aws, simulated.clone()),
     };
-    // The two credential reads go out together (init pays one round trip, not two).
-    let azure = async {
-        match config.azure {
-            Choice::Simulated => Ok(simulated.clone() as Arc<dyn CloudDriver>),
-            Choice::Real => azure_driver(config, secrets).await,
+    drivers = match config.azure {
+        Choice::Simulated => drivers.with(CloudKind::Azure, simulated.clone()),
+        Choice::Real => {
+            let (config, secrets) = (config.clone(), secrets.clone());
+            let lazy = LazyDriver::new(
+                DriverKind::Azure,
+                AzureDriver::static_capabilities(),
+                move || {
+                    let (config, secrets) = (config.clone(), secrets.clone());
+                    async move { logged(CloudKind::Azure, azure_driver(&config, &secrets).await) }
+                },
+            );
+            drivers.with(CloudKind::Azure, Arc::new(lazy))
         }
     };
-    let kraud = async {
-        match config.kraud {
-            Choice::Simulated => Ok(simulated.clone() as Arc<dyn CloudDriver>),
-            Choice::Real => kraud_driver(config, secrets).await,
+    drivers = match config.kraud {
+        Choice::Simulated => drivers.with(CloudKind::Kraud, simulated),
+        Choice::Real => {
+            let (config, secrets) = (config.clone(), secrets.clone());
+            let lazy = LazyDriver::new(
+                DriverKind::Kraud,
+                KraudDriver::static_capabilities(),
+                move || {
+                    let (config, secrets) = (config.clone(), secrets.clone());
+                    async move { logged(CloudKind::Kraud, kraud_driver(&config, &secrets).await) }
+                },
+            );
+            drivers.with(CloudKind::Kraud, Arc::new(lazy))
         }
     };
-    let (azure, kraud) = tokio::join!(azure, kraud);
-    for (cloud, driver) in [(CloudKind::Azure, azure), (CloudKind::Kraud, kraud)] {
-        match driver {
-            Ok(d) => drivers = drivers.with(cloud, d),
-            Err(e) => {
-                tracing::error!(cloud = ?cloud, error = %e, "no driver for this cloud; its VMs will fail with a reason")
-            }
-        }
+    tracing::info!(drivers = %drivers.describe(), "cloud drivers (simulated ones are for local development only; Azure and Kraud.Cloud read their credentials on first use)");
+    drivers
+}
+
+/// Logs a failed driver build once per attempt (the operation's error carries only a generic
+/// reason to users).
+fn logged(
+    cloud: CloudKind,
+    built: Result<Arc<dyn CloudDriver>, DriverError>,
+) -> Result<Arc<dyn CloudDriver>, DriverError> {
+    if let Err(e) = &built {
+        tracing::error!(cloud = ?cloud, error = %e, "cannot build the cloud driver; this cloud's VM operations fail until its credentials can be read");
     }
-    tracing::info!(drivers = %drivers.describe(), "cloud drivers (simulated ones are for local development only)");
-    Ok(drivers)
+    built
 }
 
 async fn azure_driver(
     config: &ProvisionConfig,
     secrets: &Arc<dyn SecretStore>,
-) -> Result<Arc<dyn CloudDriver>, ProvisionConfigError> {
+) -> Result<Arc<dyn CloudDriver>, DriverError> {
     let doc: AzureCredentials = read_credentials(secrets, &config.azure_credentials_secret).await?;
     let mut azure = AzureConfig::new(
         doc.tenant_id,
@@ -124,22 +157,22 @@ async fn azure_driver(
     if let Some(base) = doc.login_base {
         azure.login_base = base;
     }
-    let driver =
-        AzureDriver::new(azure).map_err(|e| ProvisionConfigError(format!("Azure driver: {e}")))?;
+    let driver = AzureDriver::new(azure)
+        .map_err(|e| DriverError::Unauthorized(format!("Azure driver: {e}")))?;
     Ok(Arc::new(driver))
 }
 
 async fn kraud_driver(
     config: &ProvisionConfig,
     secrets: &Arc<dyn SecretStore>,
-) -> Result<Arc<dyn CloudDriver>, ProvisionConfigError> {
+) -> Result<Arc<dyn CloudDriver>, DriverError> {
     let doc: KraudCredentials = read_credentials(secrets, &config.kraud_credentials_secret).await?;
     let mut kraud = KraudConfig::new(Sensitive::new(doc.token));
     if let Some(base) = doc.base_url {
         kraud.base_url = base;
     }
     let driver = KraudDriver::new(kraud)
-        .map_err(|e| ProvisionConfigError(format!("Kraud.Cloud driver: {e}")))?;
+        .map_err(|e| DriverError::Unauthorized(format!("Kraud.Cloud driver: {e}")))?;
     Ok(Arc::new(driver))
 }
 
@@ -150,7 +183,7 @@ pub async fn provisioner(
     repo: Arc<dyn Repository>,
     secrets: Arc<dyn SecretStore>,
 ) -> Result<Provisioner, ProvisionConfigError> {
-    let drivers = drivers(config, sdk, &secrets).await?;
+    let drivers = drivers(config, sdk, &secrets);
     Ok(Provisioner::new(
         repo,
         Arc::new(SystemClock),

@@ -19,6 +19,8 @@ pub(crate) enum Kind {
     Provider,
     Size,
     Price,
+    /// A security rule's pointer to its VM.
+    Rule,
 }
 
 impl Kind {
@@ -32,6 +34,7 @@ impl Kind {
             Kind::Provider => "PROVIDER",
             Kind::Size => "SIZE",
             Kind::Price => "PRICE",
+            Kind::Rule => "RULE",
         }
     }
 

@@ -15,9 +15,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use vmapi_core::{
     ConflictCode, Error, EventPage, Found, Gone, Lookup, NameChange, PageKey, Repository, Result,
-    Tombstone, VmFilter, VmPage,
+    RuleChange, RuleOwner, Tombstone, VmFilter, VmPage,
 };
-use vmapi_models::{ProjectId, Seed, StaleCategory, Timestamp, VmEvent, VmId, VmRecord};
+use vmapi_models::{
+    ProjectId, SecurityRuleId, Seed, StaleCategory, Timestamp, VmEvent, VmId, VmRecord,
+};
 
 use vmapi_core::{QuotaLimits, Usage};
 use vmapi_models::TeamId;
@@ -259,6 +261,11 @@ impl DynamoRepository {
         if vm.status.is_active() {
             writes.push(self.put_claim_write(vm.project, vm));
         }
+        writes.extend(
+            vm.rules
+                .iter()
+                .map(|r| self.put_rule_pointer_write(r.id, vm)),
+        );
         self.client
             .transact_write_items()
             .set_transact_items(Some(writes))
@@ -337,6 +344,40 @@ impl DynamoRepository {
                     .expect("put is complete"),
             )
             .build())
+    }
+
+    /// The pointer of a security rule to its VM (`pk = RULE#id`, `sk = RULE`), which
+    /// `DELETE /api/security-rules/{id}` reads; new ids only.
+    fn put_rule_pointer_write(&self, rule: SecurityRuleId, vm: &VmRecord) -> TransactWriteItem {
+        let mut item = key(Kind::Rule, &rule.to_string());
+        item.insert("entity".into(), s("rule"));
+        item.insert("vmId".into(), s(vm.id.to_string()));
+        item.insert("teamId".into(), s(vm.team.to_string()));
+        TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression(format!("attribute_not_exists({PK})"))
+                    .build()
+                    .expect("put is complete"),
+            )
+            .build()
+    }
+
+    /// Removes a security rule's pointer (unless it points at another VM).
+    fn delete_rule_pointer_write(&self, rule: SecurityRuleId, vm: VmId) -> TransactWriteItem {
+        TransactWriteItem::builder()
+            .delete(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(Kind::Rule, &rule.to_string())))
+                    .condition_expression(format!("attribute_not_exists({PK}) OR vmId = :id"))
+                    .expression_attribute_values(":id", s(vm.to_string()))
+                    .build()
+                    .expect("delete is complete"),
+            )
+            .build()
     }
 
     fn put_claim_write(&self, project: ProjectId, vm: &VmRecord) -> TransactWriteItem {
@@ -451,6 +492,45 @@ impl DynamoRepository {
             .await
             .map_err(|e| map_sdk("GetItem", e))?;
         Ok(out.item.as_ref().map(usage_of))
+    }
+
+    /// What `lookup` names that the catalog cache holds; the keys of the rest are pushed
+    /// onto `keys`.
+    fn lookup_cached(&self, lookup: &Lookup, keys: &mut Vec<Key>) -> Result<Found> {
+        let mut found = Found::default();
+        let mut wanted: Vec<(Kind, String)> = Vec::with_capacity(lookup.len());
+        wanted.extend(lookup.teams.iter().map(|id| (Kind::Team, id.to_string())));
+        wanted.extend(
+            lookup
+                .projects
+                .iter()
+                .map(|id| (Kind::Project, id.to_string())),
+        );
+        wanted.extend(
+            lookup
+                .cloud_providers
+                .iter()
+                .map(|id| (Kind::Cloud, id.to_string())),
+        );
+        wanted.extend(
+            lookup
+                .providers
+                .iter()
+                .map(|id| (Kind::Provider, id.to_string())),
+        );
+        wanted.extend(lookup.sizes.iter().map(|id| (Kind::Size, id.to_string())));
+        wanted.extend(lookup.prices.iter().map(|id| (Kind::Price, id.to_string())));
+
+        for (kind, id) in wanted {
+            if kind.is_catalog() {
+                if let Some(item) = self.cache.get(kind, &id) {
+                    insert_found(&mut found, kind, item)?;
+                    continue;
+                }
+            }
+            keys.push(key(kind, &id));
+        }
+        Ok(found)
     }
 
     /// One BatchGetItem round (chunks of 100 sent together), retrying unprocessed keys.
@@ -579,7 +659,7 @@ fn insert_found(found: &mut Found, kind: Kind, item: Key) -> Result<()> {
             let p: vmapi_models::Price = from_item(item)?;
             found.prices.insert(p.id, p);
         }
-        Kind::Vm | Kind::Name => {}
+        Kind::Vm | Kind::Name | Kind::Rule => {}
     }
     Ok(())
 }
@@ -587,40 +667,8 @@ fn insert_found(found: &mut Found, kind: Kind, item: Key) -> Result<()> {
 #[async_trait]
 impl Repository for DynamoRepository {
     async fn lookup(&self, lookup: &Lookup) -> Result<Found> {
-        let mut found = Found::default();
-        let mut wanted: Vec<(Kind, String)> = Vec::with_capacity(lookup.len());
-        wanted.extend(lookup.teams.iter().map(|id| (Kind::Team, id.to_string())));
-        wanted.extend(
-            lookup
-                .projects
-                .iter()
-                .map(|id| (Kind::Project, id.to_string())),
-        );
-        wanted.extend(
-            lookup
-                .cloud_providers
-                .iter()
-                .map(|id| (Kind::Cloud, id.to_string())),
-        );
-        wanted.extend(
-            lookup
-                .providers
-                .iter()
-                .map(|id| (Kind::Provider, id.to_string())),
-        );
-        wanted.extend(lookup.sizes.iter().map(|id| (Kind::Size, id.to_string())));
-        wanted.extend(lookup.prices.iter().map(|id| (Kind::Price, id.to_string())));
-
         let mut keys = Vec::new();
-        for (kind, id) in wanted {
-            if kind.is_catalog() {
-                if let Some(item) = self.cache.get(kind, &id) {
-                    insert_found(&mut found, kind, item)?;
-                    continue;
-                }
-            }
-            keys.push(key(kind, &id));
-        }
+        let mut found = self.lookup_cached(lookup, &mut keys)?;
         if keys.is_empty() {
             return Ok(found);
         }
@@ -701,17 +749,18 @@ impl Repository for DynamoRepository {
 
     async fn purge_vm(&self, id: VmId, expected_version: u64) -> Result<()> {
         let condition = Condition::version_is(expected_version);
-        match self
+        let old = match self
             .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key(Kind::Vm, &id.to_string())))
             .condition_expression(condition.expression)
             .set_expression_attribute_values(condition.values)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
             .send()
             .await
         {
-            Ok(_) => {}
+            Ok(out) => out.attributes,
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
@@ -719,7 +768,7 @@ impl Repository for DynamoRepository {
                 return Err(Error::VersionConflict)
             }
             Err(e) => return Err(map_sdk("DeleteItem", e)),
-        }
+        };
         // The VM's history lives in its partition: remove it too.
         let out = self
             .client
@@ -731,9 +780,19 @@ impl Repository for DynamoRepository {
             .send()
             .await
             .map_err(|e| map_sdk("Query", e))?;
+        // Its security rules' pointers, named by the record just removed.
+        let rules = match old {
+            Some(item) => from_item::<VmRecord>(item)?.rules,
+            None => Vec::new(),
+        };
+        let pointers: Vec<Key> = rules
+            .iter()
+            .map(|r| key(Kind::Rule, &r.id.to_string()))
+            .collect();
         let deletes: Vec<WriteRequest> = out
             .items()
             .iter()
+            .chain(pointers.iter())
             .map(|k| {
                 WriteRequest::builder()
                     .delete_request(
@@ -983,6 +1042,14 @@ impl Repository for DynamoRepository {
                 );
             }
         }
+        // Each VM's default security rule gets its pointer (last, like the events).
+        for vm in vms {
+            writes.extend(
+                vm.rules
+                    .iter()
+                    .map(|r| self.put_rule_pointer_write(r.id, vm)),
+            );
+        }
         match self.transact(writes).await {
             Ok(()) => Ok(()),
             Err(TxFailure::Other(e)) => Err(e),
@@ -1110,6 +1177,95 @@ impl Repository for DynamoRepository {
                 }
             }
         }
+    }
+
+    async fn replace_vm_rules(
+        &self,
+        vm: &VmRecord,
+        expected_version: u64,
+        change: RuleChange,
+        event: &VmEvent,
+    ) -> Result<()> {
+        let pointer = match change {
+            RuleChange::Added(rule) => self.put_rule_pointer_write(rule, vm),
+            RuleChange::Removed(rule) => self.delete_rule_pointer_write(rule, vm.id),
+        };
+        let writes = vec![
+            self.put_vm_write(vm, Some(Condition::version_is(expected_version)))?,
+            pointer,
+            self.put_event_write(event)?,
+        ];
+        match self.transact(writes).await {
+            Ok(()) => Ok(()),
+            Err(TxFailure::Other(e)) => Err(e),
+            Err(TxFailure::Conditions(reasons)) => {
+                if reasons.first().is_some_and(condition_failed) {
+                    Err(Error::VersionConflict)
+                } else {
+                    Err(Error::internal(
+                        "changing a VM's security rules",
+                        "the rule's pointer already existed or belongs to another VM",
+                    ))
+                }
+            }
+        }
+    }
+
+    async fn rule_owner(&self, rule: SecurityRuleId) -> Result<Option<RuleOwner>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(Kind::Rule, &rule.to_string())))
+            // Written in the same transaction as its VM: read what that transaction wrote.
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| map_sdk("GetItem", e))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let field = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
+        match (
+            field("vmId").and_then(|v| VmId::parse(v).ok()),
+            field("teamId").and_then(|t| t.parse::<TeamId>().ok()),
+        ) {
+            (Some(vm), Some(team)) => Ok(Some(RuleOwner { vm, team })),
+            _ => Err(Error::internal(
+                "reading a security rule's pointer",
+                "the pointer item lacks vmId or teamId",
+            )),
+        }
+    }
+
+    async fn get_vm_with(&self, id: VmId, lookup: &Lookup) -> Result<(Option<VmRecord>, Found)> {
+        if lookup.len() > BATCH_GET_MAX - 1 {
+            let vm = self.get_vm(id).await?;
+            return Ok((vm, self.lookup(lookup).await?));
+        }
+        let vm_key = key(Kind::Vm, &id.to_string());
+        let mut keys = vec![vm_key.clone()];
+        let mut found = self.lookup_cached(lookup, &mut keys)?;
+        let mut vm = None;
+        for item in self.batch_get(keys).await? {
+            if item.get(PK) == vm_key.get(PK) {
+                vm = Some(from_item::<VmRecord>(item)?);
+                continue;
+            }
+            let Some((kind, key_id)) = pk_of(&item) else {
+                continue;
+            };
+            if kind.is_catalog() {
+                self.cache.put(kind, key_id, item.clone());
+            }
+            insert_found(&mut found, kind, item)?;
+        }
+        // DynamoDB removes expired items late (and DynamoDB Local never): expired is absent.
+        let now = vmapi_models::Timestamp::now().unix_millis() / 1000;
+        Ok((
+            vm.filter(|v| v.purge_after_epoch.is_none_or(|at| at > now)),
+            found,
+        ))
     }
 
     async fn vm_events(&self, id: VmId, limit: usize, after: Option<&str>) -> Result<EventPage> {

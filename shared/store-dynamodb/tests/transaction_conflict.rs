@@ -186,8 +186,8 @@ async fn a_create_cancelled_by_a_transaction_conflict_is_sent_again_and_succeeds
     let seen = seen.lock().unwrap();
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[0], seen[1], "the same transaction is sent again");
-    // VM, host-name claim, usage update, event, team's project note.
-    assert_eq!(seen[0], ["Put", "Put", "Update", "Put", "Put"]);
+    // VM, host-name claim, usage update, event, team's project note, default rule's pointer.
+    assert_eq!(seen[0], ["Put", "Put", "Update", "Put", "Put", "Put"]);
 }
 
 #[tokio::test]

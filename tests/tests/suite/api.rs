@@ -890,8 +890,8 @@ async fn bad_input_is_a_clear_4xx_and_writes_nothing() {
     .expect_error(400, "INVALID_PARAMETER");
 
     // Only the VM created and deleted above changed the table: its record (status 8), its two
-    // events (create, delete), the team's note of the project it used and the team's quota
-    // usage item (back to 0) are all that is new.
+    // events (create, delete), its default security rule's pointer, the team's note of the
+    // project it used and the team's quota usage item (back to 0) are all that is new.
     let after = app.dump().await;
     let new: Vec<String> = after
         .iter()
@@ -900,7 +900,7 @@ async fn bad_input_is_a_clear_4xx_and_writes_nothing() {
         .collect();
     assert_eq!(
         new,
-        ["usage", "team-project", "event", "event", "vm"],
+        ["rule", "usage", "team-project", "event", "event", "vm"],
         "only the deleted VM's record remains"
     );
     for item in &before {

@@ -80,6 +80,9 @@ enum Ep {
     Stop,
     Delete,
     Credentials,
+    RuleCreate,
+    RuleList,
+    RuleDelete,
 }
 
 /// What a cell expects.
@@ -96,12 +99,13 @@ const CREATED: Cell = Cell::Ok(201);
 const DENY: Cell = Cell::Err(403, "FORBIDDEN");
 const HIDE_VM: Cell = Cell::Err(404, "VM_NOT_FOUND");
 const HIDE_TEAM: Cell = Cell::Err(404, "TEAM_NOT_FOUND");
+const HIDE_RULE: Cell = Cell::Err(404, "SECURITY_RULE_NOT_FOUND");
 const AUTH: Cell = Cell::Err(401, "UNAUTHORIZED");
 
 /// The policy as a table. Columns as [`CALLERS`]:
 /// vm-owner, team-owner, admin, member, viewer, other-team, no-token, expired, foreign-key, alg-none.
 #[rustfmt::skip]
-const MATRIX: [(Ep, [Cell; 10]); 9] = [
+const MATRIX: [(Ep, [Cell; 10]); 12] = [
     (Ep::Health,      [OK,      OK,      OK,      OK,      OK,     OK,        OK,   OK,   OK,   OK  ]),
     (Ep::Create,      [CREATED, CREATED, CREATED, CREATED, DENY,   HIDE_TEAM, AUTH, AUTH, AUTH, AUTH]),
     (Ep::List,        [OK,      OK,      OK,      OK,      OK,     HIDE_TEAM, AUTH, AUTH, AUTH, AUTH]),
@@ -111,6 +115,9 @@ const MATRIX: [(Ep, [Cell; 10]); 9] = [
     (Ep::Stop,        [OK,      OK,      OK,      OK,      DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
     (Ep::Delete,      [OK,      OK,      OK,      OK,      DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
     (Ep::Credentials, [OK,      OK,      OK,      DENY,    DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
+    (Ep::RuleCreate,  [CREATED, CREATED, CREATED, CREATED, DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
+    (Ep::RuleList,    [OK,      OK,      OK,      OK,      OK,     HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
+    (Ep::RuleDelete,  [OK,      OK,      OK,      OK,      DENY,   HIDE_RULE, AUTH, AUTH, AUTH, AUTH]),
 ];
 
 /// The Authorization header value a caller sends (None: no header).
@@ -353,6 +360,24 @@ async fn every_endpoint_for_every_caller() {
                 .map(|vm| vm.id.to_string())
                 .unwrap_or_else(|| main_id.clone());
             let vm_path = format!("/api/virtual-machines/{target}");
+            // A rule of the main VM for the delete cells, made by the team's owner.
+            let own_rule = if ep == Ep::RuleDelete {
+                let made = app
+                    .call(
+                        Method::POST,
+                        "/api/security-rules",
+                        Some(TEAM_OWNER),
+                        Some(
+                            &json!({"virtualMachine": main_id, "name": format!("doomed-{n}"),
+                            "protocol": "*", "portRange": "*", "access": "Deny"}),
+                        ),
+                    )
+                    .await
+                    .expect(201);
+                made.json["_id"].as_str().unwrap().to_string()
+            } else {
+                String::new()
+            };
             let mut cell_create = create_body.clone();
             cell_create["hostNames"] = json!([format!("authz-new-{n}")]);
             let (method, path, body) = match ep {
@@ -373,6 +398,20 @@ async fn every_endpoint_for_every_caller() {
                 Ep::Stop => (Method::PUT, format!("{vm_path}/stop"), None),
                 Ep::Delete => (Method::DELETE, vm_path.clone(), None),
                 Ep::Credentials => (Method::GET, format!("{vm_path}/credentials"), None),
+                Ep::RuleCreate => (
+                    Method::POST,
+                    "/api/security-rules".to_string(),
+                    Some(
+                        json!({"virtualMachine": main_id, "name": format!("cell-{n}"),
+                        "protocol": "*", "portRange": "*", "access": "Deny"}),
+                    ),
+                ),
+                Ep::RuleList => (Method::GET, format!("{vm_path}/security-rules"), None),
+                Ep::RuleDelete => (
+                    Method::DELETE,
+                    format!("/api/security-rules/{own_rule}"),
+                    None,
+                ),
             };
 
             let before = app.dump().await;
@@ -406,6 +445,18 @@ async fn every_endpoint_for_every_caller() {
                         .then_some("list does not show the VM"),
                         Ep::Get => (r.json["_id"] != main_id.as_str() || before != after)
                             .then_some("wrong VM, or a read wrote"),
+                        Ep::RuleCreate => (r.json["virtualMachine"] != main_id.as_str()
+                            || after.len() != before.len() + 2)
+                            .then_some("the rule (and its pointer and event) is not stored"),
+                        Ep::RuleList => (!r
+                            .json
+                            .as_array()
+                            .is_some_and(|l| l.iter().any(|x| x["name"] == "AllowAnyInbound"))
+                            || before != after)
+                            .then_some("the list lacks the default rule, or a read wrote"),
+                        Ep::RuleDelete => (r.json["ruleId"] != own_rule.as_str()
+                            || after.len() != before.len())
+                        .then_some("the rule's pointer is not replaced by the delete's event"),
                         Ep::Credentials => {
                             let new_events = after.len() as i64 - before.len() as i64;
                             (r.json["vmId"] != main_id.as_str()
@@ -447,7 +498,13 @@ async fn every_endpoint_for_every_caller() {
                     if before != after {
                         failures.push(format!("{here}: a refused request wrote to the table"));
                     }
-                    let mut leaks = main.leaks(&r.json, &path);
+                    // What the caller sent may be echoed: the path and, for a rule, the VM id in
+                    // the body.
+                    let sent = match &body {
+                        Some(b) if ep == Ep::RuleCreate => format!("{path} {b}"),
+                        _ => path.clone(),
+                    };
+                    let mut leaks = main.leaks(&r.json, &sent);
                     if let Some(vm) = &own {
                         leaks.extend(Secrets::of_record(vm).leaks(&r.json, &path));
                     }
@@ -458,7 +515,7 @@ async fn every_endpoint_for_every_caller() {
             }
         }
     }
-    assert_eq!(cells, 90, "9 endpoints × 10 callers");
+    assert_eq!(cells, 120, "12 endpoints × 10 callers");
     assert!(
         failures.is_empty(),
         "{} of {cells} cells differ from the policy:\n{}",

@@ -203,6 +203,7 @@ fn spec_of(v: &VmRecord) -> vmapi_core::cloud::VmSpec {
             password: None,
         },
         confidential: None,
+        rules: vec![],
     }
 }
 

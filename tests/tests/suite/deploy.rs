@@ -178,6 +178,8 @@ fn the_worker_events_parse() {
 }
 
 const EVENT_VM: &str = "654a11e60b23ef1b0f36d44e";
+/// The security rule `events/delete-security-rule.json` names (a rule of the event VM).
+const EVENT_RULE: &str = "654a11e60b23ef1b0f36d450";
 
 #[tokio::test]
 async fn every_event_runs_through_its_function_handler() {
@@ -200,6 +202,15 @@ async fn every_event_runs_through_its_function_handler() {
                 scope: CredentialScope::Team,
             }),
         });
+        // Its default rule, with the id the delete-security-rule event names.
+        let mut rule = vmapi_models::SecurityRule::default_for(
+            Some(vmapi_models::CloudKind::Kraud),
+            1,
+            vm.created_at,
+        );
+        rule.id = vmapi_models::SecurityRuleId::parse(EVENT_RULE).unwrap();
+        vm.rules = vec![rule];
+        vm.rules_revision = 1;
         app.seed_vm(&vm).await;
         let name = endpoint.function();
         let text = read(&format!("events/{name}.json"));
@@ -218,7 +229,7 @@ async fn every_event_runs_through_its_function_handler() {
         let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
             .await
             .unwrap();
-        let expected = if endpoint == Endpoint::CreateVm {
+        let expected = if matches!(endpoint, Endpoint::CreateVm | Endpoint::CreateSecurityRule) {
             201
         } else {
             200

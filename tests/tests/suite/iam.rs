@@ -75,13 +75,20 @@ fn service_of(op: &str) -> &'static str {
         "DescribeSecret",
         "PutSecretValue",
     ];
-    const EC2: [&str; 6] = [
+    const EC2: [&str; 13] = [
         "RunInstances",
         "DescribeInstances",
         "StartInstances",
         "StopInstances",
         "RebootInstances",
         "TerminateInstances",
+        "DescribeVpcs",
+        "DescribeSecurityGroups",
+        "DescribeSecurityGroupRules",
+        "CreateSecurityGroup",
+        "AuthorizeSecurityGroupIngress",
+        "RevokeSecurityGroupIngress",
+        "DeleteSecurityGroup",
     ];
     if SM.contains(&op) {
         "secretsmanager"
@@ -206,6 +213,63 @@ async fn every_function_policy_covers_the_calls_its_code_makes() {
         .expect(200);
     assert_covered("get-activity", &counter.take());
 
+    // Security rules: create (plain and with keys), list, delete (plain and with keys).
+    let rules = "/api/security-rules";
+    let rule_body = |name: &str| {
+        json!({"virtualMachine": id, "name": name, "protocol": "*", "portRange": "*",
+            "access": "Deny"})
+    };
+    let made = app
+        .call(
+            Method::POST,
+            rules,
+            Some(OWNER),
+            Some(&rule_body("iam-rule")),
+        )
+        .await
+        .expect(201);
+    let bad_rule = json!({"virtualMachine": id, "name": "-bad"});
+    with_keys(
+        &app,
+        Method::POST,
+        (rules, Some(&rule_body("iam-keyed-rule")), 201),
+        (rules, Some(&bad_rule)),
+    )
+    .await;
+    assert_covered("create-security-rule", &counter.take());
+    app.get(&format!("/api/virtual-machines/{id}/security-rules"), OWNER)
+        .await
+        .expect(200);
+    assert_covered("list-security-rules", &counter.take());
+    let rule_path = format!("{rules}/{}", made.json["_id"].as_str().unwrap());
+    app.call(Method::DELETE, &rule_path, Some(OWNER), None)
+        .await
+        .expect(200);
+    let mut deletes = counter.take();
+    let keyed = app
+        .call(
+            Method::POST,
+            rules,
+            Some(OWNER),
+            Some(&rule_body("iam-rule-2")),
+        )
+        .await
+        .expect(201);
+    counter.take();
+    with_keys(
+        &app,
+        Method::DELETE,
+        (
+            &format!("{rules}/{}", keyed.json["_id"].as_str().unwrap()),
+            None,
+            200,
+        ),
+        (&format!("{rules}/bad"), None),
+    )
+    .await;
+    deletes.extend(counter.take());
+    assert_covered("delete-security-rule", &deletes);
+
     // Each action on a VM in a status that allows it, once plain and once with keys.
     for (action, status) in [
         ("stop", VmStatus::Running),
@@ -302,6 +366,35 @@ async fn every_function_policy_covers_the_calls_its_code_makes() {
         app.settle(&p, &aws_id).await;
         ops.extend(counter.take());
     }
+    // Its security rules changed twice (as rule changes write them): ingress authorized, then
+    // revoked, on its security group.
+    for port in ["22", "443"] {
+        use vmapi_core::Repository;
+        let vm_id = vmapi_models::VmId::parse(&aws_id).unwrap();
+        let vm = app.repo.get_vm(vm_id).await.unwrap().unwrap();
+        let now = vmapi_models::Timestamp::now();
+        let mut rule = vmapi_models::SecurityRule::default_for(
+            Some(CloudKind::Aws),
+            vm.rules_revision + 1,
+            now,
+        );
+        rule.port_range = vmapi_models::Ports::parse(&[port]).unwrap();
+        let mut next = vm.clone();
+        next.rules = vec![rule];
+        next.rules_revision = vm.rules_revision + 1;
+        next.pending_op = Some(vmapi_models::PendingOp::new(
+            vmapi_models::OpKind::ApplyRules,
+            now,
+        ));
+        next.version = vm.version + 1;
+        app.repo
+            .replace_vm(&next, vm.version, &vmapi_core::NameChange::default(), None)
+            .await
+            .unwrap();
+        counter.take();
+        app.settle(&p, &aws_id).await;
+        ops.extend(counter.take());
+    }
     app.call(
         Method::DELETE,
         &format!("/api/virtual-machines/{aws_id}"),
@@ -319,6 +412,10 @@ async fn every_function_policy_covers_the_calls_its_code_makes() {
         "StopInstances",
         "StartInstances",
         "TerminateInstances",
+        "CreateSecurityGroup",
+        "AuthorizeSecurityGroupIngress",
+        "RevokeSecurityGroupIngress",
+        "DeleteSecurityGroup",
         "DeleteSecret",
     ] {
         assert!(

@@ -14,3 +14,5 @@ mod provisioning;
 mod quotas;
 mod races;
 mod round_trips;
+mod rules_apply;
+mod security_rules;

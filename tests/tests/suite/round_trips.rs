@@ -195,4 +195,53 @@ async fn requests_per_endpoint_do_not_grow_with_the_page() {
             "activity of {limit}"
         );
     }
+
+    // Security rules: create 3 (VM, team and cloud provider, one transaction with the rule's
+    // pointer and event), list 2, delete 3 (pointer, VM with its team, one transaction).
+    let r = app
+        .call(
+            Method::POST,
+            "/api/security-rules",
+            Some(OWNER),
+            Some(
+                &json!({"virtualMachine": stopped.id, "name": "rt-open", "protocol": "*",
+                "portRange": "*", "access": "Deny"}),
+            ),
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        counter.take(),
+        ["GetItem", "BatchGetItem", "TransactWriteItems[PutItem]"],
+        "create a security rule"
+    );
+    let rule = r.json["_id"].as_str().unwrap().to_string();
+    app.get(
+        &format!("/api/virtual-machines/{}/security-rules", stopped.id),
+        OWNER,
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        counter.take(),
+        ["GetItem", "BatchGetItem"],
+        "list security rules"
+    );
+    app.call(
+        Method::DELETE,
+        &format!("/api/security-rules/{rule}"),
+        Some(OWNER),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        counter.take(),
+        [
+            "GetItem",
+            "BatchGetItem",
+            "TransactWriteItems[PutItem,DeleteItem]"
+        ],
+        "delete a security rule"
+    );
 }

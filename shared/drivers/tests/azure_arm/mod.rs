@@ -449,6 +449,21 @@ impl ArmServer {
         self.inner().nsgs.keys().cloned().collect()
     }
 
+    /// A network security group as stored (its last PUT, with name, id and state).
+    pub fn nsg(&self, name: &str) -> Option<Value> {
+        self.inner().nsgs.get(name).cloned()
+    }
+
+    /// The NSG id on a NIC, if the NIC exists and has one.
+    pub fn nic_nsg(&self, nic: &str) -> Option<String> {
+        self.inner()
+            .nics
+            .get(nic)
+            .and_then(|n| n.body.pointer("/properties/networkSecurityGroup/id"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }
+
     /// Bodies of the VM PUTs received, parsed.
     pub fn vm_put_bodies(&self) -> Vec<Value> {
         self.requests()
@@ -1014,6 +1029,7 @@ fn complete_create(inner: &mut Inner, vm_name: &str) {
                     "properties": {
                         "provisioningState": "Succeeded",
                         "ipConfigurations": [{ "name": ip["name"], "properties": ip_props }],
+                        "networkSecurityGroup": config.pointer("/properties/networkSecurityGroup").cloned().unwrap_or(Value::Null),
                         "virtualMachine": { "id": vm_id(vm_name) },
                     }
                 }),
@@ -1286,6 +1302,22 @@ fn validate_vm(inner: &Inner, body: &Value) -> Result<(), Box<Response>> {
         )));
     }
     for config in &configs {
+        if let Some(nsg) = config
+            .pointer("/properties/networkSecurityGroup/id")
+            .and_then(Value::as_str)
+        {
+            let name = nsg.rsplit('/').next().unwrap_or("");
+            if !inner.nsgs.contains_key(name) {
+                return Err(Box::new(arm_error(
+                    400,
+                    "InvalidResourceReference",
+                    &format!(
+                        "Resource {nsg} referenced by resource {} was not found.",
+                        config["name"]
+                    ),
+                )));
+            }
+        }
         for ip in config
             .pointer("/properties/ipConfigurations")
             .and_then(Value::as_array)
@@ -1558,6 +1590,11 @@ fn network(inner: &mut Inner, method: &Method, kind: &str, name: &str, body: &st
             if region.is_empty() {
                 return invalid("location", "The resource location is required.");
             }
+            if kind == "networksecuritygroups" {
+                if let Err(response) = validate_security_rules(&resource) {
+                    return *response;
+                }
+            }
             resource["name"] = json!(name);
             resource["id"] = json!(network_id(kind, name));
             resource["properties"]["provisioningState"] = json!("Succeeded");
@@ -1581,6 +1618,123 @@ fn network(inner: &mut Inner, method: &Method, kind: &str, name: &str, body: &st
             resource["properties"]["provisioningState"] = json!("Updating");
             json_response(if created { 201 } else { 200 }, headers, Some(resource))
         }
+        (&Method::DELETE, "networksecuritygroups") => {
+            if !inner.nsgs.contains_key(name) {
+                return json_response(204, vec![], None);
+            }
+            let in_use = inner.nics.values().any(|nic| {
+                nic.body
+                    .pointer("/properties/networkSecurityGroup/id")
+                    .and_then(Value::as_str)
+                    .is_some_and(|id| id.rsplit('/').next() == Some(name))
+            });
+            if in_use {
+                return arm_error(
+                    400,
+                    "InUseNetworkSecurityGroupCannotBeDeleted",
+                    &format!("Network security group {} cannot be deleted because it is in use by some resources.", network_id("networkSecurityGroups", name)),
+                );
+            }
+            let region = inner.nsgs[name]["location"]
+                .as_str()
+                .unwrap_or("westeurope")
+                .to_string();
+            inner.nsgs.remove(name);
+            let op = new_op(inner, OpKind::Network, "", None, None);
+            let mut headers = vec![(
+                "azure-asyncoperation",
+                async_url(inner, "Microsoft.Network", &region, &op),
+            )];
+            headers.extend(retry_header(inner));
+            json_response(202, headers, None)
+        }
         _ => arm_error(405, "MethodNotAllowed", "method not allowed"),
     }
+}
+
+/// Checks `properties.securityRules` of an NSG as ARM does (the fields the driver sends):
+/// names, priorities 100-4096 unique per direction, direction, access, protocol, one address
+/// prefix per side, port range or ranges (not both).
+fn validate_security_rules(nsg: &Value) -> Result<(), Box<Response>> {
+    let rules = nsg
+        .pointer("/properties/securityRules")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let bad = |code: &str, message: String| Err(Box::new(arm_error(400, code, &message)));
+    let mut seen: Vec<(String, u64, String)> = Vec::new();
+    for rule in &rules {
+        let name = rule["name"].as_str().unwrap_or("");
+        if name.is_empty() {
+            return bad(
+                "InvalidRequestFormat",
+                "A security rule has no name.".into(),
+            );
+        }
+        let p = &rule["properties"];
+        let priority = p["priority"].as_u64().unwrap_or(0);
+        if !(100..=4096).contains(&priority) {
+            return bad(
+                "SecurityRuleInvalidPriority",
+                format!("Security rule {name} has invalid priority {priority}."),
+            );
+        }
+        let direction = p["direction"].as_str().unwrap_or("");
+        if !["Inbound", "Outbound"].contains(&direction) {
+            return bad(
+                "InvalidRequestFormat",
+                format!("Security rule {name}: invalid direction '{direction}'."),
+            );
+        }
+        if !["Allow", "Deny"].contains(&p["access"].as_str().unwrap_or("")) {
+            return bad(
+                "InvalidRequestFormat",
+                format!("Security rule {name}: invalid access."),
+            );
+        }
+        if !["Tcp", "Udp", "Icmp", "Esp", "Ah", "*"].contains(&p["protocol"].as_str().unwrap_or(""))
+        {
+            return bad(
+                "InvalidRequestFormat",
+                format!("Security rule {name}: invalid protocol."),
+            );
+        }
+        for side in ["source", "destination"] {
+            if !p[format!("{side}AddressPrefix")].is_string() {
+                return bad(
+                    "SecurityRuleParameterContainsUnsupportedValue",
+                    format!("Security rule {name} needs {side}AddressPrefix."),
+                );
+            }
+        }
+        if !p["sourcePortRange"].is_string() {
+            return bad(
+                "InvalidRequestFormat",
+                format!("Security rule {name} needs sourcePortRange."),
+            );
+        }
+        match (
+            p["destinationPortRange"].is_string(),
+            p["destinationPortRanges"].as_array().is_some_and(|r| !r.is_empty()),
+        ) {
+            (true, false) | (false, true) => {}
+            _ => {
+                return bad(
+                    "SecurityRuleInvalidPortRange",
+                    format!("Security rule {name} needs exactly one of destinationPortRange and destinationPortRanges."),
+                )
+            }
+        }
+        if let Some(other) = seen
+            .iter()
+            .find(|(_, pr, d)| *pr == priority && d == direction)
+        {
+            return bad(
+                "SecurityRuleConflict",
+                format!("Security rule {name} conflicts with rule {}. Rules cannot have the same Priority and Direction.", other.0),
+            );
+        }
+        seen.push((name.to_string(), priority, direction.to_string()));
+    }
+    Ok(())
 }

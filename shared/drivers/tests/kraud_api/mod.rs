@@ -3,7 +3,10 @@
 //! `{"message"}` errors, the k8s-shaped namespace create/list/delete (`k8s.NamespaceList` with
 //! `metadata.creationTimestamp` and `status.phase`), the compose launch
 //! (multipart/form-data, parsed and checked here), the native pod and deployment lists, the
-//! deployment restart and the Docker Engine container start/stop/restart.
+//! deployment restart, the Docker Engine container start/stop/restart, and the k8s-shaped pod
+//! patch (`PATCH /api/v1/namespaces/{ns}/pods/{pod}`, JSON merge patch) as far as it sets or
+//! removes the `kr.network.policy` label that opens the pod's address (the launch label sets
+//! it first).
 //!
 //! Pods move on each time their status is read: a launched pod shows `Creating...` once, then
 //! `Starting...` for `boot_polls` reads, then `Running` with its overlay addresses; a stop shows
@@ -20,7 +23,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
@@ -101,6 +104,8 @@ struct SimPod {
     phase: Phase,
     hidden_reads: u32,
     number: u32,
+    /// Whether the address is open (`kr.network.policy=open`).
+    open: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -142,6 +147,20 @@ struct Inner {
     requests: Vec<String>,
     authorizations: Vec<String>,
     counter: u32,
+    patches: Vec<Patch>,
+}
+
+/// One accepted pod patch.
+#[derive(Clone, Debug)]
+pub struct Patch {
+    /// Namespace of the path.
+    pub namespace: String,
+    /// Pod name of the path.
+    pub pod: String,
+    /// `Content-Type` sent.
+    pub content_type: String,
+    /// The body.
+    pub body: Value,
 }
 
 type Shared = Arc<Mutex<Inner>>;
@@ -173,6 +192,10 @@ impl KraudApi {
                 post(create_namespace).get(list_namespaces),
             )
             .route("/api/v1/namespaces/{name}", delete(delete_namespace))
+            .route(
+                "/api/v1/namespaces/{namespace}/pods/{pod}",
+                patch(patch_pod),
+            )
             .route("/apis/kraudcloud.com/v1/launch", post(launch))
             .route("/apis/kraudcloud.com/v1/pods", get(list_pods))
             .route("/apis/kraudcloud.com/v1/pods/{q}", get(inspect_pod))
@@ -254,6 +277,7 @@ impl KraudApi {
             phase: Phase::Running,
             hidden_reads: 0,
             number: n,
+            open: true,
         });
         st.deployments.push(SimDeployment {
             id: format!("10000000-0000-4000-8000-{n:012}"),
@@ -270,6 +294,20 @@ impl KraudApi {
         for ns in st.namespaces.iter_mut().filter(|n| n.name == namespace) {
             ns.deleting = Some("2025-01-02T00:00:00Z".into());
         }
+    }
+
+    /// Whether the address of the pod in `namespace` is open (`None`: no pod).
+    pub fn address_open(&self, namespace: &str) -> Option<bool> {
+        let st = self.inner.lock().unwrap();
+        st.pods
+            .iter()
+            .find(|p| p.namespace == namespace)
+            .map(|p| p.open)
+    }
+
+    /// Pod patches accepted so far.
+    pub fn patches(&self) -> Vec<Patch> {
+        self.inner.lock().unwrap().patches.clone()
     }
 
     /// Number of pods that exist.
@@ -654,9 +692,11 @@ async fn launch(
     if !["uca", "yca", "lmu"].contains(&zone.as_str()) {
         return error(400, format!("unknown zone '{zone}'"));
     }
-    if label("kr.network.policy").as_deref() != Some("open") {
-        return error(400, "expected kr.network.policy=open");
-    }
+    let open = match label("kr.network.policy").as_deref() {
+        None => false,
+        Some("open") => true,
+        Some(other) => return error(400, format!("unknown kr.network.policy '{other}'")),
+    };
     let image = value_of(&expanded, "image").unwrap_or_default();
     if image.is_empty() || !image.contains('/') {
         return error(400, format!("invalid image '{image}'"));
@@ -694,6 +734,7 @@ async fn launch(
         phase: Phase::Creating,
         hidden_reads: st.opts.appear_after,
         number: n,
+        open,
     };
     st.pods.push(pod);
     st.deployments.push(SimDeployment {
@@ -780,6 +821,74 @@ fn pod_json(pod: &mut SimPod, with_status: bool, opts: &Options) -> Value {
         };
     }
     v
+}
+
+/// `PATCH /api/v1/namespaces/{namespace}/pods/{pod}`: a JSON merge patch (or strategic merge
+/// patch) of a `k8s.Pod`; only `metadata.labels` `kr.network.policy` (`"open"` or `null`) is
+/// understood, anything else in it is refused. Answers the pod in its k8s shape.
+async fn patch_pod(
+    State(s): State<Shared>,
+    Path((namespace, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    if !matches!(
+        content_type.as_str(),
+        "application/merge-patch+json" | "application/strategic-merge-patch+json"
+    ) {
+        return error(415, format!("unsupported patch type '{content_type}'"));
+    }
+    let Ok(patch) = serde_json::from_slice::<Value>(&body) else {
+        return error(400, "invalid JSON");
+    };
+    let Some(labels) = patch.pointer("/metadata/labels").and_then(Value::as_object) else {
+        return error(400, "only metadata.labels can be patched");
+    };
+    if patch.as_object().map(|o| o.len()) != Some(1)
+        || patch["metadata"].as_object().map(|o| o.len()) != Some(1)
+        || labels.keys().any(|k| k != "kr.network.policy")
+    {
+        return error(400, "only the kr.network.policy label can be patched");
+    }
+    let open = match &labels["kr.network.policy"] {
+        Value::Null => false,
+        Value::String(v) if v == "open" => true,
+        other => return error(400, format!("unknown kr.network.policy {other}")),
+    };
+    let mut st = s.lock().unwrap();
+    let Some(pod) = st
+        .pods
+        .iter_mut()
+        .find(|p| p.namespace == namespace && name == "vm")
+    else {
+        return error(
+            404,
+            format!("pod {name} not found in namespace {namespace}"),
+        );
+    };
+    pod.open = open;
+    st.patches.push(Patch {
+        namespace: namespace.clone(),
+        pod: name.clone(),
+        content_type,
+        body: patch,
+    });
+    let mut labels = json!({});
+    if open {
+        labels["kr.network.policy"] = json!("open");
+    }
+    Json(json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": { "name": name, "namespace": namespace, "labels": labels },
+        "spec": { "containers": [{ "name": "vm" }] },
+    }))
+    .into_response()
 }
 
 async fn list_pods(State(s): State<Shared>, Query(q): Query<HashMap<String, String>>) -> Response {
