@@ -12,6 +12,9 @@
 # Results: docs/bench-results.json and docs/bench-results.md (BENCH_OUT_DIR to put them
 # elsewhere). Quick run: BENCH_RUNS=5 BENCH_LOAD_SECONDS=5 BENCH_WARM_ITERATIONS=200
 # BENCH_THROUGHPUT_SECONDS=3 BENCH_OUT_DIR=.local/bench bash scripts/bench.sh
+# Cold starts of some functions only (the hello binary is always measured beside them), written
+# to $OUT_DIR/bench-cold.json and .md: BENCH_COLD_ONLY="provisioner cleanup" bash scripts/bench.sh
+# (BENCH_BUILD_PACKAGES limits the release build to the packages named there).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -27,7 +30,8 @@ RELEASE="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 WORK="$LOCAL/bench"
 OWNER="6548a41138406c14db33b606"
 EVENT_VM="654a11e60b23ef1b0f36d44e"
-HTTP_FUNCTIONS=(health get-vm list-vms get-credentials update-vm start-vm stop-vm reboot-vm delete-vm create-vm)
+HTTP_FUNCTIONS=(health get-vm list-vms get-credentials update-vm start-vm stop-vm reboot-vm delete-vm create-vm
+  list-security-rules create-security-rule delete-security-rule)
 WORKER_FUNCTIONS=(provisioner cleanup)
 
 need cargo "install Rust (rustup)"
@@ -49,8 +53,14 @@ fi
 OHA="$LOCAL/oha/bin/oha"
 
 if [ -z "${BENCH_SKIP_BUILD:-}" ]; then
-  log "release build of the workspace (cargo build --release --workspace --locked)"
-  cargo build --release --workspace --locked
+  if [ -n "${BENCH_BUILD_PACKAGES:-}" ]; then
+    log "release build of $BENCH_BUILD_PACKAGES"
+    # shellcheck disable=SC2046
+    cargo build --release --locked $(printf -- '-p %s ' $BENCH_BUILD_PACKAGES)
+  else
+    log "release build of the workspace (cargo build --release --workspace --locked)"
+    cargo build --release --workspace --locked
+  fi
 fi
 
 LOAD_AT_START="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -81,7 +91,8 @@ sed -i 's/kraud-cloud-ubuntu-1vcpu-4gb-berlin-01/bench-create-{{RUN}}/' "$RUN/ev
 reset_for() {
   case "$1" in
     update-vm) echo "$RELEASE/vmapi-bench reset-vm --status 3 --release-name renamed-vm-01" ;;
-    stop-vm | reboot-vm | delete-vm) echo "$RELEASE/vmapi-bench reset-vm --status 3" ;;
+    stop-vm | reboot-vm | delete-vm | create-security-rule | delete-security-rule)
+      echo "$RELEASE/vmapi-bench reset-vm --status 3" ;;
     start-vm) echo "$RELEASE/vmapi-bench reset-vm --status 7" ;;
     *) echo "" ;;
   esac
@@ -98,6 +109,40 @@ cold() {
     ${hook:+--before-each "$hook"} --log "$RUN/logs/$name.log" --out "$RUN/cold/$name.json" >/dev/null
 }
 cold bench-hello "$RELEASE/bench-hello" "$RUN/events/health.json"
+if [ -n "${BENCH_COLD_ONLY:-}" ]; then
+  for f in $BENCH_COLD_ONLY; do
+    [ -x "$RELEASE/$f" ] || { log "no release binary $RELEASE/$f: build it (BENCH_BUILD_PACKAGES)"; exit 1; }
+    cold "$f" "$RELEASE/$f" "$RUN/events/$f.json"
+  done
+  cold bench-hello-end "$RELEASE/bench-hello" "$RUN/events/health.json"
+  python3 - "$RUN" "$OUT_DIR" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(git rev-parse --short HEAD)" "$LOAD_AT_START" <<'EOF'
+import json, os, sys
+run, out_dir, date, commit, load_start = sys.argv[1:]
+load_end = " ".join(open("/proc/loadavg").read().split()[:3])
+cold = {f[:-5]: json.load(open(f"{run}/cold/{f}")) for f in os.listdir(f"{run}/cold")}
+hello = [cold[n]["init_ms"]["median"] for n in ("bench-hello", "bench-hello-end")]
+hello_init = sum(hello) / len(hello)
+rows = []
+md = [f"# Cold starts ({date}, commit {commit}, {os.cpu_count()} CPUs, load average {load_start} at the start, {load_end} at the end)", "",
+      "| function | init ms (median) | init ms (p90) | × hello | first invocation ms | answers | target (≤ 10 ms, ≤ 3×) |",
+      "|---|---:|---:|---:|---:|---|---|"]
+for name in sorted(cold, key=lambda n: (not n.startswith("bench-hello"), n)):
+    c = cold[name]
+    init = c["init_ms"]["median"]
+    ratio = round(init / hello_init, 2)
+    ok = None if name.startswith("bench-hello") else (init <= 10.0 and ratio <= 3.0 and not c["failures"])
+    first = c["first_invocation_ms"]["median"] if c["first_invocation_ms"] else None
+    rows.append({"function": name, "init_ms_median": init, "init_ms_p90": c["init_ms"]["p90"], "init_ratio_to_hello": ratio,
+                 "first_invocation_ms_median": first, "outcomes": c["outcomes"], "failures": len(c["failures"]), "target_met": ok})
+    outs = ", ".join(f"{k}×{v}" for k, v in c["outcomes"].items())
+    md.append(f"| {name} | {init} | {c['init_ms']['p90']} | {ratio} | {first} | {outs} | {'—' if ok is None else ('yes' if ok else '**no**')} |")
+json.dump({"date": date, "commit": commit, "hello_init_ms_median": hello_init, "functions": rows},
+          open(f"{out_dir}/bench-cold.json", "w"), indent=2)
+open(f"{out_dir}/bench-cold.md", "w").write("\n".join(md) + "\n")
+print("\n".join(md))
+EOF
+  exit 0
+fi
 for f in "${HTTP_FUNCTIONS[@]}" "${WORKER_FUNCTIONS[@]}"; do
   cold "$f" "$RELEASE/$f" "$RUN/events/$f.json"
 done
@@ -191,15 +236,15 @@ done
   echo "throughput_seconds=$THROUGHPUT_SECONDS"
   echo "throughput_connections=$THROUGHPUT_CONNECTIONS"
 } >"$RUN/machine.txt"
-python3 - "$RUN" "$OUT_DIR" <<'EOF'
+python3 - "$RUN" "$OUT_DIR" "${HTTP_FUNCTIONS[*]}" "${WORKER_FUNCTIONS[*]}" <<'EOF'
 import json, os, sys
 
 run, out_dir = sys.argv[1], sys.argv[2]
 MB = 1_000_000  # targets are in MB of 10^6 bytes (the stricter reading)
 machine = dict(l.rstrip("\n").split("=", 1) for l in open(f"{run}/machine.txt"))
 load_json = lambda p: json.load(open(p))
-http = ["health", "get-vm", "list-vms", "get-credentials", "update-vm", "start-vm", "stop-vm", "reboot-vm", "delete-vm", "create-vm"]
-workers = ["provisioner", "cleanup"]
+http = sys.argv[3].split()
+workers = sys.argv[4].split()
 cold = {f[:-5]: load_json(f"{run}/cold/{f}") for f in os.listdir(f"{run}/cold")}
 hello = [cold[n]["init_ms"]["median"] for n in ("bench-hello", "bench-hello-end")]
 hello_init = sum(hello) / len(hello)

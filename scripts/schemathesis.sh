@@ -75,19 +75,33 @@ leaves = {
 }
 for i, value in enumerate(leaves.values()):
     out.append(f"[dictionaries.create{i}]\nvalues = [{json.dumps(value)}]")
+# Values the schema cannot pin down (a network without host bits, an ordered port range), so
+# rule bodies mostly carry valid ones.
+out += ['[dictionaries.networks]\nvalues = ["0.0.0.0/0", "203.0.113.0/24", "2001:db8::/32", "*"]',
+        '[dictionaries.ports]\nvalues = ["22", "443", "8000-8090", "*"]',
+        '[dictionaries.any]\nvalues = ["*"]']
 out += ["[parameters]",
         '"path.id" = { dictionary = "vms", probability = 0.8 }',
         '"path.team" = { dictionary = "teams", probability = 0.8 }',
-        '"path.project" = { dictionary = "projects", probability = 0.8 }']
+        '"path.project" = { dictionary = "projects", probability = 0.8 }',
+        # Security rules: mostly for the VMs that exist.
+        '"body.virtualMachine" = { dictionary = "vms", probability = 0.8 }',
+        '"body.data.virtualMachine" = { dictionary = "vms", probability = 0.8 }']
+for prefix in ("body.", "body.data."):
+    for field, dictionary in (("cidrBlock", "networks"), ("sourceAddressPrefix", "networks"),
+                              ("source", "any"), ("portRange", "ports"),
+                              ("destinationPortRange", "ports")):
+        out.append(f'"{prefix}{field}" = {{ dictionary = "{dictionary}", probability = 0.9 }}')
 for i, path in enumerate(leaves):
     for prefix in ("body.", "body.data."):
         out.append(f'"{prefix}{path}" = {{ dictionary = "create{i}", probability = 0.95 }}')
 # Refusals a schema cannot express, so schema-valid requests may get them: an Idempotency-Key
-# already used with another request (422 IDEMPOTENCY_KEY_REUSED; generated keys repeat) and an
-# If-Match tag that is not the VM's version (412 PRECONDITION_FAILED).
+# already used with another request (422 IDEMPOTENCY_KEY_REUSED; generated keys repeat), an
+# If-Match tag that is not the VM's version (412 PRECONDITION_FAILED), and a security rule the
+# VM's cloud cannot express (422 UNSUPPORTED_BY_PROVIDER: the seeded VMs are on Kraud.Cloud).
 accepted = ["2xx", "3xx", "401", "403", "404", "409", "412", "429", "5xx"]
 out += ["[[operations]]",
-        'include-operation-id-regex = "^(create|delete|start|stop|reboot)-vm$"',
+        'include-operation-id-regex = "^((create|delete|start|stop|reboot)-vm|(create|delete)-security-rule)$"',
         f"checks.positive_data_acceptance.expected-statuses = {json.dumps(accepted + ['422'])}",
         "[[operations]]",
         'include-operation-id = "update-vm"',

@@ -21,13 +21,18 @@ use vmapi_core::credentials::generate_team_login;
 use vmapi_core::SecretLabels;
 use vmapi_http::auth::mint_local_token;
 use vmapi_http::{router, AppState, Config, Endpoint};
-use vmapi_models::{CredentialScope, Login, SecretRef, UserId, VmId, VmRecord, VmStatus};
+use vmapi_models::{
+    CloudKind, CredentialScope, Login, SecretRef, SecurityRule, SecurityRuleId, UserId, VmId,
+    VmRecord, VmStatus,
+};
 use vmapi_store_dynamodb::table::{GSI1, GSI1_PK, PK, SK};
 use vmapi_store_dynamodb::{DynamoRepository, RepositoryOptions};
 use vmapi_tests::{demo_vm, root, OWNER, PROJECT, TEAM};
 
 /// The VM id of `events/*.json`.
 const EVENT_VM: &str = "654a11e60b23ef1b0f36d44e";
+/// The security rule `events/delete-security-rule.json` names: the events' VM's default rule.
+const EVENT_RULE: &str = "654a11e60b23ef1b0f36d450";
 /// Its host name.
 const EVENT_VM_NAME: &str = "event-demo-vm";
 
@@ -90,6 +95,11 @@ fn event_vm(status: VmStatus) -> VmRecord {
             scope: CredentialScope::Team,
         }),
     });
+    let mut rule = SecurityRule::default_for(Some(CloudKind::Kraud), 1, vm.created_at);
+    rule.id = SecurityRuleId::parse(EVENT_RULE).expect("the events' rule id");
+    vm.rules = vec![rule];
+    vm.rules_revision = 1;
+    vm.rules_applied = 1;
     vm
 }
 
@@ -130,6 +140,17 @@ async fn reset_vm(status: u8, release_name: Option<String>) -> Result<(), AnyErr
     let repo = repo().await;
     let status: VmStatus = serde_json::from_value(serde_json::json!(status))?;
     repo.put_vms_unchecked(&[event_vm(status)]).await?;
+    // The default rule's pointer (delete-security-rule removes it with the rule).
+    repo.client()
+        .put_item()
+        .table_name(repo.table())
+        .item(PK, s(format!("RULE#{EVENT_RULE}")))
+        .item(SK, s("RULE"))
+        .item("entity", s("rule"))
+        .item("vmId", s(EVENT_VM))
+        .item("teamId", s(TEAM))
+        .send()
+        .await?;
     if let Some(name) = release_name {
         repo.client()
             .delete_item()

@@ -118,6 +118,33 @@ fn key_needs_ssh_login(object: RefOr<Schema>) -> RefOr<Schema> {
         .into()
 }
 
+/// The rule body's object schema with the ports required unless the protocol is ICMP. (That the
+/// ports and the addresses are each given once, by their neutral or their Azure name, is only in
+/// the description: the `not` it takes is beyond utoipa's builders.)
+fn rule_field_rules(object: RefOr<Schema>) -> RefOr<Schema> {
+    AllOfBuilder::new()
+        .item(object)
+        .item(
+            AnyOfBuilder::new()
+                .item(ObjectBuilder::new().required("portRange"))
+                .item(ObjectBuilder::new().required("destinationPortRange"))
+                .item(
+                    ObjectBuilder::new()
+                        .property(
+                            "protocol",
+                            ObjectBuilder::new()
+                                .schema_type(SchemaType::Type(Type::String))
+                                .enum_values(Some(["Icmp"])),
+                        )
+                        .required("protocol"),
+                )
+                .description(Some(
+                    "`portRange` (or `destinationPortRange`) is required unless the protocol is ICMP",
+                )),
+        )
+        .into()
+}
+
 /// The OpenAPI 3.1 document.
 pub fn document() -> OpenApi {
     let mut paths = PathsBuilder::new();
@@ -1195,8 +1222,23 @@ fn components() -> utoipa::openapi::Components {
         key_needs_ssh_login(<CreateVmRequest as utoipa::PartialSchema>::schema()),
     ));
     CreateVmRequest::schemas(&mut schemas);
-    add::<UpdateVmRequest>(&mut schemas);
-    add::<CreateRuleRequest>(&mut schemas);
+    schemas.push((
+        UpdateVmRequest::name().into_owned(),
+        AllOfBuilder::new()
+            .item(<UpdateVmRequest as utoipa::PartialSchema>::schema())
+            .item(
+                ObjectBuilder::new()
+                    .min_properties(Some(1))
+                    .description(Some("At least one field")),
+            )
+            .into(),
+    ));
+    UpdateVmRequest::schemas(&mut schemas);
+    schemas.push((
+        CreateRuleRequest::name().into_owned(),
+        rule_field_rules(<CreateRuleRequest as utoipa::PartialSchema>::schema()),
+    ));
+    CreateRuleRequest::schemas(&mut schemas);
     add::<SecurityRuleView>(&mut schemas);
     add::<RuleDeleted>(&mut schemas);
     add::<VmStatus>(&mut schemas);

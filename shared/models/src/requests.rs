@@ -95,9 +95,11 @@ fn empty_string_as_none<'de, D: Deserializer<'de>>(
 pub struct UpdateVmRequest {
     /// New host name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = HostName))]
     pub name: Option<HostName>,
     /// New tags (replaces the old list).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Tags))]
     pub tags: Option<Tags>,
     /// New expiry (`null` removes it).
     #[serde(

@@ -482,7 +482,7 @@ pub struct RuleDeleted {
 pub enum PortRangeInput {
     /// `"22"`, `"8000-8090"` or `"*"`.
     One(String),
-    /// `["22", "443"]`.
+    /// `["22", "443"]` (1-16 items).
     Many(Vec<String>),
 }
 
@@ -504,43 +504,60 @@ impl PortRangeInput {
 /// | `cidrBlock` | `sourceAddressPrefix` | `cidrBlock` |
 /// | `source` (`*`) | `source` (`*`) | `source` (`*`) |
 ///
-/// Azure's `sourcePortRange`, `destination` and `destinationAddressPrefix` are accepted only as
-/// `*` (rules match any source port, and the VM itself as destination).
+/// Give the ports once (`portRange` or `destinationPortRange`) and the addresses at most once
+/// (`cidrBlock` or `sourceAddressPrefix`). Azure's `sourcePortRange`, `destination` and
+/// `destinationAddressPrefix` are accepted only as `*` (rules match any source port, and the VM
+/// itself as destination).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateRuleRequest {
     /// The VM the rule belongs to.
+    #[cfg_attr(feature = "openapi", schema(value_type = VmId, required = true))]
     pub virtual_machine: Option<VmId>,
     /// Name (1-80 letters, digits, `.`, `_`, `-`), unique in the VM.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, required = true, min_length = 1, max_length = 80, pattern = "^[A-Za-z0-9]([A-Za-z0-9._-]{0,78}[A-Za-z0-9_])?$"))]
     pub name: Option<String>,
     /// Free text (at most 140 characters).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, max_length = 140, pattern = "^[A-Za-z0-9 ._:/()#,@\\[\\]+=&;{}!$*-]*$"))]
     pub description: Option<String>,
     /// `Inbound` (default) or `Outbound`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Direction))]
     pub direction: Option<String>,
     /// `Tcp`, `Udp`, `Icmp` or `*` (any); case is ignored.
+    #[cfg_attr(feature = "openapi", schema(value_type = Protocol, required = true))]
     pub protocol: Option<String>,
     /// Ports: `"22"`, `"8000-8090"`, `"*"`, or an array of these.
+    #[cfg_attr(feature = "openapi", schema(value_type = PortRangeInput))]
     pub port_range: Option<PortRangeInput>,
     /// Remote addresses in CIDR notation, or `*` for any IPv4 address (default).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub cidr_block: Option<String>,
     /// `*`, or the same CIDR as `cidrBlock` (`sourceAddressPrefix`).
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub source: Option<String>,
     /// Evaluation order, lower first, 100-4096, unique per direction; default: the next free
     /// multiple of 10 from 1000.
+    #[cfg_attr(feature = "openapi", schema(value_type = u32, minimum = 100, maximum = 4096))]
     pub priority: Option<u32>,
     /// `Allow` (default) or `Deny`; case is ignored.
+    #[cfg_attr(feature = "openapi", schema(value_type = RuleAccess))]
     pub access: Option<String>,
     /// Azure shape: the ports.
+    #[cfg_attr(feature = "openapi", schema(value_type = PortRangeInput))]
     pub destination_port_range: Option<PortRangeInput>,
     /// Azure shape: the remote addresses.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub source_address_prefix: Option<String>,
     /// Azure shape: must be `*`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^\\*$"))]
     pub source_port_range: Option<String>,
     /// Azure shape: must be `*`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^\\*$"))]
     pub destination: Option<String>,
     /// Azure shape: must be `*`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^\\*$"))]
     pub destination_address_prefix: Option<String>,
 }
 
