@@ -199,8 +199,9 @@ fuzz_target!(|data: &[u8]| {
         let mut body = data.to_vec();
         let mut value = serde_json::from_slice::<Value>(data).ok();
         if let Some(Value::Object(map)) = value.as_mut() {
+            let wrapped = map.len() == 1 && matches!(map.get("data"), Some(Value::Object(_)));
             let target = match map.get_mut("data") {
-                Some(Value::Object(inner)) if map.len() == 1 => inner,
+                Some(Value::Object(inner)) if wrapped => inner,
                 _ => map,
             };
             if target.contains_key("virtualMachine") {
