@@ -8,29 +8,24 @@
 
 #![no_main]
 
+#[path = "common/app.rs"]
+mod app;
 mod common;
 
-use std::cell::RefCell;
+use app::{block_on, repository, state, JWT_SECRET};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{header, Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use tower::ServiceExt;
-use vmapi_core::memory::{MemoryIdempotencyStore, MemoryRepository, MemorySecretStore};
-use vmapi_core::{Service, SystemClock};
-use vmapi_http::auth::{mint_local_token, Authenticator};
-use vmapi_http::config::{JwtConfig, JwtMode};
-use vmapi_http::cursor::CursorCodec;
-use vmapi_http::{AppState, Endpoint};
+use vmapi_http::auth::mint_local_token;
+use vmapi_http::Endpoint;
 use vmapi_models::{
-    Cidr, CloudKind, CreateRuleRequest, CreateVmRequest, CredentialScope, Ports, Role, RuleName,
-    Seed, UserId, VmId, VmRecord,
+    Cidr, CloudKind, CreateRuleRequest, CreateVmRequest, Ports, Role, RuleName, Seed, UserId, VmId,
+    VmRecord,
 };
 
-const JWT_SECRET: &str = "vm-api-fuzz-jwt-secret";
 const DEMO: &str = include_str!("../../data/demo.json");
 const CREATE: &str = include_str!("../../shared/models/tests/fixtures/create-request.json");
 
@@ -39,59 +34,6 @@ struct Fixture {
     seed: Seed,
     token: String,
     vms: Vec<(VmRecord, CloudKind)>,
-}
-
-thread_local! {
-    static RUNTIME: RefCell<Option<tokio::runtime::Runtime>> = const { RefCell::new(None) };
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    RUNTIME.with(|rt| {
-        let mut rt = rt.borrow_mut();
-        let rt = rt.get_or_insert_with(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .build()
-                .expect("runtime")
-        });
-        rt.block_on(f)
-    })
-}
-
-fn repository(seed: &Seed) -> MemoryRepository {
-    let repo = MemoryRepository::new();
-    seed.cloud_providers
-        .iter()
-        .for_each(|c| repo.put_cloud_provider(c.clone()));
-    seed.providers
-        .iter()
-        .for_each(|p| repo.put_provider(p.clone()));
-    seed.sizes.iter().for_each(|s| repo.put_size(s.clone()));
-    seed.prices.iter().for_each(|p| repo.put_price(p.clone()));
-    seed.teams.iter().for_each(|t| repo.put_team(t.clone()));
-    seed.projects
-        .iter()
-        .for_each(|p| repo.put_project(p.clone()));
-    repo
-}
-
-fn state(repo: Arc<MemoryRepository>) -> AppState {
-    AppState {
-        service: Service::new(repo, Arc::new(SystemClock)).with_logins(
-            Arc::new(MemorySecretStore::new()),
-            CredentialScope::default(),
-        ),
-        auth: Authenticator::new(JwtConfig {
-            mode: JwtMode::LocalHs256 {
-                secret: JWT_SECRET.into(),
-            },
-            issuer: None,
-            audience: None,
-            leeway_secs: 0,
-        }),
-        cursors: CursorCodec::new("vm-api-fuzz-cursor-secret"),
-        idempotency: Arc::new(MemoryIdempotencyStore::new()),
-    }
 }
 
 fn fixture() -> &'static Fixture {
@@ -128,36 +70,9 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-/// Sends a request and returns the status and the JSON answer.
+/// Sends `body` with the fixture's token.
 fn send(app: &axum::Router, method: Method, uri: &str, body: &[u8]) -> (StatusCode, Value) {
-    let req = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header(header::AUTHORIZATION, format!("Bearer {}", fixture().token))
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body.to_vec()))
-        .unwrap();
-    block_on(async {
-        let resp = app.clone().oneshot(req).await.unwrap();
-        let status = resp.status();
-        let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
-            .await
-            .unwrap();
-        let value = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|e| panic!("{uri}: {status} answer is not JSON: {e}"));
-        (status, value)
-    })
-}
-
-/// An answer that refuses: 4xx in the API's error shape.
-fn check_refusal(status: StatusCode, answer: &Value) {
-    assert!(
-        status.is_client_error(),
-        "{status} is neither success nor a client error: {answer}"
-    );
-    assert_eq!(answer["statusCode"], status.as_u16(), "{answer}");
-    assert!(answer["code"].is_string(), "no code: {answer}");
-    assert!(answer["message"].is_string(), "no message: {answer}");
+    app::send(app, &fixture().token, method, uri, body)
 }
 
 /// What parses prints back to the same value.
@@ -247,7 +162,7 @@ fuzz_target!(|data: &[u8]| {
                 "created rule not listed: {list}"
             );
         } else {
-            check_refusal(status, &answer);
+            app::check_refusal("POST", status, &answer);
             match &parsed {
                 None => assert!(
                     matches!(

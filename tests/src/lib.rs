@@ -499,6 +499,19 @@ impl TestApp {
         Self::read(req.send().await.expect("request sent")).await
     }
 
+    /// Creates VMs through the API as `user` with a create `body` (201 expected) and returns the
+    /// first one's id.
+    pub async fn create_vm_as(&self, user: &str, body: &Value) -> String {
+        let r = self
+            .call(Method::POST, "/api/virtual-machines", Some(user), Some(body))
+            .await
+            .expect(201);
+        r.json[0]["_id"]
+            .as_str()
+            .expect("the created VM has an id")
+            .to_string()
+    }
+
     /// Like [`TestApp::call`], with extra request headers (repeat a name to send it twice).
     pub async fn call_with(
         &self,

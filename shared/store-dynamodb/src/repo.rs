@@ -334,25 +334,11 @@ impl DynamoRepository {
     }
 
     fn put_event_write(&self, event: &VmEvent) -> Result<TransactWriteItem> {
-        Ok(TransactWriteItem::builder()
-            .put(
-                Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(event_item(event)?))
-                    .condition_expression(format!("attribute_not_exists({PK})"))
-                    .build()
-                    .expect("put is complete"),
-            )
-            .build())
+        Ok(self.put_new_write(event_item(event)?))
     }
 
-    /// The pointer of a security rule to its VM (`pk = RULE#id`, `sk = RULE`), which
-    /// `DELETE /api/security-rules/{id}` reads; new ids only.
-    fn put_rule_pointer_write(&self, rule: SecurityRuleId, vm: &VmRecord) -> TransactWriteItem {
-        let mut item = key(Kind::Rule, &rule.to_string());
-        item.insert("entity".into(), s("rule"));
-        item.insert("vmId".into(), s(vm.id.to_string()));
-        item.insert("teamId".into(), s(vm.team.to_string()));
+    /// A transaction put of an item that must not exist yet.
+    fn put_new_write(&self, item: HashMap<String, AttributeValue>) -> TransactWriteItem {
         TransactWriteItem::builder()
             .put(
                 Put::builder()
@@ -363,6 +349,16 @@ impl DynamoRepository {
                     .expect("put is complete"),
             )
             .build()
+    }
+
+    /// The pointer of a security rule to its VM (`pk = RULE#id`, `sk = RULE`), which
+    /// `DELETE /api/security-rules/{id}` reads; new ids only.
+    fn put_rule_pointer_write(&self, rule: SecurityRuleId, vm: &VmRecord) -> TransactWriteItem {
+        let mut item = key(Kind::Rule, &rule.to_string());
+        item.insert("entity".into(), s("rule"));
+        item.insert("vmId".into(), s(vm.id.to_string()));
+        item.insert("teamId".into(), s(vm.team.to_string()));
+        self.put_new_write(item)
     }
 
     /// Removes a security rule's pointer (unless it points at another VM).
@@ -384,16 +380,7 @@ impl DynamoRepository {
         let mut item = name_key(project, &vm.name);
         item.insert("entity".into(), s("name"));
         item.insert("vmId".into(), s(vm.id.to_string()));
-        TransactWriteItem::builder()
-            .put(
-                Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .condition_expression(format!("attribute_not_exists({PK})"))
-                    .build()
-                    .expect("put is complete"),
-            )
-            .build()
+        self.put_new_write(item)
     }
 
     /// Runs a transaction. One that DynamoDB cancels only because a concurrent transaction

@@ -31,16 +31,7 @@ async fn create_one(app: &TestApp, name: &str, auth_method: u8) -> String {
     let mut body = spec_create_request();
     body["hostNames"] = json!([name]);
     body["authMethod"] = json!(auth_method);
-    let r = app
-        .call(
-            Method::POST,
-            "/api/virtual-machines",
-            Some(OWNER),
-            Some(&body),
-        )
-        .await
-        .expect(201);
-    id_of(&r.json[0])
+    app.create_vm_as(OWNER, &body).await
 }
 
 /// The body of a create for the demo catalog's Azure offering.

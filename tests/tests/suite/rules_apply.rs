@@ -551,16 +551,7 @@ async fn the_provisioner_applies_rules_on_aws_and_removes_the_group_with_the_vm(
         "price": "6548a383e2442d14b6bf970c", "region": aws.locations[0], "image": aws.images[0],
         "authMethod": 0
     });
-    let r = app
-        .call(
-            Method::POST,
-            "/api/virtual-machines",
-            Some(OWNER),
-            Some(&body),
-        )
-        .await
-        .expect(201);
-    let id = VmId::parse(r.json[0]["_id"].as_str().unwrap()).unwrap();
+    let id = VmId::parse(&app.create_vm_as(OWNER, &body).await).unwrap();
     app.settle(&p, &id.to_string()).await;
     let vm = stored(&app, id).await;
     assert_eq!(vm.status, VmStatus::Running, "{vm:?}");

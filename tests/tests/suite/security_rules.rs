@@ -78,16 +78,7 @@ async fn vm_on(app: &TestApp, provider: &str, name: &str) -> String {
         "provider": p.id, "size": size.id, "price": price.id, "region": region, "image": image,
         "authMethod": 1
     });
-    let r = app
-        .call(
-            Method::POST,
-            "/api/virtual-machines",
-            Some(OWNER),
-            Some(&body),
-        )
-        .await
-        .expect(201);
-    r.json[0]["_id"].as_str().unwrap().to_string()
+    app.create_vm_as(OWNER, &body).await
 }
 
 /// A VM record stored as is, on the cloud provider `cloud` (None: Kraud.Cloud), in `status`.
