@@ -503,7 +503,12 @@ impl TestApp {
     /// first one's id.
     pub async fn create_vm_as(&self, user: &str, body: &Value) -> String {
         let r = self
-            .call(Method::POST, "/api/virtual-machines", Some(user), Some(body))
+            .call(
+                Method::POST,
+                "/api/virtual-machines",
+                Some(user),
+                Some(body),
+            )
             .await
             .expect(201);
         r.json[0]["_id"]
