@@ -11,19 +11,14 @@
 mod app;
 mod common;
 
-use app::{block_on, check_refusal, repository, state, JWT_SECRET};
+use app::{check_refusal, repository, state};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use vmapi_http::auth::mint_local_token;
 use vmapi_http::Endpoint;
-use vmapi_models::{secret_fields, CreateVmRequest, Role, Seed, UpdateVmRequest, UserId, VmRecord};
-
-const DEMO: &str = include_str!("../../data/demo.json");
-const CREATE: &str = include_str!("../../shared/models/tests/fixtures/create-request.json");
+use vmapi_models::{secret_fields, CreateVmRequest, Seed, UpdateVmRequest, VmRecord};
 
 /// Built once: the demo data, a token of the spec team's owner and the VM the PATCH targets.
 struct Fixture {
@@ -35,20 +30,7 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let seed: Seed = serde_json::from_str(DEMO).expect("data/demo.json");
-        let create: CreateVmRequest = serde_json::from_str(CREATE).expect("create fixture");
-        let owner: UserId = seed
-            .teams
-            .iter()
-            .find(|t| t.id == create.team)
-            .and_then(|t| t.members.iter().find(|m| m.role == Role::Owner))
-            .map(|m| m.user.clone())
-            .expect("the spec team has an owner");
-        let repo = Arc::new(repository(&seed));
-        let service = state(repo.clone()).service;
-        let vms = block_on(service.create(&owner, create)).expect("the spec request creates");
-        let vm = repo.vm(vms[0].id).expect("stored");
-        let token = mint_local_token(JWT_SECRET, &owner, Duration::from_secs(30 * 24 * 3600));
+        let app::SpecVm { seed, token, vm } = app::spec_vm();
         Fixture { seed, token, vm }
     })
 }

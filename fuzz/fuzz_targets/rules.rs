@@ -12,22 +12,14 @@
 mod app;
 mod common;
 
-use app::{block_on, repository, state, JWT_SECRET};
+use app::{repository, state};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
-use vmapi_http::auth::mint_local_token;
 use vmapi_http::Endpoint;
-use vmapi_models::{
-    Cidr, CloudKind, CreateRuleRequest, CreateVmRequest, Ports, Role, RuleName, Seed, UserId, VmId,
-    VmRecord,
-};
-
-const DEMO: &str = include_str!("../../data/demo.json");
-const CREATE: &str = include_str!("../../shared/models/tests/fixtures/create-request.json");
+use vmapi_models::{Cidr, CloudKind, CreateRuleRequest, Ports, RuleName, Seed, VmId, VmRecord};
 
 /// Built once: the demo data, a token of the spec team's owner, and one VM per cloud.
 struct Fixture {
@@ -39,19 +31,11 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let seed: Seed = serde_json::from_str(DEMO).expect("data/demo.json");
-        let create: CreateVmRequest = serde_json::from_str(CREATE).expect("create fixture");
-        let owner: UserId = seed
-            .teams
-            .iter()
-            .find(|t| t.id == create.team)
-            .and_then(|t| t.members.iter().find(|m| m.role == Role::Owner))
-            .map(|m| m.user.clone())
-            .expect("the spec team has an owner");
-        let repo = Arc::new(repository(&seed));
-        let service = state(repo.clone()).service;
-        let made = block_on(service.create(&owner, create)).expect("the spec request creates");
-        let kraud = repo.vm(made[0].id).expect("stored");
+        let app::SpecVm {
+            seed,
+            token,
+            vm: kraud,
+        } = app::spec_vm();
         let mut vms = vec![(kraud.clone(), CloudKind::Kraud)];
         // The same VM on the other two clouds (only its cloud provider differs).
         for kind in [CloudKind::Aws, CloudKind::Azure] {
@@ -65,7 +49,6 @@ fn fixture() -> &'static Fixture {
             vm.cloud_provider = cloud.id;
             vms.push((vm, kind));
         }
-        let token = mint_local_token(JWT_SECRET, &owner, Duration::from_secs(30 * 24 * 3600));
         Fixture { seed, token, vms }
     })
 }

@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
@@ -11,14 +12,45 @@ use serde_json::Value;
 use tower::ServiceExt;
 use vmapi_core::memory::{MemoryIdempotencyStore, MemoryRepository, MemorySecretStore};
 use vmapi_core::{Service, SystemClock};
-use vmapi_http::auth::Authenticator;
+use vmapi_http::auth::{mint_local_token, Authenticator};
 use vmapi_http::config::{JwtConfig, JwtMode};
 use vmapi_http::cursor::CursorCodec;
 use vmapi_http::AppState;
-use vmapi_models::{CredentialScope, Seed};
+use vmapi_models::{CreateVmRequest, CredentialScope, Role, Seed, UserId, VmRecord};
 
 /// The key of the targets' tokens.
 pub const JWT_SECRET: &str = "vm-api-fuzz-jwt-secret";
+const DEMO: &str = include_str!("../../../data/demo.json");
+const CREATE: &str = include_str!("../../../shared/models/tests/fixtures/create-request.json");
+
+/// The demo data, a token of the spec team's owner, and the VM the spec's create request makes.
+pub struct SpecVm {
+    /// `data/demo.json`.
+    pub seed: Seed,
+    /// A token of the spec team's owner (30 days).
+    pub token: String,
+    /// The VM, as stored.
+    pub vm: VmRecord,
+}
+
+/// Creates the spec's VM over a fresh repository of the demo data.
+pub fn spec_vm() -> SpecVm {
+    let seed: Seed = serde_json::from_str(DEMO).expect("data/demo.json");
+    let create: CreateVmRequest = serde_json::from_str(CREATE).expect("create fixture");
+    let owner: UserId = seed
+        .teams
+        .iter()
+        .find(|t| t.id == create.team)
+        .and_then(|t| t.members.iter().find(|m| m.role == Role::Owner))
+        .map(|m| m.user.clone())
+        .expect("the spec team has an owner");
+    let repo = Arc::new(repository(&seed));
+    let service = state(repo.clone()).service;
+    let vms = block_on(service.create(&owner, create)).expect("the spec request creates");
+    let vm = repo.vm(vms[0].id).expect("stored");
+    let token = mint_local_token(JWT_SECRET, &owner, Duration::from_secs(30 * 24 * 3600));
+    SpecVm { seed, token, vm }
+}
 
 thread_local! {
     static RUNTIME: RefCell<Option<tokio::runtime::Runtime>> = const { RefCell::new(None) };
