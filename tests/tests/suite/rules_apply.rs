@@ -365,19 +365,9 @@ async fn each_aws_vm_has_its_own_security_group_kept_equal_to_its_rules() {
     let created = driver.create(&spec).await.unwrap();
 
     // The group: named and tagged after the VM, in the default VPC, the instance in it.
-    let groups = client
-        .describe_security_groups()
-        .filters(
-            Filter::builder()
-                .name("group-name")
-                .values(format!("vm-api-{}", spec.vm_id))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(groups.security_groups().len(), 1);
-    let group = &groups.security_groups()[0];
+    let groups = groups_of(&client, spec.vm_id).await;
+    assert_eq!(groups.len(), 1);
+    let group = &groups[0];
     let group_id = group.group_id().unwrap().to_string();
     let tags: std::collections::BTreeMap<_, _> = group
         .tags()
@@ -511,18 +501,8 @@ async fn each_aws_vm_has_its_own_security_group_kept_equal_to_its_rules() {
     }
     assert!(driver.get(&target).await.unwrap().is_none());
     driver.delete(&target).await.unwrap();
-    let left = client
-        .describe_security_groups()
-        .filters(
-            Filter::builder()
-                .name("group-name")
-                .values(format!("vm-api-{}", spec.vm_id))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert!(left.security_groups().is_empty(), "{left:?}");
+    let left = groups_of(&client, spec.vm_id).await;
+    assert!(left.is_empty(), "{left:?}");
     // Again: nothing left, nothing to do.
     driver.delete(&target).await.unwrap();
     assert!(matches!(
@@ -556,18 +536,8 @@ async fn the_provisioner_applies_rules_on_aws_and_removes_the_group_with_the_vm(
     let vm = stored(&app, id).await;
     assert_eq!(vm.status, VmStatus::Running, "{vm:?}");
     let group_of = |client: aws_sdk_ec2::Client| async move {
-        client
-            .describe_security_groups()
-            .filters(
-                Filter::builder()
-                    .name("group-name")
-                    .values(format!("vm-api-{id}"))
-                    .build(),
-            )
-            .send()
+        groups_of(&client, id)
             .await
-            .unwrap()
-            .security_groups()
             .first()
             .and_then(|g| g.group_id())
             .map(str::to_string)
@@ -628,4 +598,24 @@ async fn rule_changes_reach_the_cloud_through_the_stream() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(sim.rules(id).unwrap(), wanted);
+}
+
+/// The security groups named after a VM (`vm-api-{vmId}`).
+async fn groups_of(
+    client: &aws_sdk_ec2::Client,
+    vm: VmId,
+) -> Vec<aws_sdk_ec2::types::SecurityGroup> {
+    client
+        .describe_security_groups()
+        .filters(
+            Filter::builder()
+                .name("group-name")
+                .values(format!("vm-api-{vm}"))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .security_groups()
+        .to_vec()
 }
