@@ -2,5 +2,5 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    vmapi_http::lambda::run(vmapi_http::Endpoint::GetActivity).await
+    vmapi_http::lambda::run::<{ vmapi_http::Endpoint::GetActivity.index() }>().await
 }

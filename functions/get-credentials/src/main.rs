@@ -2,5 +2,5 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    vmapi_http::lambda::run_with_logins(vmapi_http::Endpoint::GetCredentials).await
+    vmapi_http::lambda::run_with_logins::<{ vmapi_http::Endpoint::GetCredentials.index() }>().await
 }

@@ -83,13 +83,25 @@ fn template_functions_and_routes_match_the_route_table() {
 }
 
 #[test]
-fn only_the_functions_that_need_the_secret_store_build_it() {
+fn each_function_serves_its_own_endpoint_and_only_those_that_need_the_secret_store_build_it() {
     for endpoint in Endpoint::ALL {
-        let main = read(&format!("functions/{}/src/main.rs", endpoint.function()));
         assert_eq!(
-            main.contains("run_with_logins("),
-            endpoint.needs_logins(),
-            "functions/{}: run_with_logins exactly when it needs the secret store",
+            Endpoint::ALL[endpoint.index()],
+            endpoint,
+            "Endpoint::index is the position in ALL"
+        );
+        let main = read(&format!("functions/{}/src/main.rs", endpoint.function()));
+        let runner = if endpoint.needs_logins() {
+            "run_with_logins"
+        } else {
+            "run"
+        };
+        let call = format!(
+            "vmapi_http::lambda::{runner}::<{{ vmapi_http::Endpoint::{endpoint:?}.index() }}>()"
+        );
+        assert!(
+            main.contains(&call),
+            "functions/{}/src/main.rs calls `{call}` (its own endpoint; the secret store exactly when it needs it)",
             endpoint.function()
         );
     }
