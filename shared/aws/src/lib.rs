@@ -17,9 +17,27 @@ use vmapi_core::{Error, ErrorChain};
 /// of the system's whole trust store makes the cold start measurably shorter
 /// (docs/performance.md). `AWS_TRUST_STORE=native` trusts the system's roots instead (an HTTPS
 /// endpoint with another CA behind `AWS_ENDPOINT_URL_*`).
+///
+/// Where the environment already holds the credentials and the region (as in Lambda, which sets
+/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` and `AWS_REGION`), they are
+/// taken from it directly. The SDK's default chains would pick the same values first, but
+/// building them also builds an STS client, an IMDS client and their endpoint resolvers at every
+/// cold start (docs/performance.md). Without them, the default chains apply.
 pub async fn sdk_config() -> SdkConfig {
     let native = std::env::var("AWS_TRUST_STORE").is_ok_and(|v| v.eq_ignore_ascii_case("native"));
-    aws_config::defaults(BehaviorVersion::latest())
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if env_set("AWS_ACCESS_KEY_ID") && env_set("AWS_SECRET_ACCESS_KEY") {
+        loader = loader.credentials_provider(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        );
+    }
+    if let Some(region) = std::env::var("AWS_REGION")
+        .ok()
+        .filter(|r| !r.trim().is_empty())
+    {
+        loader = loader.region(aws_config::Region::new(region));
+    }
+    loader
         .http_client(https_client(native))
         .timeout_config(
             TimeoutConfig::builder()
@@ -36,6 +54,11 @@ pub async fn sdk_config() -> SdkConfig {
         )
         .load()
         .await
+}
+
+/// Whether the environment variable is set and not blank.
+fn env_set(var: &str) -> bool {
+    std::env::var(var).is_ok_and(|v| !v.trim().is_empty())
 }
 
 /// A whole number of seconds from the environment, or `default` (also when unparsable).
