@@ -5,7 +5,10 @@
 //!   pointed at a fresh listener; measures process start → first `GET .../invocation/next`
 //!   (init) and the first invocation (event handed out → `POST .../response`), then kills the
 //!   process. Prints a JSON summary (medians of the runs; `--warmup` starts first are not
-//!   counted).
+//!   counted). With `--baseline BIN`, a start of that binary (the bare `lambda_http` function)
+//!   is paired with each measured start, in alternating order, and the summary adds its init
+//!   and the ratio of the two medians: both sides see the same state of the machine, so drift
+//!   during a long run cannot move the ratio.
 //! - `load`: starts a binary once and hands it the event again and again for D seconds, as
 //!   one warm Lambda container would be fed; then reads the peak resident set (`VmHWM` of
 //!   `/proc/PID/status`) and prints a JSON summary.
@@ -54,6 +57,13 @@ enum Mode {
         /// Shell command run before each start (not timed), e.g. to reset a record.
         #[arg(long)]
         before_each: Option<String>,
+        /// A baseline binary started next to each measured start (alternately before and
+        /// after it); the summary reports its init and the ratio of the medians.
+        #[arg(long, requires = "baseline_event")]
+        baseline: Option<PathBuf>,
+        /// The event for the baseline binary.
+        #[arg(long, requires = "baseline")]
+        baseline_event: Option<PathBuf>,
     },
     /// Start the binary once and feed it the event in a loop; report the peak RSS.
     Load {
@@ -65,7 +75,7 @@ enum Mode {
     },
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 struct Common {
     /// The function binary (Lambda's `bootstrap`).
     #[arg(long)]
@@ -309,6 +319,19 @@ struct ColdReport {
     first_invocation_ms: Option<Stats>,
     outcomes: BTreeMap<String, usize>,
     failures: Vec<String>,
+    /// The paired baseline starts (`--baseline`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    baseline: Option<BaselineReport>,
+}
+
+#[derive(Serialize)]
+struct BaselineReport {
+    binary: String,
+    init_ms: Option<Stats>,
+    /// Median init of the measured binary / median init of the baseline, over the same
+    /// interleaved runs.
+    init_ratio: Option<f64>,
+    failures: Vec<String>,
 }
 
 fn event_text(common: &Common) -> Result<String, String> {
@@ -378,17 +401,25 @@ async fn cold_run(
     result
 }
 
+/// `--baseline`: the binary and its event, paired with each measured start.
+struct Baseline {
+    common: Common,
+    event: String,
+}
+
 async fn cold(
     common: Common,
     runs: usize,
     warmup: usize,
     before_each: Option<String>,
+    baseline: Option<Baseline>,
 ) -> Result<(), String> {
     let name = name_of(&common);
     let template = event_text(&common)?;
     let (mut init, mut first) = (Vec::new(), Vec::new());
     let mut outcomes = BTreeMap::new();
     let mut failures = Vec::new();
+    let (mut base_init, mut base_failures) = (Vec::new(), Vec::new());
     for run in 0..warmup + runs {
         if let Some(cmd) = &before_each {
             let status = Command::new("sh")
@@ -401,9 +432,18 @@ async fn cold(
                 return Err(format!("--before-each failed: {status}"));
             }
         }
+        let measured = run >= warmup;
+        // The baseline goes first on even runs and second on odd ones.
+        let base_first = run % 2 == 0;
+        if let (Some(b), true) = (&baseline, base_first) {
+            base_start(b, run, measured, &mut base_init, &mut base_failures).await;
+        }
         let event = Bytes::from(template.replace("{{RUN}}", &run.to_string()));
         let result = cold_run(&common, &name, event, run).await;
-        if run < warmup {
+        if let (Some(b), false) = (&baseline, base_first) {
+            base_start(b, run, measured, &mut base_init, &mut base_failures).await;
+        }
+        if !measured {
             if let Err(e) = result {
                 eprintln!("{name}: warm-up start {run}: {e}");
             }
@@ -421,16 +461,55 @@ async fn cold(
             }
         }
     }
+    let init_ms = stats(&init);
+    let baseline = baseline.map(|b| {
+        let base_ms = stats(&base_init);
+        let init_ratio = match (&init_ms, &base_ms) {
+            (Some(m), Some(b)) if b.median > 0.0 => {
+                Some((m.median / b.median * 100.0).round() / 100.0)
+            }
+            _ => None,
+        };
+        BaselineReport {
+            binary: b.common.bin.display().to_string(),
+            init_ms: base_ms,
+            init_ratio,
+            failures: base_failures,
+        }
+    });
     let report = ColdReport {
         function: name,
         binary: common.bin.display().to_string(),
         runs,
-        init_ms: stats(&init),
+        init_ms,
         first_invocation_ms: stats(&first),
         outcomes,
         failures,
+        baseline,
     };
     emit(&report, common.out.as_ref())
+}
+
+/// One start of the baseline binary; its init is recorded when `measured`.
+async fn base_start(
+    b: &Baseline,
+    run: usize,
+    measured: bool,
+    init: &mut Vec<f64>,
+    failures: &mut Vec<String>,
+) {
+    let name = name_of(&b.common);
+    let event = Bytes::from(b.event.replace("{{RUN}}", &run.to_string()));
+    match cold_run(&b.common, &name, event, run).await {
+        Ok((i, _, _)) if measured => init.push(ms(i)),
+        Ok(_) => {}
+        Err(e) => {
+            eprintln!("baseline {name}: run {run}: {e}");
+            if measured {
+                failures.push(e);
+            }
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -536,7 +615,34 @@ async fn main() {
             runs,
             warmup,
             before_each,
-        } => cold(common, runs, warmup, before_each).await,
+            baseline,
+            baseline_event,
+        } => {
+            let baseline = match (baseline, baseline_event) {
+                (Some(bin), Some(event)) => {
+                    let base = Common {
+                        name: bin.file_name().map(|n| n.to_string_lossy().into_owned()),
+                        bin,
+                        event,
+                        subst: Vec::new(),
+                        out: None,
+                        ..common.clone()
+                    };
+                    match event_text(&base) {
+                        Ok(event) => Ok(Some(Baseline {
+                            common: base,
+                            event,
+                        })),
+                        Err(e) => Err(e),
+                    }
+                }
+                _ => Ok(None),
+            };
+            match baseline {
+                Ok(baseline) => cold(common, runs, warmup, before_each, baseline).await,
+                Err(e) => Err(e),
+            }
+        }
         Mode::Load { common, seconds } => load(common, seconds).await,
     };
     if let Err(e) = result {
