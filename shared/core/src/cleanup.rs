@@ -413,12 +413,19 @@ impl Cleanup {
         resource: &crate::cloud::ManagedResource,
         summary: &mut Summary,
     ) {
-        let what = format!(
-            "{cloud:?} VM {} ({})",
-            resource.target.provider_id.as_deref().unwrap_or("?"),
-            resource.target.vm_id
-        )
-        .to_lowercase();
+        let what = match &resource.kind {
+            crate::cloud::ManagedKind::Vm => format!(
+                "{} VM {} ({})",
+                format!("{cloud:?}").to_lowercase(),
+                resource.target.provider_id.as_deref().unwrap_or("?"),
+                resource.target.vm_id
+            ),
+            crate::cloud::ManagedKind::Firewall(id) => format!(
+                "{} firewall {id} of VM {}",
+                format!("{cloud:?}").to_lowercase(),
+                resource.target.vm_id
+            ),
+        };
         let why = "no VM record needs it";
         if self.policy.dry_run {
             summary.reconciled += 1;

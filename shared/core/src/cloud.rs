@@ -117,15 +117,29 @@ pub struct CloudTarget {
 }
 
 /// A VM the service created in a cloud, found by its tags, name or namespace (the cleanup job's
-/// reconciliation lists these to remove the ones whose VM record is gone).
+/// reconciliation lists these to remove the ones whose VM record is gone), or a firewall of
+/// one left without its VM.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ManagedResource {
-    /// Where it is; `vm_id` is the id it was created for.
+    /// What it is.
+    pub kind: ManagedKind,
+    /// Where it is; `vm_id` is the id it was created for. [`CloudDriver::delete`] of it
+    /// removes it.
     pub target: CloudTarget,
     /// When the cloud created it, if the cloud says.
     pub created_at: Option<Timestamp>,
     /// The provider's own state text.
     pub raw_state: String,
+}
+
+/// What a [`ManagedResource`] is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ManagedKind {
+    /// A VM (with what goes with it).
+    Vm,
+    /// A VM's firewall (an AWS security group, an Azure NSG) whose VM is gone, by the
+    /// provider's id: what a teardown cut short leaves behind.
+    Firewall(String),
 }
 
 /// A VM's state as the cloud reports it, normalized.

@@ -710,6 +710,7 @@ mod cloud {
                 .iter()
                 .filter(|(_, s)| **s != CloudState::Deleting)
                 .map(|(id, s)| ManagedResource {
+                    kind: ManagedKind::Vm,
                     target: CloudTarget {
                         vm_id: *id,
                         region: region.to_string(),

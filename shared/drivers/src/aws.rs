@@ -22,7 +22,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use vmapi_core::cloud::{
     Capabilities, CloudDriver, CloudState, CloudTarget, CloudVm, DriverError, DriverKind,
-    LoginSpec, ManagedResource, VmSpec,
+    LoginSpec, ManagedKind, ManagedResource, VmSpec,
 };
 use vmapi_models::{
     ConfidentialTech, Direction, Ports, Protocol, RuleAccess, SecurityRule, Timestamp, VmId,
@@ -240,6 +240,46 @@ impl AwsDriver {
     }
 
     /// Removes the VM's security group (absent: done; still in use: retryable conflict).
+    /// Every security group of this service in the client's region, as (VM id, group id).
+    async fn list_groups(&self, client: &Client) -> Result<Vec<(VmId, String)>, DriverError> {
+        let mut groups = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let out = client
+                .describe_security_groups()
+                .filters(
+                    Filter::builder()
+                        .name(format!("tag:{}", MANAGED_BY.0))
+                        .values(MANAGED_BY.1)
+                        .build(),
+                )
+                .set_next_token(next.take())
+                .max_results(1000)
+                .send()
+                .await
+                .map_err(map_err)?;
+            for g in out.security_groups() {
+                let vm_id = g
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == Some("vm-id"))
+                    .and_then(|t| t.value())
+                    .and_then(|v| v.parse::<VmId>().ok());
+                // Only groups named as this driver names them.
+                if let (Some(vm_id), Some(id)) = (vm_id, g.group_id()) {
+                    if g.group_name() == Some(group_name(vm_id).as_str()) {
+                        groups.push((vm_id, id.to_string()));
+                    }
+                }
+            }
+            match out.next_token() {
+                Some(t) if !t.is_empty() => next = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(groups)
+    }
+
     async fn delete_group(&self, target: &CloudTarget) -> Result<(), DriverError> {
         let client = self.client(&target.region);
         let Some(id) = self.find_group(&client, target.vm_id).await? else {
@@ -737,6 +777,7 @@ impl CloudDriver for AwsDriver {
                     continue;
                 };
                 found.push(ManagedResource {
+                    kind: ManagedKind::Vm,
                     target: CloudTarget {
                         vm_id,
                         region: region.to_string(),
@@ -752,6 +793,26 @@ impl CloudDriver for AwsDriver {
                 Some(t) if !t.is_empty() => next = Some(t.to_string()),
                 _ => break,
             }
+        }
+        // Security groups whose VM has no instance left: a teardown that stopped between the
+        // instance and its group (the group can only go once the instance is terminated).
+        let groups = self.list_groups(&client).await?;
+        for (vm_id, group_id) in groups {
+            if found.iter().any(|r| r.target.vm_id == vm_id) {
+                continue;
+            }
+            found.push(ManagedResource {
+                kind: ManagedKind::Firewall(group_id.clone()),
+                target: CloudTarget {
+                    vm_id,
+                    region: region.to_string(),
+                    provider_id: None,
+                },
+                // EC2 does not say when a group was made; the cleanup job removes one only when
+                // no VM record needs it, and a group is made only for a recorded VM.
+                created_at: None,
+                raw_state: format!("security group {group_id}"),
+            });
         }
         Ok(found)
     }

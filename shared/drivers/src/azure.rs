@@ -31,7 +31,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::Mutex;
 use vmapi_core::cloud::{
     Capabilities, CloudDriver, CloudState, CloudTarget, CloudVm, DriverError, DriverKind,
-    ManagedResource, VmSpec,
+    ManagedKind, ManagedResource, VmSpec,
 };
 use vmapi_models::{
     ConfidentialTech, Direction, Ports, Protocol, RuleAccess, SecurityRule, Sensitive, Timestamp,
@@ -894,21 +894,42 @@ impl AzureDriver {
         Ok((public4, public6, private4))
     }
 
-    /// The VMs of the resource group, every page (`nextLink` is followed only on the
-    /// management origin, and a list that does not end is an error).
+    /// The VMs of the resource group, every page.
     async fn list_vms(&self) -> Result<Vec<Value>, DriverError> {
         let path = format!(
             "{}/providers/Microsoft.Compute/virtualMachines",
             self.group_path()
         );
-        let mut next = Some(self.url(&path, COMPUTE_API_VERSION));
+        self.list_all(&path, COMPUTE_API_VERSION, "virtual machine")
+            .await
+    }
+
+    /// The network security groups of the resource group, every page.
+    async fn list_nsgs(&self) -> Result<Vec<Value>, DriverError> {
+        let path = format!(
+            "{}/providers/Microsoft.Network/networkSecurityGroups",
+            self.group_path()
+        );
+        self.list_all(&path, NETWORK_API_VERSION, "network security group")
+            .await
+    }
+
+    /// Every item of an ARM list, page by page (`nextLink` is followed only on the
+    /// management origin, and a list that does not end is an error).
+    async fn list_all(
+        &self,
+        path: &str,
+        api_version: &str,
+        what: &str,
+    ) -> Result<Vec<Value>, DriverError> {
+        let mut next = Some(self.url(path, api_version));
         let mut seen = HashSet::new();
-        let mut vms = Vec::new();
+        let mut items = Vec::new();
         while let Some(url) = next.take() {
             if seen.len() >= MAX_LIST_PAGES || !seen.insert(url.clone()) {
                 return Err(DriverError::Provider {
                     code: "InvalidResponse".into(),
-                    message: "the virtual machine list does not end".into(),
+                    message: format!("the {what} list does not end"),
                 });
             }
             let resp = self.call(Method::GET, &url, None).await?;
@@ -916,8 +937,8 @@ impl AzureDriver {
                 return Err(resp.error());
             }
             let mut page = resp.json()?;
-            if let Value::Array(items) = page["value"].take() {
-                vms.extend(items);
+            if let Value::Array(page_items) = page["value"].take() {
+                items.extend(page_items);
             }
             next = match page["nextLink"].as_str().map(str::trim) {
                 None | Some("") => None,
@@ -925,14 +946,14 @@ impl AzureDriver {
                 Some(_) => {
                     return Err(DriverError::Provider {
                         code: "InvalidResponse".into(),
-                        message:
-                            "the virtual machine list's nextLink leaves the management endpoint"
-                                .into(),
+                        message: format!(
+                            "the {what} list's nextLink leaves the management endpoint"
+                        ),
                     })
                 }
             };
         }
-        Ok(vms)
+        Ok(items)
     }
 
     /// Runs a VM action (`start`, `deallocate`, `restart`) and follows it briefly.
@@ -1115,12 +1136,25 @@ impl CloudDriver for AzureDriver {
     /// `GET .../resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines` (every page):
     /// the VMs tagged `managed-by: vm-api` whose `location` is `region`, except those whose
     /// `provisioningState` is `Deleting`.
+    /// Also names the NSGs of VMs that are gone (every VM of the resource group counts, one
+    /// being deleted included: its own delete removes its NSG).
     async fn list_managed(&self, region: &str) -> Result<Vec<ManagedResource>, DriverError> {
         let vms = self.list_vms().await?;
-        Ok(vms
+        let mut found: Vec<ManagedResource> = vms
             .iter()
             .filter_map(|vm| managed_resource(vm, region))
-            .collect())
+            .collect();
+        let names: HashSet<String> = vms
+            .iter()
+            .filter_map(|vm| vm["name"].as_str())
+            .map(str::to_ascii_lowercase)
+            .collect();
+        for nsg in self.list_nsgs().await? {
+            if let Some(orphan) = orphaned_nsg(&nsg, region, &names) {
+                found.push(orphan);
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -1317,6 +1351,7 @@ fn managed_resource(vm: &Value, region: &str) -> Option<ManagedResource> {
         .and_then(Value::as_str)
         .and_then(|t| Timestamp::parse(t).ok());
     Some(ManagedResource {
+        kind: ManagedKind::Vm,
         target: CloudTarget {
             vm_id,
             region: if region.is_empty() { location } else { region }.to_string(),
@@ -1324,6 +1359,49 @@ fn managed_resource(vm: &Value, region: &str) -> Option<ManagedResource> {
         },
         created_at,
         raw_state,
+    })
+}
+
+/// A listed NSG as a [`ManagedResource`] when it is ours (`managed-by` tag, named
+/// `vm-{vmId}-nsg` after the `vm-id` tag), in `region`, and its VM is not among `vm_names`
+/// (lower case).
+fn orphaned_nsg(nsg: &Value, region: &str, vm_names: &HashSet<String>) -> Option<ManagedResource> {
+    let tags = nsg["tags"].as_object()?;
+    let tag = |key: &str| {
+        tags.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .and_then(|(_, v)| v.as_str())
+    };
+    if tag("managed-by") != Some(MANAGED_BY) {
+        return None;
+    }
+    let location = nsg["location"].as_str().unwrap_or("");
+    if !region.is_empty() && !same_region(location, region) {
+        return None;
+    }
+    let vm_id = VmId::parse(tag("vm-id")?.trim()).ok()?;
+    let vm_name = AzureDriver::vm_name(vm_id);
+    let name = nsg["name"].as_str()?;
+    if !name.eq_ignore_ascii_case(&format!("{vm_name}-nsg"))
+        || vm_names.contains(&vm_name.to_ascii_lowercase())
+    {
+        return None;
+    }
+    let id = nsg["id"].as_str().unwrap_or(name).to_string();
+    Some(ManagedResource {
+        kind: ManagedKind::Firewall(id),
+        target: CloudTarget {
+            vm_id,
+            region: if region.is_empty() { location } else { region }.to_string(),
+            // No VM: delete finds none and removes the NSG.
+            provider_id: None,
+        },
+        created_at: None,
+        raw_state: nsg
+            .pointer("/properties/provisioningState")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
     })
 }
 

@@ -36,7 +36,7 @@ use reqwest::{Client, Method, RequestBuilder, Response, StatusCode, Url};
 use serde::Deserialize;
 use vmapi_core::cloud::{
     Capabilities, CloudDriver, CloudState, CloudTarget, CloudVm, DriverError, DriverKind,
-    LoginSpec, ManagedResource, VmSpec,
+    LoginSpec, ManagedKind, ManagedResource, VmSpec,
 };
 use vmapi_models::{
     ConfidentialTech, Direction, Protocol, RuleAccess, SecurityRule, Sensitive, Timestamp, VmId,
@@ -569,6 +569,7 @@ impl CloudDriver for KraudDriver {
                     .and_then(|m| m.creation_timestamp.as_deref())
                     .and_then(|t| Timestamp::parse(t.trim()).ok());
                 ManagedResource {
+                    kind: ManagedKind::Vm,
                     target: CloudTarget {
                         vm_id,
                         region: region.to_string(),

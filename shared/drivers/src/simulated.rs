@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use vmapi_core::cloud::{
     Capabilities, CloudDriver, CloudState, CloudTarget, CloudVm, DriverError, DriverKind,
-    ManagedResource, VmSpec,
+    ManagedKind, ManagedResource, VmSpec,
 };
 use vmapi_models::{ConfidentialTech, SecurityRule, Timestamp, VmId};
 
@@ -252,6 +252,7 @@ impl CloudDriver for SimulatedDriver {
             .filter_map(|(id, vm)| {
                 let view = self.view(*id, vm)?;
                 Some(ManagedResource {
+                    kind: ManagedKind::Vm,
                     target: CloudTarget {
                         vm_id: *id,
                         region: region.to_string(),

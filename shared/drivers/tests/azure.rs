@@ -10,7 +10,7 @@ use azure_arm::{
 };
 use serde_json::{json, Value};
 use vmapi_core::cloud::{
-    CloudDriver, CloudState, CloudTarget, DriverError, DriverKind, LoginSpec, VmSpec,
+    CloudDriver, CloudState, CloudTarget, DriverError, DriverKind, LoginSpec, ManagedKind, VmSpec,
 };
 use vmapi_drivers::azure::{AzureConfig, AzureDriver};
 use vmapi_models::{
@@ -970,7 +970,15 @@ async fn list_managed_finds_the_services_vms_and_only_those() {
     );
     assert_eq!(lists[0].query, format!("api-version={COMPUTE}"));
     assert!(lists[1..].iter().all(|r| r.query.contains("$skiptoken=")));
-    assert_eq!(arm.requests().len(), 4, "a list is nothing but the pages");
+    // Then the NSGs (a's and b's: 1 page of 2), for those whose VM is gone.
+    let nsg_lists: Vec<_> = arm
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/networkSecurityGroups"))
+        .collect();
+    assert_eq!(nsg_lists.len(), 1, "{nsg_lists:?}");
+    assert_eq!(nsg_lists[0].query, format!("api-version={NETWORK}"));
+    assert_eq!(arm.requests().len(), 5, "a list is nothing but the pages");
 
     let elsewhere = azure.list_managed("northeurope").await.unwrap();
     assert_eq!(
@@ -1014,6 +1022,66 @@ async fn list_managed_finds_the_services_vms_and_only_those() {
     ] {
         assert!(arm.has_vm(name), "{name}");
     }
+}
+
+#[tokio::test]
+async fn list_managed_names_the_nsgs_whose_vm_is_gone_and_delete_removes_them() {
+    let arm = ArmServer::start().await;
+    arm.set_list_page_size(1);
+    let azure = driver(arm.config());
+    let (kept, cut_short) = (spec("westeurope"), spec("westeurope"));
+    for spec in [&kept, &cut_short] {
+        azure.create(spec).await.unwrap();
+    }
+    // A teardown cut short: the VM went, its NSG could not (still in use for a moment).
+    arm.inject(
+        Method::DELETE,
+        "/networkSecurityGroups/",
+        Fault::new(
+            400,
+            "InUseNetworkSecurityGroupCannotBeDeleted",
+            "Network security group cannot be deleted because it is in use by some resources.",
+        ),
+    );
+    azure.delete(&cut_short.target()).await.unwrap();
+    let nsg = format!("vm-{}-nsg", cut_short.vm_id);
+    assert!(!arm.has_vm(&format!("vm-{}", cut_short.vm_id)));
+    assert!(arm.nsg_names().contains(&nsg), "{:?}", arm.nsg_names());
+
+    let listed = azure.list_managed("westeurope").await.unwrap();
+    let firewalls: Vec<_> = listed
+        .iter()
+        .filter(|r| matches!(r.kind, ManagedKind::Firewall(_)))
+        .collect();
+    assert_eq!(firewalls.len(), 1, "{listed:?}");
+    let orphan = firewalls[0];
+    assert_eq!(orphan.target.vm_id, cut_short.vm_id);
+    assert_eq!(orphan.target.provider_id, None);
+    assert!(
+        // ARM ids are case-insensitive.
+        matches!(&orphan.kind, ManagedKind::Firewall(id)
+            if id.to_ascii_lowercase().ends_with(&format!("/networksecuritygroups/{nsg}"))),
+        "{orphan:?}"
+    );
+    assert!(listed
+        .iter()
+        .any(|r| r.target.vm_id == kept.vm_id && r.kind == ManagedKind::Vm));
+    assert!(
+        azure.list_managed("northeurope").await.unwrap().is_empty(),
+        "another region's listing does not name it"
+    );
+
+    // The listed target is enough: delete finds no VM and removes the NSG.
+    driver(arm.config()).delete(&orphan.target).await.unwrap();
+    assert!(!arm.nsg_names().contains(&nsg));
+    assert!(arm.nsg_names().contains(&format!("vm-{}-nsg", kept.vm_id)));
+    let left = azure.list_managed("westeurope").await.unwrap();
+    assert_eq!(
+        left.iter()
+            .map(|r| (r.target.vm_id, r.kind.clone()))
+            .collect::<Vec<_>>(),
+        [(kept.vm_id, ManagedKind::Vm)]
+    );
 }
 
 #[tokio::test]

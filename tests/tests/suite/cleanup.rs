@@ -665,6 +665,14 @@ async fn orphaned_ec2_instances_are_terminated_on_moto() {
     spec.size = "t3.micro".into();
     spec.image = "ami-0d64bb532e0502c46".into();
     let created = aws.create(&spec).await.unwrap();
+    // A VM whose record is in place: its instance and security group stay.
+    let mut kept = demo_vm("kept", VmStatus::Running);
+    kept.region.datacenter.name = REGION.into();
+    app.seed_vm(&kept).await;
+    let mut kept_spec = spec_of(&kept);
+    kept_spec.size = "t3.micro".into();
+    kept_spec.image = "ami-0d64bb532e0502c46".into();
+    let kept_created = aws.create(&kept_spec).await.unwrap();
     // An instance that is not ours (no managed-by tag).
     let ec2 = aws_sdk_ec2::Client::from_conf(
         aws_sdk_ec2::config::Builder::from(&sdk)
@@ -692,20 +700,19 @@ async fn orphaned_ec2_instances_are_terminated_on_moto() {
         .all(|r| r.target.provider_id.as_deref() != Some(foreign_id.as_str())));
 
     let provisioner = app.provisioner(vmapi_core::Drivers::new().with(CloudKind::Aws, aws.clone()));
-    let policy = CleanupPolicy {
-        orphan_grace: Duration::ZERO,
-        regions: vec![(CloudKind::Aws, REGION.into())],
-        ..CleanupPolicy::default()
+    let job = || {
+        Cleanup::new(
+            app.repo.clone(),
+            Arc::new(SystemClock),
+            Some(provisioner.clone()),
+            CleanupPolicy {
+                orphan_grace: Duration::ZERO,
+                regions: vec![(CloudKind::Aws, REGION.into())],
+                ..CleanupPolicy::default()
+            },
+        )
     };
-    let run = Cleanup::new(
-        app.repo.clone(),
-        Arc::new(SystemClock),
-        Some(provisioner),
-        policy,
-    )
-    .run()
-    .await
-    .unwrap();
+    let run = job().run().await.unwrap();
     assert!(run.reconciled >= 1, "{run:#?}");
     let state = |id: String| {
         let ec2 = ec2.clone();
@@ -729,6 +736,49 @@ async fn orphaned_ec2_instances_are_terminated_on_moto() {
         "{ours}"
     );
     assert_eq!(state(foreign_id).await, "running", "not ours: untouched");
+    assert_eq!(state(kept_created.provider_id.clone()).await, "running");
+
+    // The stray's security group outlived its instance (it can only go once the instance is
+    // terminated): the next listing names it as a firewall without a VM, and the next run
+    // removes it. The recorded VM's group stays.
+    let groups = |vm: VmId| {
+        let ec2 = ec2.clone();
+        async move {
+            ec2.describe_security_groups()
+                .filters(
+                    aws_sdk_ec2::types::Filter::builder()
+                        .name("group-name")
+                        .values(vmapi_drivers::aws::group_name(vm))
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap()
+                .security_groups()
+                .len()
+        }
+    };
+    assert_eq!(groups(stray.id).await, 1);
+    let listed = aws.list_managed(REGION).await.unwrap();
+    let left: Vec<_> = listed
+        .iter()
+        .filter(|r| r.target.vm_id == stray.id)
+        .collect();
+    assert!(
+        matches!(left.as_slice(), [r] if matches!(r.kind, vmapi_core::cloud::ManagedKind::Firewall(_))),
+        "{listed:?}"
+    );
+    let again = job().run().await.unwrap();
+    assert!(
+        again
+            .actions
+            .iter()
+            .any(|a| a.contains("firewall") && a.contains(&stray.id.to_string())),
+        "{again:#?}"
+    );
+    assert_eq!(groups(stray.id).await, 0, "the orphaned group is gone");
+    assert_eq!(groups(kept.id).await, 1, "a recorded VM's group stays");
+    assert_eq!(state(kept_created.provider_id.clone()).await, "running");
     assert!(aws
         .list_managed(REGION)
         .await

@@ -15,7 +15,8 @@
 //!   VMs carry `properties.timeCreated`; VMs the service did not create can be added directly.
 //! * The NIC and public IP a VM declares inline appear as `Microsoft.Network` resources when
 //!   the create completes and go with the VM when their `deleteOption` is `Delete`.
-//! * Virtual networks and network security groups (`GET`/`PUT`).
+//! * Virtual networks and network security groups (`GET`/`PUT`; NSGs also `DELETE`, and the
+//!   resource group's list, paged like the VM list).
 //! * Operation status monitors report `InProgress` a configurable number of times, then
 //!   `Succeeded` or `Failed` with `error{code,message}`. Each `GET` of the VM also advances its
 //!   pending operation (time passing).
@@ -734,6 +735,15 @@ fn route(
                 _ => arm_error(405, "MethodNotAllowed", "method not allowed"),
             }
         }
+        ["providers", "microsoft.network", "networksecuritygroups"] => {
+            if api_version != NETWORK {
+                return bad_api_version(&api_version);
+            }
+            if *method != Method::GET {
+                return arm_error(405, "MethodNotAllowed", "method not allowed");
+            }
+            list_nsgs(inner, path, &params)
+        }
         ["providers", "microsoft.network", kind, _] => {
             if api_version != NETWORK {
                 return bad_api_version(&api_version);
@@ -1177,6 +1187,29 @@ fn list_vms(inner: &mut Inner, path: &str, params: &BTreeMap<String, String>) ->
     if skip + size < inner.vms.len() {
         body["nextLink"] = json!(format!(
             "{}{path}?api-version={COMPUTE}&$skiptoken=vmlist.{}",
+            inner.base,
+            skip + size
+        ));
+    }
+    json_response(200, vec![], Some(body))
+}
+
+/// `GET .../networkSecurityGroups` (Network Security Groups - List): one page of the resource
+/// group's NSGs as stored, the next page linked by `nextLink`.
+fn list_nsgs(inner: &mut Inner, path: &str, params: &BTreeMap<String, String>) -> Response {
+    let skip = match params.get("$skiptoken") {
+        None => 0,
+        Some(token) => match token.strip_prefix("nsglist.").and_then(|n| n.parse().ok()) {
+            Some(n) => n,
+            None => return invalid("$skiptoken", "The skip token is invalid."),
+        },
+    };
+    let size = inner.list_page_size;
+    let value: Vec<Value> = inner.nsgs.values().skip(skip).take(size).cloned().collect();
+    let mut body = json!({ "value": value });
+    if skip + size < inner.nsgs.len() {
+        body["nextLink"] = json!(format!(
+            "{}{path}?api-version={NETWORK}&$skiptoken=nsglist.{}",
             inner.base,
             skip + size
         ));
