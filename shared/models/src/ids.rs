@@ -70,16 +70,39 @@ impl ObjectId {
                 truncate(s)
             ))
         };
-        // Hex digits only: `from_str_radix` alone would also take a sign ("+6").
-        if s.len() != 24 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let digits = s.as_bytes();
+        if digits.len() != 24 {
             return Err(invalid());
         }
         let mut bytes = [0u8; 12];
-        for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
-            let hex = std::str::from_utf8(chunk).map_err(|_| invalid())?;
-            bytes[i] = u8::from_str_radix(hex, 16).map_err(|_| invalid())?;
+        for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
+            match (nibble(pair[0]), nibble(pair[1])) {
+                (Some(hi), Some(lo)) => *byte = hi << 4 | lo,
+                _ => return Err(invalid()),
+            }
         }
         Ok(ObjectId(bytes))
+    }
+
+    /// The 24 lowercase hex digits (ids are formatted on every response and item write).
+    fn hex(&self) -> [u8; 24] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 24];
+        for (pair, b) in out.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 0x0f)];
+        }
+        out
+    }
+}
+
+/// The value of one hex digit (either case).
+fn nibble(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
     }
 }
 
@@ -103,10 +126,8 @@ pub(crate) fn truncate(s: &str) -> String {
 
 impl fmt::Display for ObjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        let hex = self.hex();
+        f.write_str(std::str::from_utf8(&hex).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -125,7 +146,8 @@ impl FromStr for ObjectId {
 
 impl Serialize for ObjectId {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        let hex = self.hex();
+        serializer.serialize_str(std::str::from_utf8(&hex).map_err(serde::ser::Error::custom)?)
     }
 }
 
@@ -363,6 +385,24 @@ mod tests {
         assert!(text.starts_with("654a11e6"));
         assert_eq!(ObjectId::parse(&text).unwrap(), id);
         assert_eq!(id.seconds(), 0x654a_11e6);
+    }
+
+    #[test]
+    fn every_byte_formats_and_parses_like_the_reference() {
+        for b in 0..=255u8 {
+            let mut bytes = [0u8; 12];
+            bytes[b as usize % 12] = b;
+            bytes[(b as usize + 5) % 12] = b.rotate_left(4);
+            let id = ObjectId(bytes);
+            let reference: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(id.to_string(), reference);
+            assert_eq!(
+                serde_json::to_string(&id).unwrap(),
+                format!("\"{reference}\"")
+            );
+            assert_eq!(ObjectId::parse(&reference).unwrap(), id);
+            assert_eq!(ObjectId::parse(&reference.to_uppercase()).unwrap(), id);
+        }
     }
 
     #[test]

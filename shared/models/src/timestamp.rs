@@ -60,8 +60,36 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` written digit by digit (every response and item carries
+    /// several), or `None` for a year without four digits (only `from_unix_millis` makes one).
+    fn fixed_text(&self) -> Option<[u8; 24]> {
+        let dt = self.0;
+        let year = u16::try_from(dt.year()).ok().filter(|y| *y <= 9999)?;
+        let mut out = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, value: u16, width: usize| {
+            let mut v = value;
+            for i in (at..at + width).rev() {
+                out[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, year, 4);
+        put(5, u16::from(u8::from(dt.month())), 2);
+        put(8, u16::from(dt.day()), 2);
+        put(11, u16::from(dt.hour()), 2);
+        put(14, u16::from(dt.minute()), 2);
+        put(17, u16::from(dt.second()), 2);
+        put(20, dt.millisecond(), 3);
+        Some(out)
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(text) = self.fixed_text() {
+            return f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?);
+        }
         let format = format_description!(
             "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
         );
@@ -80,7 +108,11 @@ impl fmt::Debug for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        match self.fixed_text() {
+            Some(text) => serializer
+                .serialize_str(std::str::from_utf8(&text).map_err(serde::ser::Error::custom)?),
+            None => serializer.collect_str(self),
+        }
     }
 }
 
@@ -117,6 +149,33 @@ impl utoipa::ToSchema for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fixed_text_is_what_the_time_crate_writes() {
+        let format = format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        );
+        // Every month and day boundary of a few years, odd milliseconds, and the range ends.
+        let mut samples = vec![0i64, 1, 999, -1, 253_402_300_799_999, -62_167_219_200_000];
+        let mut ms = 946_684_799_999i64; // 1999-12-31T23:59:59.999Z
+        while ms < 1_735_689_600_000 {
+            samples.push(ms);
+            ms += 86_399_937;
+        }
+        for ms in samples {
+            let t = Timestamp::from_unix_millis(ms).unwrap();
+            let reference = t.0.format(&format).unwrap();
+            assert_eq!(t.to_string(), reference, "{ms}");
+            assert_eq!(
+                serde_json::to_string(&t).unwrap(),
+                format!("\"{reference}\"")
+            );
+        }
+        // Before year 0 (only `from_unix_millis` makes one) the time crate's text is kept.
+        let far = Timestamp::from_unix_millis(-62_167_219_200_001).unwrap();
+        assert!(far.fixed_text().is_none());
+        assert_eq!(far.to_string(), far.0.format(&format).unwrap());
+    }
 
     #[test]
     fn round_trips_the_spec_form() {
