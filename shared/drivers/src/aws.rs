@@ -239,7 +239,6 @@ impl AwsDriver {
         Ok(())
     }
 
-    /// Removes the VM's security group (absent: done; still in use: retryable conflict).
     /// Every security group of this service in the client's region, as (VM id, group id).
     async fn list_groups(&self, client: &Client) -> Result<Vec<(VmId, String)>, DriverError> {
         let mut groups = Vec::new();
@@ -247,24 +246,14 @@ impl AwsDriver {
         loop {
             let out = client
                 .describe_security_groups()
-                .filters(
-                    Filter::builder()
-                        .name(format!("tag:{}", MANAGED_BY.0))
-                        .values(MANAGED_BY.1)
-                        .build(),
-                )
+                .filters(managed_by_filter())
                 .set_next_token(next.take())
                 .max_results(1000)
                 .send()
                 .await
                 .map_err(map_err)?;
             for g in out.security_groups() {
-                let vm_id = g
-                    .tags()
-                    .iter()
-                    .find(|t| t.key() == Some("vm-id"))
-                    .and_then(|t| t.value())
-                    .and_then(|v| v.parse::<VmId>().ok());
+                let vm_id = vm_id_tag(g.tags());
                 // Only groups named as this driver names them.
                 if let (Some(vm_id), Some(id)) = (vm_id, g.group_id()) {
                     if g.group_name() == Some(group_name(vm_id).as_str()) {
@@ -280,6 +269,7 @@ impl AwsDriver {
         Ok(groups)
     }
 
+    /// Removes the VM's security group (absent: done; still in use: retryable conflict).
     async fn delete_group(&self, target: &CloudTarget) -> Result<(), DriverError> {
         let client = self.client(&target.region);
         let Some(id) = self.find_group(&client, target.vm_id).await? else {
@@ -307,6 +297,22 @@ impl AwsDriver {
             .filter(|i| !is_terminated(i))
             .and_then(|i| i.instance_id().map(str::to_string)))
     }
+}
+
+/// The filter on this service's tag (`managed-by=vm-api`).
+fn managed_by_filter() -> Filter {
+    Filter::builder()
+        .name(format!("tag:{}", MANAGED_BY.0))
+        .values(MANAGED_BY.1)
+        .build()
+}
+
+/// The VM id in a resource's `vm-id` tag.
+fn vm_id_tag(tags: &[aws_sdk_ec2::types::Tag]) -> Option<VmId> {
+    tags.iter()
+        .find(|t| t.key() == Some("vm-id"))
+        .and_then(|t| t.value())
+        .and_then(|v| v.parse::<VmId>().ok())
 }
 
 /// Name of a VM's security group: `vm-api-{vmId}`.
@@ -746,12 +752,7 @@ impl CloudDriver for AwsDriver {
         loop {
             let out = client
                 .describe_instances()
-                .filters(
-                    Filter::builder()
-                        .name(format!("tag:{}", MANAGED_BY.0))
-                        .values(MANAGED_BY.1)
-                        .build(),
-                )
+                .filters(managed_by_filter())
                 .filters(
                     Filter::builder()
                         .name("instance-state-name")
@@ -767,12 +768,7 @@ impl CloudDriver for AwsDriver {
                 .await
                 .map_err(map_err)?;
             for i in out.reservations().iter().flat_map(|r| r.instances()) {
-                let vm_id = i
-                    .tags()
-                    .iter()
-                    .find(|t| t.key() == Some("vm-id"))
-                    .and_then(|t| t.value())
-                    .and_then(|v| v.parse::<VmId>().ok());
+                let vm_id = vm_id_tag(i.tags());
                 let (Some(vm_id), Some(id)) = (vm_id, i.instance_id()) else {
                     continue;
                 };

@@ -1301,13 +1301,15 @@ fn map_vm(vm: &Value, fallback_id: &str) -> CloudVm {
     }
 }
 
-/// A listed VM as a [`ManagedResource`], when it is ours (`managed-by` tag, a VM id from the
-/// `vm-id` tag or else the name `vm-{vmId}`, both agreeing when both are there), in `region`,
-/// has a usable resource id and is not being deleted.
-fn managed_resource(vm: &Value, region: &str) -> Option<ManagedResource> {
-    let tags = vm["tags"].as_object()?;
+/// A listed resource's tag reader and location, when it carries our `managed-by` tag and is in
+/// `region` (an empty region: every location of the resource group).
+fn ours_in<'a>(
+    resource: &'a Value,
+    region: &str,
+) -> Option<(impl Fn(&str) -> Option<&'a str>, &'a str)> {
+    let tags = resource["tags"].as_object()?;
     // ARM tag names are case-insensitive; values are not.
-    let tag = |key: &str| {
+    let tag = move |key: &str| {
         tags.iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(key))
             .and_then(|(_, v)| v.as_str())
@@ -1315,11 +1317,18 @@ fn managed_resource(vm: &Value, region: &str) -> Option<ManagedResource> {
     if tag("managed-by") != Some(MANAGED_BY) {
         return None;
     }
-    // An empty region lists every location of the resource group.
-    let location = vm["location"].as_str().unwrap_or("");
+    let location = resource["location"].as_str().unwrap_or("");
     if !region.is_empty() && !same_region(location, region) {
         return None;
     }
+    Some((tag, location))
+}
+
+/// A listed VM as a [`ManagedResource`], when it is ours (`managed-by` tag, a VM id from the
+/// `vm-id` tag or else the name `vm-{vmId}`, both agreeing when both are there), in `region`,
+/// has a usable resource id and is not being deleted.
+fn managed_resource(vm: &Value, region: &str) -> Option<ManagedResource> {
+    let (tag, location) = ours_in(vm, region)?;
     let name = vm["name"].as_str().unwrap_or("");
     let from_name = name.strip_prefix("vm-").and_then(|id| VmId::parse(id).ok());
     let vm_id = match (tag("vm-id").map(|t| VmId::parse(t.trim())), from_name) {
@@ -1366,19 +1375,7 @@ fn managed_resource(vm: &Value, region: &str) -> Option<ManagedResource> {
 /// `vm-{vmId}-nsg` after the `vm-id` tag), in `region`, and its VM is not among `vm_names`
 /// (lower case).
 fn orphaned_nsg(nsg: &Value, region: &str, vm_names: &HashSet<String>) -> Option<ManagedResource> {
-    let tags = nsg["tags"].as_object()?;
-    let tag = |key: &str| {
-        tags.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .and_then(|(_, v)| v.as_str())
-    };
-    if tag("managed-by") != Some(MANAGED_BY) {
-        return None;
-    }
-    let location = nsg["location"].as_str().unwrap_or("");
-    if !region.is_empty() && !same_region(location, region) {
-        return None;
-    }
+    let (tag, location) = ours_in(nsg, region)?;
     let vm_id = VmId::parse(tag("vm-id")?.trim()).ok()?;
     let vm_name = AzureDriver::vm_name(vm_id);
     let name = nsg["name"].as_str()?;
