@@ -379,6 +379,12 @@ def check_error_body(ans: Answer, what: str) -> None:
                                   f"(Content-Type {ctype!r}): {ans.where()}")
 
 
+def keeps_key(ans: Answer) -> bool:
+    """Whether the answer is kept for its Idempotency-Key (README: refusals and successes are;
+    malformed requests and answers worth retrying free the key)."""
+    return ans.status < 500 and ans.status not in (400, 413, 415) and code_of(ans) != "CONCURRENT_MODIFICATION"
+
+
 def code_of(ans: Answer) -> str:
     body = ans.json()
     return body.get("code", "") if isinstance(body, dict) else ""
@@ -487,8 +493,13 @@ class Client(threading.Thread):
         if isinstance(body, dict) and isinstance(body.get("status"), int):
             vm.status = body["status"]
 
-    def replay(self, first: Answer, method: str, path: str, ep: str, what: str, **kw) -> None:
-        """The same request with the same key again: must answer exactly the first answer."""
+    def replay(self, first: Answer, method: str, path: str, ep: str, what: str, **kw) -> bool:
+        """The same request with the same key again: must answer exactly the first answer. False
+        when the first answer freed the key (documented: 400, 413, 415, 5xx,
+        CONCURRENT_MODIFICATION), so there is nothing to replay (nor a key to reuse)."""
+        if not keeps_key(first):
+            R.count("keys freed by their first answer")
+            return False
         again = self.call(method, path, ep, what=f"{what} (replay)", **kw)
         R.count("idempotent replays")
         problems = []
@@ -505,6 +516,7 @@ class Client(threading.Thread):
         if problems:
             R.violate("idempotency", f"{what}: replay with the same key and request: "
                                      f"{'; '.join(problems)} ({again.method} {again.path})")
+        return True
 
     def reuse(self, method: str, path: str, ep: str, what: str, **kw) -> Answer:
         """A key already used with another request: must be refused with a 4xx (422)."""
@@ -605,12 +617,13 @@ class Client(threading.Thread):
         if ans.status == 201 and len(made) != n:
             R.violate("api", f"create of {n} host names made {len(made)} VMs: {ans.where()}")
         if with_key:
-            self.replay(ans, "POST", "/api/virtual-machines", EP_CREATE, "create", body=sent, headers=headers)
-            other = dict(body, hostNames=[self.name()])
-            other.pop("quantity", None)
-            again = self.reuse("POST", "/api/virtual-machines", EP_CREATE, "create", body=other, headers=headers)
-            if again.status == 201:
-                self.track(again, off, True)
+            if self.replay(ans, "POST", "/api/virtual-machines", EP_CREATE, "create", body=sent, headers=headers):
+                other = dict(body, hostNames=[self.name()])
+                other.pop("quantity", None)
+                again = self.reuse("POST", "/api/virtual-machines", EP_CREATE, "create", body=other,
+                                   headers=headers)
+                if again.status == 201:
+                    self.track(again, off, True)
         # A refusal: a host name in use (409 HOST_NAME_TAKEN), replayed the same with a key.
         if made and self.round % 3 == 1:
             taken = made[0].name
@@ -705,8 +718,7 @@ class Client(threading.Thread):
                 R.count("stale If-Match refused")
         elif ans.status == 409 and code_of(ans) not in ("ILLEGAL_TRANSITION", "CONCURRENT_MODIFICATION"):
             R.violate("api", f"{act}: 409 with code {code_of(ans)}: {ans.where()}")
-        if variant == "key":
-            self.replay(ans, "PUT", path, ep, act, headers=headers)
+        if variant == "key" and self.replay(ans, "PUT", path, ep, act, headers=headers):
             other = "start" if act != "start" else "stop"
             again = self.reuse("PUT", f"/api/virtual-machines/{vm.id}/{other}",
                                EP_ACTION.replace("{action}", other), act, headers=headers)
@@ -740,8 +752,7 @@ class Client(threading.Thread):
             self.if_match_refused(vm, headers["If-Match"], ans, "delete")
         elif ans.status == 412:
             R.count("stale If-Match refused")
-        if variant == "key":
-            self.replay(ans, "DELETE", path, EP_DELETE, "delete", headers=headers)
+        if variant == "key" and self.replay(ans, "DELETE", path, EP_DELETE, "delete", headers=headers):
             self.reuse("PUT", f"/api/virtual-machines/{vm.id}/start", EP_ACTION.replace("{action}", "start"),
                        "delete", headers=headers)
         if vm.active:
@@ -806,8 +817,8 @@ class Client(threading.Thread):
             R.count("rules created")
         elif ans.status == 409 and code_of(ans) not in ("ILLEGAL_TRANSITION", "CONCURRENT_MODIFICATION"):
             R.violate("api", f"rule create: {code_of(ans)}: {ans.where()}")
-        if key:
-            self.replay(ans, "POST", "/api/security-rules", EP_RULE_CREATE, "rule create", body=sent, headers=key)
+        if key and self.replay(ans, "POST", "/api/security-rules", EP_RULE_CREATE, "rule create", body=sent,
+                               headers=key):
             self.reuse("POST", "/api/security-rules", EP_RULE_CREATE, "rule create",
                        body=dict(body, name=f"{body['name']}-x"), headers=key)
         if vm.offering.cloud in ("AWS", "Kraud.Cloud") and self.rng.random() < 0.4:
@@ -834,8 +845,7 @@ class Client(threading.Thread):
                 path = f"/api/security-rules/{rule_id}"
                 ans = self.call("DELETE", path, EP_RULE_DELETE, headers=dkey, expect={200, 409},
                                 what="rule delete")
-                if dkey:
-                    self.replay(ans, "DELETE", path, EP_RULE_DELETE, "rule delete", headers=dkey)
+                if dkey and self.replay(ans, "DELETE", path, EP_RULE_DELETE, "rule delete", headers=dkey):
                     self.reuse("DELETE", f"/api/security-rules/{random_hex()}", EP_RULE_DELETE,
                                "rule delete", headers=dkey)
             else:
