@@ -125,7 +125,13 @@ const THROTTLING: [&str; 5] = [
 ];
 
 /// Maps an SDK error of operation `op`: unreachable, timed out or throttled is 503 with
-/// `Retry-After`; anything else is internal. The cause goes to the logs only.
+/// `Retry-After`; anything else is internal. The cause goes to the logs only, with its whole
+/// `source()` chain (logged through [`ErrorChain`]): for a service error the code and the
+/// message (an unmodelled error's own text names only the code; its source, the error metadata,
+/// carries the message and the request id), for a dispatch, timeout or response error the
+/// underlying I/O, TLS or parse error. The chain, not `DisplayErrorContext`: that one appends the
+/// error's `Debug` view, which holds the raw HTTP response, whose body can be a secret value
+/// (a `GetSecretValue` answer that failed to parse).
 pub fn map_sdk<E, R>(dep: Dependency, op: &str, err: SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -177,5 +183,151 @@ mod trust_tests {
         // Both trust stores make a client.
         let _ = https_client(false);
         let _ = https_client(true);
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn raw(status: u16) -> HttpResponse {
+        HttpResponse::new(status.try_into().unwrap(), SdkBody::from("{}"))
+    }
+
+    /// What the logs get: the error with its whole chain, as the HTTP layer and the provisioner
+    /// log it.
+    fn logged(e: &Error) -> String {
+        ErrorChain(e).to_string()
+    }
+
+    fn refused() -> std::io::Error {
+        std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "tcp connect error: Connection refused (os error 111)",
+        )
+    }
+
+    #[test]
+    fn a_service_error_logs_its_code_and_message() {
+        let meta = ErrorMetadata::builder()
+            .code("ValidationException")
+            .message("One or more parameter values were invalid: Missing the key pk")
+            .build();
+        let err = SdkError::service_error(PutItemError::generic(meta), raw(400));
+        // The SDK error's own text says only "service error".
+        assert_eq!(err.to_string(), "service error");
+        let e = map_sdk(Dependency::Database, "PutItem", err);
+        assert!(matches!(e, Error::Internal { .. }), "{e:?}");
+        let text = logged(&e);
+        assert!(text.contains("DynamoDB PutItem"), "{text}");
+        assert!(text.contains("ValidationException"), "{text}");
+        assert!(
+            text.contains("One or more parameter values were invalid: Missing the key pk"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_throttled_service_error_is_unavailable_and_logs_code_and_message() {
+        let meta = ErrorMetadata::builder()
+            .code("ThrottlingException")
+            .message("Rate of requests exceeds the allowed throughput")
+            .build();
+        let err = SdkError::service_error(PutItemError::generic(meta), raw(400));
+        let e = map_sdk(Dependency::Database, "PutItem", err);
+        // Clients see only the generic message.
+        assert_eq!(
+            e.to_string(),
+            "the database is unavailable or busy; retry shortly"
+        );
+        let text = logged(&e);
+        assert!(text.contains("ThrottlingException"), "{text}");
+        assert!(
+            text.contains("Rate of requests exceeds the allowed throughput"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_dispatch_failure_logs_the_connection_error() {
+        let err: SdkError<PutItemError, HttpResponse> =
+            SdkError::dispatch_failure(ConnectorError::io(refused().into()));
+        assert_eq!(err.to_string(), "dispatch failure");
+        let e = map_sdk(Dependency::SecretStore, "GetSecretValue", err);
+        assert!(matches!(e, Error::Unavailable { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "the secret store is unavailable or busy; retry shortly"
+        );
+        let text = logged(&e);
+        assert!(text.contains("Secrets Manager GetSecretValue"), "{text}");
+        assert!(text.contains("io error"), "{text}");
+        assert!(text.contains("Connection refused (os error 111)"), "{text}");
+    }
+
+    #[test]
+    fn a_response_error_logs_why_the_answer_was_unreadable() {
+        let err: SdkError<PutItemError, HttpResponse> = SdkError::response_error(
+            "failed to parse the response: expected object, found end of input",
+            raw(200),
+        );
+        assert_eq!(err.to_string(), "response error");
+        let e = map_sdk(Dependency::Database, "GetItem", err);
+        assert!(matches!(e, Error::Unavailable { .. }), "{e:?}");
+        let text = logged(&e);
+        assert!(
+            text.contains("failed to parse the response: expected object, found end of input"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_timeout_and_a_construction_failure_log_their_cause() {
+        let err: SdkError<PutItemError, HttpResponse> =
+            SdkError::timeout_error("operation attempt timeout occurred after 4s");
+        let text = logged(&map_sdk(Dependency::Database, "Query", err));
+        assert!(
+            text.contains("operation attempt timeout occurred after 4s"),
+            "{text}"
+        );
+
+        let err: SdkError<PutItemError, HttpResponse> =
+            SdkError::construction_failure("missing field `table_name`");
+        let e = map_sdk(Dependency::Database, "PutItem", err);
+        assert!(matches!(e, Error::Internal { .. }), "{e:?}");
+        let text = logged(&e);
+        assert!(text.contains("missing field `table_name`"), "{text}");
+    }
+
+    #[test]
+    fn unavailable_keeps_the_chain_of_any_error() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("sending the request failed")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let text = logged(&unavailable(
+            Dependency::Database,
+            "TransactWriteItems",
+            Outer(refused()),
+        ));
+        assert!(
+            text.contains(
+                "DynamoDB TransactWriteItems: sending the request failed: tcp connect error: Connection refused"
+            ),
+            "{text}"
+        );
     }
 }
