@@ -24,6 +24,7 @@ use vmapi_core::cloud::{
     Capabilities, CloudDriver, CloudState, CloudTarget, CloudVm, DriverError, DriverKind,
     LoginSpec, ManagedKind, ManagedResource, VmSpec,
 };
+use vmapi_core::ErrorChain;
 use vmapi_models::{
     ConfidentialTech, Direction, Ports, Protocol, RuleAccess, SecurityRule, Timestamp, VmId,
 };
@@ -549,15 +550,19 @@ const QUOTA: [&str; 5] = [
     "InsufficientCapacity",
 ];
 
-/// Maps an SDK error to the driver taxonomy.
+/// Maps an SDK error to the driver taxonomy, keeping the real cause: a service error's code
+/// and message; for a dispatch, timeout or response error (unreachable: never shown to users)
+/// the whole source chain, down to the I/O, TLS or parse error, where the SDK's own text says
+/// only "dispatch failure". A request the SDK could not even build (a bug of ours) keeps the
+/// SDK's short text, which becomes the VM's status reason, and logs its cause here.
 pub fn map_err<E, R>(e: SdkError<E, R>) -> DriverError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     match &e {
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
-            DriverError::Unreachable(format!("{e}"))
+            DriverError::Unreachable(ErrorChain(&e).to_string())
         }
         SdkError::ServiceError(se) => {
             let code = se.err().code().unwrap_or("Unknown").to_string();
@@ -587,10 +592,13 @@ where
                 _ => DriverError::Provider { code, message },
             }
         }
-        _ => DriverError::Provider {
-            code: "SdkError".into(),
-            message: format!("{e}"),
-        },
+        _ => {
+            tracing::error!(error = %ErrorChain(&e), "an EC2 request could not be built");
+            DriverError::Provider {
+                code: "SdkError".into(),
+                message: e.to_string(),
+            }
+        }
     }
 }
 
@@ -865,6 +873,110 @@ mod tests {
         assert_eq!(normalize_protocol("6"), "tcp");
         assert_eq!(normalize_protocol("ALL"), "-1");
         assert_eq!(normalize_protocol("58"), "icmpv6");
+    }
+
+    mod errors {
+        use super::*;
+        use aws_sdk_ec2::error::{ConnectorError, ErrorMetadata};
+        use aws_sdk_ec2::operation::run_instances::RunInstancesError;
+
+        type Sdk = SdkError<RunInstancesError, ()>;
+
+        fn service(code: &str, message: &str) -> Sdk {
+            let meta = ErrorMetadata::builder().code(code).message(message).build();
+            SdkError::service_error(RunInstancesError::generic(meta), ())
+        }
+
+        fn refused() -> std::io::Error {
+            std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "tcp connect error: Connection refused (os error 111)",
+            )
+        }
+
+        #[test]
+        fn service_errors_keep_code_and_message() {
+            let e = map_err(service(
+                "InvalidParameterValue",
+                "Value (m9.huge) for parameter instanceType is invalid.",
+            ));
+            assert_eq!(
+                e,
+                DriverError::InvalidSpec(
+                    "InvalidParameterValue: Value (m9.huge) for parameter instanceType is invalid."
+                        .into()
+                )
+            );
+            let e = map_err(service("InternalError", "An internal error has occurred"));
+            assert_eq!(
+                e.to_string(),
+                "provider error InternalError: An internal error has occurred"
+            );
+            let e = map_err(service(
+                "AuthFailure",
+                "AWS was not able to validate the provided access credentials",
+            ));
+            assert!(
+                e.to_string()
+                    .contains("AuthFailure: AWS was not able to validate"),
+                "{e}"
+            );
+        }
+
+        #[test]
+        fn unreachable_keeps_the_underlying_cause() {
+            let e = map_err(Sdk::dispatch_failure(ConnectorError::io(refused().into())));
+            let DriverError::Unreachable(m) = &e else {
+                panic!("{e:?}")
+            };
+            assert!(m.starts_with("dispatch failure"), "{m}");
+            assert!(m.contains("Connection refused (os error 111)"), "{m}");
+            // What the provisioner logs is the error's text.
+            assert!(e.to_string().contains("Connection refused"), "{e}");
+            // Users read a generic reason, never the internals.
+            assert_eq!(e.user_reason(), "the cloud could not be reached");
+
+            let e = map_err(Sdk::timeout_error(
+                "operation attempt timeout occurred after 4s",
+            ));
+            assert!(
+                matches!(&e, DriverError::Unreachable(m) if m.contains("attempt timeout occurred after 4s")),
+                "{e:?}"
+            );
+            let e = map_err(Sdk::response_error(
+                "invalid XML: unexpected end of input",
+                (),
+            ));
+            assert!(
+                matches!(&e, DriverError::Unreachable(m) if m.contains("invalid XML: unexpected end of input")),
+                "{e:?}"
+            );
+        }
+
+        #[test]
+        fn a_request_that_cannot_be_built_logs_its_cause() {
+            let (logs, e) = crate::test_log::capture(|| {
+                map_err(Sdk::construction_failure(
+                    "failed to resolve endpoint: a region must be set",
+                ))
+            });
+            // The status reason users read is unchanged…
+            assert_eq!(
+                e,
+                DriverError::Provider {
+                    code: "SdkError".into(),
+                    message: "failed to construct request".into(),
+                }
+            );
+            // …and the log carries the cause.
+            assert!(logs.contains("ERROR"), "{logs}");
+            assert!(
+                logs.contains(
+                    "failed to construct request: failed to resolve endpoint: a region must be set"
+                ),
+                "{logs}"
+            );
+        }
     }
 
     #[test]

@@ -33,6 +33,7 @@ use vmapi_core::cloud::{
     Capabilities, CloudDriver, CloudState, CloudTarget, CloudVm, DriverError, DriverKind,
     ManagedKind, ManagedResource, VmSpec,
 };
+use vmapi_core::ErrorChain;
 use vmapi_models::{
     ConfidentialTech, Direction, Ports, Protocol, RuleAccess, SecurityRule, Sensitive, Timestamp,
     VmId,
@@ -258,7 +259,12 @@ impl AzureDriver {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("vm-api-azure-driver/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| DriverError::Unreachable(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(|e| {
+                DriverError::Unreachable(format!(
+                    "cannot build the HTTP client: {}",
+                    ErrorChain(&e)
+                ))
+            })?;
         Ok(AzureDriver {
             config,
             login_base,
@@ -1606,8 +1612,10 @@ fn transport_error(service: &str, error: &reqwest::Error) -> DriverError {
     } else {
         "request failed"
     };
-    // reqwest errors name the URL (no secrets: the token travels in a header).
-    DriverError::Unreachable(format!("{service} {kind}: {error}"))
+    // reqwest errors name the URL (no secrets: the token travels in a header, the client
+    // secret in the body); their own text ("error sending request") hides the cause in the
+    // source chain (the connect, TLS or I/O error).
+    DriverError::Unreachable(format!("{service} {kind}: {}", ErrorChain(error)))
 }
 
 // ----- small helpers -----
@@ -1716,6 +1724,43 @@ fn percent_encode(s: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A loopback port nobody listens on.
+    fn closed_port() -> std::net::SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    }
+
+    fn target() -> CloudTarget {
+        CloudTarget {
+            vm_id: VmId::new(),
+            region: "r".into(),
+            provider_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_endpoint_names_the_connection_error() {
+        let base = format!("http://{}", closed_port());
+        let mut config = AzureConfig::new(
+            "tenant",
+            "client",
+            Sensitive::new("azure-client-secret-value".into()),
+            "subscription",
+            "group",
+        );
+        config.login_base = base.clone();
+        config.management_base = base;
+        let driver = AzureDriver::new(config).unwrap();
+        let e = driver.get(&target()).await.expect_err("nobody listens");
+        let DriverError::Unreachable(m) = &e else {
+            panic!("{e:?}")
+        };
+        assert!(m.starts_with("Entra ID connection failed: "), "{m}");
+        // Not only reqwest's "error sending request": the cause below it.
+        assert!(m.to_lowercase().contains("connection refused"), "{m}");
+        assert!(!m.contains("azure-client-secret-value"), "{m}");
+    }
 
     #[test]
     fn form_encoding_escapes_reserved_characters() {

@@ -38,6 +38,7 @@ use vmapi_core::cloud::{
     Capabilities, CloudDriver, CloudState, CloudTarget, CloudVm, DriverError, DriverKind,
     LoginSpec, ManagedKind, ManagedResource, VmSpec,
 };
+use vmapi_core::ErrorChain;
 use vmapi_models::{
     ConfidentialTech, Direction, Protocol, RuleAccess, SecurityRule, Sensitive, Timestamp, VmId,
 };
@@ -143,7 +144,7 @@ impl KraudDriver {
             .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("vmapi-drivers/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| DriverError::Unreachable(format!("HTTP client: {e}")))?;
+            .map_err(|e| DriverError::Unreachable(format!("HTTP client: {}", ErrorChain(&e))))?;
         Ok(KraudDriver {
             client,
             base,
@@ -831,17 +832,22 @@ fn reported_confidential(pod: &Pod) -> Option<ConfidentialTech> {
     (in_res || in_labels).then_some(ConfidentialTech::SevSnp)
 }
 
+/// Maps a transport failure. reqwest's own text ("error sending request") hides the cause in
+/// its source chain (the connect, TLS or I/O error), so unreachable errors, which only the logs
+/// show, carry the chain. An unreadable answer becomes the VM's status reason and keeps
+/// reqwest's short text there; its cause is logged.
 fn transport_error(what: &str, e: reqwest::Error) -> DriverError {
     let e = e.without_url();
     if e.is_timeout() {
-        DriverError::Unreachable(format!("{what}: timed out"))
+        DriverError::Unreachable(format!("{what}: timed out ({})", ErrorChain(&e)))
     } else if e.is_decode() || e.is_body() {
+        tracing::warn!(call = what, error = %ErrorChain(&e), "the Kraud API's answer could not be read");
         DriverError::Provider {
             code: "invalid_response".into(),
             message: format!("{what}: {e}"),
         }
     } else {
-        DriverError::Unreachable(format!("{what}: {e}"))
+        DriverError::Unreachable(format!("{what}: {}", ErrorChain(&e)))
     }
 }
 
@@ -1186,6 +1192,37 @@ fn base64(data: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A loopback port nobody listens on.
+    fn closed_port() -> std::net::SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    }
+
+    fn target() -> CloudTarget {
+        CloudTarget {
+            vm_id: VmId::new(),
+            region: "r".into(),
+            provider_id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_api_names_the_connection_error() {
+        let driver = KraudDriver::new(KraudConfig {
+            token: Sensitive::new("kraud-token-value".into()),
+            base_url: format!("http://{}", closed_port()),
+        })
+        .unwrap();
+        let e = driver.get(&target()).await.expect_err("nobody listens");
+        let DriverError::Unreachable(m) = &e else {
+            panic!("{e:?}")
+        };
+        // Not only reqwest's "error sending request": the cause below it.
+        assert!(m.contains("error sending request"), "{m}");
+        assert!(m.to_lowercase().contains("connection refused"), "{m}");
+        assert!(!m.contains("kraud-token-value"), "{m}");
+    }
 
     #[test]
     fn base64_matches_rfc4648_vectors() {
