@@ -401,19 +401,24 @@ impl TestApp {
     /// Runs `p` from this table's DynamoDB Stream (the local run's path) until the guard drops.
     pub async fn stream_provisioner(&self, p: Provisioner) -> StreamGuard {
         let sdk = vmapi_aws::sdk_config().await;
-        let streams = vmapi_provision::stream::streams_client(&sdk);
         let (tx, rx) = oneshot::channel::<()>();
-        let ddb = self.repo.client().clone();
-        let table = self.table.clone();
-        tokio::spawn(vmapi_provision::stream::run(
-            ddb,
-            streams,
-            table,
+        let mut options = vmapi_provision::stream::ConsumerOptions::new(
+            vmapi_provision::stream::Mapping::provisioner(),
+        );
+        options.retry_delay = Duration::from_millis(20);
+        options.idle_delay = Duration::from_millis(50);
+        let consumer = vmapi_provision::stream::provisioner_consumer(
+            &sdk,
+            self.repo.client(),
+            &self.table,
             p,
-            async {
-                let _ = rx.await;
-            },
-        ));
+            options,
+        )
+        .await
+        .expect("the stream consumer starts");
+        tokio::spawn(consumer.run(async {
+            let _ = rx.await;
+        }));
         StreamGuard(Some(tx))
     }
 
@@ -515,6 +520,39 @@ impl TestApp {
             .as_str()
             .expect("the created VM has an id")
             .to_string()
+    }
+
+    /// Creates a VM in the demo project through the API as `user`, with the demo provider whose
+    /// id ends in `provider` and its first price.
+    pub async fn vm_on(&self, user: &str, provider: &str, name: &str) -> String {
+        let seed = demo_seed();
+        let p = seed
+            .providers
+            .iter()
+            .find(|p| p.id.to_string().ends_with(provider))
+            .unwrap();
+        let price = seed.prices.iter().find(|x| x.provider == p.id).unwrap();
+        let size = seed
+            .sizes
+            .iter()
+            .find(|s| s.provider == p.id && s.name == price.size_name)
+            .unwrap();
+        let region = p
+            .locations
+            .iter()
+            .find(|l| l.datacenter.name == price.location_name)
+            .unwrap();
+        let image = p
+            .images
+            .iter()
+            .find(|i| i.distribution == price.image_name)
+            .unwrap();
+        let body = serde_json::json!({
+            "cloudProvider": p.cloud_provider, "team": TEAM, "project": PROJECT, "hostNames": [name],
+            "provider": p.id, "size": size.id, "price": price.id, "region": region, "image": image,
+            "authMethod": 1
+        });
+        self.create_vm_as(user, &body).await
     }
 
     /// Like [`TestApp::call`], with extra request headers (repeat a name to send it twice).

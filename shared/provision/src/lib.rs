@@ -6,6 +6,7 @@ pub mod cleanup;
 pub mod config;
 pub mod lambda;
 pub mod lazy;
+#[cfg(feature = "local-stream")]
 pub mod stream;
 
 use std::sync::Arc;

@@ -56,26 +56,32 @@ fn to_item(user: &UserId, key: &IdempotencyKey, r: &IdempotencyRecord) -> Key {
         }
         RecordState::Done(resp) => {
             item.insert("state".into(), s(DONE));
-            item.extend(response_attributes(resp));
+            let (status, body, headers) = response_attributes(resp);
+            item.insert("status".into(), status);
+            item.insert("body".into(), body);
+            if let Some(headers) = headers {
+                item.insert("headers".into(), headers);
+            }
         }
     }
     item
 }
 
-fn response_attributes(resp: &StoredResponse) -> [(String, AttributeValue); 3] {
-    [
-        ("status".into(), n(resp.status.into())),
-        ("body".into(), s(&resp.body)),
-        (
-            "headers".into(),
-            AttributeValue::M(
-                resp.headers
-                    .iter()
-                    .map(|(k, v)| (k.clone(), s(v)))
-                    .collect(),
-            ),
-        ),
-    ]
+/// The kept answer's attributes. Headers are a map only when there are any: an empty map is
+/// what DynamoDB Local's stream renders as `{}` (no type), which no SDK can decode, and an
+/// absent attribute says the same.
+fn response_attributes(
+    resp: &StoredResponse,
+) -> (AttributeValue, AttributeValue, Option<AttributeValue>) {
+    let headers = (!resp.headers.is_empty()).then(|| {
+        AttributeValue::M(
+            resp.headers
+                .iter()
+                .map(|(k, v)| (k.clone(), s(v)))
+                .collect(),
+        )
+    });
+    (n(resp.status.into()), s(&resp.body), headers)
 }
 
 fn from_item(item: &Key) -> Result<IdempotencyRecord> {
@@ -222,27 +228,37 @@ impl IdempotencyStore for DynamoRepository {
         lease: &Lease,
         response: &StoredResponse,
     ) -> Result<()> {
-        let [(_, status), (_, body), (_, headers)] = response_attributes(response);
+        let (status, body, headers) = response_attributes(response);
+        let (set_headers, remove) = match headers {
+            Some(_) => (", #headers = :headers", "REMOVE leaseUntil"),
+            None => ("", "REMOVE leaseUntil, #headers"),
+        };
         let result = self
             .client()
             .update_item()
             .table_name(self.table())
             .set_key(Some(idempotency_key(user, key)))
-            .update_expression(
-                "SET #state = :done, #status = :status, #body = :body, #headers = :headers \
-                 REMOVE leaseUntil",
-            )
+            .update_expression(format!(
+                "SET #state = :done, #status = :status, #body = :body{set_headers} {remove}"
+            ))
             .condition_expression("#token = :token")
             .expression_attribute_names("#state", "state")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#body", "body")
             .expression_attribute_names("#headers", "headers")
             .expression_attribute_names("#token", "token")
-            .expression_attribute_values(":done", s(DONE))
-            .expression_attribute_values(":status", status)
-            .expression_attribute_values(":body", body)
-            .expression_attribute_values(":headers", headers)
-            .expression_attribute_values(":token", s(&lease.token))
+            .set_expression_attribute_values(Some(
+                [
+                    (":done", s(DONE)),
+                    (":status", status),
+                    (":body", body),
+                    (":token", s(&lease.token)),
+                ]
+                .into_iter()
+                .chain(headers.map(|h| (":headers", h)))
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            ))
             .send()
             .await;
         match result {

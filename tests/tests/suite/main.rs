@@ -16,3 +16,4 @@ mod races;
 mod round_trips;
 mod rules_apply;
 mod security_rules;
+mod stream;

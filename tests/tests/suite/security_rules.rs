@@ -49,36 +49,8 @@ fn azure_example(vm: &str) -> Value {
     body
 }
 
-/// Creates a VM through the API with the demo provider whose id ends in `provider`.
 async fn vm_on(app: &TestApp, provider: &str, name: &str) -> String {
-    let seed = demo_seed();
-    let p = seed
-        .providers
-        .iter()
-        .find(|p| p.id.to_string().ends_with(provider))
-        .unwrap();
-    let price = seed.prices.iter().find(|x| x.provider == p.id).unwrap();
-    let size = seed
-        .sizes
-        .iter()
-        .find(|s| s.provider == p.id && s.name == price.size_name)
-        .unwrap();
-    let region = p
-        .locations
-        .iter()
-        .find(|l| l.datacenter.name == price.location_name)
-        .unwrap();
-    let image = p
-        .images
-        .iter()
-        .find(|i| i.distribution == price.image_name)
-        .unwrap();
-    let body = json!({
-        "cloudProvider": p.cloud_provider, "team": TEAM, "project": PROJECT, "hostNames": [name],
-        "provider": p.id, "size": size.id, "price": price.id, "region": region, "image": image,
-        "authMethod": 1
-    });
-    app.create_vm_as(OWNER, &body).await
+    app.vm_on(OWNER, provider, name).await
 }
 
 /// A VM record stored as is, on the cloud provider `cloud` (None: Kraud.Cloud), in `status`.

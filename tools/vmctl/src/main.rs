@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use vmapi_http::auth::mint_local_token;
 use vmapi_http::config::{Config, JwtMode};
 use vmapi_http::state::dynamodb_client;
@@ -25,6 +25,25 @@ struct Cli {
     table: String,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Where the local stream consumer keeps its state (see docs/local-run.md).
+#[derive(Args, Clone)]
+struct StreamArgs {
+    /// Checkpoint per shard; a restart against the same table resumes from it.
+    #[arg(
+        long,
+        env = "STREAM_CHECKPOINT_FILE",
+        default_value = ".local/stream-consumer.json"
+    )]
+    checkpoint_file: PathBuf,
+    /// The on-failure destination: records given up on, one JSON line each.
+    #[arg(
+        long,
+        env = "STREAM_FAILURE_FILE",
+        default_value = ".local/stream-failures.jsonl"
+    )]
+    failure_file: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -53,6 +72,8 @@ enum Command {
         /// Port.
         #[arg(long, env = "PORT", default_value_t = 3000)]
         port: u16,
+        #[command(flatten)]
+        stream: StreamArgs,
     },
     /// Print a VM record as stored (JSON), with its pending operation, cloud reference, login
     /// path and status reason; never a secret.
@@ -92,6 +113,8 @@ enum Command {
         /// Where the demo token is written.
         #[arg(long, default_value = ".local/demo-token")]
         token_file: PathBuf,
+        #[command(flatten)]
+        stream: StreamArgs,
     },
 }
 
@@ -169,6 +192,7 @@ async fn serve_with_provisioner(
     port: u16,
     config: &Config,
     repo: Arc<DynamoRepository>,
+    stream: &StreamArgs,
 ) -> Result<(), AnyError> {
     let secrets = secrets_config()?;
     let sdk = vmapi_aws::sdk_config().await;
@@ -203,15 +227,28 @@ async fn serve_with_provisioner(
             }
         }
     });
-    let poller = tokio::spawn(vmapi_provision::stream::run(
-        repo.client().clone(),
-        vmapi_provision::stream::streams_client(&sdk),
-        repo.table().to_string(),
+    // Positioned before the server listens, so no request's record is missed.
+    let mut options = vmapi_provision::stream::ConsumerOptions::new(
+        vmapi_provision::stream::Mapping::provisioner(),
+    );
+    options.checkpoints = vmapi_provision::stream::CheckpointStore::file(&stream.checkpoint_file);
+    options.failures = Some(stream.failure_file.clone());
+    let consumer = vmapi_provision::stream::provisioner_consumer(
+        &sdk,
+        repo.client(),
+        repo.table(),
         provisioner,
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
+        options,
+    )
+    .await?;
+    println!(
+        "stream consumer: as the template's event source mapping; checkpoints in {}, on-failure destination {}",
+        stream.checkpoint_file.display(),
+        stream.failure_file.display()
+    );
+    let poller = tokio::spawn(consumer.run(async {
+        let _ = stop_rx.await;
+    }));
     let result = serve(host, port, state).await;
     let _ = stop_tx.send(());
     let _ = poller.await;
@@ -285,13 +322,13 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 )
             );
         }
-        Command::Serve { host, port } => {
+        Command::Serve { host, port, stream } => {
             let repo = Arc::new(DynamoRepository::new(
                 dynamodb_client().await,
                 &cli.table,
                 RepositoryOptions::default(),
             ));
-            serve_with_provisioner(&host, port, &config, repo).await?;
+            serve_with_provisioner(&host, port, &config, repo, &stream).await?;
         }
         Command::Vm { id } => {
             use vmapi_core::Repository;
@@ -361,6 +398,7 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             data,
             user,
             token_file,
+            stream,
         } => {
             let client = dynamodb_client().await;
             ensure_table(&client, &cli.table).await?;
@@ -386,7 +424,7 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 token_file.display()
             );
             println!("{token}");
-            serve_with_provisioner(&host, port, &config, repo).await?;
+            serve_with_provisioner(&host, port, &config, repo, &stream).await?;
         }
     }
     Ok(())

@@ -1,0 +1,638 @@
+//! The local stream consumer against DynamoDB Local's stream: the mapping matches the template,
+//! every item kind the service writes can be read back from the stream, and the consumer
+//! behaves as the event source mapping (filters, LATEST, checkpoints across a restart, item
+//! failures, bisect, the on-failure destination for a record that cannot be decoded).
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_lambda_events::event::dynamodb::EventRecord;
+use aws_sdk_dynamodb::types::AttributeValue;
+use reqwest::Method;
+use serde_json::{json, Value};
+use vmapi_models::ObjectId;
+use vmapi_provision::stream::api::Position;
+use vmapi_provision::stream::{
+    BatchHandler, CheckpointStore, Consumer, ConsumerOptions, HandlerResult, Mapping, StreamsApi,
+};
+use vmapi_tests::*;
+
+// ---------------------------------------------------------------------------------------------
+// The mapping is the template's.
+
+#[test]
+fn the_consumer_follows_the_templates_event_source_mapping() {
+    let t = template_json();
+    let props =
+        &t["Resources"]["ProvisionerFunction"]["Properties"]["Events"]["Stream"]["Properties"];
+    let m = Mapping::provisioner();
+    assert_eq!(props["StartingPosition"], m.starting_position.as_str());
+    // BatchSize is a parameter; its default is what a deployment gets.
+    let batch_param = props["BatchSize"]
+        .as_str()
+        .expect("BatchSize: !Ref a parameter");
+    assert_eq!(
+        t["Parameters"][batch_param]["Default"].as_u64(),
+        Some(m.batch_size as u64)
+    );
+    assert_eq!(props["BisectBatchOnFunctionError"], m.bisect_on_error);
+    assert_eq!(props["MaximumRetryAttempts"], m.maximum_retry_attempts);
+    assert_eq!(
+        props["MaximumRecordAgeInSeconds"].as_u64(),
+        Some(m.maximum_record_age.as_secs())
+    );
+    let reports = props["FunctionResponseTypes"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("ReportBatchItemFailures"));
+    assert_eq!(reports, m.report_batch_item_failures);
+    let in_template: Vec<Value> = props["FilterCriteria"]["Filters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| serde_json::from_str(f["Pattern"].as_str().unwrap()).unwrap())
+        .collect();
+    let in_code: Vec<Value> = m
+        .filter_patterns
+        .iter()
+        .map(|p| serde_json::from_str(p).unwrap())
+        .collect();
+    assert_eq!(in_code, in_template);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Everything the service writes can be read back from the stream.
+
+/// Every attribute value in `v` (a stream image or key) has exactly one type; the path of the
+/// first one that does not (DynamoDB Local renders an empty map as `{}`).
+fn untyped(v: &Value, path: &str) -> Option<String> {
+    let map = v.as_object()?;
+    for (name, attr) in map {
+        let here = format!("{path}.{name}");
+        let Some(obj) = attr.as_object() else {
+            return Some(here);
+        };
+        if obj.len() != 1 {
+            return Some(here);
+        }
+        let (kind, inner) = obj.iter().next().unwrap();
+        match kind.as_str() {
+            "M" => {
+                if let Some(p) = untyped(inner, &here) {
+                    return Some(p);
+                }
+            }
+            "L" => {
+                for (i, item) in inner.as_array().into_iter().flatten().enumerate() {
+                    if let Some(p) = untyped(&json!({ i.to_string(): item }), &here) {
+                        return Some(p);
+                    }
+                }
+            }
+            "S" | "N" | "B" | "BOOL" | "NULL" | "SS" | "NS" | "BS" => {}
+            _ => return Some(here),
+        }
+    }
+    None
+}
+
+/// Every record of `table`'s stream so far, as raw JSON.
+async fn all_records(app: &TestApp) -> Vec<Value> {
+    let sdk = vmapi_aws::sdk_config().await;
+    let api = StreamsApi::new(&sdk);
+    let arn = app
+        .repo
+        .client()
+        .describe_table()
+        .table_name(&app.table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap()
+        .latest_stream_arn
+        .unwrap();
+    let mut out = Vec::new();
+    for shard in api.shards(&arn).await.unwrap() {
+        let mut it = Some(
+            api.iterator(&arn, &shard.id, &Position::TrimHorizon)
+                .await
+                .unwrap(),
+        );
+        while let Some(i) = it {
+            let page = api.records(&i, 1000).await.unwrap();
+            if page.records.is_empty() {
+                break;
+            }
+            out.extend(page.records);
+            it = page.next_iterator;
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_item_kind_the_service_writes_reads_back_from_the_stream() {
+    let app = TestApp::spawn().await;
+    let (_sim, p) = app.simulated();
+    let key = |k: &str| vec![("Idempotency-Key", k.as_bytes().to_vec())];
+    let with_key = |m: Method, path: String, body: Option<Value>, k: &'static str| {
+        let app = &app;
+        async move {
+            let headers = key(k);
+            let headers: Vec<(&str, &[u8])> =
+                headers.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+            app.call_with(m, &path, Some(OWNER), body.as_ref(), &headers)
+                .await
+        }
+    };
+    let mut body = spec_create_request();
+    body["hostNames"] = json!(["stream-a"]);
+    // An idempotent create (kept answer with no ETag) and an idempotent refusal (409).
+    let created = with_key(
+        Method::POST,
+        "/api/virtual-machines".into(),
+        Some(body.clone()),
+        "k-create",
+    )
+    .await
+    .expect(201);
+    let id = created.json[0]["_id"].as_str().unwrap().to_string();
+    with_key(
+        Method::POST,
+        "/api/virtual-machines".into(),
+        Some(body),
+        "k-refused",
+    )
+    .await
+    .expect(409);
+    app.settle(&p, &id).await;
+    // A rule on an Azure VM (its pointer item, the VM's rule set, an activity event), then gone.
+    let azure = app.vm_on(OWNER, "968d", "stream-azure").await;
+    app.settle(&p, &azure).await;
+    let rule = app
+        .call(
+            Method::POST,
+            "/api/security-rules",
+            Some(OWNER),
+            Some(
+                &json!({"virtualMachine": azure, "name": "https", "protocol": "Tcp",
+                "portRange": "443", "source": "203.0.113.0/24", "priority": 2000}),
+            ),
+        )
+        .await
+        .expect(201);
+    let rule_id = rule.json["_id"].as_str().unwrap().to_string();
+    app.settle(&p, &azure).await;
+    with_key(
+        Method::DELETE,
+        format!("/api/security-rules/{rule_id}"),
+        None,
+        "k-rule-del",
+    )
+    .await
+    .expect(200);
+    app.call(
+        Method::PATCH,
+        &format!("/api/virtual-machines/{id}"),
+        Some(OWNER),
+        Some(&json!({"name": "renamed", "tags": []})),
+    )
+    .await
+    .expect(200);
+    with_key(
+        Method::PUT,
+        format!("/api/virtual-machines/{id}/stop"),
+        None,
+        "k-stop",
+    )
+    .await
+    .expect(200);
+    app.settle(&p, &id).await;
+    with_key(
+        Method::DELETE,
+        format!("/api/virtual-machines/{id}"),
+        None,
+        "k-delete",
+    )
+    .await
+    .expect(200);
+    app.settle(&p, &id).await;
+    // The platform removes a project: its record goes, a tombstone is noted.
+    app.repo
+        .remove_owner(
+            vmapi_core::Gone::Project(OTHER_PROJECT.parse().unwrap()),
+            vmapi_models::Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    p.note_gone(vmapi_core::Gone::Project(OTHER_PROJECT.parse().unwrap()))
+        .await
+        .unwrap();
+
+    let records = all_records(&app).await;
+    let mut kinds = BTreeSet::new();
+    for r in &records {
+        for image in ["Keys", "NewImage", "OldImage"] {
+            if let Some(p) = untyped(&r["dynamodb"][image], image) {
+                panic!("a stream record no consumer can decode ({p}): {r}");
+            }
+        }
+        let mut with_arn = r.clone();
+        with_arn["eventSourceARN"] = json!("arn:test");
+        if let Err(e) = serde_json::from_value::<EventRecord>(with_arn) {
+            panic!("a stream record that does not decode as Lambda's event ({e}): {r}");
+        }
+        let image = match &r["dynamodb"]["NewImage"] {
+            Value::Null => &r["dynamodb"]["OldImage"],
+            i => i,
+        };
+        if let Some(entity) = image["entity"]["S"].as_str() {
+            kinds.insert(entity.to_string());
+        }
+    }
+    for wanted in ["vm", "idempotency", "event", "team", "project"] {
+        assert!(
+            kinds.iter().any(|k| k.contains(wanted)),
+            "no {wanted} item in the stream; kinds seen: {kinds:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The consumer.
+
+/// A handler that records what it was given; it fails (a function error) for batches holding
+/// `poison`, and reports each key of `fail_once` as an item failure the first time.
+#[derive(Clone, Default)]
+struct Recorder {
+    calls: Arc<Mutex<Vec<Vec<String>>>>,
+    poison: Option<String>,
+    fail_once: Arc<Mutex<HashSet<String>>>,
+}
+
+fn pk(r: &EventRecord) -> String {
+    match r.change.keys.get("pk") {
+        Some(serde_dynamo::AttributeValue::S(s)) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+#[async_trait]
+impl BatchHandler for Recorder {
+    async fn handle(&self, records: Vec<EventRecord>) -> HandlerResult {
+        let keys: Vec<String> = records.iter().map(pk).collect();
+        self.calls.lock().unwrap().push(keys.clone());
+        if let Some(p) = &self.poison {
+            if keys.contains(p) {
+                return Err(format!("cannot handle {p}"));
+            }
+        }
+        let mut once = self.fail_once.lock().unwrap();
+        Ok(records
+            .iter()
+            .filter(|r| once.remove(&pk(r)))
+            .map(|r| r.change.sequence_number.clone().unwrap())
+            .collect())
+    }
+}
+
+impl Recorder {
+    fn calls(&self) -> Vec<Vec<String>> {
+        self.calls.lock().unwrap().clone()
+    }
+    /// Every key handed over, in order, with repeats.
+    fn seen(&self) -> Vec<String> {
+        self.calls().concat()
+    }
+}
+
+/// Temporary files of one test.
+struct Files {
+    dir: PathBuf,
+}
+
+impl Files {
+    fn new() -> Files {
+        let dir = std::env::temp_dir().join(format!("vmapi-stream-{}", ObjectId::new()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Files { dir }
+    }
+    fn checkpoints(&self) -> PathBuf {
+        self.dir.join("stream-consumer.json")
+    }
+    fn failures(&self) -> PathBuf {
+        self.dir.join("stream-failures.jsonl")
+    }
+    fn failure_lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.failures())
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+    fn options(&self) -> ConsumerOptions {
+        let mut o = ConsumerOptions::new(Mapping::provisioner());
+        o.checkpoints = CheckpointStore::file(self.checkpoints());
+        o.failures = Some(self.failures());
+        o.retry_delay = Duration::from_millis(1);
+        o.idle_delay = Duration::from_millis(20);
+        o
+    }
+}
+
+impl Drop for Files {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Writes an item the provisioner's filter passes (a VM record with a pending operation);
+/// `extra` attributes are added. Returns its `pk`.
+async fn put_pending(app: &TestApp, extra: &[(&str, AttributeValue)]) -> String {
+    let pk = format!("VM#{}", ObjectId::new());
+    let mut req = app
+        .repo
+        .client()
+        .put_item()
+        .table_name(&app.table)
+        .item("pk", AttributeValue::S(pk.clone()))
+        .item("sk", AttributeValue::S("VM".into()))
+        .item(
+            "pendingOp",
+            AttributeValue::M([("op".to_string(), AttributeValue::S("create".into()))].into()),
+        );
+    for (k, v) in extra {
+        req = req.item(*k, v.clone());
+    }
+    req.send().await.unwrap();
+    pk
+}
+
+/// Writes an item the filter does not pass.
+async fn put_other(app: &TestApp) {
+    app.repo
+        .client()
+        .put_item()
+        .table_name(&app.table)
+        .item("pk", AttributeValue::S(format!("NOTE#{}", ObjectId::new())))
+        .item("sk", AttributeValue::S("NOTE".into()))
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn start(app: &TestApp, handler: Recorder, files: &Files) -> Consumer<Recorder> {
+    let sdk = vmapi_aws::sdk_config().await;
+    Consumer::start(
+        app.repo.client(),
+        StreamsApi::new(&sdk),
+        &app.table,
+        handler,
+        files.options(),
+    )
+    .await
+    .expect("the consumer starts")
+}
+
+/// Reads until `done` holds of the recorder (at most 10 s of rounds).
+async fn rounds_until(c: &mut Consumer<Recorder>, r: &Recorder, done: impl Fn(&Recorder) -> bool) {
+    for _ in 0..200 {
+        if done(r) {
+            return;
+        }
+        if !c.round().await {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    panic!(
+        "the consumer did not get there; handled so far: {:?}",
+        r.calls()
+    );
+}
+
+/// The checkpoint file's positions.
+fn positions(files: &Files) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(files.checkpoints()).unwrap()).unwrap()
+}
+
+/// The sequence number of the stream's newest record.
+async fn last_sequence(app: &TestApp) -> String {
+    all_records(app).await.last().unwrap()["dynamodb"]["SequenceNumber"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn starts_at_latest_filters_before_decoding_and_checkpoints_past_skipped_records() {
+    let app = TestApp::spawn().await;
+    let files = Files::new();
+    let before = put_pending(&app, &[]).await;
+    let r = Recorder::default();
+    let mut c = start(&app, r.clone(), &files).await;
+    put_other(&app).await;
+    let after = put_pending(&app, &[]).await;
+    put_other(&app).await;
+    rounds_until(&mut c, &r, |r| r.seen().contains(&after)).await;
+    for _ in 0..3 {
+        c.round().await;
+    }
+    assert_eq!(
+        r.seen(),
+        vec![after],
+        "LATEST: {before} was written before the start"
+    );
+    // Filtered-out records move the checkpoint too: it is the stream's newest record.
+    let pos = positions(&files);
+    let shard = pos["shards"]
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|s| !s["checkpoint"].is_null())
+        .unwrap();
+    assert_eq!(shard["checkpoint"], last_sequence(&app).await);
+}
+
+#[tokio::test]
+async fn a_record_that_cannot_be_decoded_goes_to_the_on_failure_file_and_the_rest_go_on() {
+    let app = TestApp::spawn().await;
+    let files = Files::new();
+    let r = Recorder::default();
+    let mut c = start(&app, r.clone(), &files).await;
+    let first = put_pending(&app, &[]).await;
+    // An empty map: DynamoDB Local's stream renders it as `{}`, which does not decode.
+    let poisoned = put_pending(&app, &[("headers", AttributeValue::M(Default::default()))]).await;
+    let next = put_pending(&app, &[]).await;
+    rounds_until(&mut c, &r, |r| r.seen().contains(&next)).await;
+    assert_eq!(r.seen(), vec![first, next.clone()]);
+    let failures = files.failure_lines();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let f = &failures[0];
+    assert_eq!(f["requestContext"]["condition"], "RecordUndecodable");
+    assert_eq!(f["DDBStreamBatchInfo"]["batchSize"], 1);
+    assert_eq!(f["local"]["keys"][0]["pk"]["S"], poisoned, "{f}");
+    // And the consumer is past all three.
+    let records = all_records(&app).await;
+    let shard = f["DDBStreamBatchInfo"]["shardId"].as_str().unwrap();
+    assert_eq!(
+        positions(&files)["shards"][shard]["checkpoint"],
+        records.last().unwrap()["dynamodb"]["SequenceNumber"]
+    );
+}
+
+#[tokio::test]
+async fn a_restart_resumes_from_the_checkpoint_without_replaying() {
+    let app = TestApp::spawn().await;
+    let files = Files::new();
+    let first = Recorder::default();
+    let mut c = start(&app, first.clone(), &files).await;
+    let mut done = Vec::new();
+    for _ in 0..3 {
+        done.push(put_pending(&app, &[]).await);
+    }
+    rounds_until(&mut c, &first, |r| r.seen().len() == 3).await;
+    drop(c);
+    // Written while no consumer runs.
+    let mut later = Vec::new();
+    for _ in 0..2 {
+        later.push(put_pending(&app, &[]).await);
+    }
+    let second = Recorder::default();
+    let mut c = start(&app, second.clone(), &files).await;
+    rounds_until(&mut c, &second, |r| r.seen().len() >= 2).await;
+    for _ in 0..3 {
+        c.round().await;
+    }
+    assert_eq!(first.seen(), done);
+    assert_eq!(second.seen(), later, "only what came after the checkpoint");
+}
+
+#[tokio::test]
+async fn bisect_isolates_a_failing_record_in_a_batch_of_ten() {
+    let app = TestApp::spawn().await;
+    let files = Files::new();
+    let sdk = vmapi_aws::sdk_config().await;
+    let mut keys = Vec::new();
+    // Positioned first, then ten records in one page.
+    let probe = Recorder::default();
+    let c = start(&app, probe, &files).await;
+    drop(c);
+    for _ in 0..10 {
+        keys.push(put_pending(&app, &[]).await);
+    }
+    let poison = keys[6].clone();
+    let r = Recorder {
+        poison: Some(poison.clone()),
+        ..Default::default()
+    };
+    let mut c = Consumer::start(
+        app.repo.client(),
+        StreamsApi::new(&sdk),
+        &app.table,
+        r.clone(),
+        files.options(),
+    )
+    .await
+    .unwrap();
+    c.round().await;
+    let calls = r.calls();
+    assert_eq!(
+        calls[0], keys,
+        "the first delivery is the whole batch of ten"
+    );
+    // Every other record was handled in a batch without the poison, exactly once.
+    let succeeded: Vec<String> = calls
+        .iter()
+        .filter(|c| !c.contains(&poison))
+        .flatten()
+        .cloned()
+        .collect();
+    let mut others = keys.clone();
+    others.retain(|k| *k != poison);
+    assert_eq!(succeeded, others, "{calls:?}");
+    // The poison alone: the first try plus the mapping's ten retries, then the on-failure file.
+    let alone = calls.iter().filter(|c| **c == [poison.clone()]).count();
+    assert_eq!(
+        alone as u32,
+        Mapping::provisioner().maximum_retry_attempts + 1,
+        "{calls:?}"
+    );
+    let failures = files.failure_lines();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(
+        failures[0]["requestContext"]["condition"],
+        "RetryAttemptsExhausted"
+    );
+    assert_eq!(failures[0]["DDBStreamBatchInfo"]["batchSize"], 1);
+    assert_eq!(failures[0]["local"]["keys"][0]["pk"]["S"], poison);
+    assert!(
+        failures[0]["local"]["cause"]
+            .as_str()
+            .unwrap()
+            .contains("cannot handle"),
+        "the cause is kept: {}",
+        failures[0]
+    );
+}
+
+#[tokio::test]
+async fn item_failures_are_retried_from_the_first_failed_record() {
+    let app = TestApp::spawn().await;
+    let files = Files::new();
+    let r = Recorder::default();
+    let c = start(&app, Recorder::default(), &files).await;
+    drop(c);
+    let mut keys = Vec::new();
+    for _ in 0..5 {
+        keys.push(put_pending(&app, &[]).await);
+    }
+    r.fail_once.lock().unwrap().insert(keys[2].clone());
+    let mut c = start(&app, r.clone(), &files).await;
+    c.round().await;
+    assert_eq!(r.calls(), vec![keys.clone(), keys[2..].to_vec()]);
+    assert!(files.failure_lines().is_empty());
+}
+
+#[tokio::test]
+async fn the_provisioner_moves_vms_through_the_consumer_after_an_idempotent_refusal() {
+    // The stall of issue 15: a kept answer without headers used to stop every later record.
+    let app = TestApp::spawn().await;
+    let (_sim, p) = app.simulated();
+    let _stream = app.stream_provisioner(p).await;
+    let mut body = spec_create_request();
+    body["hostNames"] = json!(["taken"]);
+    let headers: &[(&str, &[u8])] = &[("Idempotency-Key", b"first")];
+    app.call_with(
+        Method::POST,
+        "/api/virtual-machines",
+        Some(OWNER),
+        Some(&body),
+        headers,
+    )
+    .await
+    .expect(201);
+    let headers: &[(&str, &[u8])] = &[("Idempotency-Key", b"second")];
+    for _ in 0..2 {
+        app.call_with(
+            Method::POST,
+            "/api/virtual-machines",
+            Some(OWNER),
+            Some(&body),
+            headers,
+        )
+        .await
+        .expect(409);
+    }
+    let id = app.create(OWNER, &["after-refusal"]).await.expect(201).json[0]["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = app
+        .wait_for(&id, OWNER, 20, |r| r.json["status"] == 3)
+        .await;
+    assert_eq!(r.json["status"], 3, "{}", r.json);
+}
