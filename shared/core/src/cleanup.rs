@@ -453,7 +453,7 @@ impl Cleanup {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(vm = %id, error = %ErrorChain(&e), "cleanup could not handle the VM; the next run retries");
-                (Done::Failed, format!("failed: {e}"))
+                (Done::Failed, format!("failed: {}", ErrorChain(&e)))
             }
         }
     }

@@ -345,7 +345,7 @@ impl Provisioner {
                         driver.as_ref(),
                     )))),
                     Err(e) if e.is_retryable() => Err(StepError::Retry(e)),
-                    Err(e) => Ok(Step::Write(Box::new(failed(vm, now, e.user_reason())))),
+                    Err(e) => Ok(Step::Write(Box::new(failed(vm, now, refusal(vm, op, &e))))),
                 }
             }
             (OpKind::Create, VmStatus::Provisioning) => {
@@ -406,7 +406,7 @@ impl Provisioner {
                     Err(e) => Ok(Step::Write(Box::new(rules_failed(
                         vm,
                         now,
-                        &e.user_reason(),
+                        &refusal(vm, op, &e),
                     )))),
                 }
             }
@@ -428,7 +428,7 @@ impl Provisioner {
                                 return Ok(Step::Write(Box::new(teardown_failed(
                                     vm,
                                     now,
-                                    format!("{}; delete it again to retry", e.user_reason()),
+                                    format!("{}; delete it again to retry", refusal(vm, op, &e)),
                                 ))))
                             }
                         }
@@ -453,14 +453,14 @@ impl Provisioner {
                         Err(e) => Ok(Step::Write(Box::new(teardown_failed(
                             vm,
                             now,
-                            format!("{}; delete it again to retry", e.user_reason()),
+                            format!("{}; delete it again to retry", refusal(vm, op, &e)),
                         )))),
                     },
                     Err(e) if e.is_retryable() => Err(StepError::Retry(e)),
                     Err(e) => Ok(Step::Write(Box::new(teardown_failed(
                         vm,
                         now,
-                        format!("{}; delete it again to retry", e.user_reason()),
+                        format!("{}; delete it again to retry", refusal(vm, op, &e)),
                     )))),
                 }
             }
@@ -720,6 +720,14 @@ enum StepError {
     Retry(DriverError),
     /// Our own dependency failed.
     Fatal(Error),
+}
+
+/// The reason users read for a driver error that ends the operation. The error itself goes to
+/// the logs: its text says more than the reason (what an `Unauthorized` or `Unreachable` error
+/// says is never shown to users).
+fn refusal(vm: &VmRecord, op: OpKind, e: &DriverError) -> String {
+    tracing::warn!(vm = %vm.id, op = op.name(), error = %e, "the cloud operation failed");
+    e.user_reason()
 }
 
 async fn get(driver: &dyn CloudDriver, target: &CloudTarget) -> Result<Option<CloudVm>, StepError> {

@@ -892,6 +892,75 @@ async fn a_failing_create_ends_failed_with_a_reason() {
     assert_eq!(settle(&p, vm).await, Outcome::Finished(VmStatus::Deleted));
 }
 
+/// What the code under test logs, while the guard lives (the test's runtime is one thread).
+mod captured_log {
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    pub struct Log(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Log {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Log {
+        pub fn start() -> (Log, tracing::subscriber::DefaultGuard) {
+            let log = Log::default();
+            let writer = log.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .finish();
+            (log, tracing::subscriber::set_default(subscriber))
+        }
+
+        pub fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refused_create_logs_the_cloud_error_users_do_not_see() {
+    let (log, _guard) = captured_log::Log::start();
+    let (repo, store, svc) = setup_with(CredentialScope::Team);
+    let (cloud, p) = provisioner(&repo, &store);
+    *cloud.fail_create.lock().unwrap() = Some(DriverError::Unauthorized(
+        "AuthFailure: AWS was not able to validate the provided access credentials".into(),
+    ));
+    let vm = svc
+        .create(&user("owner"), request(&["web-1"]))
+        .await
+        .unwrap()[0]
+        .id;
+    assert_eq!(settle(&p, vm).await, Outcome::Finished(VmStatus::Failed));
+    // Users read a generic reason…
+    let reason = svc
+        .get(&user("owner"), vm)
+        .await
+        .unwrap()
+        .status_reason
+        .unwrap();
+    assert!(reason.contains("contact the operator"), "{reason}");
+    assert!(!reason.contains("AuthFailure"), "{reason}");
+    // …and the operator finds the cloud's own words in the log.
+    let logged = log.text();
+    assert!(
+        logged.contains(
+            "unauthorized: AuthFailure: AWS was not able to validate the provided access credentials"
+        ),
+        "{logged}"
+    );
+    assert!(logged.contains(&vm.to_string()), "{logged}");
+}
+
 #[tokio::test]
 async fn a_failing_teardown_stays_deleting_with_the_login_and_can_be_retried() {
     let (repo, store, svc) = setup_with(CredentialScope::Vm);
