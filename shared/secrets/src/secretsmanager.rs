@@ -45,8 +45,11 @@ impl SecretStore for SecretsManagerStore {
         };
         let secret =
             serde_json::from_str::<LoginSecret>(text.expose()).map_err(|e| Error::Internal {
-                // serde_json's message names a position, never the value.
-                context: format!("the stored login at {path} is not a login secret: {e}"),
+                // Not serde_json's message: it can quote the offending value.
+                context: format!(
+                    "the stored login at {path} is not a login secret: it is {}",
+                    crate::json_problem(&e)
+                ),
                 source: None,
             })?;
         Ok(Some(secret))

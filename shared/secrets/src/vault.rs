@@ -60,7 +60,7 @@ impl VaultStore {
         }
         let settings = settings
             .build()
-            .map_err(|e| Error::internal("Vault client settings", e.to_string()))?;
+            .map_err(|e| Error::internal("Vault client settings", e))?;
         VaultClient::new(settings).map_err(|e| Error::internal("building the Vault client", e))
     }
 
@@ -213,7 +213,7 @@ pub fn sign_sts_request(
         .time(time)
         .settings(SigningSettings::default())
         .build()
-        .map_err(|e| Error::internal("signing the Vault login", e.to_string()))?
+        .map_err(|e| Error::internal("signing the Vault login", e))?
         .into();
     let signable = SignableRequest::new(
         "POST",
@@ -221,9 +221,9 @@ pub fn sign_sts_request(
         headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         SignableBody::Bytes(body.as_bytes()),
     )
-    .map_err(|e| Error::internal("signing the Vault login", e.to_string()))?;
+    .map_err(|e| Error::internal("signing the Vault login", e))?;
     let (instructions, _) = sign(signable, &params)
-        .map_err(|e| Error::internal("signing the Vault login", e.to_string()))?
+        .map_err(|e| Error::internal("signing the Vault login", e))?
         .into_parts();
     for (name, value) in instructions.headers() {
         headers.push((name.to_string(), value.to_string()));
@@ -240,8 +240,11 @@ pub fn sign_sts_request(
 }
 
 /// Maps a Vault client error: unreachable, sealed or overloaded is 503; missing permission
-/// and other answers are internal (the configuration needs fixing). Vault's error texts
-/// never contain secret values.
+/// and other answers are internal (the configuration needs fixing). The logs get the whole
+/// cause: Vault's status and error texts (which never contain secret values), or the HTTP
+/// client's source chain (the connect, TLS or I/O error under "Error sending HTTP request").
+/// A stored secret that does not decode is described without serde_json's message, which can
+/// quote the offending value, i.e. the secret.
 fn map_vault(op: &str, e: ClientError) -> Error {
     let unavailable = |source: String| Error::Unavailable {
         message: "the secret store is unavailable or busy; retry shortly".into(),
@@ -259,6 +262,13 @@ fn map_vault(op: &str, e: ClientError) -> Error {
         ClientError::RestClientError { source } => {
             unavailable(vmapi_core::ErrorChain(&source).to_string())
         }
+        ClientError::JsonParseError { source } => Error::Internal {
+            context: format!(
+                "Vault {op}: the stored value is {}",
+                crate::json_problem(&source)
+            ),
+            source: None,
+        },
         other => Error::internal(format!("Vault {op}"), other),
     }
 }
@@ -447,5 +457,85 @@ mod tests {
         assert_eq!(headers["x-amz-security-token"], vec!["tok".to_string()]);
         assert_eq!(headers["x-amz-date"], vec!["20231114T221320Z".to_string()]);
         assert!(!req.headers.contains("wJalrXUtnFEMI"));
+    }
+
+    /// What the logs get: the error with its whole chain.
+    fn logged(e: &Error) -> String {
+        vmapi_core::ErrorChain(e).to_string()
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_vault_is_unavailable_and_logs_the_connection_error() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let store = VaultStore::new(
+            VaultConfig {
+                address: format!("http://{closed}"),
+                mount: "kv".into(),
+                namespace: None,
+                auth: VaultAuth::Token(Sensitive::new("vault-token-value".into())),
+            },
+            None,
+        );
+        let e = store
+            .read(&SecretPath::from_text("t/user/root"))
+            .await
+            .expect_err("nobody listens");
+        assert!(matches!(e, Error::Unavailable { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "the secret store is unavailable or busy; retry shortly"
+        );
+        let text = logged(&e);
+        assert!(text.contains("Vault read: "), "{text}");
+        assert!(text.contains("Error sending HTTP request"), "{text}");
+        // The cause under the HTTP client's own words.
+        assert!(text.to_lowercase().contains("connection refused"), "{text}");
+        assert!(!text.contains("vault-token-value"), "{text}");
+    }
+
+    #[test]
+    fn vault_answers_log_their_status_and_errors() {
+        let e = map_vault(
+            "write",
+            ClientError::APIError {
+                code: 403,
+                errors: vec!["1 error occurred:\n\t* permission denied\n\n".into()],
+            },
+        );
+        assert!(matches!(e, Error::Internal { .. }), "{e:?}");
+        let text = logged(&e);
+        assert!(text.contains("Vault write answered 403"), "{text}");
+        assert!(text.contains("permission denied"), "{text}");
+
+        let e = map_vault(
+            "read",
+            ClientError::APIError {
+                code: 503,
+                errors: vec!["Vault is sealed".into()],
+            },
+        );
+        assert!(matches!(e, Error::Unavailable { .. }), "{e:?}");
+        let text = logged(&e);
+        assert!(text.contains("status 503: Vault is sealed"), "{text}");
+    }
+
+    #[test]
+    fn a_stored_value_that_does_not_decode_is_logged_without_it() {
+        let source = serde_json::from_value::<LoginSecret>(serde_json::json!({
+            "username": "root", "authMethod": "s3cr3t-Passw0rd"
+        }))
+        .unwrap_err();
+        // serde_json's own message quotes the value.
+        assert!(source.to_string().contains("s3cr3t-Passw0rd"));
+        let e = map_vault("read", ClientError::JsonParseError { source });
+        let text = logged(&e);
+        assert!(
+            text.contains("Vault read: the stored value is not the expected shape"),
+            "{text}"
+        );
+        assert!(!text.contains("s3cr3t-Passw0rd"), "{text}");
     }
 }
