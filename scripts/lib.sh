@@ -123,10 +123,12 @@ use_local_aws_env() {
   unset AWS_PROFILE AWS_SESSION_TOKEN
 }
 
-# Stops exactly the processes this script started.
+# Stops exactly the processes this script started, the last started first (the server before the
+# services it uses, so it never sees them go).
 stop_started() {
-  local pid
-  for pid in "${STARTED_PIDS[@]}"; do
+  local pid i
+  for ((i = ${#STARTED_PIDS[@]} - 1; i >= 0; i--)); do
+    pid=${STARTED_PIDS[i]}
     if kill -0 "$pid" 2>/dev/null; then
       kill "$pid" 2>/dev/null || true
       wait "$pid" 2>/dev/null || true

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Smoke test of the local run (`make run`), as a new user would try it: start it, wait for it,
 # send the API page's create request verbatim with the printed demo token (expects 201), list the
-# project, read the new VM's credentials, wait until the provisioner has it running, then SIGTERM
-# it and check that everything it started has stopped.
+# project, read the new VM's credentials, wait until the provisioner has it running; then an
+# idempotent create (201), an idempotent refusal (409) and its replay, after which a new VM still
+# reaches running, stops and is deleted (the stall of issue 15); then SIGTERM it and check that
+# everything it started has stopped.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -46,6 +48,51 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 [ -n "$running" ] || { log "the provisioner did not bring the VM to running with a public address: $vm"; exit 1; }
+# Idempotency-Key: a create (201), a refusal (409: the host name is taken) and its replay.
+body_with_name() {
+  python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); b["hostNames"]=[sys.argv[2]]; print(json.dumps(b))' \
+    shared/models/tests/fixtures/create-request.json "$1"
+}
+post_with_key() { # key, body file, output file
+  curl -s -o "$3" -w '%{http_code}' -X POST "$base/api/virtual-machines" -H "Authorization: Bearer $TOKEN" \
+    -H 'Content-Type: application/json' -H "Idempotency-Key: $1" --data-binary @"$2"
+}
+body_with_name smoke-idem >"$LOCAL/logs/smoke-idem.json"
+code=$(post_with_key "smoke-$RANDOM-a" "$LOCAL/logs/smoke-idem.json" "$LOCAL/logs/smoke-idem-1.json")
+[ "$code" = 201 ] || { log "idempotent create answered $code: $(cat "$LOCAL/logs/smoke-idem-1.json")"; exit 1; }
+refusal_key="smoke-$RANDOM-b"
+code=$(post_with_key "$refusal_key" "$LOCAL/logs/smoke-idem.json" "$LOCAL/logs/smoke-idem-2.json")
+[ "$code" = 409 ] || { log "idempotent refusal answered $code: $(cat "$LOCAL/logs/smoke-idem-2.json")"; exit 1; }
+code=$(post_with_key "$refusal_key" "$LOCAL/logs/smoke-idem.json" "$LOCAL/logs/smoke-idem-3.json")
+[ "$code" = 409 ] && cmp -s "$LOCAL/logs/smoke-idem-2.json" "$LOCAL/logs/smoke-idem-3.json" ||
+  { log "the refusal's replay answered $code: $(cat "$LOCAL/logs/smoke-idem-3.json")"; exit 1; }
+# After them, a new VM still moves: running, stopped, deleted.
+body_with_name smoke-after >"$LOCAL/logs/smoke-after.json"
+code=$(curl -s -o "$LOCAL/logs/smoke-after-1.json" -w '%{http_code}' -X POST "$base/api/virtual-machines" \
+  -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' --data-binary @"$LOCAL/logs/smoke-after.json")
+[ "$code" = 201 ] || { log "create after the refusal answered $code: $(cat "$LOCAL/logs/smoke-after-1.json")"; exit 1; }
+after_id=$(sed -n 's/^\[{"_id":"\([0-9a-f]\{24\}\)".*/\1/p' "$LOCAL/logs/smoke-after-1.json")
+wait_status() { # id, wanted status (a number) or 404, what
+  local vm="" code
+  for _ in $(seq 1 60); do
+    code=$(curl -s -o "$LOCAL/logs/smoke-vm.json" -w '%{http_code}' "$base/api/virtual-machines/$1" -H "Authorization: Bearer $TOKEN")
+    vm=$(cat "$LOCAL/logs/smoke-vm.json")
+    if [ "$2" = 404 ] && { [ "$code" = 404 ] || echo "$vm" | grep -q "\"status\":8,"; }; then return 0; fi
+    if [ "$code" = 200 ] && echo "$vm" | grep -q "\"status\":$2,"; then return 0; fi
+    sleep 0.5
+  done
+  log "the VM never became $3 after the idempotent refusal (the stream stalled?): $code $vm"; exit 1
+}
+wait_status "$after_id" 3 running
+code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT "$base/api/virtual-machines/$after_id/stop" -H "Authorization: Bearer $TOKEN")
+[ "$code" = 200 ] || { log "stop answered $code"; exit 1; }
+wait_status "$after_id" 7 stopped
+code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$base/api/virtual-machines/$after_id" -H "Authorization: Bearer $TOKEN")
+[ "$code" = 200 ] || { log "delete answered $code"; exit 1; }
+wait_status "$after_id" 404 gone
+if grep -q "reading the shard failed\|sent to the on-failure destination" "$OUT"; then
+  log "the stream consumer reported failures:"; grep "reading the shard failed\|sent to the on-failure destination" "$OUT"; exit 1
+fi
 code=$(curl -s -o /dev/null -w '%{http_code}' "$base/api/virtual-machines/654a11e60b23ef1b0f36d44e")
 [ "$code" = 401 ] || { log "a request without token answered $code"; exit 1; }
 ddb_port=$(sed -n 's/.*DynamoDB Local on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$OUT")
@@ -62,4 +109,4 @@ fi
 if [ -n "$moto_port" ] && (exec 3<>"/dev/tcp/127.0.0.1/$moto_port") 2>/dev/null; then
   log "moto still runs after SIGTERM"; exit 1
 fi
-log "smoke run passed: served, created the spec's VM (201), listed it, read its credentials, saw it provisioned (running, public IP), stopped cleanly on SIGTERM"
+log "smoke run passed: served, created the spec's VM (201), listed it, read its credentials, saw it provisioned (running, public IP); an idempotent create (201), refusal (409) and replay, after which a new VM ran, stopped and was deleted; stopped cleanly on SIGTERM"
