@@ -5,12 +5,15 @@ use std::time::Duration;
 
 use lambda_runtime::LambdaEvent;
 use vmapi_core::cleanup::emf_line;
-use vmapi_core::{Cleanup, CleanupPolicy, Summary, SystemClock};
+use vmapi_core::{Cleanup, CleanupPolicy, ErrorChain, Summary, SystemClock};
 use vmapi_models::Timestamp;
 
-/// Runs once and prints the summary line (JSON, embedded metric format) on standard output.
+/// Runs once and prints the summary line (JSON, embedded metric format) on standard output. A
+/// failed run is logged with its cause: the Lambda runtime reports only the error's own text.
 pub async fn run_once(cleanup: &Cleanup) -> Result<Summary, vmapi_core::Error> {
-    let summary = cleanup.run().await?;
+    let summary = cleanup.run().await.inspect_err(|e| {
+        tracing::error!(error = %ErrorChain(e), "cleanup run failed");
+    })?;
     println!("{}", emf_line(&summary, Timestamp::now()));
     Ok(summary)
 }

@@ -12,7 +12,7 @@ pub mod stream;
 use std::sync::Arc;
 
 use vmapi_core::cloud::{CloudDriver, DriverError, DriverKind};
-use vmapi_core::{Drivers, Provisioner, Repository, SecretStore, SystemClock};
+use vmapi_core::{Drivers, ErrorChain, Provisioner, Repository, SecretStore, SystemClock};
 use vmapi_drivers::aws::AwsDriver;
 use vmapi_drivers::azure::{AzureConfig, AzureDriver};
 use vmapi_drivers::kraud::{KraudConfig, KraudDriver};
@@ -59,14 +59,18 @@ async fn read_credentials<T: serde::de::DeserializeOwned>(
                 "cloud credentials {path} are not in the secret store"
             )))
         }
+        // The store's error with its cause (an Unavailable's own text is only the generic
+        // message users read); neither kind of driver error is shown to users.
         Err(e @ vmapi_core::Error::Unavailable { .. }) => {
             return Err(DriverError::Unreachable(format!(
-                "reading cloud credentials {path}: {e}"
+                "reading cloud credentials {path}: {}",
+                ErrorChain(&e)
             )))
         }
         Err(e) => {
             return Err(DriverError::Unauthorized(format!(
-                "reading cloud credentials {path}: {e}"
+                "reading cloud credentials {path}: {}",
+                ErrorChain(&e)
             )))
         }
     };
@@ -192,4 +196,99 @@ pub async fn provisioner(
         Some(secrets),
         config.options.clone(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+    use vmapi_core::{Created, Error, ManagedSecret, SecretLabels};
+    use vmapi_models::LoginSecret;
+
+    use super::*;
+
+    /// A secret store whose reads fail with the given error.
+    struct Failing(fn() -> Error);
+
+    #[async_trait]
+    impl SecretStore for Failing {
+        async fn read(&self, _: &SecretPath) -> vmapi_core::Result<Option<LoginSecret>> {
+            Err((self.0)())
+        }
+        async fn create(
+            &self,
+            _: &SecretPath,
+            _: &LoginSecret,
+            _: SecretLabels,
+        ) -> vmapi_core::Result<Created> {
+            Err((self.0)())
+        }
+        async fn delete(&self, _: &SecretPath) -> vmapi_core::Result<()> {
+            Err((self.0)())
+        }
+        async fn read_document(&self, _: &SecretPath) -> vmapi_core::Result<Option<Sensitive>> {
+            Err((self.0)())
+        }
+        async fn list_managed(&self) -> vmapi_core::Result<Vec<ManagedSecret>> {
+            Err((self.0)())
+        }
+        fn backend(&self) -> &'static str {
+            "failing"
+        }
+    }
+
+    async fn read(fail: fn() -> Error) -> DriverError {
+        let store: Arc<dyn SecretStore> = Arc::new(Failing(fail));
+        read_credentials::<KraudCredentials>(&store, "vm-api/clouds/kraud")
+            .await
+            .err()
+            .expect("the read fails")
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_credential_secret_names_the_store_error() {
+        // Unreachable: the store's cause, not only its generic "unavailable" message.
+        let e = read(|| {
+            vmapi_aws::unavailable(
+                vmapi_aws::Dependency::SecretStore,
+                "GetSecretValue",
+                std::io::Error::new(
+                    std::io::ErrorKind::ConnectionRefused,
+                    "Connection refused (os error 111)",
+                ),
+            )
+        })
+        .await;
+        let DriverError::Unreachable(m) = &e else {
+            panic!("{e:?}")
+        };
+        assert!(
+            m.starts_with("reading cloud credentials vm-api/clouds/kraud: "),
+            "{m}"
+        );
+        assert!(
+            m.contains("Secrets Manager GetSecretValue: Connection refused (os error 111)"),
+            "{m}"
+        );
+
+        // Refused: the store's answer, not only "internal error: <where>".
+        let e = read(|| {
+            Error::internal(
+                "Secrets Manager GetSecretValue",
+                "AccessDeniedException: not authorized to perform secretsmanager:GetSecretValue",
+            )
+        })
+        .await;
+        let DriverError::Unauthorized(m) = &e else {
+            panic!("{e:?}")
+        };
+        assert!(
+            m.contains("AccessDeniedException: not authorized to perform"),
+            "{m}"
+        );
+        // Users read a generic reason either way.
+        assert_eq!(
+            e.user_reason(),
+            "the service's credentials for this cloud were refused; contact the operator"
+        );
+    }
 }
