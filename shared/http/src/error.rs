@@ -282,3 +282,90 @@ impl IntoResponse for ApiError {
         resp
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use aws_sdk_dynamodb::error::{ConnectorError, ErrorMetadata, SdkError};
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    use vmapi_aws::{map_sdk, Dependency};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Log(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Log {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The answer's status and body, and what answering it logged.
+    async fn answer(e: Error) -> (u16, String, String) {
+        let log = Log::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let resp =
+            tracing::subscriber::with_default(subscriber, || ApiError::from(e).into_response());
+        let status = resp.status().as_u16();
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let logged = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap(), logged)
+    }
+
+    #[tokio::test]
+    async fn a_500_logs_the_whole_cause_and_answers_without_it() {
+        let meta = ErrorMetadata::builder()
+            .code("ValidationException")
+            .message("One or more parameter values were invalid: Missing the key pk")
+            .build();
+        let sdk: SdkError<PutItemError, ()> =
+            SdkError::service_error(PutItemError::generic(meta), ());
+        let (status, body, logged) = answer(map_sdk(Dependency::Database, "PutItem", sdk)).await;
+        assert_eq!(status, 500);
+        assert!(logged.contains("request failed"), "{logged}");
+        assert!(
+            logged.contains("internal error: DynamoDB PutItem"),
+            "{logged}"
+        );
+        assert!(logged.contains("ValidationException"), "{logged}");
+        assert!(logged.contains("Missing the key pk"), "{logged}");
+        assert!(body.contains("INTERNAL_ERROR"), "{body}");
+        for internal in ["DynamoDB", "ValidationException", "Missing the key pk"] {
+            assert!(!body.contains(internal), "{body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_503_logs_the_connection_error_and_answers_without_it() {
+        let refused = std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "tcp connect error: Connection refused (os error 111)",
+        );
+        let sdk: SdkError<PutItemError, ()> =
+            SdkError::dispatch_failure(ConnectorError::io(refused.into()));
+        let (status, body, logged) = answer(map_sdk(Dependency::Database, "GetItem", sdk)).await;
+        assert_eq!(status, 503);
+        assert!(
+            logged.contains("DynamoDB GetItem: dispatch failure: io error: tcp connect error: Connection refused"),
+            "{logged}"
+        );
+        assert!(
+            body.contains("the database is unavailable or busy"),
+            "{body}"
+        );
+        assert!(!body.contains("Connection refused"), "{body}");
+    }
+}
