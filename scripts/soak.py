@@ -43,7 +43,8 @@ in ms; also written to .local/logs/soak-summary.md) and checks, each violation p
    `{"streamArn", "shards": {"<shardId>": {"checkpoint", "done"}}}`) equals, per shard, the last
    sequence number of the table's stream as read here with `dynamodbstreams` (TRIM_HORIZON, then
    GetRecords until no more records); the consumer gets up to 10 s to catch up. A missing file is
-   a failure;
+   a failure; so is a record the consumer sent to its on-failure destination during the run (the
+   file the run's log names, e.g. .local/stream-failures.jsonl);
 4. no 5xx but 503; a 503 only with `Retry-After`, on fewer than 0.1 % of the requests, and each
    retried successfully;
 5. no warning or error in the run's log repeats more than 10 times. Choice made for the log
@@ -1297,6 +1298,52 @@ def log_repeats() -> tuple[list[str], list[tuple[int, str, str]]]:
     return problems, top
 
 
+def failure_destination() -> Path | None:
+    """The consumer's on-failure destination file, as the run announced it (if it has one)."""
+    try:
+        text = RUN_LOG.read_text(errors="replace")
+    except OSError:
+        return None
+    m = re.search(r"on-failure destination (\S+)", text) or re.search(r"on_failure=(\S+)", text)
+    if not m:
+        return None
+    path = Path(m.group(1).rstrip(",;"))
+    return path if path.is_absolute() else ROOT / path
+
+
+def line_count(path: Path | None) -> int:
+    try:
+        return len(path.read_text(errors="replace").splitlines()) if path else 0
+    except OSError:
+        return 0
+
+
+def provisioning_lag(session_start: dt.datetime) -> list[str]:
+    """From the run's log: how long creates took from the request (the VM id's timestamp) to the
+    provisioner's "cloud operation finished ... op="create"", per minute of the run. Reported, not
+    asserted: a growing lag means the provisioner falls behind the session."""
+    try:
+        lines = RUN_LOG.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    pat = re.compile(r'^(\S+Z)\s+INFO .*cloud operation finished vm=([0-9a-f]{24}) op="?create')
+    buckets: dict[int, list[float]] = collections.defaultdict(list)
+    for line in lines:
+        m = pat.match(line)
+        if not m:
+            continue
+        at = parse_ts(m.group(1))
+        if at is None:
+            continue
+        lag = at.timestamp() - int(m.group(2)[:8], 16)
+        buckets[int((at - session_start).total_seconds() // 60)].append(lag)
+    rows = ["| minute of the run | creates finished | lag p50 s | lag max s |", "|---:|---:|---:|---:|"]
+    for minute in sorted(buckets):
+        lags = buckets[minute]
+        rows.append(f"| {minute + 1} | {len(lags)} | {percentile(lags, 50):.0f} | {max(lags):.0f} |")
+    return rows if len(rows) > 2 else []
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -1332,6 +1379,8 @@ def main() -> int:
         return 2
     print(f"soak: {MINUTES:g} min, {CLIENTS} clients, seed {SEED}, against {BASE} (vmctl dev pid {vmctl}); "
           f"sizes: {', '.join(o.label for o in OFFERINGS)}", flush=True)
+    dead_letters = failure_destination()
+    dead_before = line_count(dead_letters)
     t0 = time.monotonic()
     deadline = t0 + DURATION
     KEYS_FROM[0] = t0 + KEY_FREE_SECONDS
@@ -1451,6 +1500,12 @@ def main() -> int:
         time.sleep(1)
     for p in cp_problems:
         R.violate("checkpoint", p)
+    if dead_letters:
+        lines = (dead_letters.read_text(errors="replace").splitlines() if dead_letters.exists() else [])
+        for line in lines[dead_before:]:
+            R.violate("checkpoint", f"a record went to the consumer's on-failure destination "
+                                    f"{dead_letters.relative_to(ROOT) if dead_letters.is_relative_to(ROOT) else dead_letters}: "
+                                    f"{short(line, 400)}")
 
     # 4. 5xx and 503s
     for e in R.server_errors:
@@ -1496,7 +1551,8 @@ def main() -> int:
     checks = [
         ("end-states", f"every VM where its last accepted action puts it within {SETTLE_SECONDS} s ({len(vms)} VMs)"),
         ("pending-ops", f"no pendingOp older than {PENDING_MAX_AGE} s"),
-        ("checkpoint", "consumer checkpoint = stream's last sequence number, per shard"),
+        ("checkpoint", "consumer checkpoint = stream's last sequence number, per shard; no record sent to "
+                       "the on-failure destination"),
         ("5xx", "no 5xx but 503"),
         ("503", "503 only with Retry-After, < 0.1 %, each retried successfully"),
         ("log-repeats", f"no WARN/ERROR/unlevelled log line repeated more than {LOG_REPEAT_LIMIT} times"),
@@ -1526,6 +1582,10 @@ def main() -> int:
     for c, desc in checks:
         n = len(R.violations.get(c, []))
         md.append(f"- {'**FAIL**' if n else 'pass'} `{c}`: {desc}" + (f" ({n} violations)" if n else ""))
+    lag_rows = provisioning_lag(started_wall)
+    if lag_rows:
+        md += ["", "## Provisioning lag (create request to running/failed, from the run's log; not asserted)", ""]
+        md += lag_rows
     md += ["", f"Counters: {counters}.", "", "Most frequent log lines (normalised; INFO not asserted):", ""]
     md += [f"- {n} × {level} {short(sig, 160)}" for n, level, sig in top_lines]
     if failed_checks:
@@ -1545,6 +1605,10 @@ def main() -> int:
     print("End states per size (expected -> seen):")
     print("\n".join(size_rows))
     print()
+    if lag_rows:
+        print("Provisioning lag (create request to running/failed, from the run's log; not asserted):")
+        print("\n".join(lag_rows))
+        print()
     print(f"Counters: {counters}")
     print("Most frequent log lines (normalised; INFO/DEBUG not asserted):")
     for n, level, sig in top_lines:
