@@ -614,9 +614,18 @@ impl TestApp {
 
     /// Adds a team whose members have every role, plus a project of it; returns (team, project).
     pub async fn seed_roles_team(&self) -> (String, String) {
+        self.seed_roles_team_with(None).await
+    }
+
+    /// [`TestApp::seed_roles_team`] with the team's own `quotas`.
+    pub async fn seed_roles_team_with(
+        &self,
+        quotas: Option<vmapi_models::TeamQuotas>,
+    ) -> (String, String) {
         let mut seed = demo_seed();
         let mut team: Team = seed.teams.remove(0);
         team.id = TeamId::new();
+        team.quotas = quotas;
         team.members = vec![
             Member {
                 user: UserId::parse("role-owner").unwrap(),

@@ -1,8 +1,9 @@
-//! Authorization: membership of the VM's team, with viewers read-only.
+//! Authorization: membership of the VM's team, with viewers read-only; a blocked VM only
+//! read, stopped or deleted.
 
-use vmapi_models::{Role, Team, UserId};
+use vmapi_models::{Role, Team, UserId, VmRecord};
 
-use crate::error::Error;
+use crate::error::{ConflictCode, Error};
 
 /// What the caller wants to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,4 +31,19 @@ pub fn authorize(
         ));
     }
     Ok(role)
+}
+
+/// Refuses what a blocked VM may not have (409 `VM_BLOCKED`): anything but being read, stopped
+/// or deleted. `what` names the refused request ("a start", "reading its credentials").
+pub fn not_blocked(vm: &VmRecord, what: &str) -> Result<(), Error> {
+    if vm.is_blocked {
+        return Err(Error::conflict(
+            ConflictCode::VmBlocked,
+            format!(
+                "virtual machine {} is blocked by an administrator: it may be stopped or deleted, but {what} is refused",
+                vm.id
+            ),
+        ));
+    }
+    Ok(())
 }

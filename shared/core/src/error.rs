@@ -70,6 +70,8 @@ pub enum ConflictCode {
     PriorityTaken,
     /// The VM has as many security rules as it may.
     RuleLimitReached,
+    /// An administrator blocked the VM: it can be stopped and deleted, nothing else.
+    VmBlocked,
 }
 
 impl ConflictCode {
@@ -84,6 +86,7 @@ impl ConflictCode {
             ConflictCode::RuleNameTaken => "RULE_NAME_TAKEN",
             ConflictCode::PriorityTaken => "PRIORITY_TAKEN",
             ConflictCode::RuleLimitReached => "RULE_LIMIT_REACHED",
+            ConflictCode::VmBlocked => "VM_BLOCKED",
         }
     }
 }

@@ -86,6 +86,7 @@ impl Service {
                 Error::not_found(NotFoundKind::Vm, id)
             })?;
             check_changeable(&vm)?;
+            crate::authz::not_blocked(&vm, "a security rule change")?;
             let cloud = found
                 .cloud_providers
                 .get(&vm.cloud_provider)
@@ -191,6 +192,7 @@ impl Service {
                 return Err(hidden());
             };
             check_changeable(&vm)?;
+            crate::authz::not_blocked(&vm, "a security rule change")?;
             let now = self.clock.now();
             let mut next = vm.clone();
             let removed = next.rules.remove(pos);

@@ -12,7 +12,7 @@ use vmapi_models::{
     VmRecord, VmStatus,
 };
 
-use crate::authz::{authorize, Need};
+use crate::authz::{authorize, not_blocked, Need};
 use crate::credentials::{
     generate_team_login, generate_vm_login, remove_secrets, Created, SecretLabels, SecretStore,
 };
@@ -242,7 +242,7 @@ impl Service {
             .items
             .iter()
             .filter(|vm| vm.team == team && vm.status.is_active() && filter.matches(vm))
-            .map(|vm| populate(vm, &found, false))
+            .map(|vm| populate(vm, &found, None))
             .collect();
         Ok(ListPage {
             items,
@@ -271,7 +271,7 @@ impl Service {
     /// One VM and its stored version (the HTTP layer's `ETag`). Two round trips.
     pub async fn get_versioned(&self, caller: &UserId, id: VmId) -> Result<(VirtualMachine, u64)> {
         let (vm, found) = self.load_visible(caller, id, Need::Read).await?;
-        Ok((populate(&vm, &found, true), vm.version))
+        Ok((populate(&vm, &found, Some(caller)), vm.version))
     }
 
     /// Changes `name` and/or `tags`. Three round trips (more only when a concurrent write interferes).
@@ -305,6 +305,7 @@ impl Service {
         for attempt in 1..=WRITE_ATTEMPTS {
             let (vm, found) = self.load_visible(caller, id, Need::Write).await?;
             if_match.check(id, vm.version)?;
+            not_blocked(&vm, "a change")?;
             if vm.status == VmStatus::Deleting {
                 return Err(Error::conflict(
                     ConflictCode::IllegalTransition,
@@ -344,9 +345,48 @@ impl Service {
                 .replace_vm(&next, vm.version, &names, Some(&event))
                 .await
             {
-                Ok(()) => return Ok((populate(&next, &found, true), next.version)),
+                Ok(()) => return Ok((populate(&next, &found, Some(caller)), next.version)),
                 Err(Error::VersionConflict) if if_match.is_conditional() => {
                     return Err(if_match.lost(id))
+                }
+                Err(Error::VersionConflict) if attempt < WRITE_ATTEMPTS => continue,
+                Err(e) => return Err(concurrency_to_conflict(e)),
+            }
+        }
+        unreachable_conflict()
+    }
+
+    /// Blocks or unblocks a VM for an operator or administrator (`actor`, as recorded in its
+    /// history); no team membership is checked. Whether anything changed. Two round trips.
+    pub async fn set_blocked(&self, id: VmId, blocked: bool, actor: &str) -> Result<bool> {
+        for attempt in 1..=WRITE_ATTEMPTS {
+            let vm = self
+                .repo
+                .get_vm(id)
+                .await?
+                .filter(|vm| vm.status != VmStatus::Deleted)
+                .ok_or_else(|| Error::not_found(NotFoundKind::Vm, id))?;
+            if vm.is_blocked == blocked {
+                return Ok(false);
+            }
+            let mut next = vm.clone();
+            next.is_blocked = blocked;
+            next.updated_at = self.clock.now();
+            next.version = vm.version + 1;
+            let kind = if blocked {
+                EventKind::Block
+            } else {
+                EventKind::Unblock
+            };
+            let event = VmEvent::new(id, next.updated_at, actor, kind).with_status(next.status);
+            match self
+                .repo
+                .replace_vm(&next, vm.version, &NameChange::default(), Some(&event))
+                .await
+            {
+                Ok(()) => {
+                    tracing::info!(vm = %id, blocked, actor, "virtual machine block changed");
+                    return Ok(true);
                 }
                 Err(Error::VersionConflict) if attempt < WRITE_ATTEMPTS => continue,
                 Err(e) => return Err(concurrency_to_conflict(e)),
@@ -388,6 +428,16 @@ impl Service {
                 Error::not_found(NotFoundKind::Vm, id)
             })?;
             if_match.check(id, vm.version)?;
+            if matches!(action, Action::Start | Action::Reboot) {
+                not_blocked(
+                    &vm,
+                    if action == Action::Start {
+                        "a start"
+                    } else {
+                        "a reboot"
+                    },
+                )?;
+            }
             // A reboot already pending is not asked twice.
             if action == Action::Reboot
                 && vm
@@ -620,6 +670,7 @@ impl Service {
                     .into(),
             ));
         }
+        not_blocked(&vm, "reading its credentials")?;
         let login = vm
             .login
             .as_ref()
@@ -876,9 +927,10 @@ fn check_catalog(req: &CreateVmRequest, found: &Found) -> Result<()> {
     }
 }
 
-/// The wire form of a VM with references populated from `found` (ids where absent).
-/// `with_owner_objects` also populates `project` and `team` (get, update), not in lists.
-fn populate(vm: &VmRecord, found: &Found, with_owner_objects: bool) -> VirtualMachine {
+/// The wire form of a VM with references populated from `found` (ids where absent). With
+/// `for_caller` (get, update; not lists) `project` and `team` are populated too, the team's
+/// `quotas` only for its owners and admins.
+fn populate(vm: &VmRecord, found: &Found, for_caller: Option<&UserId>) -> VirtualMachine {
     let mut wire = VirtualMachine::from_record(vm);
     if let Some(p) = found.providers.get(&vm.provider) {
         wire.provider = Ref::Populated(p.to_wire(found.cloud_providers.get(&p.cloud_provider)));
@@ -889,12 +941,16 @@ fn populate(vm: &VmRecord, found: &Found, with_owner_objects: bool) -> VirtualMa
     if let Some(p) = found.prices.get(&vm.price) {
         wire.price = Ref::Populated(p.clone());
     }
-    if with_owner_objects {
+    if let Some(caller) = for_caller {
         if let Some(p) = found.projects.get(&vm.project) {
             wire.project = Ref::Populated(p.clone());
         }
         if let Some(t) = found.teams.get(&vm.team) {
-            wire.team = Ref::Populated(t.clone());
+            let mut team = t.clone();
+            if !matches!(t.role_of(caller), Some(Role::Owner | Role::Admin)) {
+                team.quotas = None;
+            }
+            wire.team = Ref::Populated(team);
         }
     }
     wire

@@ -42,6 +42,7 @@ pub const ALL_CODES: &[(&str, u16)] = &[
     ("RULE_NAME_TAKEN", 409),
     ("PRIORITY_TAKEN", 409),
     ("RULE_LIMIT_REACHED", 409),
+    ("VM_BLOCKED", 409),
     ("PRECONDITION_FAILED", 412),
     ("PAYLOAD_TOO_LARGE", 413),
     ("UNSUPPORTED_MEDIA_TYPE", 415),

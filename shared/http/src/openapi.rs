@@ -278,6 +278,7 @@ fn error_codes(endpoint: Endpoint) -> &'static [&'static str] {
             "VM_NOT_FOUND",
             "ILLEGAL_TRANSITION",
             "HOST_NAME_TAKEN",
+            "VM_BLOCKED",
             "CONCURRENT_MODIFICATION",
             "PRECONDITION_FAILED",
             "PAYLOAD_TOO_LARGE",
@@ -285,7 +286,19 @@ fn error_codes(endpoint: Endpoint) -> &'static [&'static str] {
             "INTERNAL_ERROR",
             "SERVICE_UNAVAILABLE",
         ],
-        Endpoint::StartVm | Endpoint::StopVm | Endpoint::RebootVm => &[
+        Endpoint::StartVm | Endpoint::RebootVm => &[
+            "INVALID_PARAMETER",
+            "UNAUTHORIZED",
+            "FORBIDDEN",
+            "VM_NOT_FOUND",
+            "ILLEGAL_TRANSITION",
+            "VM_BLOCKED",
+            "CONCURRENT_MODIFICATION",
+            "PRECONDITION_FAILED",
+            "INTERNAL_ERROR",
+            "SERVICE_UNAVAILABLE",
+        ],
+        Endpoint::StopVm => &[
             "INVALID_PARAMETER",
             "UNAUTHORIZED",
             "FORBIDDEN",
@@ -312,6 +325,7 @@ fn error_codes(endpoint: Endpoint) -> &'static [&'static str] {
             "FORBIDDEN",
             "VM_NOT_FOUND",
             "CREDENTIALS_NOT_FOUND",
+            "VM_BLOCKED",
             "INTERNAL_ERROR",
             "SERVICE_UNAVAILABLE",
         ],
@@ -332,6 +346,7 @@ fn error_codes(endpoint: Endpoint) -> &'static [&'static str] {
             "RULE_NAME_TAKEN",
             "PRIORITY_TAKEN",
             "RULE_LIMIT_REACHED",
+            "VM_BLOCKED",
             "CONCURRENT_MODIFICATION",
             "PAYLOAD_TOO_LARGE",
             "UNSUPPORTED_MEDIA_TYPE",
@@ -345,6 +360,7 @@ fn error_codes(endpoint: Endpoint) -> &'static [&'static str] {
             "FORBIDDEN",
             "SECURITY_RULE_NOT_FOUND",
             "ILLEGAL_TRANSITION",
+            "VM_BLOCKED",
             "CONCURRENT_MODIFICATION",
             "INTERNAL_ERROR",
             "SERVICE_UNAVAILABLE",
@@ -421,6 +437,9 @@ fn code_meaning_anywhere(code: &str) -> &'static str {
             "the VM already has a security rule of this direction with this priority; choose another or leave `priority` out for the next free one"
         }
         "RULE_LIMIT_REACHED" => "the VM has 50 security rules, the most it may have",
+        "VM_BLOCKED" => {
+            "an administrator blocked the VM (`isBlocked`): it may be read, stopped and deleted, but not started, rebooted, changed, given or relieved of security rules, or have its credentials read; nothing was written"
+        }
         "UNSUPPORTED_BY_PROVIDER" => {
             "the VM's cloud cannot express the rule: Kraud.Cloud only opens or closes a VM's public address (Inbound, protocol `*`, portRange `[\"*\"]`, cidrBlock `0.0.0.0/0`); AWS security groups take no `Deny` and no outbound rules; the message says which; nothing was written"
         }

@@ -302,7 +302,7 @@ async fn the_local_server_serves_the_document() {
 /// Every error the mapping knows, one value per `code`-producing branch.
 fn every_api_error() -> Vec<ApiError> {
     // A new ConflictCode must be added here (and to ALL_CODES).
-    fn conflict_codes() -> [ConflictCode; 8] {
+    fn conflict_codes() -> [ConflictCode; 9] {
         let all = [
             ConflictCode::IllegalTransition,
             ConflictCode::HostNameTaken,
@@ -312,6 +312,7 @@ fn every_api_error() -> Vec<ApiError> {
             ConflictCode::RuleNameTaken,
             ConflictCode::PriorityTaken,
             ConflictCode::RuleLimitReached,
+            ConflictCode::VmBlocked,
         ];
         for c in all {
             match c {
@@ -322,7 +323,8 @@ fn every_api_error() -> Vec<ApiError> {
                 | ConflictCode::QuotaExceeded
                 | ConflictCode::RuleNameTaken
                 | ConflictCode::PriorityTaken
-                | ConflictCode::RuleLimitReached => {}
+                | ConflictCode::RuleLimitReached
+                | ConflictCode::VmBlocked => {}
             }
         }
         all

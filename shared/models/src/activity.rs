@@ -47,6 +47,12 @@ pub enum EventKind {
     /// A user removed a security rule from the VM (detail: the rule's name).
     #[serde(rename = "rule.delete")]
     RuleDelete,
+    /// An administrator blocked the VM: only reading, stopping and deleting it remain.
+    #[serde(rename = "vm.block")]
+    Block,
+    /// An administrator lifted the VM's block.
+    #[serde(rename = "vm.unblock")]
+    Unblock,
 }
 
 /// One event of a VM's history.

@@ -3,6 +3,7 @@
 mod api;
 mod authz_matrix;
 mod bad_input;
+mod blocked;
 mod cleanup;
 mod credentials;
 mod deploy;

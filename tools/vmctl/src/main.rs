@@ -90,6 +90,17 @@ enum Command {
         /// Its id.
         id: String,
     },
+    /// Block a VM: its users may still read, stop and delete it, nothing else (409 VM_BLOCKED);
+    /// recorded in its activity as `vm.block` by `operator:vmctl`.
+    Block {
+        /// The VM id.
+        id: String,
+    },
+    /// Lift a VM's block (`vm.unblock` in its activity).
+    Unblock {
+        /// The VM id.
+        id: String,
+    },
     /// Run the cleanup job once (as the scheduled function does) and print its summary.
     Cleanup {
         /// Report what would be done; change nothing.
@@ -270,6 +281,24 @@ fn provision_summary(c: &vmapi_provision::ProvisionConfig) -> String {
     )
 }
 
+/// `vmctl block` / `vmctl unblock`.
+async fn block(table: &str, id: &str, blocked: bool) -> Result<(), AnyError> {
+    let id = vmapi_models::VmId::parse(id)?;
+    let repo = Arc::new(DynamoRepository::new(
+        dynamodb_client().await,
+        table,
+        RepositoryOptions::default(),
+    ));
+    let service = vmapi_core::Service::new(repo, Arc::new(vmapi_core::SystemClock));
+    let changed = service.set_blocked(id, blocked, "operator:vmctl").await?;
+    let state = if blocked { "blocked" } else { "not blocked" };
+    match changed {
+        true => println!("virtual machine {id} is now {state}"),
+        false => println!("virtual machine {id} was already {state}"),
+    }
+    Ok(())
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -358,6 +387,8 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 .await?;
             println!("removed {gone}; its VMs go with the next cleanup run");
         }
+        Command::Block { id } => block(&cli.table, &id, true).await?,
+        Command::Unblock { id } => block(&cli.table, &id, false).await?,
         Command::Cleanup { dry_run } => {
             let repo = Arc::new(DynamoRepository::new(
                 dynamodb_client().await,
