@@ -38,6 +38,10 @@ fn the_consumer_follows_the_templates_event_source_mapping() {
         t["Parameters"][batch_param]["Default"].as_u64(),
         Some(m.batch_size as u64)
     );
+    assert_eq!(
+        props["ParallelizationFactor"].as_u64(),
+        Some(m.parallelization_factor as u64)
+    );
     assert_eq!(props["BisectBatchOnFunctionError"], m.bisect_on_error);
     assert_eq!(props["MaximumRetryAttempts"], m.maximum_retry_attempts);
     assert_eq!(
@@ -272,6 +276,8 @@ struct Recorder {
     calls: Arc<Mutex<Vec<Vec<String>>>>,
     poison: Option<String>,
     fail_once: Arc<Mutex<HashSet<String>>>,
+    /// (pk, the new image's `n`) of every record handed over, in order.
+    order: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 fn pk(r: &EventRecord) -> String {
@@ -286,6 +292,13 @@ impl BatchHandler for Recorder {
     async fn handle(&self, records: Vec<EventRecord>) -> HandlerResult {
         let keys: Vec<String> = records.iter().map(pk).collect();
         self.calls.lock().unwrap().push(keys.clone());
+        self.order.lock().unwrap().extend(records.iter().map(|r| {
+            let n = match r.change.new_image.get("n") {
+                Some(serde_dynamo::AttributeValue::N(n)) => n.clone(),
+                _ => String::new(),
+            };
+            (pk(r), n)
+        }));
         if let Some(p) = &self.poison {
             if keys.contains(p) {
                 return Err(format!("cannot handle {p}"));
@@ -336,6 +349,8 @@ impl Files {
     }
     fn options(&self) -> ConsumerOptions {
         let mut o = ConsumerOptions::new(Mapping::provisioner());
+        // One lane: a page's passing records form one batch (the lanes have their own test).
+        o.mapping.parallelization_factor = 1;
         o.checkpoints = CheckpointStore::file(self.checkpoints());
         o.failures = Some(self.failures());
         o.retry_delay = Duration::from_millis(1);
@@ -595,6 +610,76 @@ async fn item_failures_are_retried_from_the_first_failed_record() {
     c.round().await;
     assert_eq!(r.calls(), vec![keys.clone(), keys[2..].to_vec()]);
     assert!(files.failure_lines().is_empty());
+}
+
+#[tokio::test]
+async fn parallel_lanes_keep_each_keys_records_in_order() {
+    let app = TestApp::spawn().await;
+    let files = Files::new();
+    drop(start(&app, Recorder::default(), &files).await);
+    // Five changes to each of four VM records, interleaved.
+    let keys: Vec<String> = (0..4).map(|_| format!("VM#{}", ObjectId::new())).collect();
+    for round in 0..5 {
+        for pk in &keys {
+            app.repo
+                .client()
+                .put_item()
+                .table_name(&app.table)
+                .item("pk", AttributeValue::S(pk.clone()))
+                .item("sk", AttributeValue::S("VM".into()))
+                .item("n", AttributeValue::N(round.to_string()))
+                .item(
+                    "pendingOp",
+                    AttributeValue::M(
+                        [("op".to_string(), AttributeValue::S("start".into()))].into(),
+                    ),
+                )
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    let r = Recorder::default();
+    let mut options = files.options();
+    options.mapping = Mapping::provisioner();
+    let sdk = vmapi_aws::sdk_config().await;
+    let mut c = Consumer::start(
+        app.repo.client(),
+        StreamsApi::new(&sdk),
+        &app.table,
+        r.clone(),
+        options,
+    )
+    .await
+    .unwrap();
+    c.round().await;
+    let calls = r.calls();
+    assert_eq!(r.seen().len(), 20, "each record once: {calls:?}");
+    assert!(calls.len() > 1, "more than one lane: {calls:?}");
+    for batch in &calls {
+        assert!(
+            batch.len() <= Mapping::provisioner().batch_size,
+            "{calls:?}"
+        );
+    }
+    // Every key's five records, in the order they were written.
+    let order = r.order.lock().unwrap().clone();
+    for pk in &keys {
+        let ns: Vec<&str> = order
+            .iter()
+            .filter(|(k, _)| k == pk)
+            .map(|(_, n)| n.as_str())
+            .collect();
+        assert_eq!(ns, ["0", "1", "2", "3", "4"], "{pk}: {order:?}");
+    }
+    let pos = positions(&files);
+    let shard = pos["shards"]
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|s| !s["checkpoint"].is_null())
+        .unwrap();
+    assert_eq!(shard["checkpoint"], last_sequence(&app).await);
 }
 
 #[tokio::test]

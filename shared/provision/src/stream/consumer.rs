@@ -421,82 +421,63 @@ impl<H: BatchHandler> Consumer<H> {
         }
     }
 
-    /// Filters, decodes and delivers one page in order, moving the checkpoint as it goes.
+    /// Filters, decodes and delivers one page, then moves the checkpoint to its last record.
+    /// Passing records go to one of `ParallelizationFactor` lanes by partition key, so the
+    /// records of one key stay in order (as Lambda keeps them); lanes run concurrently, each
+    /// in batches of `BatchSize`. Records too old or not decodable go to the on-failure
+    /// destination as they are met.
     async fn deliver_page(&mut self, id: &str, records: Vec<Value>) {
-        let mut batch: Vec<Delivered> = Vec::new();
-        let mut last_seen: Option<String> = None;
+        let lane_count = self.options.mapping.parallelization_factor.max(1);
+        let mut lanes: Vec<Vec<Delivered>> = (0..lane_count).map(|_| Vec::new()).collect();
+        let mut last = None;
         for mut raw in records {
             let seq = raw["dynamodb"]["SequenceNumber"]
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
+            last = Some(seq.clone());
             if !passes(&self.patterns, &raw) {
-                if batch.is_empty() {
-                    self.checkpoint(id, &seq);
-                }
-                last_seen = Some(seq);
                 continue;
             }
             if let Some(age) = record_age(&raw) {
                 if age > self.options.mapping.maximum_record_age {
-                    self.flush(id, &mut batch, last_seen.take()).await;
-                    self.failed(
-                        id,
-                        std::slice::from_ref(&raw),
-                        "RecordAgeExceeded",
-                        &format!("older than {} s", age.as_secs()),
-                    );
-                    self.checkpoint(id, &seq);
+                    let cause = format!("older than {} s", age.as_secs());
+                    self.failed(id, std::slice::from_ref(&raw), "RecordAgeExceeded", &cause);
                     continue;
                 }
             }
             raw["eventSourceARN"] = json!(self.stream_arn);
             match serde_json::from_value::<EventRecord>(raw.clone()) {
-                Ok(record) => {
-                    batch.push(Delivered {
-                        seq: seq.clone(),
-                        record,
-                        raw,
-                    });
-                    last_seen = Some(seq);
-                    if batch.len() >= self.options.mapping.batch_size {
-                        self.flush(id, &mut batch, last_seen.take()).await;
-                    }
-                }
+                Ok(record) => lanes[lane_of(&raw, lane_count)].push(Delivered { seq, record, raw }),
                 Err(e) => {
-                    self.flush(id, &mut batch, last_seen.take()).await;
-                    self.failed(
-                        id,
-                        std::slice::from_ref(&raw),
-                        "RecordUndecodable",
-                        &format!("the record does not decode as a DynamoDB stream event: {e}"),
-                    );
-                    self.checkpoint(id, &seq);
+                    let cause =
+                        format!("the record does not decode as a DynamoDB stream event: {e}");
+                    self.failed(id, std::slice::from_ref(&raw), "RecordUndecodable", &cause);
                 }
             }
         }
-        self.flush(id, &mut batch, last_seen.take()).await;
-    }
-
-    /// Delivers `batch` (emptying it), then moves the checkpoint to `through`.
-    async fn flush(&mut self, id: &str, batch: &mut Vec<Delivered>, through: Option<String>) {
-        if !batch.is_empty() {
-            let records = std::mem::take(batch);
-            self.deliver(id, &records).await;
-        }
-        if let Some(seq) = through {
+        let this = &*self;
+        let batch_size = this.options.mapping.batch_size.max(1);
+        futures_util::future::join_all(lanes.iter().filter(|l| !l.is_empty()).map(
+            |lane| async move {
+                for batch in lane.chunks(batch_size) {
+                    this.deliver(id, batch).await;
+                }
+            },
+        ))
+        .await;
+        if let Some(seq) = last {
             self.checkpoint(id, &seq);
         }
     }
 
     /// Delivers `records` until each range succeeded or went to the on-failure destination.
-    async fn deliver(&mut self, id: &str, records: &[Delivered]) {
+    async fn deliver(&self, id: &str, records: &[Delivered]) {
         let mapping = self.options.mapping.clone();
         // Ranges still to deliver, the next one last.
         let mut ranges = vec![(0usize, records.len())];
         while let Some((mut start, end)) = ranges.pop() {
             let mut attempts = 0u32;
-            let mut bisected = false;
             while start < end {
                 let batch: Vec<EventRecord> = records[start..end]
                     .iter()
@@ -521,7 +502,6 @@ impl<H: BatchHandler> Consumer<H> {
                         tracing::info!(shard = %id, records = end - start, error = %e, "stream consumer: function error; bisecting the batch");
                         ranges.push((mid, end));
                         ranges.push((start, mid));
-                        bisected = true;
                         break;
                     }
                     Err(e) => format!("function error: {e}"),
@@ -550,11 +530,6 @@ impl<H: BatchHandler> Consumer<H> {
                     Duration::from_secs(2),
                 ))
                 .await;
-            }
-            if !bisected {
-                if let Some(last) = records.get(end.wrapping_sub(1)) {
-                    self.checkpoint(id, &last.seq);
-                }
             }
         }
     }
@@ -638,6 +613,14 @@ impl<H: BatchHandler> Consumer<H> {
             tracing::warn!(error = %e, "stream consumer: cannot write the checkpoint file; positions are kept in memory");
         }
     }
+}
+
+/// The lane of a record: its partition key's hash, so one key always takes the same lane.
+fn lane_of(raw: &Value, lanes: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    raw["dynamodb"]["Keys"]["pk"].to_string().hash(&mut h);
+    (h.finish() % lanes as u64) as usize
 }
 
 fn position_name(p: &Position) -> &'static str {

@@ -32,6 +32,9 @@ pub struct Mapping {
     pub starting_position: StartingPosition,
     /// `BatchSize` (the template's parameter default).
     pub batch_size: usize,
+    /// `ParallelizationFactor`: batches of one shard in flight at once (records of one
+    /// partition key stay in order).
+    pub parallelization_factor: usize,
     /// `BisectBatchOnFunctionError`.
     pub bisect_on_error: bool,
     /// `MaximumRetryAttempts`.
@@ -57,6 +60,7 @@ impl Mapping {
         Mapping {
             starting_position: StartingPosition::Latest,
             batch_size: 10,
+            parallelization_factor: 10,
             bisect_on_error: true,
             maximum_retry_attempts: 10,
             maximum_record_age: Duration::from_secs(3600),
