@@ -78,8 +78,10 @@ enum Ep {
     Patch,
     Start,
     Stop,
+    Reboot,
     Delete,
     Credentials,
+    Activity,
     RuleCreate,
     RuleList,
     RuleDelete,
@@ -105,7 +107,7 @@ const AUTH: Cell = Cell::Err(401, "UNAUTHORIZED");
 /// The policy as a table. Columns as [`CALLERS`]:
 /// vm-owner, team-owner, admin, member, viewer, other-team, no-token, expired, foreign-key, alg-none.
 #[rustfmt::skip]
-const MATRIX: [(Ep, [Cell; 10]); 12] = [
+const MATRIX: [(Ep, [Cell; 10]); 14] = [
     (Ep::Health,      [OK,      OK,      OK,      OK,      OK,     OK,        OK,   OK,   OK,   OK  ]),
     (Ep::Create,      [CREATED, CREATED, CREATED, CREATED, DENY,   HIDE_TEAM, AUTH, AUTH, AUTH, AUTH]),
     (Ep::List,        [OK,      OK,      OK,      OK,      OK,     HIDE_TEAM, AUTH, AUTH, AUTH, AUTH]),
@@ -113,8 +115,10 @@ const MATRIX: [(Ep, [Cell; 10]); 12] = [
     (Ep::Patch,       [OK,      OK,      OK,      OK,      DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
     (Ep::Start,       [OK,      OK,      OK,      OK,      DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
     (Ep::Stop,        [OK,      OK,      OK,      OK,      DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
+    (Ep::Reboot,      [OK,      OK,      OK,      OK,      DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
     (Ep::Delete,      [OK,      OK,      OK,      OK,      DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
     (Ep::Credentials, [OK,      OK,      OK,      DENY,    DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
+    (Ep::Activity,    [OK,      OK,      OK,      OK,      OK,     HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
     (Ep::RuleCreate,  [CREATED, CREATED, CREATED, CREATED, DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
     (Ep::RuleList,    [OK,      OK,      OK,      OK,      OK,     HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
     (Ep::RuleDelete,  [OK,      OK,      OK,      OK,      DENY,   HIDE_RULE, AUTH, AUTH, AUTH, AUTH]),
@@ -336,7 +340,7 @@ async fn every_endpoint_for_every_caller() {
             let here = format!("{ep:?} × {caller:?}");
             // Mutating cells get a VM of their own, in a status where the action is a change.
             let own = match ep {
-                Ep::Patch | Ep::Stop | Ep::Delete => Some(matrix_vm(
+                Ep::Patch | Ep::Stop | Ep::Reboot | Ep::Delete => Some(matrix_vm(
                     team,
                     project,
                     &format!("authz-cell-{n}"),
@@ -396,6 +400,8 @@ async fn every_endpoint_for_every_caller() {
                 ),
                 Ep::Start => (Method::PUT, format!("{vm_path}/start"), None),
                 Ep::Stop => (Method::PUT, format!("{vm_path}/stop"), None),
+                Ep::Reboot => (Method::PUT, format!("{vm_path}/reboot"), None),
+                Ep::Activity => (Method::GET, format!("{vm_path}/activity"), None),
                 Ep::Delete => (Method::DELETE, vm_path.clone(), None),
                 Ep::Credentials => (Method::GET, format!("{vm_path}/credentials"), None),
                 Ep::RuleCreate => (
@@ -445,6 +451,9 @@ async fn every_endpoint_for_every_caller() {
                         .then_some("list does not show the VM"),
                         Ep::Get => (r.json["_id"] != main_id.as_str() || before != after)
                             .then_some("wrong VM, or a read wrote"),
+                        Ep::Activity => (!r.json.is_object() && !r.json.is_array()
+                            || before != after)
+                            .then_some("no history, or a read wrote"),
                         Ep::RuleCreate => (r.json["virtualMachine"] != main_id.as_str()
                             || after.len() != before.len() + 2)
                             .then_some("the rule (and its pointer and event) is not stored"),
@@ -464,7 +473,7 @@ async fn every_endpoint_for_every_caller() {
                                 || new_events != 1)
                                 .then_some("no key, or the read was not recorded exactly once")
                         }
-                        Ep::Patch | Ep::Start | Ep::Stop | Ep::Delete => {
+                        Ep::Patch | Ep::Start | Ep::Stop | Ep::Reboot | Ep::Delete => {
                             let now = app.get(&vm_path, TEAM_OWNER).await.json;
                             let want_status = match ep {
                                 Ep::Start => 2,
@@ -515,7 +524,7 @@ async fn every_endpoint_for_every_caller() {
             }
         }
     }
-    assert_eq!(cells, 120, "12 endpoints × 10 callers");
+    assert_eq!(cells, 140, "14 endpoints × 10 callers");
     assert!(
         failures.is_empty(),
         "{} of {cells} cells differ from the policy:\n{}",
@@ -549,13 +558,24 @@ async fn foreign_ids_are_indistinguishable_from_missing_ones() {
     let secrets = Secrets::of_record(&vm);
     let missing = vmapi_models::VmId::new().to_string();
     let before = app.dump().await;
-    for suffix in ["", "/start", "/stop", "/credentials"] {
+    for suffix in [
+        "",
+        "/start",
+        "/stop",
+        "/reboot",
+        "/credentials",
+        "/activity",
+        "/security-rules",
+    ] {
         for method in [Method::GET, Method::PUT, Method::PATCH, Method::DELETE] {
             let routed = matches!(
                 (suffix, &method),
                 ("", &Method::GET | &Method::PATCH | &Method::DELETE)
-                    | ("/start" | "/stop", &Method::PUT)
-                    | ("/credentials", &Method::GET)
+                    | ("/start" | "/stop" | "/reboot", &Method::PUT)
+                    | (
+                        "/credentials" | "/activity" | "/security-rules",
+                        &Method::GET
+                    )
             );
             if !routed {
                 continue;
