@@ -33,7 +33,8 @@ pub async fn run_lambda() -> Result<(), lambda_runtime::Error> {
         vmapi_store_dynamodb::RepositoryOptions::default(),
     ));
     let secrets = vmapi_secrets::build(&secrets_config, &sdk);
-    let provisioner = crate::provisioner(&config, &sdk, repo.clone(), secrets).await?;
+    let provisioner =
+        crate::provisioner(&config, &secrets_config, &sdk, repo.clone(), secrets).await?;
     let (repo, policy, provisioner) = (&repo, &policy, &provisioner);
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {

@@ -30,12 +30,26 @@ pub struct ProvisionConfig {
     pub aws: Choice,
     /// How long the simulated cloud takes per transition.
     pub simulated_delay: Duration,
-    /// Secret-store path of the Azure service principal (JSON), default `clouds/azure`.
+    /// Where the clouds' own credentials live, apart from the VM logins so that only the
+    /// provisioner and cleanup may read them: the Secrets Manager name prefix, or the path
+    /// prefix inside the Vault mount (default `vm-api-clouds/`).
+    pub cloud_secrets_prefix: String,
+    /// Name of the Azure service principal (JSON) below the prefix, default `azure`.
     pub azure_credentials_secret: String,
-    /// Secret-store path of the Kraud.Cloud token (JSON), default `clouds/kraud`.
+    /// Name of the Kraud.Cloud token (JSON) below the prefix, default `kraud`.
     pub kraud_credentials_secret: String,
     /// Timing.
     pub options: ProvisionerOptions,
+}
+
+/// Default of `CLOUD_SECRETS_PREFIX`.
+pub const DEFAULT_CLOUD_SECRETS_PREFIX: &str = "vm-api-clouds/";
+
+impl ProvisionConfig {
+    /// The full path of a cloud credential `name` in the cloud-credential store.
+    pub fn cloud_secret_path(&self, name: &str) -> String {
+        format!("{}{name}", self.cloud_secrets_prefix)
+    }
 }
 
 impl ProvisionConfig {
@@ -88,10 +102,12 @@ impl ProvisionConfig {
             azure: choice("AZURE_DRIVER", "azure")?,
             aws: choice("AWS_DRIVER", "aws")?,
             simulated_delay,
+            cloud_secrets_prefix: var("CLOUD_SECRETS_PREFIX")
+                .unwrap_or_else(|| DEFAULT_CLOUD_SECRETS_PREFIX.into()),
             azure_credentials_secret: var("AZURE_CREDENTIALS_SECRET")
-                .unwrap_or_else(|| "clouds/azure".into()),
+                .unwrap_or_else(|| "azure".into()),
             kraud_credentials_secret: var("KRAUD_CREDENTIALS_SECRET")
-                .unwrap_or_else(|| "clouds/kraud".into()),
+                .unwrap_or_else(|| "kraud".into()),
             options: ProvisionerOptions {
                 poll_budget: secs(
                     "PROVISIONER_POLL_BUDGET_SECONDS",

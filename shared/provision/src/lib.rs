@@ -148,7 +148,8 @@ async fn azure_driver(
     config: &ProvisionConfig,
     secrets: &Arc<dyn SecretStore>,
 ) -> Result<Arc<dyn CloudDriver>, DriverError> {
-    let doc: AzureCredentials = read_credentials(secrets, &config.azure_credentials_secret).await?;
+    let path = config.cloud_secret_path(&config.azure_credentials_secret);
+    let doc: AzureCredentials = read_credentials(secrets, &path).await?;
     let mut azure = AzureConfig::new(
         doc.tenant_id,
         doc.client_id,
@@ -171,7 +172,8 @@ async fn kraud_driver(
     config: &ProvisionConfig,
     secrets: &Arc<dyn SecretStore>,
 ) -> Result<Arc<dyn CloudDriver>, DriverError> {
-    let doc: KraudCredentials = read_credentials(secrets, &config.kraud_credentials_secret).await?;
+    let path = config.cloud_secret_path(&config.kraud_credentials_secret);
+    let doc: KraudCredentials = read_credentials(secrets, &path).await?;
     let mut kraud = KraudConfig::new(Sensitive::new(doc.token));
     if let Some(base) = doc.base_url {
         kraud.base_url = base;
@@ -181,14 +183,29 @@ async fn kraud_driver(
     Ok(Arc::new(driver))
 }
 
-/// The provisioner over a repository and a secret store.
+/// The store of the clouds' own credentials: the logins' backend, without the logins' name
+/// prefix (the cloud paths carry their own, [`ProvisionConfig::cloud_secret_path`]).
+pub fn cloud_store(
+    secrets: &vmapi_secrets::SecretsConfig,
+    sdk: &aws_config::SdkConfig,
+) -> Arc<dyn SecretStore> {
+    let mut config = secrets.clone();
+    if let vmapi_secrets::Backend::SecretsManager(sm) = &mut config.backend {
+        sm.prefix = String::new();
+    }
+    vmapi_secrets::build(&config, sdk)
+}
+
+/// The provisioner over a repository and the logins' secret store; the drivers read the
+/// clouds' credentials through [`cloud_store`].
 pub async fn provisioner(
     config: &ProvisionConfig,
+    secrets_config: &vmapi_secrets::SecretsConfig,
     sdk: &aws_config::SdkConfig,
     repo: Arc<dyn Repository>,
     secrets: Arc<dyn SecretStore>,
 ) -> Result<Provisioner, ProvisionConfigError> {
-    let drivers = drivers(config, sdk, &secrets);
+    let drivers = drivers(config, sdk, &cloud_store(secrets_config, sdk));
     Ok(Provisioner::new(
         repo,
         Arc::new(SystemClock),
@@ -238,7 +255,7 @@ mod tests {
 
     async fn read(fail: fn() -> Error) -> DriverError {
         let store: Arc<dyn SecretStore> = Arc::new(Failing(fail));
-        read_credentials::<KraudCredentials>(&store, "vm-api/clouds/kraud")
+        read_credentials::<KraudCredentials>(&store, "vm-api-clouds/kraud")
             .await
             .err()
             .expect("the read fails")
@@ -262,7 +279,7 @@ mod tests {
             panic!("{e:?}")
         };
         assert!(
-            m.starts_with("reading cloud credentials vm-api/clouds/kraud: "),
+            m.starts_with("reading cloud credentials vm-api-clouds/kraud: "),
             "{m}"
         );
         assert!(

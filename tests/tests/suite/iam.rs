@@ -453,3 +453,136 @@ async fn every_function_policy_covers_the_calls_its_code_makes() {
     );
     assert_covered("cleanup", &counter.take());
 }
+
+/// Each function's Secrets Manager statements: (actions, resource) pairs.
+fn secret_grants(binary: &str) -> Vec<(Vec<String>, String)> {
+    let t = template_json();
+    let (_, f) = t["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(_, r)| r["Metadata"]["BuildProperties"]["Binary"] == binary)
+        .unwrap_or_else(|| panic!("no function builds {binary}"));
+    let mut out = Vec::new();
+    let mut stack = vec![f["Properties"]["Policies"].clone()];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Array(a) => stack.extend(a),
+            Value::Object(m) if m.contains_key("Action") => {
+                let actions: Vec<String> = match &m["Action"] {
+                    Value::String(s) => vec![s.clone()],
+                    Value::Array(a) => a
+                        .iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect(),
+                    _ => vec![],
+                };
+                if actions.iter().any(|a| a.starts_with("secretsmanager:")) {
+                    out.push((actions, m["Resource"].to_string()));
+                }
+            }
+            Value::Object(m) => stack.extend(m.into_iter().map(|(_, v)| v)),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The clouds' own credentials (the Azure service principal, the Kraud.Cloud token) sit under
+/// their own prefix, and only the provisioner and cleanup may read them; get-credentials only
+/// reads logins, and nothing but ListSecrets (which has no resource-level permissions) is
+/// granted on every secret.
+#[test]
+fn only_the_provisioner_and_cleanup_reach_the_clouds_credentials() {
+    let t = template_json();
+    let binaries: Vec<String> = t["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(|r| {
+            r["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .map(String::from)
+        })
+        .collect();
+    let mut readers = Vec::new();
+    for binary in &binaries {
+        for (actions, resource) in secret_grants(binary) {
+            if resource.contains("${CloudSecretsPrefix}") {
+                assert_eq!(
+                    actions,
+                    ["secretsmanager:GetSecretValue"],
+                    "{binary}: {resource}"
+                );
+                readers.push(binary.clone());
+            } else if resource == "\"*\"" {
+                assert_eq!(actions, ["secretsmanager:ListSecrets"], "{binary}");
+            } else {
+                assert!(
+                    resource.contains("${SecretsPrefix}"),
+                    "{binary}: a secret grant outside the two prefixes: {resource}"
+                );
+            }
+        }
+    }
+    readers.sort();
+    assert_eq!(readers, ["cleanup", "provisioner"]);
+    let creds = secret_grants("get-credentials");
+    assert!(
+        creds
+            .iter()
+            .all(|(a, _)| a == &["secretsmanager:GetSecretValue"]),
+        "get-credentials only reads: {creds:?}"
+    );
+    // The two prefixes cannot overlap: no login name starts with the clouds' prefix.
+    let params = &t["Parameters"];
+    let logins = params["SecretsPrefix"]["Default"].as_str().unwrap();
+    let clouds = params["CloudSecretsPrefix"]["Default"].as_str().unwrap();
+    assert!(!clouds.starts_with(logins) && !logins.starts_with(clouds));
+}
+
+/// The Vault policies shipped per function role (deploy/vault-policies): get-credentials only
+/// reads, only the provisioner's and cleanup's reach the clouds' credentials, and every policy
+/// names only the service's own login paths and that prefix. (Issue 12 loads them into OpenBao.)
+#[test]
+fn the_vault_policies_fence_the_clouds_credentials() {
+    let dir = root().join("deploy/vault-policies");
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let paths: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("path \""))
+            .map(|l| l.split('"').next().unwrap())
+            .collect();
+        assert!(!paths.is_empty(), "{name}");
+        for p in &paths {
+            let login = p.contains("/+/user")
+                || p.contains("/+/vm")
+                || ["enclaive-static/metadata/", "enclaive-static/metadata/+/"].contains(p);
+            let clouds = p.starts_with("enclaive-static/data/vm-api-clouds/");
+            assert!(login || clouds, "{name}: {p}");
+            if clouds {
+                assert!(
+                    ["provisioner", "cleanup"].contains(&name.as_str()),
+                    "{name} reads the clouds' credentials"
+                );
+            }
+        }
+        if name == "get-credentials" {
+            let caps: Vec<&str> = text
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("capabilities = "))
+                .collect();
+            assert!(caps.iter().all(|c| *c == "[\"read\"]"), "{caps:?}");
+        }
+        seen.push(name);
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        ["cleanup", "create-vm", "get-credentials", "provisioner"]
+    );
+}

@@ -210,7 +210,8 @@ async fn serve_with_provisioner(
     let store = vmapi_secrets::build(&secrets, &sdk);
     let state = AppState::new(repo.clone(), config).with_logins(store.clone(), secrets.scope);
     let provision = vmapi_provision::ProvisionConfig::from_env()?;
-    let provisioner = vmapi_provision::provisioner(&provision, &sdk, repo.clone(), store).await?;
+    let provisioner =
+        vmapi_provision::provisioner(&provision, &secrets, &sdk, repo.clone(), store).await?;
     println!(
         "provisioner: {} (from the table's stream)",
         provision_summary(&provision)
@@ -403,7 +404,8 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             let store = vmapi_secrets::build(&secrets, &sdk);
             let provision = vmapi_provision::ProvisionConfig::from_env()?;
             let provisioner =
-                vmapi_provision::provisioner(&provision, &sdk, repo.clone(), store).await?;
+                vmapi_provision::provisioner(&provision, &secrets, &sdk, repo.clone(), store)
+                    .await?;
             let cleanup = vmapi_core::Cleanup::new(
                 repo,
                 Arc::new(vmapi_core::SystemClock),
