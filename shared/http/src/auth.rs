@@ -1,9 +1,16 @@
 //! Bearer-token authentication: JWKS in production, HS256 locally.
+//!
+//! In key-set mode a token must carry `sub`, `exp`, `iss` and the audience claim (`aud`, or
+//! the claim `JWT_AUDIENCE_CLAIM` names), with the configured values; `nbf`, when present, is
+//! checked; leeway at most 5 s. Only keys fit for the token are used: never a symmetric key
+//! (`kty: oct`), never one whose `use` is not `sig` or whose `alg` is not the token's. The key
+//! set is cached as long as its response's `Cache-Control: max-age` says, within 1 to 10
+//! minutes (see [`key_set_ttl`]). Local HS256 tokens need only `sub` and `exp`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{
     decode, decode_header, Algorithm, DecodingKey, EncodingKey, Header, Validation,
 };
@@ -11,10 +18,15 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::RwLock;
 use vmapi_models::UserId;
 
-use crate::config::{JwtConfig, JwtMode};
+use crate::config::{check_key_set_url, JwtConfig, JwtMode, DEFAULT_AUDIENCE_CLAIM};
 
-/// How long a fetched key set is trusted before it is fetched again.
-const JWKS_TTL: Duration = Duration::from_secs(600);
+/// The shortest time a fetched key set is trusted, whatever its `Cache-Control` says.
+const JWKS_TTL_MIN: Duration = Duration::from_secs(60);
+/// The longest time a fetched key set is trusted: a key the identity provider removed is
+/// refused at most this long after.
+const JWKS_TTL_MAX: Duration = Duration::from_secs(600);
+/// How long a key set is trusted when its response has no usable `Cache-Control: max-age`.
+const JWKS_TTL_DEFAULT: Duration = Duration::from_secs(300);
 /// An unknown `kid` refetches the key set at most this often.
 const JWKS_MIN_REFRESH: Duration = Duration::from_secs(30);
 
@@ -59,10 +71,38 @@ pub struct Claims {
     pub aud: Option<serde_json::Value>,
 }
 
-#[derive(Default)]
+/// How long a key set fetched with this `Cache-Control` header value is trusted: its
+/// `max-age` (`no-cache`/`no-store` count as 0), clamped to 1–10 minutes; 5 minutes when there
+/// is no header or no parsable `max-age`.
+pub fn key_set_ttl(cache_control: Option<&str>) -> Duration {
+    let mut max_age = None;
+    for directive in cache_control.unwrap_or("").split(',') {
+        let (name, value) = match directive.split_once('=') {
+            Some((n, v)) => (n.trim(), Some(v.trim().trim_matches('"'))),
+            None => (directive.trim(), None),
+        };
+        if name.eq_ignore_ascii_case("no-store") || name.eq_ignore_ascii_case("no-cache") {
+            max_age = Some(0);
+            break;
+        }
+        if name.eq_ignore_ascii_case("max-age") && max_age.is_none() {
+            max_age = value
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                // All digits: only too large a number fails to parse.
+                .map(|v| v.parse::<u64>().unwrap_or(u64::MAX));
+        }
+    }
+    match max_age {
+        Some(secs) => Duration::from_secs(secs).clamp(JWKS_TTL_MIN, JWKS_TTL_MAX),
+        None => JWKS_TTL_DEFAULT,
+    }
+}
+
 struct JwksCache {
     keys: Option<JwkSet>,
     fetched: Option<Instant>,
+    /// How long `keys` is trusted from `fetched` ([`key_set_ttl`] of its response).
+    ttl: Duration,
 }
 
 enum Keys {
@@ -73,6 +113,85 @@ enum Keys {
         http: std::sync::OnceLock<reqwest::Client>,
         cache: RwLock<JwksCache>,
     },
+}
+
+/// What a key set holds for a token.
+enum Pick<'a> {
+    /// A key fit for the token.
+    Found(&'a Jwk),
+    /// Keys with the token's `kid`, none of them fit (the reason).
+    Refused(String),
+    /// No key with the token's `kid` (or, without a `kid`, not exactly one usable key).
+    Unknown,
+}
+
+/// Why `jwk` may not verify a token signed with `alg`, if it may not.
+fn unfit(jwk: &Jwk, alg: Algorithm) -> Option<String> {
+    if matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_)) {
+        return Some("it is a symmetric key (kty \"oct\"); symmetric keys are never used".into());
+    }
+    match &jwk.common.public_key_use {
+        None | Some(PublicKeyUse::Signature) => {}
+        Some(other) => {
+            let name = match other {
+                PublicKeyUse::Encryption => "enc",
+                PublicKeyUse::Other(o) => o.as_str(),
+                PublicKeyUse::Signature => "sig",
+            };
+            return Some(format!("its use is \"{name}\", not \"sig\""));
+        }
+    }
+    match jwk.common.key_algorithm {
+        Some(key_alg) if key_alg != KeyAlgorithm::from(alg) => Some(format!(
+            "it is for {key_alg}, the token is signed with {alg:?}"
+        )),
+        _ => None,
+    }
+}
+
+/// The key of `set` for a token with `kid` signed with `alg`.
+fn pick<'a>(set: &'a JwkSet, kid: Option<&str>, alg: Algorithm) -> Pick<'a> {
+    match kid {
+        Some(kid) => {
+            let mut refusal = None;
+            for jwk in set
+                .keys
+                .iter()
+                .filter(|k| k.common.key_id.as_deref() == Some(kid))
+            {
+                match unfit(jwk, alg) {
+                    None => return Pick::Found(jwk),
+                    Some(why) => {
+                        refusal.get_or_insert(format!("signing key '{kid}' is refused: {why}"));
+                    }
+                }
+            }
+            refusal.map_or(Pick::Unknown, Pick::Refused)
+        }
+        None => {
+            let mut usable = set
+                .keys
+                .iter()
+                .filter(|k| !matches!(k.algorithm, AlgorithmParameters::OctetKey(_)));
+            match (usable.next(), usable.next()) {
+                (Some(only), None) => match unfit(only, alg) {
+                    None => Pick::Found(only),
+                    Some(why) => Pick::Refused(format!("the signing key is refused: {why}")),
+                },
+                _ => Pick::Unknown,
+            }
+        }
+    }
+}
+
+impl Pick<'_> {
+    fn into_result(self) -> Result<Jwk, AuthError> {
+        match self {
+            Pick::Found(k) => Ok(k.clone()),
+            Pick::Refused(why) => Err(AuthError::Invalid(why)),
+            Pick::Unknown => Err(AuthError::Invalid("unknown signing key".into())),
+        }
+    }
 }
 
 /// Verifies bearer tokens. Built once per container; the key set is fetched lazily and cached.
@@ -89,10 +208,14 @@ impl Authenticator {
             JwtMode::LocalHs256 { secret } => {
                 Keys::Hs256(DecodingKey::from_secret(secret.as_bytes()))
             }
-            JwtMode::Jwks { url } => Keys::Jwks {
+            JwtMode::Jwks { url, .. } => Keys::Jwks {
                 url: url.clone(),
                 http: std::sync::OnceLock::new(),
-                cache: RwLock::new(JwksCache::default()),
+                cache: RwLock::new(JwksCache {
+                    keys: None,
+                    fetched: None,
+                    ttl: Duration::ZERO,
+                }),
             },
         };
         Authenticator {
@@ -101,18 +224,60 @@ impl Authenticator {
         }
     }
 
+    /// The claim that must carry the audience, when it is not `aud` (key-set mode only).
+    fn other_audience_claim(&self) -> Option<&str> {
+        match &self.config.mode {
+            JwtMode::Jwks { audience_claim, .. } if audience_claim != DEFAULT_AUDIENCE_CLAIM => {
+                Some(audience_claim)
+            }
+            _ => None,
+        }
+    }
+
     fn validation(&self, alg: Algorithm) -> Validation {
         let mut v = Validation::new(alg);
         v.leeway = self.config.leeway_secs.min(5);
-        v.set_required_spec_claims(&["exp", "sub"]);
+        v.validate_nbf = true;
+        let key_set = matches!(self.config.mode, JwtMode::Jwks { .. });
+        let other_claim = self.other_audience_claim().is_some();
+        // jsonwebtoken checks `iss` and `aud` only when present: in key-set mode they must be.
+        match (key_set, other_claim) {
+            (false, _) => v.set_required_spec_claims(&["exp", "sub"]),
+            (true, false) => v.set_required_spec_claims(&["exp", "sub", "iss", "aud"]),
+            (true, true) => v.set_required_spec_claims(&["exp", "sub", "iss"]),
+        }
         match &self.config.audience {
-            Some(aud) => v.set_audience(&[aud]),
-            None => v.validate_aud = false,
+            Some(aud) if !other_claim => v.set_audience(&[aud]),
+            _ => v.validate_aud = false,
         }
         if let Some(iss) = &self.config.issuer {
             v.set_issuer(&[iss]);
         }
         v
+    }
+
+    /// Checks the audience in the configured claim other than `aud` (e.g. `client_id`): a
+    /// string, or an array of strings, that contains the configured audience (if any).
+    fn check_other_audience(&self, claims: &serde_json::Value) -> Result<(), AuthError> {
+        let Some(name) = self.other_audience_claim() else {
+            return Ok(());
+        };
+        let values: Vec<&str> = match claims.get(name) {
+            Some(serde_json::Value::String(s)) => vec![s.as_str()],
+            Some(serde_json::Value::Array(a)) => a.iter().filter_map(|v| v.as_str()).collect(),
+            _ => Vec::new(),
+        };
+        if values.is_empty() {
+            return Err(AuthError::Invalid(format!(
+                "missing required claim '{name}'"
+            )));
+        }
+        match &self.config.audience {
+            Some(aud) if !values.contains(&aud.as_str()) => Err(AuthError::Invalid(format!(
+                "claim '{name}' does not name this API"
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Verifies the value of an `Authorization` header and returns the caller.
@@ -133,7 +298,7 @@ impl Authenticator {
                         header.alg
                     )));
                 }
-                decode::<Claims>(token, key, &self.validation(Algorithm::HS256))
+                decode::<serde_json::Value>(token, key, &self.validation(Algorithm::HS256))
             }
             Keys::Jwks { .. } => {
                 if !ASYMMETRIC.contains(&header.alg) {
@@ -142,67 +307,99 @@ impl Authenticator {
                         header.alg
                     )));
                 }
-                let jwk = self.find_key(header.kid.as_deref()).await?;
+                let jwk = self.find_key(header.kid.as_deref(), header.alg).await?;
                 let key = DecodingKey::from_jwk(&jwk)
                     .map_err(|e| AuthError::Invalid(format!("unusable key: {e}")))?;
-                decode::<Claims>(token, &key, &self.validation(header.alg))
+                decode::<serde_json::Value>(token, &key, &self.validation(header.alg))
             }
         }
         .map_err(|e| AuthError::Invalid(e.to_string()))?
         .claims;
-        UserId::parse(&claims.sub).map_err(|e| AuthError::Invalid(format!("claim 'sub': {e}")))
+        self.check_other_audience(&claims)?;
+        let sub = claims
+            .get("sub")
+            .and_then(|s| s.as_str())
+            .ok_or_else(|| AuthError::Invalid("claim 'sub' is not a string".into()))?;
+        UserId::parse(sub).map_err(|e| AuthError::Invalid(format!("claim 'sub': {e}")))
     }
 
-    async fn find_key(&self, kid: Option<&str>) -> Result<Jwk, AuthError> {
+    async fn find_key(&self, kid: Option<&str>, alg: Algorithm) -> Result<Jwk, AuthError> {
         let Keys::Jwks { url, http, cache } = &*self.keys else {
             return Err(AuthError::Invalid("no key set configured".into()));
-        };
-        let pick = |set: &JwkSet| -> Option<Jwk> {
-            match kid {
-                Some(kid) => set.find(kid).cloned(),
-                None if set.keys.len() == 1 => set.keys.first().cloned(),
-                None => None,
-            }
         };
         {
             let c = cache.read().await;
             if let (Some(set), Some(at)) = (&c.keys, c.fetched) {
-                if at.elapsed() < JWKS_TTL {
-                    if let Some(k) = pick(set) {
-                        return Ok(k);
-                    }
-                    if at.elapsed() < JWKS_MIN_REFRESH {
-                        return Err(AuthError::Invalid("unknown signing key".into()));
+                if at.elapsed() < c.ttl {
+                    match pick(set, kid, alg) {
+                        Pick::Unknown if at.elapsed() >= JWKS_MIN_REFRESH => {}
+                        known_or_recent => return known_or_recent.into_result(),
                     }
                 }
             }
         }
         let mut c = cache.write().await;
-        let fresh = c.fetched.is_some_and(|at| at.elapsed() < JWKS_MIN_REFRESH);
+        // Another request may have fetched it meanwhile.
+        let fresh = c
+            .fetched
+            .is_some_and(|at| at.elapsed() < JWKS_MIN_REFRESH.min(c.ttl));
         if !fresh {
-            let set: JwkSet = http
-                .get_or_init(|| {
-                    reqwest::Client::builder()
-                        .timeout(Duration::from_secs(3))
-                        .build()
-                        .unwrap_or_default()
-                })
-                .get(url)
-                .send()
-                .await
-                .and_then(|r| r.error_for_status())
-                .map_err(|e| AuthError::KeysUnavailable(e.into()))?
-                .json()
-                .await
-                .map_err(|e| AuthError::KeysUnavailable(e.into()))?;
+            let (set, ttl) = fetch_key_set(url, http).await?;
             c.keys = Some(set);
             c.fetched = Some(Instant::now());
+            c.ttl = ttl;
         }
         c.keys
             .as_ref()
-            .and_then(pick)
-            .ok_or_else(|| AuthError::Invalid("unknown signing key".into()))
+            .map_or(Pick::Unknown, |set| pick(set, kid, alg))
+            .into_result()
     }
+}
+
+/// Fetches the key set at `url` (redirects are not followed) and says how long to trust it.
+async fn fetch_key_set(
+    url: &str,
+    http: &std::sync::OnceLock<reqwest::Client>,
+) -> Result<(JwkSet, Duration), AuthError> {
+    let unavailable = |e: Box<dyn std::error::Error + Send + Sync>| AuthError::KeysUnavailable(e);
+    // Also checked at start-up (`Config::from_env`); a hand-built configuration is checked here.
+    check_key_set_url(url).map_err(|e| unavailable(e.into()))?;
+    let client = match http.get() {
+        Some(client) => client,
+        None => {
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(3))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| unavailable(e.into()))?;
+            http.get_or_init(|| client)
+        }
+    };
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| unavailable(e.into()))?;
+    let status = response.status();
+    if status.is_redirection() {
+        return Err(unavailable(
+            format!("the key set URL answered {status}; redirects are not followed").into(),
+        ));
+    }
+    let response = response
+        .error_for_status()
+        .map_err(|e| unavailable(e.into()))?;
+    // Several headers count as one list; none is an empty list (the default lifetime).
+    let cache_control = response
+        .headers()
+        .get_all(reqwest::header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    let ttl = key_set_ttl(Some(&cache_control));
+    let set: JwkSet = response.json().await.map_err(|e| unavailable(e.into()))?;
+    Ok((set, ttl))
 }
 
 /// Mints an HS256 token for local runs and tests.
@@ -224,10 +421,14 @@ pub fn mint_local_token(secret: &str, user: &UserId, ttl: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
     use std::time::Duration;
 
     use aws_lc_rs::rand::SystemRandom;
     use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    use axum::http::{HeaderName, StatusCode};
+    use axum::response::{AppendHeaders, IntoResponse};
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
     use serde_json::json;
@@ -263,36 +464,100 @@ mod tests {
         jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ec_der(&s.pkcs8)).unwrap()
     }
 
-    /// Serves `{"keys": [...]}` on a loopback port and counts fetches.
-    async fn jwks_server(
-        keys: Vec<serde_json::Value>,
-    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = hits.clone();
-        let app = axum::Router::new().route(
-            "/.well-known/jwks.json",
-            axum::routing::get(move || {
-                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let body = json!({ "keys": keys.clone() });
-                async move { axum::Json(body) }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!(
-            "http://{}/.well-known/jwks.json",
-            listener.local_addr().unwrap()
-        );
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (url, hits)
+    /// A key set on a loopback port: `url` serves `{"keys": [...]}` (the current `keys`, with
+    /// `Cache-Control: <cache_control>` when given) and counts fetches; `redirect` answers 302
+    /// to `url`.
+    struct KeySetServer {
+        url: String,
+        redirect: String,
+        hits: Arc<AtomicUsize>,
+        keys: Arc<Mutex<Vec<serde_json::Value>>>,
     }
 
-    fn jwks_auth(url: String) -> Authenticator {
-        Authenticator::new(JwtConfig {
-            mode: JwtMode::Jwks { url },
+    impl KeySetServer {
+        fn hits(&self) -> usize {
+            self.hits.load(Ordering::SeqCst)
+        }
+    }
+
+    async fn key_set_server(
+        keys: Vec<serde_json::Value>,
+        cache_control: Option<&'static str>,
+    ) -> KeySetServer {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let keys = Arc::new(Mutex::new(keys));
+        let (counter, served) = (hits.clone(), keys.clone());
+        let app = axum::Router::new()
+            .route(
+                "/.well-known/jwks.json",
+                axum::routing::get(move || {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let body = json!({ "keys": served.lock().unwrap().clone() });
+                    let headers: Vec<(HeaderName, &'static str)> = cache_control
+                        .map(|v| (axum::http::header::CACHE_CONTROL, v))
+                        .into_iter()
+                        .collect();
+                    async move { (AppendHeaders(headers), axum::Json(body)).into_response() }
+                }),
+            )
+            .route(
+                "/redirect",
+                axum::routing::get(|| async {
+                    (
+                        StatusCode::FOUND,
+                        [(axum::http::header::LOCATION, "/.well-known/jwks.json")],
+                    )
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        KeySetServer {
+            url: format!("{base}/.well-known/jwks.json"),
+            redirect: format!("{base}/redirect"),
+            hits,
+            keys,
+        }
+    }
+
+    /// Serves `{"keys": [...]}` on a loopback port and counts fetches.
+    async fn jwks_server(keys: Vec<serde_json::Value>) -> (String, Arc<AtomicUsize>) {
+        let server = key_set_server(keys, None).await;
+        (server.url, server.hits)
+    }
+
+    fn jwks_config(url: String, audience_claim: &str) -> JwtConfig {
+        JwtConfig {
+            mode: JwtMode::Jwks {
+                url,
+                audience_claim: audience_claim.into(),
+            },
             issuer: Some("https://issuer.example".into()),
             audience: Some("vm-api".into()),
             leeway_secs: 5,
-        })
+        }
+    }
+
+    fn jwks_auth(url: String) -> Authenticator {
+        Authenticator::new(jwks_config(url, "aud"))
+    }
+
+    /// Claims that pass [`jwks_auth`]'s checks.
+    fn good_claims() -> serde_json::Value {
+        let now = jsonwebtoken::get_current_timestamp();
+        json!({"sub": "user-1", "exp": now + 60, "iss": "https://issuer.example", "aud": "vm-api"})
+    }
+
+    fn bearer(token: String) -> String {
+        format!("Bearer {token}")
+    }
+
+    /// The message of an `Invalid` refusal (panics on anything else).
+    fn refusal(r: Result<UserId, AuthError>) -> String {
+        match r {
+            Err(AuthError::Invalid(why)) => why,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
     }
 
     #[tokio::test]
@@ -400,5 +665,336 @@ mod tests {
             .authenticate(Some(&format!("Bearer {other}")))
             .await
             .is_err());
+    }
+
+    impl Authenticator {
+        /// Makes the cached key set look `by` older (instead of waiting).
+        async fn age_key_set(&self, by: Duration) {
+            let Keys::Jwks { cache, .. } = &*self.keys else {
+                panic!("not in key-set mode")
+            };
+            let mut c = cache.write().await;
+            let at = c.fetched.expect("a fetched key set");
+            c.fetched = Some(
+                at.checked_sub(by)
+                    .expect("the monotonic clock is older than that"),
+            );
+        }
+
+        /// The lifetime of the cached key set.
+        async fn key_set_lifetime(&self) -> Duration {
+            let Keys::Jwks { cache, .. } = &*self.keys else {
+                panic!("not in key-set mode")
+            };
+            cache.read().await.ttl
+        }
+    }
+
+    #[tokio::test]
+    async fn key_set_tokens_need_iss_and_aud_even_when_no_value_is_configured() {
+        let key = signer("k1");
+        let (url, _) = jwks_server(vec![key.jwk.clone()]).await;
+        let configured = jwks_auth(url.clone());
+        // Outside Lambda a key set may come without JWT_ISSUER / JWT_AUDIENCE: the claims
+        // must be there all the same.
+        let unconfigured = Authenticator::new(JwtConfig {
+            issuer: None,
+            audience: None,
+            ..jwks_config(url, "aud")
+        });
+        for auth in [&configured, &unconfigured] {
+            let user = auth
+                .authenticate(Some(&bearer(es256(&key, "k1", good_claims()))))
+                .await
+                .unwrap();
+            assert_eq!(user.as_str(), "user-1");
+            for claim in ["iss", "aud"] {
+                let mut claims = good_claims();
+                claims.as_object_mut().unwrap().remove(claim);
+                let why = refusal(
+                    auth.authenticate(Some(&bearer(es256(&key, "k1", claims))))
+                        .await,
+                );
+                assert!(
+                    why.contains(&format!("Missing required claim: {claim}")),
+                    "{why}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_not_yet_valid_is_refused() {
+        let key = signer("k1");
+        let (url, _) = jwks_server(vec![key.jwk.clone()]).await;
+        let auth = jwks_auth(url);
+        let now = jsonwebtoken::get_current_timestamp();
+        let with_nbf = |nbf: u64| {
+            let mut claims = good_claims();
+            claims["nbf"] = json!(nbf);
+            bearer(es256(&key, "k1", claims))
+        };
+        let why = refusal(auth.authenticate(Some(&with_nbf(now + 60))).await);
+        assert!(why.contains("ImmatureSignature"), "{why}");
+        // Within the leeway (5 s), or already valid: accepted.
+        auth.authenticate(Some(&with_nbf(now + 2))).await.unwrap();
+        auth.authenticate(Some(&with_nbf(now - 60))).await.unwrap();
+        // Local tokens too.
+        let local = Authenticator::new(JwtConfig {
+            mode: JwtMode::LocalHs256 { secret: "s".into() },
+            issuer: None,
+            audience: None,
+            leeway_secs: 5,
+        });
+        let hs = |nbf: u64| {
+            let claims = json!({"sub": "me", "exp": now + 120, "nbf": nbf});
+            let token = jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(b"s"),
+            )
+            .unwrap();
+            bearer(token)
+        };
+        refusal(local.authenticate(Some(&hs(now + 60))).await);
+        local.authenticate(Some(&hs(now - 1))).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn symmetric_keys_in_the_key_set_are_never_used() {
+        let key = signer("ec");
+        let oct = json!({"kty": "oct", "kid": "k1", "k": URL_SAFE_NO_PAD.encode(b"a shared secret"), "alg": "HS256"});
+        let (url, _) = jwks_server(vec![oct, key.jwk.clone()]).await;
+        let auth = jwks_auth(url);
+        // A token that names the symmetric key is refused for that reason.
+        let why = refusal(
+            auth.authenticate(Some(&bearer(es256(&key, "k1", good_claims()))))
+                .await,
+        );
+        assert!(why.contains("symmetric"), "{why}");
+        // An HS256 token signed with it is refused as well.
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("k1".into());
+        let hs = jsonwebtoken::encode(
+            &header,
+            &good_claims(),
+            &EncodingKey::from_secret(b"a shared secret"),
+        )
+        .unwrap();
+        refusal(auth.authenticate(Some(&bearer(hs))).await);
+        // Without a `kid`, the one asymmetric key is the only candidate: the symmetric one
+        // does not count.
+        let no_kid = jsonwebtoken::encode(
+            &Header::new(Algorithm::ES256),
+            &good_claims(),
+            &EncodingKey::from_ec_der(&key.pkcs8),
+        )
+        .unwrap();
+        auth.authenticate(Some(&bearer(no_kid))).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn keys_whose_alg_or_use_do_not_fit_the_token_are_refused() {
+        let key = signer("k1");
+        let mut other_alg = key.jwk.clone();
+        other_alg["kid"] = json!("alg");
+        other_alg["alg"] = json!("ES384");
+        let mut unknown_alg = key.jwk.clone();
+        unknown_alg["kid"] = json!("odd-alg");
+        unknown_alg["alg"] = json!("XY999");
+        let mut encryption = key.jwk.clone();
+        encryption["kid"] = json!("enc");
+        encryption["use"] = json!("enc");
+        let mut bare = key.jwk.clone();
+        bare["kid"] = json!("bare");
+        bare.as_object_mut().unwrap().remove("alg");
+        bare.as_object_mut().unwrap().remove("use");
+        // Two keys with one kid: the one fit for signatures is used.
+        let mut twin_enc = key.jwk.clone();
+        twin_enc["kid"] = json!("twin");
+        twin_enc["use"] = json!("enc");
+        let mut twin_sig = key.jwk.clone();
+        twin_sig["kid"] = json!("twin");
+        let (url, _) = jwks_server(vec![
+            other_alg,
+            unknown_alg,
+            encryption,
+            bare,
+            twin_enc,
+            twin_sig,
+        ])
+        .await;
+        let auth = jwks_auth(url);
+        let token = |kid: &str| bearer(es256(&key, kid, good_claims()));
+        let why = refusal(auth.authenticate(Some(&token("alg"))).await);
+        assert!(why.contains("ES384") && why.contains("ES256"), "{why}");
+        refusal(auth.authenticate(Some(&token("odd-alg"))).await);
+        let why = refusal(auth.authenticate(Some(&token("enc"))).await);
+        assert!(why.contains("\"enc\""), "{why}");
+        // No `alg` and no `use`: the key fits.
+        auth.authenticate(Some(&token("bare"))).await.unwrap();
+        auth.authenticate(Some(&token("twin"))).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_audience_may_come_in_client_id() {
+        let key = signer("k1");
+        let (url, _) = jwks_server(vec![key.jwk.clone()]).await;
+        let auth = Authenticator::new(jwks_config(url, "client_id"));
+        let token = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut claims = good_claims();
+            claims.as_object_mut().unwrap().remove("aud");
+            claims["client_id"] = json!("vm-api");
+            edit(&mut claims);
+            bearer(es256(&key, "k1", claims))
+        };
+        // Cognito's access tokens: `client_id`, no `aud`.
+        let user = auth.authenticate(Some(&token(&|_| {}))).await.unwrap();
+        assert_eq!(user.as_str(), "user-1");
+        auth.authenticate(Some(&token(&|c| c["client_id"] = json!(["x", "vm-api"]))))
+            .await
+            .unwrap();
+        let why = refusal(
+            auth.authenticate(Some(&token(&|c| c["client_id"] = json!("other-app"))))
+                .await,
+        );
+        assert!(why.contains("client_id"), "{why}");
+        let why = refusal(
+            auth.authenticate(Some(&token(&|c| {
+                c.as_object_mut().unwrap().remove("client_id");
+                c["aud"] = json!("vm-api");
+            })))
+            .await,
+        );
+        assert!(why.contains("missing required claim 'client_id'"), "{why}");
+        // `iss` is still required.
+        let why = refusal(
+            auth.authenticate(Some(&token(&|c| {
+                c.as_object_mut().unwrap().remove("iss");
+            })))
+            .await,
+        );
+        assert!(why.contains("iss"), "{why}");
+    }
+
+    #[tokio::test]
+    async fn a_redirecting_key_set_url_is_not_followed() {
+        let key = signer("k1");
+        let server = key_set_server(vec![key.jwk.clone()], None).await;
+        let r = jwks_auth(server.redirect.clone())
+            .authenticate(Some(&bearer(es256(&key, "k1", good_claims()))))
+            .await;
+        let Err(AuthError::KeysUnavailable(cause)) = r else {
+            panic!("expected KeysUnavailable, got {r:?}");
+        };
+        assert!(cause.to_string().contains("302"), "{cause}");
+        assert_eq!(server.hits(), 0, "the redirect was followed");
+    }
+
+    #[tokio::test]
+    async fn a_plain_http_key_set_url_off_loopback_is_never_fetched() {
+        let key = signer("k1");
+        let r = jwks_auth("http://issuer.example/.well-known/jwks.json".into())
+            .authenticate(Some(&bearer(es256(&key, "k1", good_claims()))))
+            .await;
+        let Err(AuthError::KeysUnavailable(cause)) = r else {
+            panic!("expected KeysUnavailable, got {r:?}");
+        };
+        assert!(
+            cause.to_string().contains("JWKS_URL must be https"),
+            "{cause}"
+        );
+    }
+
+    #[test]
+    fn key_set_lifetime_follows_cache_control_within_1_to_10_minutes() {
+        let secs = |v: Option<&str>| key_set_ttl(v).as_secs();
+        assert_eq!(secs(Some("max-age=60")), 60);
+        assert_eq!(secs(Some("public, max-age=120, must-revalidate")), 120);
+        assert_eq!(secs(Some("Max-Age=\"90\"")), 90);
+        assert_eq!(secs(Some("max-age=5")), 60);
+        assert_eq!(secs(Some("max-age=0")), 60);
+        assert_eq!(secs(Some("no-cache")), 60);
+        assert_eq!(secs(Some("max-age=3600, no-store")), 60);
+        assert_eq!(secs(Some("max-age=86400")), 600);
+        assert_eq!(secs(Some("max-age=99999999999999999999999")), 600);
+        // No header, or no usable max-age: 5 minutes.
+        assert_eq!(secs(None), 300);
+        assert_eq!(secs(Some("")), 300);
+        assert_eq!(secs(Some("public")), 300);
+        assert_eq!(secs(Some("max-age=soon")), 300);
+        assert_eq!(secs(Some("max-age=-5")), 300);
+        assert_eq!(secs(Some("max-age")), 300);
+        assert_eq!(secs(Some("s-maxage=60")), 300);
+    }
+
+    #[tokio::test]
+    async fn a_key_set_with_max_age_60_is_refetched_after_60_s() {
+        let key = signer("k1");
+        let server = key_set_server(vec![key.jwk.clone()], Some("public, max-age=60")).await;
+        let auth = jwks_auth(server.url.clone());
+        let token = || bearer(es256(&key, "k1", good_claims()));
+        auth.authenticate(Some(&token())).await.unwrap();
+        assert_eq!(auth.key_set_lifetime().await, Duration::from_secs(60));
+        auth.age_key_set(Duration::from_secs(58)).await;
+        auth.authenticate(Some(&token())).await.unwrap();
+        assert_eq!(server.hits(), 1, "refetched before 60 s");
+        auth.age_key_set(Duration::from_secs(3)).await;
+        auth.authenticate(Some(&token())).await.unwrap();
+        assert_eq!(server.hits(), 2, "not refetched after 60 s");
+    }
+
+    #[tokio::test]
+    async fn a_removed_key_is_refused_once_the_key_set_expires() {
+        let key = signer("k1");
+        let next = signer("k2");
+        let server = key_set_server(vec![key.jwk.clone()], Some("max-age=60")).await;
+        let auth = jwks_auth(server.url.clone());
+        let token = || bearer(es256(&key, "k1", good_claims()));
+        auth.authenticate(Some(&token())).await.unwrap();
+        // The identity provider rotates k1 out.
+        *server.keys.lock().unwrap() = vec![next.jwk.clone()];
+        auth.authenticate(Some(&token())).await.unwrap();
+        auth.age_key_set(Duration::from_secs(61)).await;
+        let why = refusal(auth.authenticate(Some(&token())).await);
+        assert!(why.contains("unknown signing key"), "{why}");
+        auth.authenticate(Some(&bearer(es256(&next, "k2", good_claims()))))
+            .await
+            .unwrap();
+        assert_eq!(server.hits(), 2);
+    }
+
+    #[tokio::test]
+    async fn without_cache_control_a_key_set_lives_5_minutes() {
+        let key = signer("k1");
+        let server = key_set_server(vec![key.jwk.clone()], None).await;
+        let auth = jwks_auth(server.url.clone());
+        let token = || bearer(es256(&key, "k1", good_claims()));
+        auth.authenticate(Some(&token())).await.unwrap();
+        assert_eq!(auth.key_set_lifetime().await, Duration::from_secs(300));
+        auth.age_key_set(Duration::from_secs(298)).await;
+        auth.authenticate(Some(&token())).await.unwrap();
+        assert_eq!(server.hits(), 1);
+        auth.age_key_set(Duration::from_secs(3)).await;
+        auth.authenticate(Some(&token())).await.unwrap();
+        assert_eq!(server.hits(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_kid_refetches_at_most_every_30_s() {
+        let key = signer("k1");
+        let server = key_set_server(vec![key.jwk.clone()], Some("max-age=600")).await;
+        let auth = jwks_auth(server.url.clone());
+        auth.authenticate(Some(&bearer(es256(&key, "k1", good_claims()))))
+            .await
+            .unwrap();
+        let unknown = || bearer(es256(&key, "k9", good_claims()));
+        refusal(auth.authenticate(Some(&unknown())).await);
+        assert_eq!(server.hits(), 1, "refetched within 30 s");
+        auth.age_key_set(Duration::from_secs(31)).await;
+        refusal(auth.authenticate(Some(&unknown())).await);
+        assert_eq!(server.hits(), 2, "not refetched after 30 s");
+        refusal(auth.authenticate(Some(&unknown())).await);
+        assert_eq!(server.hits(), 2);
     }
 }

@@ -9,13 +9,23 @@ pub const DEFAULT_LOCAL_JWT_SECRET: &str = "vm-api-local-development-secret";
 /// The default cursor-signing secret for local runs.
 pub const DEFAULT_CURSOR_SECRET: &str = "vm-api-local-cursor-secret";
 
+/// The claim that carries the audience unless `JWT_AUDIENCE_CLAIM` names another.
+pub const DEFAULT_AUDIENCE_CLAIM: &str = "aud";
+
 /// How tokens are verified.
 #[derive(Clone, Debug)]
 pub enum JwtMode {
-    /// Production: keys from a JWKS URL (RS*/ES*/PS*/EdDSA only).
+    /// Production: keys from a JWKS URL (asymmetric algorithms only). Tokens must carry `iss`
+    /// and the audience claim; `nbf`, when present, is checked.
     Jwks {
-        /// Where the key set lives.
+        /// Where the key set lives: `https://`, or `http://` on a loopback host (tests); see
+        /// [`check_key_set_url`].
         url: String,
+        /// The claim that carries the audience (`JWT_AUDIENCE_CLAIM`, default `aud`): identity
+        /// providers whose access tokens carry the client in `client_id` instead of `aud`
+        /// (Amazon Cognito) set `client_id`. A string, or an array of strings, that must
+        /// contain [`JwtConfig::audience`] when that is set.
+        audience_claim: String,
     },
     /// Local runs: HS256 with a shared secret.
     LocalHs256 {
@@ -31,7 +41,8 @@ pub struct JwtConfig {
     pub mode: JwtMode,
     /// Required `iss`, if configured.
     pub issuer: Option<String>,
-    /// Required `aud`, if configured.
+    /// Required audience (in `aud`, or the claim [`JwtMode::Jwks::audience_claim`] names), if
+    /// configured.
     pub audience: Option<String>,
     /// Clock leeway in seconds (at most 5).
     pub leeway_secs: u64,
@@ -63,12 +74,26 @@ fn var(name: &str) -> Option<String> {
 
 impl Config {
     /// Reads the environment. In Lambda (`AWS_LAMBDA_FUNCTION_NAME` set) the local defaults
-    /// for secrets are refused: a JWKS URL, or an explicit `LOCAL_JWT_SECRET`, is required.
+    /// for secrets are refused: a JWKS URL, or an explicit `LOCAL_JWT_SECRET`, is required;
+    /// with a JWKS URL, `JWT_ISSUER` and `JWT_AUDIENCE` are required too (a function URL or a
+    /// direct invocation bypasses API Gateway's authorizer, so the function checks them itself).
     pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(var)
+    }
+
+    /// [`Config::from_env`] over `var` (a variable's non-empty value).
+    fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let in_lambda = var("AWS_LAMBDA_FUNCTION_NAME").is_some();
+        let issuer = var("JWT_ISSUER");
+        let audience = var("JWT_AUDIENCE");
         let mode =
             match var("JWKS_URL") {
-                Some(url) => JwtMode::Jwks { url },
+                Some(url) => {
+                    if in_lambda {
+                        require_issuer_and_audience(issuer.is_some(), audience.is_some())?;
+                    }
+                    key_set_mode(url, var("JWT_AUDIENCE_CLAIM"))?
+                }
                 None => match var("LOCAL_JWT_SECRET") {
                     Some(secret) => JwtMode::LocalHs256 { secret },
                     None if in_lambda => return Err(ConfigError(
@@ -99,13 +124,13 @@ impl Config {
             })?),
             None => Duration::from_secs(300),
         };
-        let quotas = quota_limits(var)?;
+        let quotas = quota_limits(&var)?;
         Ok(Config {
             table_name: var("TABLE_NAME").unwrap_or_else(|| "vm-api".into()),
             jwt: JwtConfig {
                 mode,
-                issuer: var("JWT_ISSUER"),
-                audience: var("JWT_AUDIENCE"),
+                issuer,
+                audience,
                 leeway_secs,
             },
             cursor_secret,
@@ -130,6 +155,77 @@ impl Config {
             catalog_ttl: Duration::from_secs(300),
             quotas: QuotaLimits::default(),
         }
+    }
+}
+
+/// Key-set mode: `JWKS_URL` (checked by [`check_key_set_url`]) and `JWT_AUDIENCE_CLAIM`.
+fn key_set_mode(url: String, audience_claim: Option<String>) -> Result<JwtMode, ConfigError> {
+    check_key_set_url(&url)?;
+    let audience_claim = match audience_claim {
+        Some(claim) => {
+            let claim = claim.trim().to_string();
+            let name_chars = |c: char| c.is_ascii_alphanumeric() || "_-:.".contains(c);
+            if !claim.chars().all(name_chars) {
+                return Err(ConfigError(format!(
+                    "JWT_AUDIENCE_CLAIM must be a claim name such as 'aud' or 'client_id', \
+                     got '{claim}'"
+                )));
+            }
+            claim
+        }
+        None => DEFAULT_AUDIENCE_CLAIM.into(),
+    };
+    Ok(JwtMode::Jwks {
+        url,
+        audience_claim,
+    })
+}
+
+/// In Lambda a key set needs `JWT_ISSUER` and `JWT_AUDIENCE`: a function URL or a direct
+/// invocation bypasses API Gateway's authorizer, so the function checks them itself.
+fn require_issuer_and_audience(issuer: bool, audience: bool) -> Result<(), ConfigError> {
+    let missing = match (issuer, audience) {
+        (true, true) => return Ok(()),
+        (false, false) => "JWT_ISSUER and JWT_AUDIENCE are",
+        (false, true) => "JWT_ISSUER is",
+        (true, false) => "JWT_AUDIENCE is",
+    };
+    Err(ConfigError(format!(
+        "JWKS_URL is set but {missing} not: in Lambda tokens are checked against the issuer and \
+         the audience (a function URL or a direct invocation bypasses API Gateway's authorizer)"
+    )))
+}
+
+/// Whether `host` (a host name or an IP address, IPv6 with or without brackets) is a loopback
+/// host: 127.0.0.0/8, `::1` or `localhost`.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim();
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Checks a key-set URL (`JWKS_URL`): it must be `https://`, or `http://` on a loopback host
+/// (127.0.0.0/8, `::1`, `localhost`; for tests), so that a network attacker cannot serve
+/// their own keys. (Redirects are not followed when the key set is fetched.)
+pub fn check_key_set_url(url: &str) -> Result<(), ConfigError> {
+    let parsed = reqwest::Url::parse(url.trim())
+        .map_err(|e| ConfigError(format!("JWKS_URL is not a URL ({e}): '{url}'")))?;
+    let Some(host) = parsed.host_str() else {
+        return Err(ConfigError(format!("JWKS_URL has no host: '{url}'")));
+    };
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback_host(host) => Ok(()),
+        scheme => Err(ConfigError(format!(
+            "JWKS_URL must be https (http only on a loopback host: 127.0.0.0/8, ::1, \
+             localhost), got {scheme}:// on '{host}'"
+        ))),
     }
 }
 
@@ -174,5 +270,126 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("QUOTA_MAX_VCPUS"));
+    }
+
+    /// `from_vars` over the given variables (empty values count as unset, as in `from_env`).
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_vars(move |name: &str| {
+            vars.iter()
+                .find(|(k, v)| k == name && !v.trim().is_empty())
+                .map(|(_, v)| v.clone())
+        })
+    }
+
+    const LAMBDA: (&str, &str) = ("AWS_LAMBDA_FUNCTION_NAME", "get-vm");
+    const JWKS: (&str, &str) = ("JWKS_URL", "https://idp.example/.well-known/jwks.json");
+    const CURSOR: (&str, &str) = ("CURSOR_SECRET", "a-cursor-secret-of-our-own");
+
+    #[test]
+    fn lambda_with_a_key_set_needs_issuer_and_audience() {
+        let issuer = ("JWT_ISSUER", "https://idp.example");
+        let audience = ("JWT_AUDIENCE", "vm-api");
+        for (vars, missing) in [
+            (
+                vec![LAMBDA, JWKS, CURSOR],
+                "JWT_ISSUER and JWT_AUDIENCE are not",
+            ),
+            (vec![LAMBDA, JWKS, CURSOR, issuer], "JWT_AUDIENCE is not"),
+            (vec![LAMBDA, JWKS, CURSOR, audience], "JWT_ISSUER is not"),
+            (
+                vec![LAMBDA, JWKS, CURSOR, ("JWT_ISSUER", " "), audience],
+                "JWT_ISSUER is not",
+            ),
+        ] {
+            let e = config(&vars).unwrap_err().to_string();
+            assert!(e.contains(missing), "{vars:?}: {e}");
+        }
+        let c = config(&[LAMBDA, JWKS, CURSOR, issuer, audience]).unwrap();
+        assert_eq!(c.jwt.issuer.as_deref(), Some("https://idp.example"));
+        assert_eq!(c.jwt.audience.as_deref(), Some("vm-api"));
+        assert!(matches!(
+            c.jwt.mode,
+            JwtMode::Jwks { ref audience_claim, .. } if audience_claim == "aud"
+        ));
+        // Outside Lambda a key set without them is accepted (the token must still carry
+        // `iss` and `aud`; see auth.rs); so is a local secret in Lambda (cargo lambda, sam local).
+        config(&[JWKS]).unwrap();
+        config(&[LAMBDA, CURSOR, ("LOCAL_JWT_SECRET", "explicit")]).unwrap();
+        assert!(config(&[LAMBDA, CURSOR]).is_err());
+    }
+
+    #[test]
+    fn the_audience_claim_is_configurable() {
+        let c = config(&[JWKS, ("JWT_AUDIENCE_CLAIM", "client_id")]).unwrap();
+        assert!(matches!(
+            c.jwt.mode,
+            JwtMode::Jwks { ref audience_claim, .. } if audience_claim == "client_id"
+        ));
+        let e = config(&[JWKS, ("JWT_AUDIENCE_CLAIM", "client id")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("JWT_AUDIENCE_CLAIM"), "{e}");
+    }
+
+    #[test]
+    fn the_key_set_url_is_https_or_loopback() {
+        for ok in [
+            "https://idp.example/.well-known/jwks.json",
+            "https://10.0.0.1/jwks",
+            "http://127.0.0.1:8080/jwks",
+            "http://127.4.5.6/jwks",
+            "http://[::1]:9000/jwks",
+            "http://localhost/jwks",
+            "http://LOCALHOST:1/jwks",
+        ] {
+            check_key_set_url(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in [
+            "http://idp.example/.well-known/jwks.json",
+            "http://10.0.0.1/jwks",
+            "http://128.0.0.1/jwks",
+            "http://[::2]/jwks",
+            "http://localhost.idp.example/jwks",
+            "ftp://idp.example/jwks",
+            "file:///etc/jwks.json",
+            "idp.example/jwks",
+        ] {
+            let e = check_key_set_url(bad).unwrap_err().to_string();
+            assert!(e.contains("JWKS_URL"), "{bad}: {e}");
+        }
+        // And at start-up.
+        let e = config(&[("JWKS_URL", "http://idp.example/jwks")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("JWKS_URL must be https"), "{e}");
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for h in [
+            "127.0.0.1",
+            "127.255.0.9",
+            "::1",
+            "[::1]",
+            "localhost",
+            " Localhost ",
+        ] {
+            assert!(is_loopback_host(h), "{h}");
+        }
+        for h in [
+            "0.0.0.0",
+            "::",
+            "10.1.2.3",
+            "192.168.1.1",
+            "example.com",
+            "",
+            "[::2]",
+        ] {
+            assert!(!is_loopback_host(h), "{h}");
+        }
     }
 }
