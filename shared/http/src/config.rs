@@ -139,6 +139,68 @@ impl Config {
         })
     }
 
+    /// The variables whose built-in local default (published in the README) is in use:
+    /// `LOCAL_JWT_SECRET` when tokens are HS256 with [`DEFAULT_LOCAL_JWT_SECRET`], and
+    /// `CURSOR_SECRET` when cursors are signed with [`DEFAULT_CURSOR_SECRET`] (whether unset or
+    /// set to that very value). Empty when neither is.
+    pub fn builtin_secrets(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        if matches!(&self.jwt.mode, JwtMode::LocalHs256 { secret } if secret == DEFAULT_LOCAL_JWT_SECRET)
+        {
+            names.push("LOCAL_JWT_SECRET");
+        }
+        if self.cursor_secret == DEFAULT_CURSOR_SECRET {
+            names.push("CURSOR_SECRET");
+        }
+        names
+    }
+
+    /// For a server outside Lambda (`vmctl serve`, `vmctl dev`): refuses the built-in secrets
+    /// ([`Config::builtin_secrets`]) unless the server binds a loopback host (127.0.0.0/8,
+    /// `::1`, `localhost`) and the table is a local one (`dynamodb_endpoint`, i.e.
+    /// `AWS_ENDPOINT_URL_DYNAMODB`, set and on a loopback host). Anyone can mint tokens and
+    /// forge cursors with the published defaults. Secrets set to other values pass anywhere.
+    pub fn check_builtin_secrets(
+        &self,
+        bind_host: &str,
+        dynamodb_endpoint: Option<&str>,
+    ) -> Result<(), ConfigError> {
+        let builtin = self.builtin_secrets();
+        if builtin.is_empty() {
+            return Ok(());
+        }
+        let mut why = Vec::new();
+        if !is_loopback_host(bind_host) {
+            why.push(format!(
+                "the server binds '{bind_host}', which is not a loopback address"
+            ));
+        }
+        match dynamodb_endpoint.map(str::trim).filter(|e| !e.is_empty()) {
+            None => why.push(
+                "AWS_ENDPOINT_URL_DYNAMODB is not set, so the table is a real DynamoDB table"
+                    .to_string(),
+            ),
+            Some(endpoint) if !url_on_loopback(endpoint) => why.push(format!(
+                "the DynamoDB endpoint '{endpoint}' is not on a loopback host, so the table may \
+                 be a real one"
+            )),
+            Some(_) => {}
+        }
+        if why.is_empty() {
+            return Ok(());
+        }
+        let names = builtin.join(" and ");
+        Err(ConfigError(format!(
+            "the built-in {names} (published in the README: anyone can mint tokens or forge \
+             list cursors with {}) {} accepted only on a loopback address (127.0.0.0/8, ::1, \
+             localhost) with a local table (AWS_ENDPOINT_URL_DYNAMODB on a loopback host), \
+             but {}; set {names} to secrets of your own",
+            if builtin.len() == 1 { "it" } else { "them" },
+            if builtin.len() == 1 { "is" } else { "are" },
+            why.join(", and ")
+        )))
+    }
+
     /// A local configuration (tests, local server) with HS256 tokens.
     pub fn local(table_name: impl Into<String>, jwt_secret: impl Into<String>) -> Self {
         Config {
@@ -208,6 +270,14 @@ pub fn is_loopback_host(host: &str) -> bool {
         || bare
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether `url` parses and its host is a loopback host.
+fn url_on_loopback(url: &str) -> bool {
+    reqwest::Url::parse(url.trim())
+        .ok()
+        .and_then(|u| u.host_str().map(is_loopback_host))
+        .unwrap_or(false)
 }
 
 /// Checks a key-set URL (`JWKS_URL`): it must be `https://`, or `http://` on a loopback host
@@ -391,5 +461,118 @@ mod tests {
         ] {
             assert!(!is_loopback_host(h), "{h}");
         }
+    }
+
+    const LOCAL_DDB: Option<&str> = Some("http://127.0.0.1:8000");
+
+    #[test]
+    fn builtin_secrets_are_named() {
+        let defaults = config(&[]).unwrap();
+        assert_eq!(
+            defaults.builtin_secrets(),
+            ["LOCAL_JWT_SECRET", "CURSOR_SECRET"]
+        );
+        let own_token = config(&[("LOCAL_JWT_SECRET", "mine")]).unwrap();
+        assert_eq!(own_token.builtin_secrets(), ["CURSOR_SECRET"]);
+        let own_cursor = config(&[CURSOR]).unwrap();
+        assert_eq!(own_cursor.builtin_secrets(), ["LOCAL_JWT_SECRET"]);
+        // Set explicitly to the published value: still the built-in one.
+        let explicit_default = config(&[
+            ("LOCAL_JWT_SECRET", DEFAULT_LOCAL_JWT_SECRET),
+            ("CURSOR_SECRET", DEFAULT_CURSOR_SECRET),
+        ])
+        .unwrap();
+        assert_eq!(explicit_default.builtin_secrets().len(), 2);
+        // A key set needs no token secret.
+        assert_eq!(
+            config(&[JWKS]).unwrap().builtin_secrets(),
+            ["CURSOR_SECRET"]
+        );
+        assert!(config(&[JWKS, CURSOR])
+            .unwrap()
+            .builtin_secrets()
+            .is_empty());
+    }
+
+    #[test]
+    fn builtin_secrets_only_on_loopback_with_a_local_table() {
+        let defaults = config(&[]).unwrap();
+        // Loopback host and local table: accepted.
+        for host in ["127.0.0.1", "::1", "[::1]", "localhost"] {
+            for endpoint in [
+                "http://127.0.0.1:8000",
+                "http://localhost:8000",
+                "http://[::1]:8000/",
+            ] {
+                defaults
+                    .check_builtin_secrets(host, Some(endpoint))
+                    .unwrap_or_else(|e| panic!("{host} {endpoint}: {e}"));
+            }
+        }
+        // Not a loopback host.
+        let e = defaults
+            .check_builtin_secrets("0.0.0.0", LOCAL_DDB)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("LOCAL_JWT_SECRET and CURSOR_SECRET") && e.contains("binds '0.0.0.0'"),
+            "{e}"
+        );
+        assert!(!e.contains("DynamoDB endpoint"), "{e}");
+        // No DynamoDB endpoint (unset or empty): a real table.
+        for endpoint in [None, Some(""), Some("  ")] {
+            let e = defaults
+                .check_builtin_secrets("127.0.0.1", endpoint)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("AWS_ENDPOINT_URL_DYNAMODB is not set"), "{e}");
+            assert!(!e.contains("binds"), "{e}");
+        }
+        // An endpoint elsewhere, or unparsable.
+        for endpoint in [
+            "https://dynamodb.eu-west-1.amazonaws.com",
+            "http://10.0.0.5:8000",
+            "127.0.0.1:8000",
+        ] {
+            let e = defaults
+                .check_builtin_secrets("127.0.0.1", Some(endpoint))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("is not on a loopback host"), "{endpoint}: {e}");
+        }
+        // Both reasons at once.
+        let e = defaults
+            .check_builtin_secrets("192.168.1.10", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("binds") && e.contains("not set"), "{e}");
+        // Only the secret in use is named.
+        let own_token = config(&[("LOCAL_JWT_SECRET", "mine")]).unwrap();
+        let e = own_token
+            .check_builtin_secrets("0.0.0.0", LOCAL_DDB)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("built-in CURSOR_SECRET") && !e.contains("LOCAL_JWT_SECRET"),
+            "{e}"
+        );
+        let own_cursor = config(&[CURSOR]).unwrap();
+        let e = own_cursor
+            .check_builtin_secrets("127.0.0.1", None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("built-in LOCAL_JWT_SECRET") && !e.contains("CURSOR_SECRET ("),
+            "{e}"
+        );
+        // Secrets of one's own pass anywhere.
+        let own = config(&[("LOCAL_JWT_SECRET", "mine"), CURSOR]).unwrap();
+        own.check_builtin_secrets("0.0.0.0", None).unwrap();
+        own.check_builtin_secrets("203.0.113.7", Some("https://dynamodb.example"))
+            .unwrap();
+        config(&[JWKS, CURSOR])
+            .unwrap()
+            .check_builtin_secrets("0.0.0.0", None)
+            .unwrap();
     }
 }
