@@ -160,7 +160,8 @@ for f in "${HTTP_FUNCTIONS[@]}" "${WORKER_FUNCTIONS[@]}"; do
 done
 # Production token mode (JWKS_URL set: the verifier builds its HTTPS client at init, fetches the
 # keys on first use). Nothing serves this URL, so only the init time of this row means anything.
-JWKS_URL="http://127.0.0.1:9/.well-known/jwks.json" cold get-vm-jwks "$RELEASE/get-vm" "$RUN/events/get-vm.json"
+JWKS_URL="http://127.0.0.1:9/.well-known/jwks.json" JWT_ISSUER="https://issuer.example" JWT_AUDIENCE="vm-api" \
+  cold get-vm-jwks "$RELEASE/get-vm" "$RUN/events/get-vm.json"
 # Diagnosis: the same binary with an empty native trust store (the SDK's HTTPS client parses
 # every system root certificate at init; see docs/performance.md). HTTP to DynamoDB Local still works.
 SSL_CERT_FILE=/dev/null SSL_CERT_DIR=/nonexistent cold get-vm-no-roots "$RELEASE/get-vm" "$RUN/events/get-vm.json"

@@ -205,6 +205,11 @@ async fn serve_with_provisioner(
     repo: Arc<DynamoRepository>,
     stream: &StreamArgs,
 ) -> Result<(), AnyError> {
+    // The well-known local secrets only on loopback, in front of DynamoDB Local.
+    config.check_builtin_secrets(
+        host,
+        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok().as_deref(),
+    )?;
     let secrets = secrets_config()?;
     let sdk = vmapi_aws::sdk_config().await;
     let store = vmapi_secrets::build(&secrets, &sdk);
@@ -433,6 +438,10 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             token_file,
             stream,
         } => {
+            config.check_builtin_secrets(
+                &host,
+                std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok().as_deref(),
+            )?;
             let client = dynamodb_client().await;
             ensure_table(&client, &cli.table).await?;
             let repo = Arc::new(DynamoRepository::new(
