@@ -55,7 +55,8 @@ pub struct ConsumerOptions {
     pub idle_delay: Duration,
     /// How often the shard list is refreshed.
     pub describe_every: Duration,
-    /// Records per `GetRecords` call.
+    /// Records per `GetRecords` call (1000, the API's maximum: a busy stream is read in few,
+    /// large pages, so the lanes have work in every page).
     pub read_limit: usize,
 }
 
@@ -69,7 +70,7 @@ impl ConsumerOptions {
             retry_delay: Duration::from_millis(100),
             idle_delay: Duration::from_millis(200),
             describe_every: Duration::from_secs(2),
-            read_limit: 100,
+            read_limit: 1000,
         }
     }
 }
