@@ -415,7 +415,7 @@ impl<H: BatchHandler> Consumer<H> {
         );
         shard.retry_at = Some(Instant::now() + delay);
         // The first failure and every tenth are warnings; the ones between are routine.
-        if shard.errors == 1 || shard.errors % 10 == 0 {
+        if shard.errors == 1 || shard.errors.is_multiple_of(10) {
             tracing::warn!(shard = %id, failures = shard.errors, retry_in_ms = delay.as_millis() as u64, error = %e, "stream consumer: reading the shard failed; retrying after the checkpoint");
         } else {
             tracing::debug!(shard = %id, failures = shard.errors, error = %e, "stream consumer: reading the shard failed again");
