@@ -6,11 +6,12 @@ pub fn init_lambda() {
 }
 
 /// Local runs: human-readable lines on stderr (colours only on a terminal), `RUST_LOG` filter
-/// (default `info`).
+/// (default `info`; vaultrs's own error lines are off, since they carry only "An error occurred
+/// with the request" and the service logs the same failure with its cause).
 pub fn init_local() {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn")
+        tracing_subscriber::EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn,vaultrs=off")
     });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

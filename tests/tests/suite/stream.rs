@@ -131,7 +131,11 @@ async fn all_records(app: &TestApp) -> Vec<Value> {
             if page.records.is_empty() {
                 break;
             }
-            out.extend(page.records);
+            out.extend(
+                page.records
+                    .iter()
+                    .map(|r| serde_json::from_str::<Value>(r.get()).unwrap()),
+            );
             it = page.next_iterator;
         }
     }

@@ -65,11 +65,14 @@ pub enum Position {
 }
 
 /// One `GetRecords` answer.
-#[derive(Debug, Clone)]
+#[derive(Debug, serde::Deserialize)]
 pub struct Page {
-    /// The records, as JSON.
-    pub records: Vec<Value>,
+    /// The records, as JSON text each: a consumer parses one at a time, so a page of 1000
+    /// records with their images is never held as one tree.
+    #[serde(rename = "Records", default)]
+    pub records: Vec<Box<serde_json::value::RawValue>>,
     /// `None` when the shard is closed and read to its end.
+    #[serde(rename = "NextShardIterator", default)]
     pub next_iterator: Option<String>,
 }
 
@@ -103,7 +106,8 @@ impl StreamsApi {
         }
     }
 
-    async fn call(&self, op: &'static str, body: Value) -> Result<Value, ApiError> {
+    /// The answer's text of a successful call; an error answer becomes [`ApiError::Service`].
+    async fn call_text(&self, op: &'static str, body: Value) -> Result<String, ApiError> {
         let transport = |cause: String| ApiError::Transport { op, cause };
         let body = body.to_string();
         let url = format!("{}/", self.endpoint);
@@ -148,27 +152,35 @@ impl StreamsApi {
         let answer = request.send().await.map_err(|e| transport(chain(&e)))?;
         let status = answer.status().as_u16();
         let text = answer.text().await.map_err(|e| transport(chain(&e)))?;
+        if status < 300 {
+            return Ok(text);
+        }
         let value: Value = serde_json::from_str(&text).map_err(|e| {
             transport(format!(
                 "HTTP {status}, an answer that is not JSON ({e}): {}",
                 text.chars().take(200).collect::<String>()
             ))
         })?;
-        if status >= 300 {
-            let text_of = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or_default();
-            let code = text_of("__type");
-            let message = match text_of("message") {
-                "" => text_of("Message"),
-                m => m,
-            };
-            return Err(ApiError::Service {
-                op,
-                status,
-                code: code.rsplit('#').next().unwrap_or(code).to_string(),
-                message: message.to_string(),
-            });
-        }
-        Ok(value)
+        let text_of = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or_default();
+        let code = text_of("__type");
+        let message = match text_of("message") {
+            "" => text_of("Message"),
+            m => m,
+        };
+        Err(ApiError::Service {
+            op,
+            status,
+            code: code.rsplit('#').next().unwrap_or(code).to_string(),
+            message: message.to_string(),
+        })
+    }
+
+    async fn call(&self, op: &'static str, body: Value) -> Result<Value, ApiError> {
+        let text = self.call_text(op, body).await?;
+        serde_json::from_str(&text).map_err(|e| ApiError::Transport {
+            op,
+            cause: format!("an answer that is not JSON: {e}"),
+        })
     }
 
     /// Every shard of the stream (all pages of `DescribeStream`).
@@ -229,15 +241,15 @@ impl StreamsApi {
 
     /// Up to `limit` records from `iterator`.
     pub async fn records(&self, iterator: &str, limit: usize) -> Result<Page, ApiError> {
-        let out = self
-            .call(
+        let text = self
+            .call_text(
                 "GetRecords",
                 json!({ "ShardIterator": iterator, "Limit": limit }),
             )
             .await?;
-        Ok(Page {
-            records: out["Records"].as_array().cloned().unwrap_or_default(),
-            next_iterator: out["NextShardIterator"].as_str().map(str::to_string),
+        serde_json::from_str(&text).map_err(|e| ApiError::Transport {
+            op: "GetRecords",
+            cause: format!("an answer that is not a page of records: {e}"),
         })
     }
 }

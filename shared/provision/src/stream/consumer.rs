@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::EventRecord;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
@@ -105,7 +106,8 @@ struct Shard {
 struct Delivered {
     seq: String,
     record: EventRecord,
-    raw: Value,
+    /// What the on-failure destination needs of it ([`outline`]), not the whole record.
+    outline: Value,
 }
 
 /// A consumer positioned on its stream; [`Consumer::run`] reads until shut down.
@@ -128,12 +130,7 @@ async fn stream_arn(ddb: &aws_sdk_dynamodb::Client, table: &str) -> Result<Strin
                 Some(arn) => return Ok(arn.to_string()),
                 None => cause = "the table has no stream".into(),
             },
-            Err(e) => {
-                cause = format!(
-                    "DescribeTable: {}",
-                    aws_smithy_types::error::display::DisplayErrorContext(&e)
-                )
-            }
+            Err(e) => cause = format!("DescribeTable: {}", vmapi_core::ErrorChain(&e)),
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -238,9 +235,10 @@ impl<H: BatchHandler> Consumer<H> {
             if let Some(seq) = page
                 .records
                 .last()
-                .and_then(|r| r["dynamodb"]["SequenceNumber"].as_str())
+                .and_then(|r| serde_json::from_str::<Value>(r.get()).ok())
+                .and_then(|r| r["dynamodb"]["SequenceNumber"].as_str().map(str::to_string))
             {
-                last = Some(seq.to_string());
+                last = Some(seq);
             }
             let empty = page.records.is_empty();
             iterator = page.next_iterator;
@@ -427,11 +425,21 @@ impl<H: BatchHandler> Consumer<H> {
     /// records of one key stay in order (as Lambda keeps them); lanes run concurrently, each
     /// in batches of `BatchSize`. Records too old or not decodable go to the on-failure
     /// destination as they are met.
-    async fn deliver_page(&mut self, id: &str, records: Vec<Value>) {
+    async fn deliver_page(&mut self, id: &str, records: Vec<Box<RawValue>>) {
         let lane_count = self.options.mapping.parallelization_factor.max(1);
         let mut lanes: Vec<Vec<Delivered>> = (0..lane_count).map(|_| Vec::new()).collect();
         let mut last = None;
-        for mut raw in records {
+        for text in records {
+            // One record's tree at a time.
+            let mut raw: Value = match serde_json::from_str(text.get()) {
+                Ok(raw) => raw,
+                Err(e) => {
+                    let cause = format!("the record is not JSON: {e}");
+                    self.failed(id, &[json!({})], "RecordUndecodable", &cause);
+                    continue;
+                }
+            };
+            drop(text);
             let seq = raw["dynamodb"]["SequenceNumber"]
                 .as_str()
                 .unwrap_or_default()
@@ -448,12 +456,24 @@ impl<H: BatchHandler> Consumer<H> {
                 }
             }
             raw["eventSourceARN"] = json!(self.stream_arn);
-            match serde_json::from_value::<EventRecord>(raw.clone()) {
-                Ok(record) => lanes[lane_of(&raw, lane_count)].push(Delivered { seq, record, raw }),
+            // Kept small: a page holds up to 1000 records with their images.
+            let outline = outline(&raw);
+            let lane = lane_of(&raw, lane_count);
+            match serde_json::from_value::<EventRecord>(raw) {
+                Ok(record) => lanes[lane].push(Delivered {
+                    seq,
+                    record,
+                    outline,
+                }),
                 Err(e) => {
                     let cause =
                         format!("the record does not decode as a DynamoDB stream event: {e}");
-                    self.failed(id, std::slice::from_ref(&raw), "RecordUndecodable", &cause);
+                    self.failed(
+                        id,
+                        std::slice::from_ref(&outline),
+                        "RecordUndecodable",
+                        &cause,
+                    );
                 }
             }
         }
@@ -513,7 +533,7 @@ impl<H: BatchHandler> Consumer<H> {
                         id,
                         &records[start..end]
                             .iter()
-                            .map(|d| d.raw.clone())
+                            .map(|d| d.outline.clone())
                             .collect::<Vec<_>>(),
                         "RetryAttemptsExhausted",
                         &cause,
@@ -614,6 +634,17 @@ impl<H: BatchHandler> Consumer<H> {
             tracing::warn!(error = %e, "stream consumer: cannot write the checkpoint file; positions are kept in memory");
         }
     }
+}
+
+/// The parts of a raw record the on-failure destination names: its keys, sequence number and
+/// creation time.
+fn outline(raw: &Value) -> Value {
+    let change = &raw["dynamodb"];
+    json!({"dynamodb": {
+        "Keys": change["Keys"],
+        "SequenceNumber": change["SequenceNumber"],
+        "ApproximateCreationDateTime": change["ApproximateCreationDateTime"],
+    }})
 }
 
 /// The lane of a record: its partition key's hash, so one key always takes the same lane.
