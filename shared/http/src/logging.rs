@@ -11,7 +11,9 @@ pub fn init_lambda() {
 pub fn init_local() {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn,vaultrs=off")
+        tracing_subscriber::EnvFilter::new(
+            "info,aws_config=warn,aws_smithy_runtime=warn,vaultrs=off",
+        )
     });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
