@@ -299,6 +299,7 @@ impl TestApp {
                         kms_key_id: None,
                         recovery_window_days: 0,
                     },
+                    vmapi_models::DeploymentId::local(),
                 ))
             }
             Logins::Vault { address, token } => Arc::new(VaultStore::new(
@@ -309,6 +310,7 @@ impl TestApp {
                     auth: VaultAuth::Token(vmapi_models::Sensitive::new(token)),
                 },
                 None,
+                vmapi_models::DeploymentId::local(),
             )),
             Logins::Store(store) => store,
         };
@@ -710,6 +712,29 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+/// A cloud driver's spec of a VM record (placeholder size, image and login).
+pub fn spec_of(v: &VmRecord) -> vmapi_core::cloud::VmSpec {
+    vmapi_core::cloud::VmSpec {
+        vm_id: v.id,
+        team: v.team,
+        name: v.name.to_string(),
+        region: v.region.datacenter.name.clone(),
+        size: "s".into(),
+        memory_gb: 1,
+        vcpus: 1,
+        disk_gb: 1,
+        image: "i".into(),
+        login: vmapi_core::cloud::LoginSpec {
+            username: "root".into(),
+            public_keys: vec![],
+            password_hash: None,
+            password: None,
+        },
+        confidential: None,
+        rules: vec![],
     }
 }
 

@@ -44,6 +44,10 @@ struct Inner {
     aws_mount: String,
     /// path -> versions (index 0 is version 1).
     secrets: BTreeMap<String, Vec<Version>>,
+    /// path -> `custom_metadata` (as the last metadata write set it).
+    custom: BTreeMap<String, Value>,
+    /// Answer metadata writes 403 (a policy without them).
+    refuse_metadata_writes: bool,
     sealed: bool,
     /// `METHOD path` of every request, in order.
     requests: Vec<String>,
@@ -159,6 +163,32 @@ impl VaultServer {
     /// Paths with metadata (any versions).
     pub fn paths(&self) -> Vec<String> {
         self.inner.lock().unwrap().secrets.keys().cloned().collect()
+    }
+
+    /// Answers metadata writes 403 (as a policy without `metadata/` write would), or not.
+    pub fn refuse_metadata_writes(&self, refuse: bool) {
+        self.inner.lock().unwrap().refuse_metadata_writes = refuse;
+    }
+
+    /// The `custom_metadata` of a path, as last written.
+    pub fn custom_metadata(&self, path: &str) -> Option<Value> {
+        self.inner.lock().unwrap().custom.get(path).cloned()
+    }
+
+    /// Stores `data` at `path` with no metadata of its own, as a writer from before deployment
+    /// ids did.
+    pub fn insert_unmarked(&self, path: &str, data: Value) {
+        let version = Version {
+            data,
+            created: now(),
+            deleted: false,
+        };
+        let mut inner = self.inner.lock().unwrap();
+        inner
+            .secrets
+            .entry(path.to_string())
+            .or_default()
+            .push(version);
     }
 
     /// Every request seen, as `METHOD path`.
@@ -344,7 +374,7 @@ async fn kv(
                     "cas_required": false,
                     "created_time": first,
                     "current_version": versions.len(),
-                    "custom_metadata": null,
+                    "custom_metadata": inner.custom.get(&path).cloned().unwrap_or(Value::Null),
                     "delete_version_after": "0s",
                     "max_versions": 0,
                     "oldest_version": 0,
@@ -356,6 +386,30 @@ async fn kv(
         }
         ("metadata", "DELETE") => {
             inner.secrets.remove(&path);
+            inner.custom.remove(&path);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        // Create/Update Metadata: `custom_metadata` (string values) replaces the whole map.
+        ("metadata", "POST") | ("metadata", "PUT") => {
+            if inner.refuse_metadata_writes {
+                return errors(StatusCode::FORBIDDEN, &["permission denied"]);
+            }
+            let req: Value = match serde_json::from_slice(&body) {
+                Ok(v) => v,
+                Err(_) => return errors(StatusCode::BAD_REQUEST, &["invalid JSON"]),
+            };
+            match req.get("custom_metadata") {
+                None | Some(Value::Null) => {}
+                Some(Value::Object(m)) if m.values().all(Value::is_string) => {
+                    inner.custom.insert(path, Value::Object(m.clone()));
+                }
+                Some(_) => {
+                    return errors(
+                        StatusCode::BAD_REQUEST,
+                        &["custom_metadata must map strings to strings"],
+                    )
+                }
+            }
             StatusCode::NO_CONTENT.into_response()
         }
         _ => errors(StatusCode::METHOD_NOT_ALLOWED, &["unsupported operation"]),

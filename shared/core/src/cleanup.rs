@@ -11,7 +11,7 @@ use vmapi_models::{
     EventKind, OpKind, PendingOp, StaleCategory, Timestamp, VmEvent, VmId, VmRecord, VmStatus,
 };
 
-use vmapi_models::{CloudKind, SecretOwner};
+use vmapi_models::{CloudKind, DeploymentId, Ownership, SecretOwner};
 
 use crate::cloud::CloudDriver;
 use crate::credentials::SecretStore;
@@ -42,6 +42,9 @@ pub struct CleanupPolicy {
     /// The clouds and regions whose VMs are reconciled against the table (regions are
     /// ignored by clouds that are not regional).
     pub regions: Vec<(CloudKind, String)>,
+    /// This deployment: reconciliation removes only logins and cloud resources tagged with it,
+    /// reports untagged ones and ignores other deployments'.
+    pub deployment: DeploymentId,
 }
 
 impl Default for CleanupPolicy {
@@ -56,6 +59,7 @@ impl Default for CleanupPolicy {
             max_candidates: 500,
             orphan_grace: Duration::from_secs(3600),
             regions: Vec::new(),
+            deployment: DeploymentId::local(),
         }
     }
 }
@@ -80,12 +84,30 @@ pub struct Summary {
     pub deferred: u32,
     /// Logins and cloud VMs of ours removed because no VM needs them any more.
     pub reconciled: u32,
+    /// Logins and cloud resources of the service with no deployment tag (made before
+    /// deployment ids): reported, never removed (`vmctl adopt` tags this deployment's).
+    pub untagged: u32,
     /// Milliseconds the run took.
     pub duration_ms: u64,
     /// Whether nothing was changed.
     pub dry_run: bool,
     /// What was (or, in a dry run, would be) done, one line per VM.
     pub actions: Vec<String>,
+}
+
+/// A listed cloud resource in a summary line.
+pub(crate) fn describe(cloud: CloudKind, resource: &crate::cloud::ManagedResource) -> String {
+    let cloud = format!("{cloud:?}").to_lowercase();
+    match &resource.kind {
+        crate::cloud::ManagedKind::Vm => format!(
+            "{cloud} VM {} ({})",
+            resource.target.provider_id.as_deref().unwrap_or("?"),
+            resource.target.vm_id
+        ),
+        crate::cloud::ManagedKind::Firewall(id) => {
+            format!("{cloud} firewall {id} of VM {}", resource.target.vm_id)
+        }
+    }
 }
 
 /// What to do with one candidate.
@@ -276,7 +298,13 @@ impl Cleanup {
                             summary.deferred += 1;
                             continue;
                         }
-                        if young(secret.created_at) {
+                        if young(secret.created_at)
+                            || !self.owned(
+                                secret.deployment.as_deref(),
+                                &format!("login {}", secret.path),
+                                summary,
+                            )
+                        {
                             continue;
                         }
                         match self.secret_is_orphan(&secret.path).await {
@@ -330,7 +358,13 @@ impl Cleanup {
                     summary.deferred += 1;
                     continue;
                 }
-                if young(resource.created_at) {
+                if young(resource.created_at)
+                    || !self.owned(
+                        resource.deployment.as_deref(),
+                        &describe(*cloud, &resource),
+                        summary,
+                    )
+                {
                     continue;
                 }
                 let id = resource.target.vm_id;
@@ -351,6 +385,23 @@ impl Cleanup {
         }
     }
 
+    /// Whether a listed login or resource is this deployment's (its deployment tag is ours).
+    /// Untagged ones are counted and reported; other deployments' are passed over in silence.
+    fn owned(&self, tag: Option<&str>, what: &str, summary: &mut Summary) -> bool {
+        match self.policy.deployment.ownership(tag) {
+            Ownership::Ours => true,
+            Ownership::Foreign => false,
+            Ownership::Untagged => {
+                summary.untagged += 1;
+                summary.actions.push(format!(
+                    "{what}: left alone (no {} tag; `vmctl adopt` tags it if its VM is in this deployment's table)",
+                    DeploymentId::TAG
+                ));
+                false
+            }
+        }
+    }
+
     /// Why a stored login is not needed any more, or `None` when a VM still needs it.
     async fn secret_is_orphan(&self, path: &vmapi_models::SecretPath) -> Result<Option<String>> {
         match path.owner() {
@@ -359,7 +410,15 @@ impl Cleanup {
                 Some(_) => Some(format!("its VM {vm} is deleted")),
                 None => Some(format!("its VM {vm} does not exist")),
             }),
+            // A team login is shared by every VM of the team, and by every deployment that
+            // found it in place: it goes only once the team itself is gone from this
+            // deployment's table and has no VM left here.
             Some(SecretOwner::Team(team)) => {
+                let mut lookup = Lookup::default();
+                lookup.teams.insert(team);
+                if !self.repo.lookup(&lookup).await?.teams.is_empty() {
+                    return Ok(None);
+                }
                 for project in self.repo.team_projects(team).await? {
                     if !self
                         .repo
@@ -371,7 +430,7 @@ impl Cleanup {
                         return Ok(None);
                     }
                 }
-                Ok(Some(format!("team {team} has no VMs left")))
+                Ok(Some(format!("team {team} is removed and has no VMs left")))
             }
             None => Ok(None),
         }
@@ -413,19 +472,7 @@ impl Cleanup {
         resource: &crate::cloud::ManagedResource,
         summary: &mut Summary,
     ) {
-        let what = match &resource.kind {
-            crate::cloud::ManagedKind::Vm => format!(
-                "{} VM {} ({})",
-                format!("{cloud:?}").to_lowercase(),
-                resource.target.provider_id.as_deref().unwrap_or("?"),
-                resource.target.vm_id
-            ),
-            crate::cloud::ManagedKind::Firewall(id) => format!(
-                "{} firewall {id} of VM {}",
-                format!("{cloud:?}").to_lowercase(),
-                resource.target.vm_id
-            ),
-        };
+        let what = describe(cloud, resource);
         let why = "no VM record needs it";
         if self.policy.dry_run {
             summary.reconciled += 1;
@@ -634,6 +681,7 @@ pub fn emf_line(summary: &Summary, now: Timestamp) -> String {
         "Skipped",
         "Deferred",
         "Reconciled",
+        "Untagged",
     ];
     let mut m = serde_json::Map::new();
     m.insert(
@@ -660,6 +708,7 @@ pub fn emf_line(summary: &Summary, now: Timestamp) -> String {
         ("Skipped", summary.skipped),
         ("Deferred", summary.deferred),
         ("Reconciled", summary.reconciled),
+        ("Untagged", summary.untagged),
     ] {
         m.insert(name.into(), value.into());
     }

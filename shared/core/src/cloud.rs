@@ -130,6 +130,9 @@ pub struct ManagedResource {
     pub created_at: Option<Timestamp>,
     /// The provider's own state text.
     pub raw_state: String,
+    /// The value of its [`vmapi_models::DeploymentId::TAG`] tag or label (`None`: untagged,
+    /// made before deployment ids). Cleanup touches only its own deployment's.
+    pub deployment: Option<String>,
 }
 
 /// What a [`ManagedResource`] is.
@@ -330,4 +333,16 @@ pub trait CloudDriver: Send + Sync {
     /// ignore it; an empty region means every region where the cloud can list them all at
     /// once), not counting ones already being removed for good.
     async fn list_managed(&self, region: &str) -> Result<Vec<ManagedResource>, DriverError>;
+
+    /// Tags a listed resource of ours that has no deployment tag with this driver's deployment
+    /// (`vmctl adopt`, for resources made before deployment ids); the VM's firewall goes with
+    /// the VM. Safe to repeat. The default refuses, so a driver that cannot never reports
+    /// success.
+    async fn adopt(&self, resource: &ManagedResource) -> Result<(), DriverError> {
+        let _ = resource;
+        Err(DriverError::InvalidSpec(format!(
+            "the {} driver cannot tag resources",
+            self.kind()
+        )))
+    }
 }

@@ -180,8 +180,18 @@ pub trait SecretStore: Send + Sync {
     async fn read_document(&self, path: &SecretPath) -> Result<Option<Sensitive>>;
 
     /// Every login secret the service stored (below its mount or prefix), with its creation
-    /// time where the store keeps one. Used only by the cleanup job's reconciliation.
+    /// time where the store keeps one and its deployment tag. Used only by the cleanup job's
+    /// reconciliation and `vmctl adopt`.
     async fn list_managed(&self) -> Result<Vec<ManagedSecret>>;
+
+    /// Tags the secret at `path` with this store's deployment (`vmctl adopt`, for logins made
+    /// before deployment ids). Safe to repeat. The default refuses.
+    async fn adopt(&self, path: &SecretPath) -> Result<()> {
+        Err(Error::Internal {
+            context: format!("the {} store cannot tag the secret {path}", self.backend()),
+            source: None,
+        })
+    }
 
     /// Short name of the backend for logs (`vault`, `secretsmanager`, `memory`).
     fn backend(&self) -> &'static str;
@@ -194,6 +204,9 @@ pub struct ManagedSecret {
     pub path: SecretPath,
     /// When it was created, if the store says.
     pub created_at: Option<Timestamp>,
+    /// The value of its [`vmapi_models::DeploymentId::TAG`] tag or metadata entry (`None`:
+    /// made before deployment ids). Cleanup removes only its own deployment's.
+    pub deployment: Option<String>,
 }
 
 /// Caches reads of another store for a while (reads only: creates and deletes go through
@@ -288,6 +301,10 @@ impl SecretStore for CachedSecretStore {
 
     async fn list_managed(&self) -> Result<Vec<ManagedSecret>> {
         self.inner.list_managed().await
+    }
+
+    async fn adopt(&self, path: &SecretPath) -> Result<()> {
+        self.inner.adopt(path).await
     }
 
     fn backend(&self) -> &'static str {

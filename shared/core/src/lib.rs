@@ -1,6 +1,7 @@
 //! Use cases of the VM API over ports (repository, clock), with authorization and
 //! the one error type every adapter maps from.
 
+pub mod adopt;
 pub mod authz;
 pub mod cleanup;
 pub mod cloud;

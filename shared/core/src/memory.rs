@@ -395,6 +395,10 @@ impl Repository for MemoryRepository {
 #[derive(Default)]
 pub struct MemorySecretStore {
     secrets: Mutex<BTreeMap<SecretPath, LoginSecret>>,
+    /// The deployment tag of each secret that has one.
+    tags: Mutex<BTreeMap<SecretPath, String>>,
+    /// The deployment new secrets are tagged with (`local` unless set).
+    deployment: Option<vmapi_models::DeploymentId>,
     down: std::sync::atomic::AtomicBool,
 }
 
@@ -402,6 +406,19 @@ impl MemorySecretStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+    /// An empty store whose secrets carry `deployment`'s tag.
+    pub fn for_deployment(deployment: vmapi_models::DeploymentId) -> Self {
+        MemorySecretStore {
+            deployment: Some(deployment),
+            ..Self::default()
+        }
+    }
+    fn own_tag(&self) -> String {
+        self.deployment
+            .as_ref()
+            .map_or(vmapi_models::DeploymentId::LOCAL, |d| d.as_str())
+            .to_string()
     }
     /// Makes every later call fail with `Unavailable` (or work again).
     pub fn set_down(&self, down: bool) {
@@ -442,12 +459,17 @@ impl SecretStore for MemorySecretStore {
             return Ok(Created::AlreadyExists);
         }
         secrets.insert(path.clone(), secret.clone());
+        self.tags
+            .lock()
+            .unwrap()
+            .insert(path.clone(), self.own_tag());
         Ok(Created::Created)
     }
 
     async fn delete(&self, path: &SecretPath) -> Result<()> {
         self.check()?;
         self.secrets.lock().unwrap().remove(path);
+        self.tags.lock().unwrap().remove(path);
         Ok(())
     }
 
@@ -462,13 +484,26 @@ impl SecretStore for MemorySecretStore {
     async fn list_managed(&self) -> Result<Vec<crate::credentials::ManagedSecret>> {
         self.check()?;
         let secrets = self.secrets.lock().unwrap();
+        let tags = self.tags.lock().unwrap();
         Ok(secrets
             .keys()
             .map(|path| crate::credentials::ManagedSecret {
                 path: path.clone(),
                 created_at: None,
+                deployment: tags.get(path).cloned(),
             })
             .collect())
+    }
+
+    async fn adopt(&self, path: &SecretPath) -> Result<()> {
+        self.check()?;
+        if self.secrets.lock().unwrap().contains_key(path) {
+            self.tags
+                .lock()
+                .unwrap()
+                .insert(path.clone(), self.own_tag());
+        }
+        Ok(())
     }
 
     fn backend(&self) -> &'static str {

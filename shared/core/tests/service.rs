@@ -718,6 +718,7 @@ mod cloud {
                     },
                     created_at: None,
                     raw_state: format!("{s:?}"),
+                    deployment: Some("local".into()),
                 })
                 .collect())
         }

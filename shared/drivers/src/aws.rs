@@ -1,4 +1,5 @@
-//! AWS EC2 driver (`aws-sdk-ec2`). Instances are found by their `vm-id` tag, created with
+//! AWS EC2 driver (`aws-sdk-ec2`). Instances are found by their `vm-id` and deployment tags
+//! (`vm-api-deployment`: a driver finds only its own deployment's), created with
 //! `ClientToken` = the VM's idempotency key, and get their login through cloud-init user data
 //! (public keys and a password hash only).
 //!
@@ -26,7 +27,8 @@ use vmapi_core::cloud::{
 };
 use vmapi_core::ErrorChain;
 use vmapi_models::{
-    ConfidentialTech, Direction, Ports, Protocol, RuleAccess, SecurityRule, Timestamp, VmId,
+    ConfidentialTech, DeploymentId, Direction, Ports, Protocol, RuleAccess, SecurityRule,
+    Timestamp, VmId,
 };
 
 /// Tag on everything the service creates.
@@ -35,21 +37,24 @@ pub const MANAGED_BY: (&str, &str) = ("managed-by", "vm-api");
 /// EC2 in every region the catalog names (one client per region, made on first use).
 pub struct AwsDriver {
     sdk: SdkConfig,
+    deployment: DeploymentId,
     clients: Mutex<HashMap<String, Client>>,
 }
 
 impl AwsDriver {
-    /// A driver over the SDK configuration (credentials from the function's role).
-    pub fn new(sdk: SdkConfig) -> Self {
+    /// A driver over the SDK configuration (credentials from the function's role) that tags
+    /// what it makes with `deployment` and finds only what carries it.
+    pub fn new(sdk: SdkConfig, deployment: DeploymentId) -> Self {
         AwsDriver {
             sdk,
+            deployment,
             clients: Mutex::new(HashMap::new()),
         }
     }
 
     /// A driver that uses `client` for every region (tests with mocked clients).
     pub fn with_client(sdk: SdkConfig, region: &str, client: Client) -> Self {
-        let driver = AwsDriver::new(sdk);
+        let driver = AwsDriver::new(sdk, DeploymentId::local());
         driver
             .clients
             .lock()
@@ -82,6 +87,7 @@ impl AwsDriver {
                     .values(target.vm_id.to_string())
                     .build(),
             )
+            .filters(self.deployment_filter())
             .send()
             .await
             .map_err(map_err)?;
@@ -100,9 +106,20 @@ impl AwsDriver {
         Ok(live.or(instances.first()).cloned())
     }
 
-    /// The VM's security group id, found by name and `vm-id` tag.
+    /// The VM's security group id, found by name, `vm-id` tag and this deployment's tag.
     async fn find_group(&self, client: &Client, vm: VmId) -> Result<Option<String>, DriverError> {
-        let out = client
+        self.find_group_of(client, vm, true).await
+    }
+
+    /// The VM's security group id by name and `vm-id` tag; `ours_only` also asks for this
+    /// deployment's tag (off only to adopt an untagged group).
+    async fn find_group_of(
+        &self,
+        client: &Client,
+        vm: VmId,
+        ours_only: bool,
+    ) -> Result<Option<String>, DriverError> {
+        let mut req = client
             .describe_security_groups()
             .filters(
                 Filter::builder()
@@ -115,10 +132,11 @@ impl AwsDriver {
                     .name("tag:vm-id")
                     .values(vm.to_string())
                     .build(),
-            )
-            .send()
-            .await
-            .map_err(map_err)?;
+            );
+        if ours_only {
+            req = req.filters(self.deployment_filter());
+        }
+        let out = req.send().await.map_err(map_err)?;
         Ok(out
             .security_groups()
             .iter()
@@ -150,7 +168,7 @@ impl AwsDriver {
             .group_name(group_name(spec.vm_id))
             .description(format!("Firewall of VM {} (vm-api)", spec.vm_id))
             .vpc_id(&vpc)
-            .tag_specifications(tags(spec, ResourceType::SecurityGroup))
+            .tag_specifications(tags(spec, &self.deployment, ResourceType::SecurityGroup))
             .send()
             .await
         {
@@ -240,8 +258,17 @@ impl AwsDriver {
         Ok(())
     }
 
-    /// Every security group of this service in the client's region, as (VM id, group id).
-    async fn list_groups(&self, client: &Client) -> Result<Vec<(VmId, String)>, DriverError> {
+    /// The filter on this deployment's tag.
+    fn deployment_filter(&self) -> Filter {
+        Filter::builder()
+            .name(format!("tag:{}", DeploymentId::TAG))
+            .values(self.deployment.as_str())
+            .build()
+    }
+
+    /// Every security group of this service in the client's region, as (VM id, group id,
+    /// deployment tag).
+    async fn list_groups(&self, client: &Client) -> Result<Vec<Group>, DriverError> {
         let mut groups = Vec::new();
         let mut next: Option<String> = None;
         loop {
@@ -258,7 +285,7 @@ impl AwsDriver {
                 // Only groups named as this driver names them.
                 if let (Some(vm_id), Some(id)) = (vm_id, g.group_id()) {
                     if g.group_name() == Some(group_name(vm_id).as_str()) {
-                        groups.push((vm_id, id.to_string()));
+                        groups.push((vm_id, id.to_string(), deployment_tag(g.tags())));
                     }
                 }
             }
@@ -306,6 +333,17 @@ fn managed_by_filter() -> Filter {
         .name(format!("tag:{}", MANAGED_BY.0))
         .values(MANAGED_BY.1)
         .build()
+}
+
+/// A listed security group: VM id, group id, deployment tag.
+type Group = (VmId, String, Option<String>);
+
+/// The value of a resource's deployment tag.
+fn deployment_tag(tags: &[aws_sdk_ec2::types::Tag]) -> Option<String> {
+    tags.iter()
+        .find(|t| t.key() == Some(DeploymentId::TAG))
+        .and_then(|t| t.value())
+        .map(str::to_string)
 }
 
 /// The VM id in a resource's `vm-id` tag.
@@ -502,11 +540,12 @@ fn serde_json_string(s: &str) -> String {
     out
 }
 
-fn tags(spec: &VmSpec, kind: ResourceType) -> TagSpecification {
+fn tags(spec: &VmSpec, deployment: &DeploymentId, kind: ResourceType) -> TagSpecification {
     let tag = |k: &str, v: String| Tag::builder().key(k).value(v).build();
     TagSpecification::builder()
         .resource_type(kind)
         .tags(tag(MANAGED_BY.0, MANAGED_BY.1.into()))
+        .tags(tag(DeploymentId::TAG, deployment.to_string()))
         .tags(tag("vm-id", spec.vm_id.to_string()))
         .tags(tag("team", spec.team.to_string()))
         .tags(tag("Name", spec.name.clone()))
@@ -643,8 +682,8 @@ impl CloudDriver for AwsDriver {
             .client_token(spec.idempotency_key())
             .security_group_ids(&group)
             .user_data(B64.encode(cloud_init(&spec.login)))
-            .tag_specifications(tags(spec, ResourceType::Instance))
-            .tag_specifications(tags(spec, ResourceType::Volume));
+            .tag_specifications(tags(spec, &self.deployment, ResourceType::Instance))
+            .tag_specifications(tags(spec, &self.deployment, ResourceType::Volume));
         if spec.confidential == Some(ConfidentialTech::SevSnp) {
             req = req.cpu_options(
                 CpuOptionsRequest::builder()
@@ -791,6 +830,7 @@ impl CloudDriver for AwsDriver {
                         .launch_time()
                         .and_then(|t| Timestamp::from_unix_millis(t.secs() * 1000).ok()),
                     raw_state: view(i).raw_state,
+                    deployment: deployment_tag(i.tags()),
                 });
             }
             match out.next_token() {
@@ -801,7 +841,7 @@ impl CloudDriver for AwsDriver {
         // Security groups whose VM has no instance left: a teardown that stopped between the
         // instance and its group (the group can only go once the instance is terminated).
         let groups = self.list_groups(&client).await?;
-        for (vm_id, group_id) in groups {
+        for (vm_id, group_id, deployment) in groups {
             if found.iter().any(|r| r.target.vm_id == vm_id) {
                 continue;
             }
@@ -816,9 +856,48 @@ impl CloudDriver for AwsDriver {
                 // no VM record needs it, and a group is made only for a recorded VM.
                 created_at: None,
                 raw_state: format!("security group {group_id}"),
+                deployment,
             });
         }
         Ok(found)
+    }
+
+    /// `CreateTags` with this deployment's tag on the instance and on the VM's security group
+    /// (found by name and `vm-id` tag only, as an untagged one is).
+    async fn adopt(&self, resource: &ManagedResource) -> Result<(), DriverError> {
+        let client = self.client(&resource.target.region);
+        let mut ids: Vec<String> = Vec::new();
+        match &resource.kind {
+            ManagedKind::Vm => ids.extend(resource.target.provider_id.clone()),
+            ManagedKind::Firewall(id) => ids.push(id.clone()),
+        }
+        if let Some(group) = self
+            .find_group_of(&client, resource.target.vm_id, false)
+            .await?
+        {
+            if !ids.contains(&group) {
+                ids.push(group);
+            }
+        }
+        if ids.is_empty() {
+            return Err(DriverError::NotFound(format!(
+                "nothing of VM {} to tag",
+                resource.target.vm_id
+            )));
+        }
+        client
+            .create_tags()
+            .set_resources(Some(ids))
+            .tags(
+                Tag::builder()
+                    .key(DeploymentId::TAG)
+                    .value(self.deployment.as_str())
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 }
 

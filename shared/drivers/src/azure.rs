@@ -35,14 +35,16 @@ use vmapi_core::cloud::{
 };
 use vmapi_core::ErrorChain;
 use vmapi_models::{
-    ConfidentialTech, Direction, Ports, Protocol, RuleAccess, SecurityRule, Sensitive, Timestamp,
-    VmId,
+    ConfidentialTech, DeploymentId, Direction, Ports, Protocol, RuleAccess, SecurityRule,
+    Sensitive, Timestamp, VmId,
 };
 
 /// Compute API version of every `Microsoft.Compute` call.
 pub const COMPUTE_API_VERSION: &str = "2024-03-01";
 /// Network API version of every `Microsoft.Network` call.
 pub const NETWORK_API_VERSION: &str = "2024-05-01";
+/// API version of the Tags API (`Microsoft.Resources/tags`), which `vmctl adopt` uses.
+pub const RESOURCES_API_VERSION: &str = "2021-04-01";
 /// `networkProfile.networkApiVersion` of VMs whose NIC and public IP are declared inline.
 pub const VM_NETWORK_API_VERSION: &str = "2020-11-01";
 /// Default Entra ID (login) base URL.
@@ -115,6 +117,9 @@ pub struct AzureConfig {
     /// How long start, stop, reboot, delete and network creation follow their operation before
     /// returning (default 30 s); the VM's state then shows the rest through `get`.
     pub operation_timeout: Duration,
+    /// This deployment: every resource is tagged with it, and only VMs and NSGs that carry it
+    /// are this deployment's (default `local`).
+    pub deployment: DeploymentId,
 }
 
 impl AzureConfig {
@@ -138,6 +143,7 @@ impl AzureConfig {
             managed_networks: true,
             os_disk_type: "Premium_LRS".into(),
             request_timeout: Duration::from_secs(10),
+            deployment: DeploymentId::local(),
             create_wait: Duration::from_secs(5),
             operation_timeout: Duration::from_secs(30),
         }
@@ -794,11 +800,7 @@ impl AzureDriver {
         }
         Ok(json!({
             "location": spec.region,
-            "tags": {
-                "managed-by": MANAGED_BY,
-                "vm-id": spec.vm_id.to_string(),
-                "team": spec.team.to_string(),
-            },
+            "tags": resource_tags(spec, &self.config.deployment),
             "properties": properties,
         }))
     }
@@ -1000,8 +1002,13 @@ impl CloudDriver for AzureDriver {
         let target = spec.target();
         // The firewall first (the NIC refers to it); put again on every attempt, so it holds
         // `spec.rules` also when an earlier attempt made the VM.
-        self.put_nsg(spec.vm_id, &spec.region, &resource_tags(spec), &spec.rules)
-            .await?;
+        self.put_nsg(
+            spec.vm_id,
+            &spec.region,
+            &resource_tags(spec, &self.config.deployment),
+            &spec.rules,
+        )
+        .await?;
         // An earlier attempt may have created it already: report that VM as it is.
         if let Some(existing) = self.get(&target).await? {
             return Ok(existing);
@@ -1134,7 +1141,11 @@ impl CloudDriver for AzureDriver {
             .to_string();
         let tags = match &current["tags"] {
             Value::Object(t) => Value::Object(t.clone()),
-            _ => json!({ "managed-by": MANAGED_BY, "vm-id": target.vm_id.to_string() }),
+            _ => json!({
+                "managed-by": MANAGED_BY,
+                "vm-id": target.vm_id.to_string(),
+                DeploymentId::TAG: self.config.deployment.as_str(),
+            }),
         };
         self.put_nsg(target.vm_id, &location, &tags, rules).await
     }
@@ -1162,14 +1173,50 @@ impl CloudDriver for AzureDriver {
         }
         Ok(found)
     }
+
+    /// Merges this deployment's tag into the VM's and its NSG's tags (Tags - Update At Scope,
+    /// `PATCH {id}/providers/Microsoft.Resources/tags/default`); an absent NSG is skipped.
+    async fn adopt(&self, resource: &ManagedResource) -> Result<(), DriverError> {
+        let nsg = match &resource.kind {
+            ManagedKind::Firewall(id) if safe_arm_id(id) => id.clone(),
+            _ => self.nsg_path(resource.target.vm_id),
+        };
+        let mut scopes = vec![nsg];
+        if let (ManagedKind::Vm, Some(vm)) = (&resource.kind, &resource.target.provider_id) {
+            if !is_vm_resource_id(vm) {
+                return Err(DriverError::InvalidSpec(format!("'{vm}' is not a VM id")));
+            }
+            scopes.insert(0, vm.clone());
+        }
+        let body = json!({
+            "operation": "Merge",
+            "properties": { "tags": { DeploymentId::TAG: self.config.deployment.as_str() } },
+        });
+        for (i, scope) in scopes.iter().enumerate() {
+            let url = self.url(
+                &format!("{scope}/providers/Microsoft.Resources/tags/default"),
+                RESOURCES_API_VERSION,
+            );
+            let resp = self.call(Method::PATCH, &url, Some(&body)).await?;
+            let optional_nsg = i + 1 == scopes.len() && resource.kind == ManagedKind::Vm;
+            if resp.status == StatusCode::NOT_FOUND && optional_nsg {
+                continue;
+            }
+            if !resp.status.is_success() {
+                return Err(resp.error());
+            }
+        }
+        Ok(())
+    }
 }
 
 // ----- mapping -----
 
 /// Tags of every resource made for a VM.
-fn resource_tags(spec: &VmSpec) -> Value {
+fn resource_tags(spec: &VmSpec, deployment: &DeploymentId) -> Value {
     json!({
         "managed-by": MANAGED_BY,
+        DeploymentId::TAG: deployment.as_str(),
         "vm-id": spec.vm_id.to_string(),
         "team": spec.team.to_string(),
     })
@@ -1374,6 +1421,7 @@ fn managed_resource(vm: &Value, region: &str) -> Option<ManagedResource> {
         },
         created_at,
         raw_state,
+        deployment: tag(DeploymentId::TAG).map(str::to_string),
     })
 }
 
@@ -1405,6 +1453,7 @@ fn orphaned_nsg(nsg: &Value, region: &str, vm_names: &HashSet<String>) -> Option
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string(),
+        deployment: tag(DeploymentId::TAG).map(str::to_string),
     })
 }
 

@@ -40,8 +40,13 @@ use vmapi_core::cloud::{
 };
 use vmapi_core::ErrorChain;
 use vmapi_models::{
-    ConfidentialTech, Direction, Protocol, RuleAccess, SecurityRule, Sensitive, Timestamp, VmId,
+    ConfidentialTech, DeploymentId, Direction, Protocol, RuleAccess, SecurityRule, Sensitive,
+    Timestamp, VmId,
 };
+
+/// Label on every namespace the service creates (beside its deployment's
+/// [`DeploymentId::TAG`]).
+pub const MANAGED_BY: (&str, &str) = ("managed-by", "vm-api");
 
 /// The public API endpoint.
 pub const DEFAULT_BASE_URL: &str = "https://api.kraudcloud.com";
@@ -76,6 +81,9 @@ pub struct KraudConfig {
     pub token: Sensitive,
     /// API base URL, normally [`DEFAULT_BASE_URL`] (tests point it at a local server).
     pub base_url: String,
+    /// This deployment: namespaces are labelled with it, and only those that carry it are this
+    /// deployment's (default `local`).
+    pub deployment: DeploymentId,
 }
 
 impl KraudConfig {
@@ -84,6 +92,7 @@ impl KraudConfig {
         KraudConfig {
             token,
             base_url: DEFAULT_BASE_URL.to_string(),
+            deployment: DeploymentId::local(),
         }
     }
 }
@@ -92,6 +101,7 @@ impl KraudConfig {
 pub struct KraudDriver {
     client: Client,
     base: Url,
+    deployment: DeploymentId,
     launch_wait: Duration,
     launch_poll: Duration,
 }
@@ -148,6 +158,7 @@ impl KraudDriver {
         Ok(KraudDriver {
             client,
             base,
+            deployment: config.deployment,
             launch_wait: LAUNCH_WAIT,
             launch_poll: LAUNCH_POLL,
         })
@@ -220,7 +231,13 @@ impl KraudDriver {
         let body = serde_json::json!({
             "apiVersion": "v1",
             "kind": "Namespace",
-            "metadata": { "name": ns },
+            "metadata": {
+                "name": ns,
+                "labels": {
+                    MANAGED_BY.0: MANAGED_BY.1,
+                    DeploymentId::TAG: self.deployment.as_str(),
+                },
+            },
         });
         let req = self
             .request(Method::POST, &["api", "v1", "namespaces"], &[])
@@ -578,9 +595,31 @@ impl CloudDriver for KraudDriver {
                     },
                     created_at,
                     raw_state: display.or(phase).unwrap_or_default().trim().to_string(),
+                    deployment: ns
+                        .metadata
+                        .as_ref()
+                        .and_then(|m| m.labels.as_ref()?.get(DeploymentId::TAG).cloned()),
                 }
             })
             .collect())
+    }
+
+    /// Labels the VM's namespace with this deployment (`PATCH /api/v1/namespaces/{ns}`, a JSON
+    /// merge patch of `metadata.labels`).
+    async fn adopt(&self, resource: &ManagedResource) -> Result<(), DriverError> {
+        let ns = Self::namespace_of(resource.target.vm_id);
+        let body = serde_json::json!({
+            "metadata": { "labels": {
+                MANAGED_BY.0: MANAGED_BY.1,
+                DeploymentId::TAG: self.deployment.as_str(),
+            } }
+        });
+        let req = self
+            .request(Method::PATCH, &["api", "v1", "namespaces", &ns], &[])
+            .header(CONTENT_TYPE, "application/merge-patch+json")
+            .body(body.to_string());
+        self.call(req, "patch namespace labels").await?;
+        Ok(())
     }
 }
 
@@ -679,6 +718,8 @@ struct ObjectMeta {
     creation_timestamp: Option<String>,
     #[serde(rename = "deletionTimestamp", default)]
     deletion_timestamp: Option<String>,
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Deserialize)]
@@ -1212,6 +1253,7 @@ mod tests {
         let driver = KraudDriver::new(KraudConfig {
             token: Sensitive::new("kraud-token-value".into()),
             base_url: format!("http://{}", closed_port()),
+            deployment: vmapi_models::DeploymentId::local(),
         })
         .unwrap();
         let e = driver.get(&target()).await.expect_err("nobody listens");

@@ -40,6 +40,9 @@ struct State {
 /// The simulated cloud.
 pub struct SimulatedDriver {
     delay: Duration,
+    /// The deployment its VMs are listed as (`local` unless set): all of them are this
+    /// process's.
+    deployment: vmapi_models::DeploymentId,
     state: Mutex<State>,
 }
 
@@ -48,8 +51,15 @@ impl SimulatedDriver {
     pub fn new(delay: Duration) -> Self {
         SimulatedDriver {
             delay,
+            deployment: vmapi_models::DeploymentId::local(),
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// Lists its VMs as `deployment`'s.
+    pub fn for_deployment(mut self, deployment: vmapi_models::DeploymentId) -> Self {
+        self.deployment = deployment;
+        self
     }
 
     /// Makes every later create fail with `error` (`None`: work again).
@@ -260,6 +270,7 @@ impl CloudDriver for SimulatedDriver {
                     },
                     created_at: Some(vm.created),
                     raw_state: view.raw_state,
+                    deployment: Some(self.deployment.to_string()),
                 })
             })
             .collect();

@@ -51,6 +51,7 @@ fn driver_with(api: &KraudApi, token: &str) -> KraudDriver {
     KraudDriver::new(KraudConfig {
         token: Sensitive::new(token.into()),
         base_url: api.base_url.clone(),
+        deployment: vmapi_models::DeploymentId::local(),
     })
     .expect("driver")
     .with_launch_wait(Duration::from_millis(300), Duration::from_millis(10))
@@ -283,6 +284,7 @@ async fn a_bad_token_is_unauthorized() {
     let empty = KraudDriver::new(KraudConfig {
         token: Sensitive::new("  ".into()),
         base_url: api.base_url.clone(),
+        deployment: vmapi_models::DeploymentId::local(),
     });
     assert!(matches!(empty, Err(DriverError::Unauthorized(_))));
 }
@@ -402,6 +404,7 @@ async fn conflicts_throttling_and_outages_map_to_retryable_errors() {
     let offline = KraudDriver::new(KraudConfig {
         token: Sensitive::new("t".into()),
         base_url: format!("http://{closed}"),
+        deployment: vmapi_models::DeploymentId::local(),
     })
     .unwrap();
     let err = offline.get(&spec.target()).await.expect_err("offline");

@@ -7,6 +7,7 @@
 pub mod activity;
 pub mod catalog;
 pub mod credentials;
+pub mod deployment;
 pub mod ids;
 pub mod money;
 pub mod names;
@@ -27,6 +28,7 @@ pub use credentials::{
     CloudKind, CredentialScope, Login, LoginSecret, SecretOwner, SecretPath, SecretRef, Sensitive,
     SshPublicKey, VmCredentials,
 };
+pub use deployment::{DeploymentId, Ownership};
 pub use ids::{
     BillingSettingsId, CloudProviderId, IpConfigId, ObjectId, PriceId, ProjectId, ProviderId,
     SecurityRuleId, SizeId, SubscriptionId, TeamId, UserId, VmId,

@@ -40,6 +40,21 @@ pub struct ProvisionConfig {
     pub kraud_credentials_secret: String,
     /// Timing.
     pub options: ProvisionerOptions,
+    /// This deployment (`DEPLOYMENT_ID`; `local` outside Lambda when unset): the drivers tag
+    /// what they make with it and find only what carries it.
+    pub deployment: vmapi_models::DeploymentId,
+}
+
+/// `DEPLOYMENT_ID` through `get` (required in Lambda).
+fn deployment(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<vmapi_models::DeploymentId, ProvisionConfigError> {
+    let var = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+    vmapi_models::DeploymentId::from_setting(
+        var(vmapi_models::DeploymentId::ENV).as_deref(),
+        var("AWS_LAMBDA_FUNCTION_NAME").is_some(),
+    )
+    .map_err(|e| ProvisionConfigError(e.0))
 }
 
 /// Default of `CLOUD_SECRETS_PREFIX`.
@@ -127,6 +142,7 @@ impl ProvisionConfig {
                 )?,
                 deleted_retention: days("CLEANUP_DELETED_RETENTION_DAYS", 30)?,
             },
+            deployment: deployment(&get)?,
         })
     }
 }
@@ -170,6 +186,7 @@ pub fn cleanup_policy_from_vars(
             as usize,
         orphan_grace: Duration::from_secs(60 * num("CLEANUP_ORPHAN_GRACE_MINUTES", 60)?),
         regions: cloud_regions(var("CLEANUP_CLOUD_REGIONS"), var("AWS_REGION"))?,
+        deployment: deployment(&get)?,
     })
 }
 

@@ -88,6 +88,10 @@ impl CloudDriver for LazyDriver {
         self.driver().await?.list_managed(region).await
     }
 
+    async fn adopt(&self, resource: &ManagedResource) -> Result<(), DriverError> {
+        self.driver().await?.adopt(resource).await
+    }
+
     async fn apply_rules(
         &self,
         target: &CloudTarget,

@@ -92,10 +92,15 @@ pub fn drivers(
     sdk: &aws_config::SdkConfig,
     secrets: &Arc<dyn SecretStore>,
 ) -> Drivers {
-    let simulated = Arc::new(SimulatedDriver::new(config.simulated_delay));
+    let simulated = Arc::new(
+        SimulatedDriver::new(config.simulated_delay).for_deployment(config.deployment.clone()),
+    );
     let mut drivers = Drivers::new();
     drivers = match config.aws {
-        Choice::Real => drivers.with(CloudKind::Aws, Arc::new(AwsDriver::new(sdk.clone()))),
+        Choice::Real => drivers.with(
+            CloudKind::Aws,
+            Arc::new(AwsDriver::new(sdk.clone(), config.deployment.clone())),
+        ),
         Choice::Simulated => drivers.with(CloudKind::Aws, simulated.clone()),
     };
     drivers = match config.azure {
@@ -163,6 +168,7 @@ async fn azure_driver(
     if let Some(base) = doc.login_base {
         azure.login_base = base;
     }
+    azure.deployment = config.deployment.clone();
     let driver = AzureDriver::new(azure)
         .map_err(|e| DriverError::Unauthorized(format!("Azure driver: {e}")))?;
     Ok(Arc::new(driver))
@@ -175,6 +181,7 @@ async fn kraud_driver(
     let path = config.cloud_secret_path(&config.kraud_credentials_secret);
     let doc: KraudCredentials = read_credentials(secrets, &path).await?;
     let mut kraud = KraudConfig::new(Sensitive::new(doc.token));
+    kraud.deployment = config.deployment.clone();
     if let Some(base) = doc.base_url {
         kraud.base_url = base;
     }

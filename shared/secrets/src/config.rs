@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use vmapi_models::{CredentialScope, Sensitive};
+use vmapi_models::{CredentialScope, DeploymentId, Sensitive};
 
 /// A configuration problem found at start-up.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +71,9 @@ pub struct SecretsConfig {
     pub scope: CredentialScope,
     /// How long reads are cached per container (0 disables the cache).
     pub cache_ttl: Duration,
+    /// This deployment (`DEPLOYMENT_ID`): new secrets carry it, and cleanup and `vmctl adopt`
+    /// consider only secrets that carry it.
+    pub deployment: DeploymentId,
 }
 
 /// Default Vault KV v2 mount: the platform's.
@@ -90,6 +93,11 @@ impl SecretsConfig {
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, SecretsConfigError> {
         let var = |name: &str| get(name).filter(|v| !v.trim().is_empty());
         let err = |m: String| SecretsConfigError(m);
+        let deployment = DeploymentId::from_setting(
+            var(DeploymentId::ENV).as_deref(),
+            var("AWS_LAMBDA_FUNCTION_NAME").is_some(),
+        )
+        .map_err(|e| err(e.0))?;
         let scope = match var("CREDENTIAL_SCOPE") {
             Some(v) => {
                 CredentialScope::parse(&v).map_err(|e| err(format!("CREDENTIAL_SCOPE: {e}")))?
@@ -183,6 +191,7 @@ impl SecretsConfig {
             backend,
             scope,
             cache_ttl,
+            deployment,
         })
     }
 }

@@ -20,10 +20,15 @@ pub fn build(config: &SecretsConfig, sdk: &SdkConfig) -> Arc<dyn SecretStore> {
         Backend::SecretsManager(sm) => Arc::new(SecretsManagerStore::new(
             aws_sdk_secretsmanager::Client::new(sdk),
             sm.clone(),
+            config.deployment.clone(),
         )),
         Backend::Vault(v) => {
             let needs_aws = matches!(v.auth, VaultAuth::AwsIam { .. });
-            Arc::new(VaultStore::new(v.clone(), needs_aws.then(|| sdk.clone())))
+            Arc::new(VaultStore::new(
+                v.clone(),
+                needs_aws.then(|| sdk.clone()),
+                config.deployment.clone(),
+            ))
         }
     };
     if config.cache_ttl.is_zero() {

@@ -7,7 +7,7 @@ use aws_sdk_secretsmanager::Client;
 use uuid::Uuid;
 use vmapi_aws::{map_sdk, Dependency};
 use vmapi_core::{Created, Error, ManagedSecret, Result, SecretLabels, SecretStore};
-use vmapi_models::{LoginSecret, SecretPath, Sensitive, Timestamp};
+use vmapi_models::{DeploymentId, LoginSecret, SecretPath, Sensitive, Timestamp};
 
 use crate::config::SecretsManagerConfig;
 
@@ -19,12 +19,17 @@ pub const MANAGED_BY_TAG: (&str, &str) = ("managed-by", "vm-api");
 pub struct SecretsManagerStore {
     client: Client,
     config: SecretsManagerConfig,
+    deployment: DeploymentId,
 }
 
 impl SecretsManagerStore {
-    /// A store over `client`.
-    pub fn new(client: Client, config: SecretsManagerConfig) -> Self {
-        SecretsManagerStore { client, config }
+    /// A store over `client` whose new secrets carry `deployment`'s tag.
+    pub fn new(client: Client, config: SecretsManagerConfig, deployment: DeploymentId) -> Self {
+        SecretsManagerStore {
+            client,
+            config,
+            deployment,
+        }
     }
 
     /// The secret name of a path.
@@ -88,6 +93,7 @@ impl SecretStore for SecretsManagerStore {
         );
         let mut tags = vec![
             tag(MANAGED_BY_TAG.0, MANAGED_BY_TAG.1),
+            tag(DeploymentId::TAG, self.deployment.as_str()),
             tag("team", labels.team.to_string()),
             tag("scope", if labels.vm.is_some() { "vm" } else { "team" }),
         ];
@@ -173,8 +179,15 @@ impl SecretStore for SecretsManagerStore {
                 let Some(path) = path.filter(|p| ours && p.owner().is_some()) else {
                     continue;
                 };
+                let deployment = entry
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == Some(DeploymentId::TAG))
+                    .and_then(|t| t.value())
+                    .map(str::to_string);
                 found.push(ManagedSecret {
                     path,
+                    deployment,
                     created_at: entry
                         .created_date()
                         .and_then(|d| Timestamp::from_unix_millis(d.secs() * 1000).ok()),
@@ -186,6 +199,17 @@ impl SecretStore for SecretsManagerStore {
             }
         }
         Ok(found)
+    }
+
+    async fn adopt(&self, path: &SecretPath) -> Result<()> {
+        self.client
+            .tag_resource()
+            .secret_id(self.name(path))
+            .tags(tag(DeploymentId::TAG, self.deployment.as_str()))
+            .send()
+            .await
+            .map_err(|e| map_sdk(Dependency::SecretStore, "TagResource", e))?;
+        Ok(())
     }
 
     fn backend(&self) -> &'static str {

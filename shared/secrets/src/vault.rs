@@ -14,11 +14,11 @@ use aws_smithy_runtime_api::client::identity::Identity;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use tokio::sync::Mutex;
-use vaultrs::api::kv2::requests::SetSecretRequestOptions;
+use vaultrs::api::kv2::requests::{SetSecretMetadataRequest, SetSecretRequestOptions};
 use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
 use vmapi_core::{Created, Error, ManagedSecret, Result, SecretLabels, SecretStore};
-use vmapi_models::{LoginSecret, SecretPath, Sensitive, TeamId, Timestamp};
+use vmapi_models::{DeploymentId, LoginSecret, SecretPath, Sensitive, TeamId, Timestamp};
 
 use crate::config::{VaultAuth, VaultConfig};
 
@@ -37,15 +37,17 @@ pub struct VaultStore {
     /// AWS settings for IAM login.
     sdk: Option<SdkConfig>,
     session: Mutex<Option<Session>>,
+    deployment: DeploymentId,
 }
 
 impl VaultStore {
     /// A store; nothing is sent until the first call. `sdk` is needed for AWS IAM login.
-    pub fn new(config: VaultConfig, sdk: Option<SdkConfig>) -> Self {
+    pub fn new(config: VaultConfig, sdk: Option<SdkConfig>, deployment: DeploymentId) -> Self {
         VaultStore {
             config,
             sdk,
             session: Mutex::new(None),
+            deployment,
         }
     }
 
@@ -299,27 +301,40 @@ impl SecretStore for VaultStore {
         _labels: SecretLabels,
     ) -> Result<Created> {
         let mount = self.config.mount.as_str();
-        self.with_client("write", |c| async move {
-            // cas = 0: write only if nothing is at the path.
-            match vaultrs::kv2::set_with_options(
-                c.as_ref(),
-                mount,
-                path.as_str(),
-                secret,
-                SetSecretRequestOptions { cas: 0 },
-            )
-            .await
-            {
-                Ok(_) => Ok(Created::Created),
-                Err(ClientError::APIError { code: 400, errors })
-                    if errors.iter().any(|m| m.contains("check-and-set")) =>
+        let created = self
+            .with_client("write", |c| async move {
+                // cas = 0: write only if nothing is at the path.
+                match vaultrs::kv2::set_with_options(
+                    c.as_ref(),
+                    mount,
+                    path.as_str(),
+                    secret,
+                    SetSecretRequestOptions { cas: 0 },
+                )
+                .await
                 {
-                    Ok(Created::AlreadyExists)
+                    Ok(_) => Ok(Created::Created),
+                    Err(ClientError::APIError { code: 400, errors })
+                        if errors.iter().any(|m| m.contains("check-and-set")) =>
+                    {
+                        Ok(Created::AlreadyExists)
+                    }
+                    Err(e) => Err(e),
                 }
-                Err(e) => Err(e),
+            })
+            .await?;
+        if created == Created::AlreadyExists {
+            return Ok(created);
+        }
+        // The deployment's mark in the secret's custom_metadata. Without it the login would be
+        // nobody's, so a failure takes the new secret back out.
+        if let Err(e) = self.mark(path, None).await {
+            if let Err(undo) = self.delete(path).await {
+                tracing::warn!(secret = %path, error = %vmapi_core::ErrorChain(&undo), "a login without its deployment mark could not be removed; it is reported by cleanup as untagged");
             }
-        })
-        .await
+            return Err(e);
+        }
+        Ok(created)
     }
 
     async fn delete(&self, path: &SecretPath) -> Result<()> {
@@ -394,11 +409,25 @@ impl SecretStore for VaultStore {
             if let Some(meta) = meta {
                 found.push(ManagedSecret {
                     created_at: Timestamp::parse(&meta.created_time).ok(),
+                    deployment: meta
+                        .custom_metadata
+                        .as_ref()
+                        .and_then(|m| m.get(DeploymentId::TAG).cloned()),
                     path,
                 });
             }
         }
         Ok(found)
+    }
+
+    async fn adopt(&self, path: &SecretPath) -> Result<()> {
+        let mount = self.config.mount.as_str();
+        let meta = self
+            .with_client("read metadata", |c| async move {
+                vaultrs::kv2::read_metadata(c.as_ref(), mount, path.as_str()).await
+            })
+            .await?;
+        self.mark(path, meta.custom_metadata).await
     }
 
     fn backend(&self) -> &'static str {
@@ -407,6 +436,30 @@ impl SecretStore for VaultStore {
 }
 
 impl VaultStore {
+    /// Writes the secret's `custom_metadata` as `existing` (its current entries, kept) plus
+    /// `managed-by` and this deployment's [`DeploymentId::TAG`].
+    async fn mark(
+        &self,
+        path: &SecretPath,
+        existing: Option<std::collections::HashMap<String, String>>,
+    ) -> Result<()> {
+        let mount = self.config.mount.as_str();
+        let mut custom = existing.unwrap_or_default();
+        custom.insert("managed-by".into(), "vm-api".into());
+        custom.insert(DeploymentId::TAG.into(), self.deployment.to_string());
+        let custom = &custom;
+        self.with_client("write metadata", |c| async move {
+            vaultrs::kv2::set_metadata(
+                c.as_ref(),
+                mount,
+                path.as_str(),
+                Some(SetSecretMetadataRequest::builder().custom_metadata(custom.clone())),
+            )
+            .await
+        })
+        .await
+    }
+
     /// The keys below `dir` (folders end in `/`); an absent folder is empty.
     async fn list_dir(&self, mount: &str, dir: &str) -> Result<Vec<String>> {
         self.with_client("list", |c| async move {
@@ -478,6 +531,7 @@ mod tests {
                 auth: VaultAuth::Token(Sensitive::new("vault-token-value".into())),
             },
             None,
+            DeploymentId::local(),
         );
         let e = store
             .read(&SecretPath::from_text("t/user/root"))

@@ -42,6 +42,7 @@ fn cleanup(app: &TestApp, provisioner: Option<Provisioner>, dry_run: bool) -> Cl
                 (CloudKind::Azure, String::new()),
                 (CloudKind::Kraud, String::new()),
             ],
+            deployment: vmapi_models::DeploymentId::local(),
         },
     )
 }
@@ -183,28 +184,6 @@ async fn every_kind_of_staleness_is_handled_and_healthy_vms_are_left_alone() {
         (0, 0, 0),
         "{again:#?}"
     );
-}
-
-fn spec_of(v: &VmRecord) -> vmapi_core::cloud::VmSpec {
-    vmapi_core::cloud::VmSpec {
-        vm_id: v.id,
-        team: v.team,
-        name: v.name.to_string(),
-        region: v.region.datacenter.name.clone(),
-        size: "s".into(),
-        memory_gb: 1,
-        vcpus: 1,
-        disk_gb: 1,
-        image: "i".into(),
-        login: vmapi_core::cloud::LoginSpec {
-            username: "root".into(),
-            public_keys: vec![],
-            password_hash: None,
-            password: None,
-        },
-        confidential: None,
-        rules: vec![],
-    }
 }
 
 #[tokio::test]
@@ -658,7 +637,10 @@ async fn orphaned_ec2_instances_are_terminated_on_moto() {
     const REGION: &str = "ap-southeast-2";
     let app = TestApp::spawn().await;
     let sdk = vmapi_aws::sdk_config().await;
-    let aws = Arc::new(AwsDriver::new(sdk.clone()));
+    let aws = Arc::new(AwsDriver::new(
+        sdk.clone(),
+        vmapi_models::DeploymentId::local(),
+    ));
     let mut stray = demo_vm("stray", VmStatus::Running);
     stray.region.datacenter.name = REGION.into();
     let mut spec = spec_of(&stray);

@@ -489,6 +489,7 @@ async fn unreachable_secrets_manager() -> Arc<dyn SecretStore> {
             kms_key_id: None,
             recovery_window_days: 0,
         },
+        vmapi_models::DeploymentId::local(),
     ))
 }
 
@@ -649,6 +650,7 @@ async fn vault_aws_iam_login_sends_a_signed_sts_request_and_logs_in_again_when_r
             },
         },
         Some(sdk),
+        vmapi_models::DeploymentId::local(),
     );
     let path = SecretPath::from_text("team/user/root");
     assert!(store.read(&path).await.unwrap().is_none());

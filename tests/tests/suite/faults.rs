@@ -290,6 +290,7 @@ async fn store_on(moto: &LocalService, prefix: &str) -> Arc<SecretsManagerStore>
             kms_key_id: None,
             recovery_window_days: 0,
         },
+        vmapi_models::DeploymentId::local(),
     ))
 }
 
@@ -332,6 +333,7 @@ fn cleanup_job(app: &TestApp, provisioner: vmapi_core::Provisioner) -> Cleanup {
             max_candidates: 500,
             orphan_grace: Duration::ZERO,
             regions: vec![(CloudKind::Kraud, String::new())],
+            deployment: vmapi_models::DeploymentId::local(),
         },
     )
 }

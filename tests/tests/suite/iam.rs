@@ -155,6 +155,7 @@ async fn every_function_policy_covers_the_calls_its_code_makes() {
             kms_key_id: None,
             recovery_window_days: 0,
         },
+        vmapi_models::DeploymentId::local(),
     );
     let app = TestApp::spawn_opts(Options {
         client: Some(counter.client().await),

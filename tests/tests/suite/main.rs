@@ -7,6 +7,7 @@ mod blocked;
 mod cleanup;
 mod credentials;
 mod deploy;
+mod deployments;
 mod faults;
 mod iam;
 mod idempotency;

@@ -137,7 +137,13 @@ async fn lifecycle_on_aws_ec2_with_moto() {
         std::env::var("AWS_ENDPOINT_URL_EC2").is_ok_and(|v| v.contains("127.0.0.1")),
         "AWS_ENDPOINT_URL_EC2 must point at moto: run the tests with `make test`"
     );
-    let drivers = Drivers::new().with(CloudKind::Aws, Arc::new(AwsDriver::new(sdk.clone())));
+    let drivers = Drivers::new().with(
+        CloudKind::Aws,
+        Arc::new(AwsDriver::new(
+            sdk.clone(),
+            vmapi_models::DeploymentId::local(),
+        )),
+    );
     let p = app.provisioner(drivers);
     let id = create_body(&app, &catalog_request("968c", "9746", "970c", "aws-web-1")).await;
     app.settle(&p, &id).await;
@@ -244,7 +250,10 @@ async fn a_confidential_size_without_sev_snp_fails_instead_of_falling_back() {
     // moto ignores CpuOptions, so the instance comes back without SEV-SNP: that must be status 6.
     let app = TestApp::spawn().await;
     let sdk = vmapi_aws::sdk_config().await;
-    let p = app.provisioner(Drivers::new().with(CloudKind::Aws, Arc::new(AwsDriver::new(sdk))));
+    let p = app.provisioner(Drivers::new().with(
+        CloudKind::Aws,
+        Arc::new(AwsDriver::new(sdk, vmapi_models::DeploymentId::local())),
+    ));
     let id = create_body(&app, &catalog_request("968c", "9747", "970d", "snp-1")).await;
     app.settle(&p, &id).await;
     let vm = app.get(&vm_path(&id), OWNER).await.expect(200).json;

@@ -516,9 +516,10 @@ async fn the_provisioner_applies_rules_on_aws_and_removes_the_group_with_the_vm(
     let app = TestApp::spawn().await;
     let sdk = vmapi_aws::sdk_config().await;
     let client = ec2().await;
-    let p = app.provisioner(
-        vmapi_core::Drivers::new().with(CloudKind::Aws, Arc::new(AwsDriver::new(sdk))),
-    );
+    let p = app.provisioner(vmapi_core::Drivers::new().with(
+        CloudKind::Aws,
+        Arc::new(AwsDriver::new(sdk, vmapi_models::DeploymentId::local())),
+    ));
     let seed = demo_seed();
     let aws = seed
         .providers

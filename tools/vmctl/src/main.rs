@@ -107,6 +107,14 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Tag the logins and cloud resources made before deployment ids (only `managed-by`) whose
+    /// VM or team is in this table with this deployment's id (DEPLOYMENT_ID), so cleanup and
+    /// the IAM conditions reach them; prints one line each. Run once after upgrading.
+    Adopt {
+        /// Report what would be tagged; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Local run: create the table if needed, load the demo data, write a demo token, serve.
     Dev {
         /// Address to bind.
@@ -287,6 +295,33 @@ fn provision_summary(c: &vmapi_provision::ProvisionConfig) -> String {
     )
 }
 
+/// The table, the provisioner and the cleanup settings as the cleanup function builds them
+/// (`vmctl cleanup`, `vmctl adopt`).
+async fn operator_provisioner(
+    table: &str,
+) -> Result<
+    (
+        Arc<DynamoRepository>,
+        vmapi_core::Provisioner,
+        vmapi_core::CleanupPolicy,
+    ),
+    AnyError,
+> {
+    let repo = Arc::new(DynamoRepository::new(
+        dynamodb_client().await,
+        table,
+        RepositoryOptions::default(),
+    ));
+    let policy = vmapi_provision::config::cleanup_policy_from_vars(|k| std::env::var(k).ok())?;
+    let secrets = SecretsConfig::from_env()?;
+    let sdk = vmapi_aws::sdk_config().await;
+    let store = vmapi_secrets::build(&secrets, &sdk);
+    let provision = vmapi_provision::ProvisionConfig::from_env()?;
+    let provisioner =
+        vmapi_provision::provisioner(&provision, &secrets, &sdk, repo.clone(), store).await?;
+    Ok((repo, provisioner, policy))
+}
+
 /// `vmctl block` / `vmctl unblock`.
 async fn block(table: &str, id: &str, blocked: bool) -> Result<(), AnyError> {
     let id = vmapi_models::VmId::parse(id)?;
@@ -396,21 +431,8 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
         Command::Block { id } => block(&cli.table, &id, true).await?,
         Command::Unblock { id } => block(&cli.table, &id, false).await?,
         Command::Cleanup { dry_run } => {
-            let repo = Arc::new(DynamoRepository::new(
-                dynamodb_client().await,
-                &cli.table,
-                RepositoryOptions::default(),
-            ));
-            let mut policy =
-                vmapi_provision::config::cleanup_policy_from_vars(|k| std::env::var(k).ok())?;
+            let (repo, provisioner, mut policy) = operator_provisioner(&cli.table).await?;
             policy.dry_run |= dry_run;
-            let secrets = SecretsConfig::from_env()?;
-            let sdk = vmapi_aws::sdk_config().await;
-            let store = vmapi_secrets::build(&secrets, &sdk);
-            let provision = vmapi_provision::ProvisionConfig::from_env()?;
-            let provisioner =
-                vmapi_provision::provisioner(&provision, &secrets, &sdk, repo.clone(), store)
-                    .await?;
             let cleanup = vmapi_core::Cleanup::new(
                 repo,
                 Arc::new(vmapi_core::SystemClock),
@@ -419,7 +441,7 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             );
             let summary = vmapi_provision::cleanup::run_once(&cleanup).await?;
             eprintln!(
-                "cleanup{}: {} candidates, {} repaired, {} deleted, {} purged, {} failed, {} skipped, {} deferred",
+                "cleanup{}: {} candidates, {} repaired, {} deleted, {} purged, {} failed, {} skipped, {} deferred, {} reconciled, {} untagged (reported, left alone; see vmctl adopt)",
                 if summary.dry_run { " (dry run, nothing changed)" } else { "" },
                 summary.candidates,
                 summary.repaired,
@@ -427,8 +449,36 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 summary.purged,
                 summary.failed,
                 summary.skipped,
-                summary.deferred
+                summary.deferred,
+                summary.reconciled,
+                summary.untagged
             );
+        }
+        Command::Adopt { dry_run } => {
+            let (repo, provisioner, policy) = operator_provisioner(&cli.table).await?;
+            let repo: Arc<dyn vmapi_core::Repository> = repo;
+            let summary = vmapi_core::adopt::adopt(
+                &repo,
+                &provisioner,
+                &policy.regions,
+                &policy.deployment,
+                dry_run,
+            )
+            .await;
+            for line in &summary.actions {
+                println!("{line}");
+            }
+            eprintln!(
+                "adopt{} for deployment {}: {} tagged, {} left untagged (not this table's), {} failed",
+                if dry_run { " (dry run, nothing changed)" } else { "" },
+                policy.deployment,
+                summary.adopted,
+                summary.left,
+                summary.failed
+            );
+            if summary.failed > 0 {
+                return Err(format!("{} could not be tagged; run again", summary.failed).into());
+            }
         }
         Command::Dev {
             host,

@@ -47,6 +47,7 @@ pub const SUBSCRIPTION: &str = "00000000-1111-2222-3333-444444444444";
 pub const RESOURCE_GROUP: &str = "vm-api-test";
 pub const COMPUTE: &str = "2024-03-01";
 pub const NETWORK: &str = "2024-05-01";
+pub const RESOURCES: &str = "2021-04-01";
 /// The pre-existing network of region `westeurope`.
 pub const SHARED_VNET: &str = "shared-westeurope";
 
@@ -371,6 +372,14 @@ impl ArmServer {
                 created: time_created(number),
             },
         );
+    }
+
+    /// The tags of a VM of this name.
+    pub fn vm_tags(&self, name: &str) -> Option<Value> {
+        self.inner()
+            .vms
+            .get(&name.to_ascii_lowercase())
+            .map(|vm| vm.model["tags"].clone())
     }
 
     /// Whether a VM of this name exists (in any state).
@@ -703,6 +712,15 @@ fn route(
             &format!("Resource group '{}' could not be found.", segments[3]),
         );
     }
+    if let [head @ .., "providers", "microsoft.resources", "tags", "default"] = &lower[4..] {
+        if api_version != RESOURCES {
+            return bad_api_version(&api_version);
+        }
+        if *method != Method::PATCH {
+            return arm_error(405, "MethodNotAllowed", "method not allowed");
+        }
+        return merge_tags(inner, head, &segments, body);
+    }
     match &lower[4..] {
         ["providers", "microsoft.compute", "virtualmachines"] => {
             if api_version != COMPUTE {
@@ -753,6 +771,48 @@ fn route(
         }
         _ => arm_error(404, "InvalidResourceType", "unknown resource type"),
     }
+}
+
+/// `PATCH {resource}/providers/Microsoft.Resources/tags/default` (Tags - Update At Scope) with
+/// `operation: Merge` on a VM or an NSG of the resource group.
+fn merge_tags(inner: &mut Inner, head: &[&str], segments: &[&str], body: &str) -> Response {
+    let Ok(body) = serde_json::from_str::<Value>(body) else {
+        return invalid("body", "The request body is not JSON.");
+    };
+    if body["operation"].as_str() != Some("Merge") {
+        return invalid("operation", "Only Merge is supported here.");
+    }
+    let Some(new) = body.pointer("/properties/tags").and_then(Value::as_object) else {
+        return invalid("properties.tags", "Tags are required.");
+    };
+    let name = segments[7];
+    let tags = match head {
+        ["providers", "microsoft.compute", "virtualmachines", _] => {
+            match inner.vms.get_mut(&name.to_ascii_lowercase()) {
+                Some(vm) => &mut vm.model["tags"],
+                None => return not_found("Microsoft.Compute/virtualMachines", name),
+            }
+        }
+        ["providers", "microsoft.network", "networksecuritygroups", _] => {
+            match inner.nsgs.get_mut(name) {
+                Some(nsg) => &mut nsg["tags"],
+                None => return not_found("Microsoft.Network/networkSecurityGroups", name),
+            }
+        }
+        _ => return arm_error(404, "InvalidResourceType", "unknown resource type"),
+    };
+    if !tags.is_object() {
+        *tags = json!({});
+    }
+    for (k, v) in new {
+        tags[k] = v.clone();
+    }
+    let merged = tags.clone();
+    json_response(
+        200,
+        vec![],
+        Some(json!({ "name": "default", "properties": { "tags": merged } })),
+    )
 }
 
 fn bad_api_version(version: &str) -> Response {

@@ -115,6 +115,8 @@ struct SimNamespace {
     created: String,
     /// Set once a deletion has begun (`deletionTimestamp`, phase `Terminating`).
     deleting: Option<String>,
+    /// `metadata.labels`.
+    labels: serde_json::Map<String, Value>,
 }
 
 #[derive(Clone, Debug)]
@@ -191,7 +193,10 @@ impl KraudApi {
                 "/api/v1/namespaces",
                 post(create_namespace).get(list_namespaces),
             )
-            .route("/api/v1/namespaces/{name}", delete(delete_namespace))
+            .route(
+                "/api/v1/namespaces/{name}",
+                delete(delete_namespace).patch(patch_namespace),
+            )
             .route(
                 "/api/v1/namespaces/{namespace}/pods/{pod}",
                 patch(patch_pod),
@@ -253,9 +258,26 @@ impl KraudApi {
 
     /// Adds a namespace as if someone else had created it (no pod).
     pub fn add_namespace(&self, name: &str) {
+        self.add_namespace_labelled(name, &[]);
+    }
+
+    /// Adds a namespace with `labels`, as if someone else had created it (no pod).
+    pub fn add_namespace_labelled(&self, name: &str, labels: &[(&str, &str)]) {
         let mut st = self.inner.lock().unwrap();
-        let ns = new_namespace(&mut st, name);
+        let mut ns = new_namespace(&mut st, name);
+        for (k, v) in labels {
+            ns.labels.insert(k.to_string(), json!(v));
+        }
         st.namespaces.push(ns);
+    }
+
+    /// The labels of a namespace.
+    pub fn namespace_labels(&self, name: &str) -> Option<serde_json::Map<String, Value>> {
+        let st = self.inner.lock().unwrap();
+        st.namespaces
+            .iter()
+            .find(|n| n.name == name)
+            .map(|n| n.labels.clone())
     }
 
     /// Adds a running pod (and its deployment) to an existing namespace, as if someone else
@@ -435,10 +457,61 @@ async fn create_namespace(State(s): State<Shared>, body: Bytes) -> Response {
     if st.namespaces.iter().any(|n| n.name == name) {
         return error(409, format!("namespace {name} already exists"));
     }
-    let ns = new_namespace(&mut st, &name);
+    let mut ns = new_namespace(&mut st, &name);
+    match v.pointer("/metadata/labels") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(labels)) if labels.values().all(Value::is_string) => {
+            ns.labels = labels.clone();
+        }
+        Some(_) => return error(400, "metadata.labels must map strings to strings"),
+    }
     let body = namespace_json(&ns);
     st.namespaces.push(ns);
     Json(body).into_response()
+}
+
+/// `PATCH /api/v1/namespaces/{name}` (patchNamespace): a JSON merge patch of
+/// `metadata.labels` (a `null` value removes a label); nothing else may be patched.
+async fn patch_namespace(
+    State(s): State<Shared>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type.starts_with("application/merge-patch+json") {
+        return error(415, format!("unsupported patch type '{content_type}'"));
+    }
+    let Ok(patch) = serde_json::from_slice::<Value>(&body) else {
+        return error(400, "invalid json");
+    };
+    let only_labels = patch
+        .as_object()
+        .is_some_and(|o| o.keys().all(|k| k == "metadata"))
+        && patch["metadata"]
+            .as_object()
+            .is_some_and(|m| m.keys().all(|k| k == "labels"));
+    let Some(labels) = patch.pointer("/metadata/labels").and_then(Value::as_object) else {
+        return error(400, "only metadata.labels can be patched");
+    };
+    if !only_labels || !labels.values().all(|v| v.is_string() || v.is_null()) {
+        return error(400, "only metadata.labels can be patched");
+    }
+    let mut st = s.lock().unwrap();
+    let Some(ns) = st.namespaces.iter_mut().find(|n| n.name == name) else {
+        return error(404, format!("namespace {name} not found"));
+    };
+    for (k, v) in labels {
+        if v.is_null() {
+            ns.labels.remove(k);
+        } else {
+            ns.labels.insert(k.clone(), v.clone());
+        }
+    }
+    Json(namespace_json(ns)).into_response()
 }
 
 fn new_namespace(st: &mut Inner, name: &str) -> SimNamespace {
@@ -454,6 +527,7 @@ fn new_namespace(st: &mut Inner, name: &str) -> SimNamespace {
             n % 60
         ),
         deleting: None,
+        labels: serde_json::Map::new(),
     }
 }
 
@@ -466,6 +540,9 @@ fn namespace_json(ns: &SimNamespace) -> Value {
     });
     if let Some(at) = &ns.deleting {
         metadata["deletionTimestamp"] = json!(at);
+    }
+    if !ns.labels.is_empty() {
+        metadata["labels"] = Value::Object(ns.labels.clone());
     }
     json!({
         "apiVersion": "v1",

@@ -1,0 +1,615 @@
+//! One deployment touches only its own (issue: "cleanup deletes what other deployments own").
+//! On moto (EC2, Secrets Manager), the Vault test server and the Azure and Kraud.Cloud test
+//! servers: a second deployment's VMs, firewalls, namespaces and logins survive this
+//! deployment's cleanup; untagged ones (made before deployment ids) are reported, never
+//! removed; `vmctl adopt`'s use case tags those whose VM is in this deployment's table, and
+//! leaves the rest.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use vmapi_core::adopt::{adopt, AdoptSummary};
+use vmapi_core::cloud::{CloudDriver, CloudTarget, LoginSpec, VmSpec};
+use vmapi_core::{
+    Cleanup, CleanupPolicy, Drivers, Provisioner, Repository, SecretLabels, SecretStore, Summary,
+    SystemClock,
+};
+use vmapi_models::{
+    AuthMethod, CloudKind, CredentialScope, DeploymentId, LoginSecret, SecretPath, Sensitive, VmId,
+    VmRecord, VmStatus,
+};
+use vmapi_tests::*;
+
+#[allow(dead_code)]
+#[path = "../../../shared/drivers/tests/azure_arm/mod.rs"]
+mod azure_arm;
+#[allow(dead_code)]
+#[path = "../../../shared/drivers/tests/kraud_api/mod.rs"]
+mod kraud_api;
+
+const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHZtYXBpLWtyYXVkLXRlc3Qta2V5LW1hdGVyaWFsLTEyMw user@example";
+
+fn ours() -> DeploymentId {
+    DeploymentId::local()
+}
+
+fn theirs() -> DeploymentId {
+    DeploymentId::parse("staging").unwrap()
+}
+
+/// This deployment's cleanup over `provisioner`'s drivers in `regions`, with no grace period.
+async fn cleanup(app: &TestApp, p: &Provisioner, regions: &[(CloudKind, &str)]) -> Summary {
+    Cleanup::new(
+        app.repo.clone(),
+        Arc::new(SystemClock),
+        Some(p.clone()),
+        CleanupPolicy {
+            orphan_grace: Duration::ZERO,
+            regions: owned(regions),
+            deployment: ours(),
+            ..CleanupPolicy::default()
+        },
+    )
+    .run()
+    .await
+    .unwrap()
+}
+
+/// `vmctl adopt` for this deployment.
+async fn adopt_ours(app: &TestApp, p: &Provisioner, regions: &[(CloudKind, &str)]) -> AdoptSummary {
+    let repo: Arc<dyn Repository> = app.repo.clone();
+    adopt(&repo, p, &owned(regions), &ours(), false).await
+}
+
+fn owned(regions: &[(CloudKind, &str)]) -> Vec<(CloudKind, String)> {
+    regions.iter().map(|(c, r)| (*c, r.to_string())).collect()
+}
+
+fn vm_login(vm: VmId) -> SecretPath {
+    SecretPath::from_text(&format!("{TEAM}/vm/{vm}/root"))
+}
+
+fn login() -> LoginSecret {
+    LoginSecret {
+        username: "root".into(),
+        auth_method: AuthMethod::Password,
+        password: Some(Sensitive::new("Deployment-Pa55word-x".to_string())),
+        private_key: None,
+        public_key: None,
+    }
+}
+
+fn labels(vm: VmId) -> SecretLabels {
+    SecretLabels {
+        team: TEAM.parse().unwrap(),
+        vm: Some(vm),
+    }
+}
+
+/// A VM record in `region` (not stored).
+fn vm_in(name: &str, region: &str) -> VmRecord {
+    let mut vm = demo_vm(name, VmStatus::Running);
+    vm.region.datacenter.name = region.into();
+    vm
+}
+
+/// Whether any action line names `id` and contains `text`.
+fn says(summary: &[String], id: VmId, text: &str) -> bool {
+    summary
+        .iter()
+        .any(|a| a.contains(&id.to_string()) && a.contains(text))
+}
+
+// ----- AWS EC2 and Secrets Manager on moto ---------------------------------------------------
+
+mod moto {
+    use aws_sdk_ec2::types::{Filter, InstanceType, ResourceType, Tag, TagSpecification};
+    use vmapi_drivers::aws::{group_name, AwsDriver};
+    use vmapi_secrets::config::SecretsManagerConfig;
+    use vmapi_secrets::SecretsManagerStore;
+
+    use super::*;
+
+    /// A region no other test uses.
+    const REGION: &str = "ap-northeast-3";
+    const AMI: &str = "ami-0d64bb532e0502c46";
+
+    fn aws_spec(vm: &VmRecord) -> VmSpec {
+        let mut spec = spec_of(vm);
+        spec.size = "t3.micro".into();
+        spec.image = AMI.into();
+        spec
+    }
+
+    /// An instance and a security group as the service made them before deployment ids:
+    /// `managed-by` and `vm-id` tags only.
+    async fn launch_untagged(ec2: &aws_sdk_ec2::Client, vm: VmId) -> String {
+        let tags = |kind: ResourceType| {
+            TagSpecification::builder()
+                .resource_type(kind)
+                .tags(Tag::builder().key("managed-by").value("vm-api").build())
+                .tags(Tag::builder().key("vm-id").value(vm.to_string()).build())
+                .build()
+        };
+        ec2.create_security_group()
+            .group_name(group_name(vm))
+            .description("legacy")
+            .tag_specifications(tags(ResourceType::SecurityGroup))
+            .send()
+            .await
+            .unwrap();
+        let out = ec2
+            .run_instances()
+            .image_id(AMI)
+            .instance_type(InstanceType::T3Micro)
+            .min_count(1)
+            .max_count(1)
+            .tag_specifications(tags(ResourceType::Instance))
+            .send()
+            .await
+            .unwrap();
+        out.instances()[0].instance_id().unwrap().to_string()
+    }
+
+    async fn state(ec2: &aws_sdk_ec2::Client, id: &str) -> String {
+        let out = ec2
+            .describe_instances()
+            .instance_ids(id)
+            .send()
+            .await
+            .unwrap();
+        out.reservations()[0].instances()[0]
+            .state()
+            .and_then(|s| s.name())
+            .map(|n| n.as_str().to_string())
+            .unwrap_or_default()
+    }
+
+    /// The deployment tags of the VM's security groups.
+    async fn group_deployments(ec2: &aws_sdk_ec2::Client, vm: VmId) -> Vec<Option<String>> {
+        let out = ec2
+            .describe_security_groups()
+            .filters(
+                Filter::builder()
+                    .name("group-name")
+                    .values(group_name(vm))
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        out.security_groups()
+            .iter()
+            .map(|g| {
+                g.tags()
+                    .iter()
+                    .find(|t| t.key() == Some(DeploymentId::TAG))
+                    .and_then(|t| t.value())
+                    .map(str::to_string)
+            })
+            .collect()
+    }
+
+    async fn secret_deployment(sm: &aws_sdk_secretsmanager::Client, name: &str) -> Option<String> {
+        let out = sm.describe_secret().secret_id(name).send().await.unwrap();
+        out.tags()
+            .iter()
+            .find(|t| t.key() == Some(DeploymentId::TAG))
+            .and_then(|t| t.value())
+            .map(str::to_string)
+    }
+
+    #[tokio::test]
+    async fn another_deployments_instance_group_and_login_survive_and_untagged_ones_wait_for_adopt()
+    {
+        let app = TestApp::spawn().await;
+        let sdk = vmapi_aws::sdk_config().await;
+        let ec2 = aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(&sdk)
+                .region(aws_sdk_ec2::config::Region::new(REGION))
+                .build(),
+        );
+        let sm = secretsmanager_client().await;
+        let prefix = app.secrets_prefix.clone().unwrap();
+        let ours_aws = Arc::new(AwsDriver::new(sdk.clone(), ours()));
+        let their_aws = AwsDriver::new(sdk.clone(), theirs());
+        let their_store = SecretsManagerStore::new(
+            sm.clone(),
+            SecretsManagerConfig {
+                prefix: prefix.clone(),
+                kms_key_id: None,
+                recovery_window_days: 0,
+            },
+            theirs(),
+        );
+
+        // The other deployment's VM (in its table, not ours): instance, group and login.
+        let their_vm = vm_in("theirs", REGION);
+        let their_instance = their_aws.create(&aws_spec(&their_vm)).await.unwrap();
+        their_store
+            .create(&vm_login(their_vm.id), &login(), labels(their_vm.id))
+            .await
+            .unwrap();
+        // Ours with no VM record left: goes.
+        let stray = vm_in("stray", REGION);
+        let stray_instance = ours_aws.create(&aws_spec(&stray)).await.unwrap();
+        app.secrets
+            .create(&vm_login(stray.id), &login(), labels(stray.id))
+            .await
+            .unwrap();
+        // Untagged, from before deployment ids: one whose VM is in this table, one not.
+        let legacy = vm_in("legacy", REGION);
+        app.seed_vm(&legacy).await;
+        let unknown = vm_in("unknown", REGION);
+        let legacy_instance = launch_untagged(&ec2, legacy.id).await;
+        let unknown_instance = launch_untagged(&ec2, unknown.id).await;
+        let legacy_secret = format!("{prefix}{}", vm_login(legacy.id));
+        sm.create_secret()
+            .name(&legacy_secret)
+            .secret_string(serde_json::to_string(&login()).unwrap())
+            .tags(
+                aws_sdk_secretsmanager::types::Tag::builder()
+                    .key("managed-by")
+                    .value("vm-api")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        // The driver finds only its own deployment's: not the untagged instance by its VM id.
+        let legacy_target = CloudTarget {
+            vm_id: legacy.id,
+            region: REGION.into(),
+            provider_id: None,
+        };
+        assert_eq!(ours_aws.get(&legacy_target).await.unwrap(), None);
+
+        let p = app.provisioner(Drivers::new().with(CloudKind::Aws, ours_aws.clone()));
+        let regions = [(CloudKind::Aws, REGION)];
+        let run = cleanup(&app, &p, &regions).await;
+        assert_eq!(run.failed, 0, "{run:#?}");
+        let stray_state = state(&ec2, &stray_instance.provider_id).await;
+        assert!(
+            matches!(stray_state.as_str(), "shutting-down" | "terminated"),
+            "ours without a record goes: {stray_state}"
+        );
+        assert_eq!(state(&ec2, &their_instance.provider_id).await, "running");
+        assert_eq!(
+            group_deployments(&ec2, their_vm.id).await,
+            [Some("staging".to_string())]
+        );
+        assert_eq!(state(&ec2, &legacy_instance).await, "running");
+        assert_eq!(state(&ec2, &unknown_instance).await, "running");
+        let names = app.secret_names().await;
+        assert!(
+            names.contains(&format!("{prefix}{}", vm_login(their_vm.id))),
+            "{names:?}"
+        );
+        assert!(names.contains(&legacy_secret), "{names:?}");
+        assert!(
+            !names.contains(&format!("{prefix}{}", vm_login(stray.id))),
+            "{names:?}"
+        );
+        // Untagged: the two instances and the legacy login, each reported.
+        assert_eq!(run.untagged, 3, "{run:#?}");
+        for id in [legacy.id, unknown.id] {
+            assert!(says(&run.actions, id, "left alone"), "{run:#?}");
+        }
+        assert!(
+            !says(&run.actions, their_vm.id, ""),
+            "another deployment's are passed over in silence: {run:#?}"
+        );
+
+        let adopted = adopt_ours(&app, &p, &regions).await;
+        assert_eq!(
+            (adopted.adopted, adopted.left, adopted.failed),
+            (2, 1, 0),
+            "{adopted:#?}"
+        );
+        assert!(
+            says(&adopted.actions, unknown.id, "left untagged"),
+            "{adopted:#?}"
+        );
+        assert_eq!(
+            ours_aws
+                .get(&legacy_target)
+                .await
+                .unwrap()
+                .map(|vm| vm.provider_id),
+            Some(legacy_instance.clone()),
+            "found by its tags once adopted"
+        );
+        assert_eq!(
+            group_deployments(&ec2, legacy.id).await,
+            [Some("local".to_string())],
+            "its group is tagged with it"
+        );
+        assert_eq!(
+            secret_deployment(&sm, &legacy_secret).await.as_deref(),
+            Some("local")
+        );
+
+        let again = cleanup(&app, &p, &regions).await;
+        assert_eq!((again.untagged, again.reconciled), (1, 0), "{again:#?}");
+        assert_eq!(state(&ec2, &legacy_instance).await, "running");
+        assert_eq!(state(&ec2, &their_instance.provider_id).await, "running");
+    }
+}
+
+// ----- Vault (test server) -------------------------------------------------------------------
+
+#[tokio::test]
+async fn on_vault_another_deployments_login_survives_and_an_unmarked_one_waits_for_adopt() {
+    use vmapi_secrets::{VaultAuth, VaultConfig, VaultStore};
+    let vault = vault::VaultServer::start("enclaive-static").await;
+    let app = TestApp::spawn_opts(Options {
+        scope: CredentialScope::Vm,
+        logins: Logins::Vault {
+            address: vault.address.clone(),
+            token: vault.token.clone(),
+        },
+        ..Options::default()
+    })
+    .await;
+    let their_store = VaultStore::new(
+        VaultConfig {
+            address: vault.address.clone(),
+            mount: "enclaive-static".into(),
+            namespace: None,
+            auth: VaultAuth::Token(Sensitive::new(vault.token.clone())),
+        },
+        None,
+        theirs(),
+    );
+    let (their_vm, stray, legacy, unknown) = (VmId::new(), VmId::new(), VmId::new(), VmId::new());
+    their_store
+        .create(&vm_login(their_vm), &login(), labels(their_vm))
+        .await
+        .unwrap();
+    app.secrets
+        .create(&vm_login(stray), &login(), labels(stray))
+        .await
+        .unwrap();
+    let mut record = demo_vm("legacy", VmStatus::Running);
+    record.id = legacy;
+    app.seed_vm(&record).await;
+    for vm in [legacy, unknown] {
+        vault.insert_unmarked(
+            vm_login(vm).as_str(),
+            serde_json::to_value(login()).unwrap(),
+        );
+    }
+    let marked = |vm: VmId| -> Option<Value> {
+        vault
+            .custom_metadata(vm_login(vm).as_str())
+            .map(|m| m[DeploymentId::TAG].clone())
+    };
+    assert_eq!(marked(their_vm), Some(json!("staging")));
+    assert_eq!(marked(stray), Some(json!("local")));
+    assert_eq!(marked(legacy), None);
+
+    let p = app.provisioner(Drivers::new());
+    let run = cleanup(&app, &p, &[]).await;
+    assert_eq!(
+        (run.reconciled, run.untagged, run.failed),
+        (1, 2, 0),
+        "{run:#?}"
+    );
+    let paths = vault.paths();
+    for vm in [their_vm, legacy, unknown] {
+        assert!(paths.contains(&vm_login(vm).to_string()), "{vm}: {paths:?}");
+    }
+    assert!(!paths.contains(&vm_login(stray).to_string()), "{paths:?}");
+
+    let adopted = adopt_ours(&app, &p, &[]).await;
+    assert_eq!(
+        (adopted.adopted, adopted.left, adopted.failed),
+        (1, 1, 0),
+        "{adopted:#?}"
+    );
+    assert_eq!(marked(legacy), Some(json!("local")));
+    assert_eq!(marked(unknown), None);
+    assert_eq!(marked(their_vm), Some(json!("staging")));
+    let again = cleanup(&app, &p, &[]).await;
+    assert_eq!((again.reconciled, again.untagged), (0, 1), "{again:#?}");
+}
+
+#[tokio::test]
+async fn a_vault_login_whose_mark_cannot_be_written_is_taken_back() {
+    // The metadata write is refused (a Vault policy without `metadata/` write, say): the login
+    // would be nobody's, so the create fails and leaves nothing behind.
+    let vault = vault::VaultServer::start("enclaive-static").await;
+    let app = TestApp::spawn_opts(Options {
+        scope: CredentialScope::Vm,
+        logins: Logins::Vault {
+            address: vault.address.clone(),
+            token: vault.token.clone(),
+        },
+        ..Options::default()
+    })
+    .await;
+    vault.refuse_metadata_writes(true);
+    let vm = VmId::new();
+    let e = app
+        .secrets
+        .create(&vm_login(vm), &login(), labels(vm))
+        .await
+        .expect_err("no mark, no login");
+    assert!(
+        e.to_string().contains("metadata") || format!("{e:?}").contains("metadata"),
+        "{e:?}"
+    );
+    assert!(!vault.paths().contains(&vm_login(vm).to_string()));
+}
+
+// ----- Azure (ARM test server) ---------------------------------------------------------------
+
+#[tokio::test]
+async fn on_arm_another_deployments_vm_and_nsg_survive_and_untagged_vms_wait_for_adopt() {
+    use azure_arm::{ArmServer, Fault};
+    use vmapi_drivers::azure::AzureDriver;
+    let arm = ArmServer::start().await;
+    let app = TestApp::spawn().await;
+    let driver = |deployment: DeploymentId| {
+        let mut config = arm.config();
+        config.deployment = deployment;
+        AzureDriver::new(config).unwrap()
+    };
+    let ours_az = Arc::new(driver(ours()));
+    let their_az = driver(theirs());
+    let azure_spec = |vm: &VmRecord| VmSpec {
+        size: "Standard_D2s_v5".into(),
+        image: "Canonical:ubuntu-24_04-lts:server:latest".into(),
+        login: LoginSpec {
+            username: "azureuser".into(),
+            public_keys: vec![KEY.into()],
+            password_hash: None,
+            password: None,
+        },
+        ..spec_of(vm)
+    };
+    let name = |vm: &VmRecord| format!("vm-{}", vm.id);
+    // Theirs: a VM, and an NSG whose VM's teardown was cut short.
+    let (their_vm, their_cut) = (vm_in("theirs", "westeurope"), vm_in("cut", "westeurope"));
+    for vm in [&their_vm, &their_cut] {
+        their_az.create(&azure_spec(vm)).await.unwrap();
+    }
+    arm.inject(
+        axum::http::Method::DELETE,
+        "/networkSecurityGroups/",
+        Fault::new(
+            400,
+            "InUseNetworkSecurityGroupCannotBeDeleted",
+            "Network security group cannot be deleted because it is in use by some resources.",
+        ),
+    );
+    their_az
+        .delete(&azure_spec(&their_cut).target())
+        .await
+        .unwrap();
+    let their_nsg = format!("{}-nsg", name(&their_cut));
+    assert!(arm.nsg_names().contains(&their_nsg));
+    // Ours with no record; untagged ones with and without a record.
+    let stray = vm_in("stray", "westeurope");
+    ours_az.create(&azure_spec(&stray)).await.unwrap();
+    let (legacy, unknown) = (
+        vm_in("legacy", "westeurope"),
+        vm_in("unknown", "westeurope"),
+    );
+    app.seed_vm(&legacy).await;
+    for vm in [&legacy, &unknown] {
+        arm.insert_vm(
+            &name(vm),
+            "westeurope",
+            json!({ "managed-by": "vm-api", "vm-id": vm.id.to_string() }),
+        );
+    }
+
+    let p = app.provisioner(Drivers::new().with(CloudKind::Azure, ours_az.clone()));
+    let regions = [(CloudKind::Azure, "westeurope")];
+    let run = cleanup(&app, &p, &regions).await;
+    assert_eq!(run.failed, 0, "{run:#?}");
+    assert!(says(&run.actions, stray.id, "removed"), "{run:#?}");
+    assert!(arm.has_vm(&name(&their_vm)), "theirs stays");
+    assert!(arm.nsg_names().contains(&their_nsg), "their NSG stays");
+    assert!(arm
+        .nsg_names()
+        .contains(&format!("{}-nsg", name(&their_vm))));
+    assert!(arm.has_vm(&name(&legacy)) && arm.has_vm(&name(&unknown)));
+    assert_eq!(run.untagged, 2, "{run:#?}");
+
+    let adopted = adopt_ours(&app, &p, &regions).await;
+    assert_eq!(
+        (adopted.adopted, adopted.left, adopted.failed),
+        (1, 1, 0),
+        "{adopted:#?}"
+    );
+    let tags = arm.vm_tags(&name(&legacy)).unwrap();
+    assert_eq!(tags[DeploymentId::TAG], json!("local"), "{tags}");
+    assert_eq!(
+        tags["vm-id"],
+        json!(legacy.id.to_string()),
+        "merged, not replaced"
+    );
+    assert_eq!(
+        arm.vm_tags(&name(&unknown)).unwrap().get(DeploymentId::TAG),
+        None
+    );
+    let again = cleanup(&app, &p, &regions).await;
+    assert_eq!((again.untagged, again.reconciled), (1, 0), "{again:#?}");
+    assert!(arm.has_vm(&name(&legacy)));
+}
+
+// ----- Kraud.Cloud (test server) -------------------------------------------------------------
+
+#[tokio::test]
+async fn on_kraud_another_deployments_namespace_survives_and_unlabelled_ones_wait_for_adopt() {
+    use kraud_api::{KraudApi, Options as KraudOptions};
+    use vmapi_drivers::kraud::{KraudConfig, KraudDriver};
+    let api = KraudApi::start(KraudOptions::default()).await;
+    let app = TestApp::spawn().await;
+    let driver = |deployment: DeploymentId| {
+        KraudDriver::new(KraudConfig {
+            token: Sensitive::new(api.token()),
+            base_url: api.base_url.clone(),
+            deployment,
+        })
+        .unwrap()
+        .with_launch_wait(Duration::from_millis(300), Duration::from_millis(10))
+    };
+    let ours_kr = Arc::new(driver(ours()));
+    let their_kr = driver(theirs());
+    let kraud_spec = |vm: &VmRecord| VmSpec {
+        region: "berlin".into(),
+        size: "Standart_berlin_1_4_50".into(),
+        memory_gb: 4,
+        disk_gb: 40,
+        image: "quay.io/kraudcloud/pvm/ubuntu:22.04".into(),
+        login: LoginSpec {
+            username: "root".into(),
+            public_keys: vec![KEY.into()],
+            password_hash: None,
+            password: None,
+        },
+        ..spec_of(vm)
+    };
+    let ns = |vm: &VmRecord| KraudDriver::namespace_of(vm.id);
+    let their_vm = vm_in("theirs", "berlin");
+    their_kr.create(&kraud_spec(&their_vm)).await.unwrap();
+    let stray = vm_in("stray", "berlin");
+    ours_kr.create(&kraud_spec(&stray)).await.unwrap();
+    let (legacy, unknown) = (vm_in("legacy", "berlin"), vm_in("unknown", "berlin"));
+    app.seed_vm(&legacy).await;
+    for vm in [&legacy, &unknown] {
+        api.add_namespace(&ns(vm));
+    }
+    let label = |vm: &VmRecord| {
+        api.namespace_labels(&ns(vm))
+            .and_then(|l| l.get(DeploymentId::TAG).cloned())
+    };
+    assert_eq!(label(&their_vm), Some(json!("staging")));
+    assert_eq!(label(&stray), Some(json!("local")));
+
+    let p = app.provisioner(Drivers::new().with(CloudKind::Kraud, ours_kr.clone()));
+    let regions = [(CloudKind::Kraud, "")];
+    let run = cleanup(&app, &p, &regions).await;
+    assert_eq!(run.failed, 0, "{run:#?}");
+    let names = api.namespaces();
+    assert!(!names.contains(&ns(&stray)), "{names:?}");
+    for vm in [&their_vm, &legacy, &unknown] {
+        assert!(names.contains(&ns(vm)), "{}: {names:?}", vm.name);
+    }
+    assert_eq!(run.untagged, 2, "{run:#?}");
+
+    let adopted = adopt_ours(&app, &p, &regions).await;
+    assert_eq!(
+        (adopted.adopted, adopted.left, adopted.failed),
+        (1, 1, 0),
+        "{adopted:#?}"
+    );
+    assert_eq!(label(&legacy), Some(json!("local")));
+    assert_eq!(label(&unknown), None);
+    let again = cleanup(&app, &p, &regions).await;
+    assert_eq!((again.untagged, again.reconciled), (1, 0), "{again:#?}");
+}
