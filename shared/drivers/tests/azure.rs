@@ -178,6 +178,7 @@ async fn create_body_follows_the_arm_contract() {
     let name = format!("vm-{}", spec.vm_id);
     assert_eq!(body["location"], "westeurope");
     assert_eq!(body["tags"]["managed-by"], "vm-api");
+    assert_eq!(body["tags"]["vm-api-deployment"], "local");
     assert_eq!(body["tags"]["vm-id"], spec.vm_id.to_string());
     assert_eq!(body["tags"]["team"], spec.team.to_string());
     let props = &body["properties"];
@@ -249,7 +250,7 @@ async fn create_body_follows_the_arm_contract() {
         nsg,
         serde_json::json!({
             "location": "westeurope",
-            "tags": { "managed-by": "vm-api", "vm-id": spec.vm_id.to_string(), "team": spec.team.to_string() },
+            "tags": { "managed-by": "vm-api", "vm-api-deployment": "local", "vm-id": spec.vm_id.to_string(), "team": spec.team.to_string() },
             "properties": { "securityRules": [{
                 "name": "AllowAnySSHInbound",
                 "properties": {

@@ -414,10 +414,11 @@ async fn healthy_vms_of_a_removed_project_or_team_are_deleted() {
         1,
         "only the other team's VM is left in the cloud"
     );
-    // The demo team has no VMs left: its team login goes in the same run.
+    // The demo team has no VMs left but is still in the table: team logins are shared with
+    // other deployments, so its login stays until the team itself is gone.
     let names = app.secret_names().await;
     assert!(
-        !names
+        names
             .iter()
             .any(|n| n.contains(&format!("{TEAM}/user/root"))),
         "{names:?}"
@@ -454,7 +455,20 @@ async fn healthy_vms_of_a_removed_project_or_team_are_deleted() {
     assert_eq!((run.candidates, run.deleted), (1, 1), "{run:#?}");
     assert_eq!(status_of(&app, id(&c)).await, Some(VmStatus::Deleted));
     assert_eq!(sim.count(), 0);
-    assert!(app.secret_names().await.is_empty(), "no logins left");
+    // The removed team's login goes with it; the demo team's stays.
+    let names = app.secret_names().await;
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains(&format!("{OTHER_TEAM}/user/root"))),
+        "{names:?}"
+    );
+    assert!(
+        names
+            .iter()
+            .any(|n| n.contains(&format!("{TEAM}/user/root"))),
+        "{names:?}"
+    );
 }
 
 fn login() -> LoginSecret {
@@ -470,14 +484,14 @@ fn login() -> LoginSecret {
 #[tokio::test]
 async fn orphaned_logins_and_cloud_vms_are_removed_after_the_grace_period() {
     use vmapi_core::cloud::CloudDriver;
-    use vmapi_core::SecretLabels;
+    use vmapi_core::{Gone, Repository, SecretLabels};
     let app = TestApp::spawn().await;
     let (sim, provisioner) = app.simulated();
     let own = (TEAM, PROJECT);
     let live = create_running(&app, &provisioner, OWNER, own, "live").await;
 
-    // A VM login whose VM record never came, a team login of a team without VMs, and a cloud
-    // VM nobody asked for.
+    // A VM login whose VM record never came, a team login of a team without VMs (kept while
+    // the team is in the table), and a cloud VM nobody asked for.
     let ghost = VmId::new();
     let ghost_login = SecretPath::from_text(&format!("{TEAM}/vm/{ghost}/root"));
     let other_team = SecretPath::from_text(&format!("{OTHER_TEAM}/user/root"));
@@ -522,12 +536,12 @@ async fn orphaned_logins_and_cloud_vms_are_removed_after_the_grace_period() {
     let summary = young.run().await.unwrap();
     assert_eq!(summary.reconciled, 0, "{summary:#?}");
 
-    // A dry run names all three and changes nothing.
+    // A dry run names the ghost login and the stray VM, and changes nothing.
     let dry = cleanup(&app, Some(provisioner.clone()), true)
         .run()
         .await
         .unwrap();
-    assert_eq!(dry.reconciled, 3, "{dry:#?}");
+    assert_eq!(dry.reconciled, 2, "{dry:#?}");
     assert_eq!(app.secret_names().await.len(), 3);
     assert_eq!(sim.count(), 2);
 
@@ -535,7 +549,25 @@ async fn orphaned_logins_and_cloud_vms_are_removed_after_the_grace_period() {
         .run()
         .await
         .unwrap();
-    assert_eq!((run.reconciled, run.failed), (3, 0), "{run:#?}");
+    assert_eq!((run.reconciled, run.failed), (2, 0), "{run:#?}");
+    assert_eq!(app.secret_names().await.len(), 2, "the other team's login stays");
+
+    // Once the team itself is removed, its login goes.
+    app.repo
+        .remove_owner(Gone::Team(OTHER_TEAM.parse().unwrap()), Timestamp::now())
+        .await
+        .unwrap();
+    let gone = cleanup(&app, Some(provisioner.clone()), false)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!((gone.reconciled, gone.failed), (1, 0), "{gone:#?}");
+    assert!(
+        gone.actions
+            .iter()
+            .any(|a| a.contains(&format!("team {OTHER_TEAM} is removed"))),
+        "{gone:#?}"
+    );
     let names = app.secret_names().await;
     assert_eq!(names.len(), 1, "{names:?}");
     assert!(
@@ -550,7 +582,7 @@ async fn orphaned_logins_and_cloud_vms_are_removed_after_the_grace_period() {
         Some(VmStatus::Running)
     );
     let line = vmapi_core::cleanup::emf_line(&run, Timestamp::now());
-    assert!(line.contains("\"Reconciled\":3"), "{line}");
+    assert!(line.contains("\"Reconciled\":2"), "{line}");
     assert!(
         !line.contains("Orphaned-Pa55word"),
         "no secret in the summary"

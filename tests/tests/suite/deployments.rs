@@ -291,22 +291,29 @@ mod moto {
             !names.contains(&format!("{prefix}{}", vm_login(stray.id))),
             "{names:?}"
         );
-        // Untagged: the two instances and the legacy login, each reported.
-        assert_eq!(run.untagged, 3, "{run:#?}");
-        for id in [legacy.id, unknown.id] {
-            assert!(says(&run.actions, id, "left alone"), "{run:#?}");
-        }
+        // Untagged: the two instances and the legacy login, each reported (a long-lived moto
+        // may hold more from earlier runs, so count only this run's).
+        let left_alone = |s: &Summary| {
+            s.actions
+                .iter()
+                .filter(|a| {
+                    a.contains("left alone")
+                        && [legacy.id, unknown.id]
+                            .iter()
+                            .any(|id| a.contains(&id.to_string()))
+                })
+                .count()
+        };
+        assert_eq!(left_alone(&run), 3, "{run:#?}");
+        assert!(run.untagged >= 3, "{run:#?}");
         assert!(
             !says(&run.actions, their_vm.id, ""),
             "another deployment's are passed over in silence: {run:#?}"
         );
 
         let adopted = adopt_ours(&app, &p, &regions).await;
-        assert_eq!(
-            (adopted.adopted, adopted.left, adopted.failed),
-            (2, 1, 0),
-            "{adopted:#?}"
-        );
+        assert_eq!((adopted.adopted, adopted.failed), (2, 0), "{adopted:#?}");
+        assert!(adopted.left >= 1, "{adopted:#?}");
         assert!(
             says(&adopted.actions, unknown.id, "left untagged"),
             "{adopted:#?}"
@@ -331,7 +338,9 @@ mod moto {
         );
 
         let again = cleanup(&app, &p, &regions).await;
-        assert_eq!((again.untagged, again.reconciled), (1, 0), "{again:#?}");
+        assert_eq!(left_alone(&again), 1, "{again:#?}");
+        assert!(!says(&again.actions, legacy.id, ""), "{again:#?}");
+        assert!(says(&again.actions, unknown.id, "left alone"), "{again:#?}");
         assert_eq!(state(&ec2, &legacy_instance).await, "running");
         assert_eq!(state(&ec2, &their_instance.provider_id).await, "running");
     }
