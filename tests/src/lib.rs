@@ -140,6 +140,9 @@ pub struct Options {
     /// Default quota limits of the server ([`GENEROUS_QUOTAS`] unless a test sets its own, so
     /// tests that make many VMs in the demo team are not refused).
     pub quotas: vmapi_core::QuotaLimits,
+    /// How long the server caches login reads (`SECRETS_CACHE_SECONDS`; 300 s by default, zero
+    /// sends every read to the store).
+    pub login_cache: Duration,
 }
 
 /// The harness's default quota limits: far above what any test creates.
@@ -153,6 +156,7 @@ impl Default for Options {
         Options {
             client: None,
             scope: CredentialScope::Team,
+            login_cache: Duration::from_secs(300),
             logins: Logins::SecretsManager,
             quotas: GENEROUS_QUOTAS,
         }
@@ -314,10 +318,8 @@ impl TestApp {
             )),
             Logins::Store(store) => store,
         };
-        let served_secrets: Arc<dyn SecretStore> = Arc::new(CachedSecretStore::new(
-            secrets.clone(),
-            Duration::from_secs(300),
-        ));
+        let served_secrets: Arc<dyn SecretStore> =
+            Arc::new(CachedSecretStore::new(secrets.clone(), opts.login_cache));
         let scope = opts.scope;
         let table = format!("t{}", vmapi_models::ObjectId::new());
         create_table(&client, &table).await.expect("create table");

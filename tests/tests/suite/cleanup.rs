@@ -484,7 +484,7 @@ fn login() -> LoginSecret {
 #[tokio::test]
 async fn orphaned_logins_and_cloud_vms_are_removed_after_the_grace_period() {
     use vmapi_core::cloud::CloudDriver;
-    use vmapi_core::{Gone, Repository, SecretLabels};
+    use vmapi_core::{Gone, SecretLabels};
     let app = TestApp::spawn().await;
     let (sim, provisioner) = app.simulated();
     let own = (TEAM, PROJECT);
@@ -550,7 +550,11 @@ async fn orphaned_logins_and_cloud_vms_are_removed_after_the_grace_period() {
         .await
         .unwrap();
     assert_eq!((run.reconciled, run.failed), (2, 0), "{run:#?}");
-    assert_eq!(app.secret_names().await.len(), 2, "the other team's login stays");
+    assert_eq!(
+        app.secret_names().await.len(),
+        2,
+        "the other team's login stays"
+    );
 
     // Once the team itself is removed, its login goes.
     app.repo

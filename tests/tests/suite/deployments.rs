@@ -21,10 +21,9 @@ use vmapi_models::{
 };
 use vmapi_tests::*;
 
-#[allow(dead_code)]
+// Both modules allow dead code themselves.
 #[path = "../../../shared/drivers/tests/azure_arm/mod.rs"]
 mod azure_arm;
-#[allow(dead_code)]
 #[path = "../../../shared/drivers/tests/kraud_api/mod.rs"]
 mod kraud_api;
 
