@@ -893,7 +893,7 @@ async fn a_failing_create_ends_failed_with_a_reason() {
     assert_eq!(settle(&p, vm).await, Outcome::Finished(VmStatus::Deleted));
 }
 
-/// What the code under test logs, while the guard lives (the test's runtime is one thread).
+/// What the code under test logs.
 mod captured_log {
     use std::sync::{Arc, Mutex};
 
@@ -912,14 +912,24 @@ mod captured_log {
     }
 
     impl Log {
-        pub fn start() -> (Log, tracing::subscriber::DefaultGuard) {
-            let log = Log::default();
-            let writer = log.clone();
-            let subscriber = tracing_subscriber::fmt()
-                .with_ansi(false)
-                .with_writer(move || writer.clone())
-                .finish();
-            (log, tracing::subscriber::set_default(subscriber))
+        /// The process-wide log. A global subscriber, not a per-thread default: with a
+        /// per-thread default, a callsite first reached by a parallel test without one could
+        /// be cached as uninteresting, and the line went missing (seen in CI). Other tests'
+        /// lines land here too, which the `contains` checks allow.
+        pub fn start() -> Log {
+            static LOG: std::sync::OnceLock<Log> = std::sync::OnceLock::new();
+            LOG.get_or_init(|| {
+                let log = Log::default();
+                let writer = log.clone();
+                let subscriber = tracing_subscriber::fmt()
+                    .with_ansi(false)
+                    .with_writer(move || writer.clone())
+                    .finish();
+                tracing::subscriber::set_global_default(subscriber)
+                    .expect("no other global subscriber in this test binary");
+                log
+            })
+            .clone()
         }
 
         pub fn text(&self) -> String {
@@ -930,7 +940,7 @@ mod captured_log {
 
 #[tokio::test]
 async fn a_refused_create_logs_the_cloud_error_users_do_not_see() {
-    let (log, _guard) = captured_log::Log::start();
+    let log = captured_log::Log::start();
     let (repo, store, svc) = setup_with(CredentialScope::Team);
     let (cloud, p) = provisioner(&repo, &store);
     *cloud.fail_create.lock().unwrap() = Some(DriverError::Unauthorized(
