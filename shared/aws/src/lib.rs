@@ -1,6 +1,8 @@
 //! What the AWS adapters share: one SDK configuration (with timeouts short enough to answer
 //! 503 rather than hang) and one mapping of SDK errors to the core error.
 
+pub mod emf;
+
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;

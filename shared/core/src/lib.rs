@@ -24,8 +24,8 @@ pub use idempotency::{
 };
 pub use lifecycle::Action;
 pub use ports::{
-    Clock, EventPage, Found, Gone, Lookup, NameChange, PageKey, Repository, RuleChange, RuleOwner,
-    SystemClock, Tombstone, VmFilter, VmPage,
+    Clock, EventPage, FinishedOp, Found, Gone, Lookup, Metrics, NameChange, NoMetrics, PageKey,
+    Repository, RuleChange, RuleOwner, SystemClock, Tombstone, VmFilter, VmPage,
 };
 pub use provisioner::{Drivers, Outcome, Provisioner, ProvisionerOptions, WorkItem};
 pub use quota::{QuotaLimits, Usage};

@@ -330,3 +330,32 @@ impl Clock for SystemClock {
         Timestamp::now()
     }
 }
+
+/// A cloud operation the provisioner finished, as a measurement.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FinishedOp {
+    /// The driver that carried it out (`aws`, `azure`, `kraud`, `simulated`), or `none` when
+    /// the VM never reached a cloud.
+    pub cloud: String,
+    /// The operation.
+    pub op: vmapi_models::OpKind,
+    /// Whether it reached its goal (a failed VM or a reason recorded means it did not).
+    pub succeeded: bool,
+    /// From the request to the write that finished it.
+    pub duration: std::time::Duration,
+}
+
+/// Where the provisioner reports its operations (CloudWatch metrics in Lambda; nowhere by
+/// default).
+pub trait Metrics: Send + Sync {
+    /// One finished operation.
+    fn operation_finished(&self, op: &FinishedOp);
+}
+
+/// Measurements go nowhere.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoMetrics;
+
+impl Metrics for NoMetrics {
+    fn operation_finished(&self, _: &FinishedOp) {}
+}

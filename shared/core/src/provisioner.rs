@@ -16,7 +16,7 @@ use vmapi_models::{
 use crate::cloud::{CloudDriver, CloudState, CloudTarget, CloudVm, DriverError, LoginSpec, VmSpec};
 use crate::credentials::{password_hash, SecretStore};
 use crate::error::{Error, ErrorChain, Result};
-use crate::ports::{Clock, Lookup, NameChange, Repository};
+use crate::ports::{Clock, FinishedOp, Lookup, Metrics, NameChange, NoMetrics, Repository};
 
 /// The driver for each cloud.
 #[derive(Clone, Default)]
@@ -109,6 +109,7 @@ pub struct Provisioner {
     drivers: Drivers,
     secrets: Option<Arc<dyn SecretStore>>,
     options: ProvisionerOptions,
+    metrics: Arc<dyn Metrics>,
 }
 
 /// The next thing to do after looking at a VM.
@@ -157,7 +158,14 @@ impl Provisioner {
             drivers,
             secrets,
             options,
+            metrics: Arc::new(NoMetrics),
         }
+    }
+
+    /// Reports every finished operation to `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<dyn Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Processes stream records; returns the sequence numbers that failed (to be retried).
@@ -243,6 +251,8 @@ impl Provisioner {
                         Ok(()) => {
                             if done {
                                 tracing::info!(vm = %id, op = pending.op.name(), status = %status, reason = next.status_reason.as_deref().unwrap_or(""), "cloud operation finished");
+                                self.metrics
+                                    .operation_finished(&finished_op(&pending, &next));
                                 if !chained {
                                     return Ok(Outcome::Finished(status));
                                 }
@@ -754,6 +764,20 @@ async fn call(
 
 async fn tokio_sleep(d: Duration) {
     tokio::time::sleep(d).await;
+}
+
+/// The measurement of `pending`, finished by writing `next`.
+fn finished_op(pending: &PendingOp, next: &VmRecord) -> FinishedOp {
+    let millis = next.updated_at.unix_millis() - pending.requested_at.unix_millis();
+    FinishedOp {
+        cloud: next
+            .cloud
+            .as_ref()
+            .map_or_else(|| "none".to_string(), |c| c.driver.clone()),
+        op: pending.op,
+        succeeded: next.status != VmStatus::Failed && next.status_reason.is_none(),
+        duration: Duration::from_millis(millis.max(0) as u64),
+    }
 }
 
 fn target_of(vm: &VmRecord) -> CloudTarget {

@@ -1109,3 +1109,50 @@ async fn a_request_larger_than_the_whole_quota_is_refused_before_anything_is_sto
     assert_eq!(repo.vm_count(), 0);
     assert!(store.paths().is_empty(), "no login was stored");
 }
+
+/// Every finished operation is measured: its cloud, whether it reached its goal, how long.
+#[tokio::test]
+async fn finished_operations_are_measured_by_cloud_and_outcome() {
+    #[derive(Default)]
+    struct Recorded(std::sync::Mutex<Vec<vmapi_core::FinishedOp>>);
+    impl vmapi_core::Metrics for Recorded {
+        fn operation_finished(&self, op: &vmapi_core::FinishedOp) {
+            self.0.lock().unwrap().push(op.clone());
+        }
+    }
+    let (repo, store, svc) = setup_with(CredentialScope::Team);
+    let (cloud, p) = provisioner(&repo, &store);
+    let metrics = Arc::new(Recorded::default());
+    let p = p.with_metrics(metrics.clone());
+    let owner = user("owner");
+
+    let vm = svc.create(&owner, request(&["web-1"])).await.unwrap()[0].id;
+    settle(&p, vm).await;
+    svc.act(&owner, vm, Action::Stop).await.unwrap();
+    settle(&p, vm).await;
+    *cloud.fail_create.lock().unwrap() = Some(DriverError::Quota("quota is 0".into()));
+    let refused = svc.create(&owner, request(&["web-2"])).await.unwrap()[0].id;
+    settle(&p, refused).await;
+
+    let seen: Vec<(String, OpKind, bool)> = metrics
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| (m.cloud.clone(), m.op, m.succeeded))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("simulated".to_string(), OpKind::Create, true),
+            ("simulated".to_string(), OpKind::Stop, true),
+            ("none".to_string(), OpKind::Create, false),
+        ]
+    );
+    let created = &metrics.0.lock().unwrap()[0];
+    let record = repo.vm(vm).unwrap();
+    assert!(
+        created.duration <= Duration::from_secs(60) && record.created_at <= record.updated_at,
+        "{created:?}"
+    );
+}

@@ -16,7 +16,9 @@ use crate::state::AppState;
 pub async fn run<const E: usize>() -> Result<(), lambda_http::Error> {
     crate::logging::init_lambda();
     let config = Config::from_env()?;
-    let state = AppState::from_config(&config).await;
+    let state = AppState::from_config(&config)
+        .await
+        .with_metrics(vmapi_aws::emf::Emf::from_env());
     lambda_http::run(single_router::<E>(state)).await
 }
 
@@ -26,6 +28,8 @@ pub async fn run_with_logins<const E: usize>() -> Result<(), lambda_http::Error>
     crate::logging::init_lambda();
     let config = Config::from_env()?;
     let secrets = SecretsConfig::from_env()?;
-    let state = AppState::from_config_with_logins(&config, &secrets).await;
+    let state = AppState::from_config_with_logins(&config, &secrets)
+        .await
+        .with_metrics(vmapi_aws::emf::Emf::from_env());
     lambda_http::run(single_router::<E>(state)).await
 }

@@ -196,14 +196,34 @@ fn endpoint_route(state: &AppState, endpoint: Endpoint) -> MethodRouter<AppState
         Endpoint::ListSecurityRules => on(MethodFilter::GET, list_security_rules),
         Endpoint::DeleteSecurityRule => on(MethodFilter::DELETE, delete_security_rule),
     };
-    if endpoint.idempotent() {
+    let method_router = if endpoint.idempotent() {
         method_router.route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::idempotency::layer,
         ))
     } else {
         method_router
+    };
+    match &state.metrics {
+        Some(metrics) => method_router.route_layer(middleware::from_fn_with_state(
+            (metrics.clone(), endpoint),
+            measured,
+        )),
+        None => method_router,
     }
+}
+
+/// Counts the request in the route's metrics (`GET /api/virtual-machines/{id}`), once answered.
+async fn measured(
+    State((metrics, endpoint)): State<(vmapi_aws::emf::Emf, Endpoint)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    let route = format!("{} {}", endpoint.method(), endpoint.path());
+    metrics.request(&route, resp.status().as_u16(), started.elapsed());
+    resp
 }
 
 /// Sets the request id (Lambda's, else a new one), a span for the request's log lines, and

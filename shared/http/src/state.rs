@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use vmapi_aws::emf::Emf;
 use vmapi_core::{IdempotencyStore, SecretStore, Service, SystemClock};
 use vmapi_models::CredentialScope;
 use vmapi_secrets::SecretsConfig;
@@ -22,6 +23,8 @@ pub struct AppState {
     pub cursors: CursorCodec,
     /// Idempotency records (`Idempotency-Key`).
     pub idempotency: Arc<dyn IdempotencyStore>,
+    /// Per-route request metrics (in Lambda; none locally).
+    pub metrics: Option<Emf>,
 }
 
 impl AppState {
@@ -32,7 +35,14 @@ impl AppState {
             auth: Authenticator::new(config.jwt.clone()),
             cursors: CursorCodec::new(&config.cursor_secret),
             idempotency: repo,
+            metrics: None,
         }
+    }
+
+    /// Counts every answered request of a route (count, errors, latency) in `metrics`.
+    pub fn with_metrics(mut self, metrics: Emf) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Adds the secret store (create, delete and credentials need it).

@@ -116,7 +116,9 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
         vmapi_store_dynamodb::RepositoryOptions::default(),
     ));
     let secrets = vmapi_secrets::build(&secrets_config, &sdk);
-    let provisioner = crate::provisioner(&config, &secrets_config, &sdk, repo, secrets).await?;
+    let provisioner = crate::provisioner(&config, &secrets_config, &sdk, repo, secrets)
+        .await?
+        .with_metrics(std::sync::Arc::new(vmapi_aws::emf::Emf::from_env()));
     let provisioner = &provisioner;
     lambda_runtime::run(lambda_runtime::service_fn(move |event| {
         handle(provisioner, event)
