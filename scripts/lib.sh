@@ -92,12 +92,26 @@ ensure_template_tools() {
 # Lints template.yaml with cfn-lint and `sam validate --lint`; returns non-zero on findings.
 check_template() {
   local ok=0
-  if "$LOCAL/py/bin/cfn-lint" "$ROOT/template.yaml"; then log "cfn-lint: template.yaml passes"; else log "cfn-lint: findings above"; ok=1; fi
+  # With the informational checks (I...): explicit deletion policies and the like.
+  if "$LOCAL/py/bin/cfn-lint" --include-checks I -- "$ROOT/template.yaml"; then
+    log "cfn-lint --include-checks I: template.yaml passes"
+  else
+    log "cfn-lint: findings above"; ok=1
+  fi
   if (cd "$ROOT" && SAM_CLI_TELEMETRY=0 "$LOCAL/sam/bin/sam" validate --lint --template template.yaml >/dev/null); then
     log "sam validate --lint: template.yaml passes"
   else
     log "sam validate --lint: findings above"; ok=1
   fi
+  # samconfig.toml's environments as the SAM CLI reads them.
+  local env
+  for env in default staging; do
+    if (cd "$ROOT" && SAM_CLI_TELEMETRY=0 "$LOCAL/sam/bin/sam" validate --config-env "$env" >/dev/null); then
+      log "sam validate --config-env $env: samconfig.toml passes"
+    else
+      log "sam validate --config-env $env: findings above"; ok=1
+    fi
+  done
   return "$ok"
 }
 

@@ -1,6 +1,6 @@
 //! What the roles may touch, read from the SAM-transformed template ([`super::policy`]): the
 //! exact condition of every guarded statement (this deployment's tags), Secrets Manager only
-//! with that backend, no AWS managed policy beyond basic execution, the clouds' credentials
+//! with that backend, no AWS managed policy beyond basic execution and tracing, the clouds' credentials
 //! fenced from the request functions; and the same fence in the shipped Vault policies.
 
 use serde_json::{json, Value};
@@ -159,15 +159,19 @@ fn secrets_manager_is_granted_only_with_that_backend() {
     );
 }
 
-/// Every role carries only AWS's basic execution policy (logs); SAM's stream policy
-/// (`AWSLambdaDynamoDBExecutionRole`, every stream of the account) is avoided by the
-/// provisioner's explicit role.
+/// Every role carries only AWS's basic execution policy (logs) and X-Ray's write-only policy
+/// (traces; SAM adds it for `Tracing: Active`, the provisioner's explicit role names it); SAM's
+/// stream policy (`AWSLambdaDynamoDBExecutionRole`, every stream of the account) is avoided by
+/// the provisioner's explicit role.
 #[test]
-fn no_role_carries_aws_managed_policies_beyond_basic_execution() {
+fn no_role_carries_aws_managed_policies_beyond_basic_execution_and_tracing() {
     for binary in binaries() {
         assert_eq!(
             role_of(&binary).aws_managed,
-            ["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"],
+            [
+                "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+                "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"
+            ],
             "{binary}"
         );
     }
