@@ -164,10 +164,14 @@ impl SecretsConfig {
                         )))
                     }
                 };
-                let address = match (var("VAULT_ADDR"), &auth) {
-                    (Some(a), _) => a,
-                    (None, VaultAuth::LambdaExtension) => LAMBDA_EXTENSION_ADDR.into(),
-                    (None, _) => return Err(err("SECRET_BACKEND=vault needs VAULT_ADDR".into())),
+                let address = match &auth {
+                    // VAULT_ADDR is the extension's (the real Vault it logs in to and forwards
+                    // to); the function talks only to the extension's proxy.
+                    VaultAuth::LambdaExtension => {
+                        var("VAULT_PROXY_ADDR").unwrap_or_else(|| LAMBDA_EXTENSION_ADDR.into())
+                    }
+                    _ => var("VAULT_ADDR")
+                        .ok_or_else(|| err("SECRET_BACKEND=vault needs VAULT_ADDR".into()))?,
                 };
                 if !(address.starts_with("http://") || address.starts_with("https://")) {
                     return Err(err(format!(
@@ -245,15 +249,34 @@ mod tests {
             "the token never shows in Debug"
         );
 
-        let c = parse(&[
-            ("SECRET_BACKEND", "vault"),
-            ("VAULT_AUTH", "lambda-extension"),
-        ])
-        .unwrap();
-        let Backend::Vault(v) = c.backend else {
-            panic!()
-        };
-        assert_eq!(v.address, LAMBDA_EXTENSION_ADDR);
+        // The extension's mode talks to its proxy, whatever VAULT_ADDR (the extension's own
+        // setting: the real Vault) says.
+        for (pairs, expected) in [
+            (vec![], LAMBDA_EXTENSION_ADDR),
+            (
+                vec![("VAULT_ADDR", "https://vault.example.com")],
+                LAMBDA_EXTENSION_ADDR,
+            ),
+            (
+                vec![
+                    ("VAULT_ADDR", "https://vault.example.com"),
+                    ("VAULT_PROXY_ADDR", "http://127.0.0.1:8300"),
+                ],
+                "http://127.0.0.1:8300",
+            ),
+        ] {
+            let mut all = vec![
+                ("SECRET_BACKEND", "vault"),
+                ("VAULT_AUTH", "lambda-extension"),
+                ("VAULT_NAMESPACE", "team-a"),
+            ];
+            all.extend(pairs);
+            let Backend::Vault(v) = parse(&all).unwrap().backend else {
+                panic!()
+            };
+            assert_eq!(v.address, expected, "{all:?}");
+            assert_eq!(v.namespace.as_deref(), Some("team-a"));
+        }
     }
 
     #[test]
