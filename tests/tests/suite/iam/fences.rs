@@ -1,7 +1,10 @@
 //! What the roles may touch, read from the SAM-transformed template ([`super::policy`]): the
 //! exact condition of every guarded statement (this deployment's tags), Secrets Manager only
-//! with that backend, no AWS managed policy beyond basic execution and tracing, the clouds' credentials
-//! fenced from the request functions; and the same fence in the shipped Vault policies.
+//! with that backend, network interfaces only for a Vault inside a VPC, no AWS managed policy
+//! beyond basic execution and tracing, the clouds' credentials fenced from the request
+//! functions; and the same fence in the shipped Vault policies.
+
+use std::collections::BTreeSet;
 
 use serde_json::{json, Value};
 use vmapi_tests::*;
@@ -117,13 +120,39 @@ fn only_actions_without_resource_permissions_are_granted_on_everything() {
         "ec2:DescribeVpcs",
         "secretsmanager:ListSecrets",
     ];
+    let mut in_a_vpc = BTreeSet::new();
     for binary in binaries() {
         for g in role_of(&binary).grants {
             if g.resources.iter().any(|r| r == "*") {
                 for a in &g.actions {
+                    // Lambda's network interfaces: only for a Vault inside a VPC.
+                    if g.policy == "VaultVpcPolicy" {
+                        assert_eq!(g.when.as_deref(), Some("HasVaultVpc"), "{binary}: {a}");
+                        in_a_vpc.insert(binary.clone());
+                        continue;
+                    }
                     assert!(UNSCOPED.contains(&a.as_str()), "{binary}: {a} on *");
                 }
             }
+        }
+    }
+    // The functions that reach the secret store, and only they, may run in Vault's subnets.
+    assert_eq!(
+        in_a_vpc,
+        BTreeSet::from(
+            ["cleanup", "create-vm", "get-credentials", "provisioner"].map(String::from)
+        )
+    );
+    let t = template_json();
+    for (id, r) in t["Resources"].as_object().unwrap() {
+        let vpc = &r["Properties"]["VpcConfig"];
+        if r["Type"] == "AWS::Serverless::Function" && !vpc.is_null() {
+            let binary = r["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
+            assert!(
+                in_a_vpc.contains(binary),
+                "{id} runs in a VPC without its rights"
+            );
+            assert_eq!(vpc[0], "HasVaultVpc", "{id}");
         }
     }
 }

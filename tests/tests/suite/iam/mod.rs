@@ -108,6 +108,17 @@ impl Recorded {
             ("provisioner", "dynamodb:BatchGetItem", "catalog lookups (cloud, size, image): in this run the repository's catalog cache, filled by the server in the same process, answers them"),
             ("provisioner", "ec2:CreateTags", "the tags of RunInstances and CreateSecurityGroup are authorized as CreateTags"),
         ];
+        // Only with VaultSubnetIds (`VaultVpcPolicy`): Lambda makes the network interfaces of a
+        // function in a VPC with the function's role.
+        const IN_A_VPC: [&str; 4] = ["create-vm", "get-credentials", "provisioner", "cleanup"];
+        const VPC_ACTIONS: [&str; 6] = [
+            "ec2:CreateNetworkInterface",
+            "ec2:DescribeNetworkInterfaces",
+            "ec2:DescribeSubnets",
+            "ec2:DeleteNetworkInterface",
+            "ec2:AssignPrivateIpAddresses",
+            "ec2:UnassignPrivateIpAddresses",
+        ];
         let seen_by = |binary: &str| -> BTreeSet<String> {
             let mut seen = self.0.get(binary).cloned().unwrap_or_default();
             seen.extend(
@@ -116,6 +127,9 @@ impl Recorded {
                     .filter(|(b, ..)| *b == binary)
                     .map(|(_, a, _)| a.to_string()),
             );
+            if IN_A_VPC.contains(&binary) {
+                seen.extend(VPC_ACTIONS.iter().map(|a| a.to_string()));
+            }
             seen
         };
         for binary in policy::binaries() {

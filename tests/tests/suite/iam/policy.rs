@@ -118,18 +118,45 @@ pub fn role_of(binary: &str) -> Role {
     let mut grants = Vec::new();
     for policy in props["Policies"].as_array().into_iter().flatten() {
         let name = policy["PolicyName"].as_str().unwrap_or_default();
-        statements(&policy["PolicyDocument"], name, &mut grants);
+        statements(&policy["PolicyDocument"], name, None, &mut grants);
     }
     let mut aws_managed = Vec::new();
     for arn in props["ManagedPolicyArns"].as_array().into_iter().flatten() {
-        if let Some(s) = arn.as_str() {
+        // A policy of the template attached under a condition: its grants carry it.
+        if let Some(branches) = arn.get("Fn::If") {
+            assert_eq!(
+                branches[2],
+                serde_json::json!({"Ref": "AWS::NoValue"}),
+                "{binary}"
+            );
+            let id = branches[1]["Ref"]
+                .as_str()
+                .expect("a policy of the template");
+            let when = branches[0].as_str().map(String::from);
+            let managed = &t["Resources"][id];
+            assert_eq!(
+                managed["Condition"], branches[0],
+                "{binary}: {id} exists exactly then"
+            );
+            statements(
+                &managed["Properties"]["PolicyDocument"],
+                id,
+                when,
+                &mut grants,
+            );
+        } else if let Some(s) = arn.as_str() {
             aws_managed.push(s.to_string());
         } else if let Some(s) = arn["Fn::Sub"].as_str() {
             aws_managed.push(s.replace("${AWS::Partition}", "aws"));
         } else if let Some(id) = arn["Ref"].as_str() {
             let managed = &t["Resources"][id];
             assert_eq!(managed["Type"], "AWS::IAM::ManagedPolicy", "{binary}: {id}");
-            statements(&managed["Properties"]["PolicyDocument"], id, &mut grants);
+            statements(
+                &managed["Properties"]["PolicyDocument"],
+                id,
+                None,
+                &mut grants,
+            );
         } else {
             panic!("{binary}: a managed policy this test cannot read: {arn}");
         }
@@ -140,7 +167,8 @@ pub fn role_of(binary: &str) -> Role {
     }
 }
 
-fn statements(document: &Value, policy: &str, out: &mut Vec<Grant>) {
+/// The statements of a policy document; `outer` is the condition the whole policy is under.
+fn statements(document: &Value, policy: &str, outer: Option<String>, out: &mut Vec<Grant>) {
     let list = |v: &Value| -> Vec<Value> {
         match v {
             Value::Array(a) => a.clone(),
@@ -158,7 +186,7 @@ fn statements(document: &Value, policy: &str, out: &mut Vec<Grant>) {
                 );
                 (branches[1].clone(), branches[0].as_str().map(String::from))
             }
-            None => (s, None),
+            None => (s, outer.clone()),
         };
         assert_eq!(s["Effect"], "Allow", "{policy}: {s}");
         out.push(Grant {
