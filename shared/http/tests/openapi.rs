@@ -422,56 +422,80 @@ async fn all_codes_is_exactly_what_the_error_mapping_produces() {
     assert_eq!(produced, listed, "every code of ALL_CODES is produced");
 }
 
-/// (status, code) of every error response in the document (operations and
-/// `components.responses`), read from the narrowed `code` enums of their bodies.
-fn documented_codes(doc: &Value) -> BTreeSet<(u16, String)> {
-    fn collect(schema: &Value, out: &mut BTreeSet<String>) {
-        match schema {
-            Value::Object(map) => {
-                if let Some(codes) = map
-                    .get("properties")
-                    .and_then(|p| p.get("code"))
-                    .and_then(|c| c.get("enum"))
-                {
-                    for c in codes.as_array().unwrap() {
-                        out.insert(c.as_str().unwrap().to_string());
-                    }
-                }
-                for v in map.values() {
-                    collect(v, out);
-                }
-            }
-            Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
-            _ => {}
+/// The name of the error response of `status` in `components.responses` (`Conflict`).
+fn response_name(status: u16) -> String {
+    StatusCode::from_u16(status)
+        .unwrap()
+        .canonical_reason()
+        .unwrap()
+        .replace([' ', '-'], "")
+}
+
+/// The `code`s a response description lists (each as `` `CODE`: ``).
+fn codes_in(description: &str) -> BTreeSet<String> {
+    let known: BTreeSet<&str> = ALL_CODES.iter().map(|(c, _)| *c).collect();
+    description
+        .split('`')
+        .filter(|w| known.contains(w))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A response with its `$ref` (to `components.responses`) resolved.
+fn resolve<'a>(doc: &'a Value, resp: &'a Value) -> &'a Value {
+    match resp["$ref"].as_str() {
+        Some(r) => {
+            let name = r
+                .strip_prefix("#/components/responses/")
+                .unwrap_or_else(|| panic!("unexpected response $ref {r}"));
+            let target = &doc["components"]["responses"][name];
+            assert!(target.is_object(), "{r} resolves");
+            target
         }
+        None => resp,
     }
-    let mut responses: Vec<(String, Value)> = Vec::new();
-    for (_, _, op) in operations(doc) {
+}
+
+/// (status, code) of every error response in the document: each operation's error responses
+/// refer to the response of their status in `components.responses` and name their own codes
+/// in their description; each of those lists every code of its status.
+fn documented_codes(doc: &Value) -> BTreeSet<(u16, String)> {
+    let mut out = BTreeSet::new();
+    for (method, path, op) in operations(doc) {
         for (status, resp) in op["responses"].as_object().unwrap() {
-            responses.push((status.clone(), resp.clone()));
+            let status: u16 = status.parse().unwrap();
+            if status < 400 {
+                assert!(
+                    resp["$ref"].is_null(),
+                    "{method} {path} {status} is its own"
+                );
+                continue;
+            }
+            assert_eq!(
+                resp["$ref"],
+                format!("#/components/responses/{}", response_name(status)),
+                "{method} {path} {status} refers to the response of its status"
+            );
+            let codes = codes_in(resp["description"].as_str().unwrap());
+            assert!(
+                !codes.is_empty(),
+                "{method} {path} {status} names its codes"
+            );
+            let listed = codes_in(resolve(doc, resp)["description"].as_str().unwrap());
+            assert!(codes.is_subset(&listed), "{method} {path} {status}");
+            out.extend(codes.into_iter().map(|c| (status, c)));
         }
     }
     for (name, resp) in doc["components"]["responses"].as_object().unwrap() {
-        let status = match name.as_str() {
-            "RouteNotFound" => "404",
-            "MethodNotAllowed" => "405",
-            other => panic!("unexpected component response {other}"),
-        };
-        responses.push((status.to_string(), resp.clone()));
-    }
-    let mut out = BTreeSet::new();
-    for (status, resp) in responses {
-        let status: u16 = status.parse().unwrap();
-        let mut codes = BTreeSet::new();
-        collect(&resp["content"], &mut codes);
-        if status >= 400 {
-            assert!(!codes.is_empty(), "a {status} response lists its codes");
-        } else {
-            assert!(codes.is_empty(), "a {status} response lists no error codes");
-        }
-        for code in codes {
-            out.insert((status, code));
-        }
+        let status = (400..600)
+            .find(|s| {
+                StatusCode::from_u16(*s).is_ok_and(|c| c.canonical_reason().is_some())
+                    && response_name(*s) == *name
+            })
+            .unwrap_or_else(|| panic!("{name} is named after no status"));
+        let codes = codes_in(resp["description"].as_str().unwrap());
+        assert!(!codes.is_empty(), "{name} lists its codes");
+        out.extend(codes.into_iter().map(|c| (status, c)));
     }
     out
 }
@@ -512,37 +536,25 @@ async fn every_error_body_fits_its_documented_response() {
     for error in every_api_error() {
         let (status, body, headers) = body_of(error).await;
         let code = body["code"].as_str().unwrap().to_string();
-        // Some documented response of this status lists the code; the body fits its schema.
-        let mut fitted = false;
-        let mut responses: Vec<Value> = operations(&doc)
-            .into_iter()
-            .map(|(_, _, op)| op["responses"][status.to_string()].clone())
-            .collect();
-        responses.extend(
-            doc["components"]["responses"]
-                .as_object()
-                .unwrap()
-                .values()
-                .cloned(),
+        // The response of this status lists the code, and the body fits its schema.
+        let resp = &doc["components"]["responses"][response_name(status)];
+        assert!(resp.is_object(), "{code} ({status}) is documented");
+        assert!(
+            codes_in(resp["description"].as_str().unwrap()).contains(&code),
+            "the {status} response lists {code}"
         );
-        for resp in responses.iter().filter(|r| r.is_object()) {
-            let schema = &resp["content"]["application/json"]["schema"];
-            if schema.to_string().contains(&format!("\"{code}\"")) {
-                let errors = validate(&doc, schema, &body);
-                assert!(errors.is_empty(), "{code}: {body} does not fit: {errors:?}");
-                for header in resp["headers"].as_object().unwrap().keys() {
-                    if header != "X-Request-Id" {
-                        // (X-Request-Id is set by the request middleware, not the mapping.)
-                        assert!(
-                            headers.contains_key(header.as_str()),
-                            "{code}: the {header} header is documented and sent"
-                        );
-                    }
-                }
-                fitted = true;
+        let schema = &resp["content"]["application/json"]["schema"];
+        let errors = validate(&doc, schema, &body);
+        assert!(errors.is_empty(), "{code}: {body} does not fit: {errors:?}");
+        for header in resp["headers"].as_object().unwrap().keys() {
+            if header != "X-Request-Id" {
+                // (X-Request-Id is set by the request middleware, not the mapping.)
+                assert!(
+                    headers.contains_key(header.as_str()),
+                    "{code}: the {header} header is documented and sent"
+                );
             }
         }
-        assert!(fitted, "{code} ({status}) is documented");
     }
 }
 
@@ -551,7 +563,7 @@ fn responses_document_their_headers() {
     let doc = doc();
     for (method, path, op) in operations(&doc) {
         for (status, resp) in op["responses"].as_object().unwrap() {
-            let headers = &resp["headers"];
+            let headers = &resolve(&doc, resp)["headers"];
             assert!(
                 headers["X-Request-Id"].is_object(),
                 "{method} {path} {status}: X-Request-Id"
@@ -635,10 +647,21 @@ fn operations_are_named_after_their_functions_with_their_parameters() {
         .iter()
         .any(|p| p["name"] == "cursor" && p["in"] == "query"));
     let create = operation(&doc, Endpoint::CreateVm);
-    assert!(create["requestBody"]["content"]["application/json"]["schema"]["oneOf"].is_array());
+    assert_eq!(
+        create["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/CreateVmBody"
+    );
+    assert_eq!(
+        schema(&doc, "CreateVmBody")["oneOf"],
+        json!([{"$ref": "#/components/schemas/CreateVmRequest"}, {"$ref": "#/components/schemas/WrappedCreateVmRequest"}])
+    );
     let rule = operation(&doc, Endpoint::CreateSecurityRule);
     let content = &rule["requestBody"]["content"]["application/json"];
-    assert!(content["schema"]["oneOf"].is_array());
+    assert_eq!(
+        content["schema"]["$ref"],
+        "#/components/schemas/CreateRuleBody"
+    );
+    assert!(schema(&doc, "CreateRuleBody")["oneOf"].is_array());
     assert_eq!(
         content["examples"]["aws"]["value"]["cidrBlock"],
         "0.0.0.0/0"
@@ -727,7 +750,7 @@ fn credentials_answer_documents_cache_control() {
 // The schemas hold what the API really sends and reads
 
 /// A validator for the part of JSON Schema the document uses (`$ref`, `allOf`, `oneOf`,
-/// `anyOf`, `type`, `enum`, `properties`, `required`, `additionalProperties: false`, `items`
+/// `anyOf`, `if`/`then`/`else`, `type`, `enum`, `properties`, `required`, `additionalProperties: false`, `items`
 /// and the length, size and range keywords). Returns what does not fit.
 fn validate(doc: &Value, schema: &Value, value: &Value) -> Vec<String> {
     let mut errors = Vec::new();
@@ -747,6 +770,16 @@ fn check(doc: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec<
     if let Some(all) = schema["allOf"].as_array() {
         for s in all {
             check(doc, s, value, at, errors);
+        }
+    }
+    if schema["if"].is_object() {
+        let branch = if validate(doc, &schema["if"], value).is_empty() {
+            "then"
+        } else {
+            "else"
+        };
+        if schema[branch].is_object() {
+            check(doc, &schema[branch], value, at, errors);
         }
     }
     for (keyword, exactly_one) in [("oneOf", true), ("anyOf", false)] {
@@ -1007,9 +1040,13 @@ fn every_reference_resolves() {
         match v {
             Value::Object(map) => {
                 if let Some(r) = map.get("$ref").and_then(Value::as_str) {
-                    let name = r.strip_prefix("#/components/schemas/").unwrap();
+                    let (kind, name) = r
+                        .strip_prefix("#/components/")
+                        .and_then(|r| r.split_once('/'))
+                        .unwrap_or_else(|| panic!("{r} is not a component"));
                     assert!(
-                        doc["components"]["schemas"][name].is_object(),
+                        ["schemas", "responses"].contains(&kind)
+                            && doc["components"][kind][name].is_object(),
                         "{r} resolves"
                     );
                 }
@@ -1020,4 +1057,144 @@ fn every_reference_resolves() {
         }
     }
     walk(&doc, &doc);
+}
+
+// ---------------------------------------------------------------------------------------------
+// What generated clients need (scripts/openapi-client.sh generates and drives one)
+
+/// Every body is a named schema: no inline schema for a generator to name.
+#[test]
+fn every_body_is_a_named_schema() {
+    let doc = doc();
+    let is_named = |schema: &Value| {
+        schema["$ref"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("#/components/schemas/"))
+            && schema.as_object().unwrap().len() == 1
+    };
+    let mut bodies = 0;
+    for (method, path, op) in operations(&doc) {
+        for content in op["requestBody"]["content"]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
+            assert!(
+                is_named(&content.1["schema"]),
+                "{method} {path} request body"
+            );
+            bodies += 1;
+        }
+        for (status, resp) in op["responses"].as_object().unwrap() {
+            let resp = resolve(&doc, resp);
+            for (_, content) in resp["content"].as_object().unwrap() {
+                assert!(is_named(&content["schema"]), "{method} {path} {status}");
+                bodies += 1;
+            }
+        }
+    }
+    for (name, resp) in doc["components"]["responses"].as_object().unwrap() {
+        assert!(
+            is_named(&resp["content"]["application/json"]["schema"]),
+            "{name}"
+        );
+    }
+    assert!(bodies > Endpoint::ALL.len() * 2, "{bodies} bodies seen");
+    // One error shape: every error response's body is `Error` (401: or API Gateway's).
+    let error_bodies: BTreeSet<String> = doc["components"]["responses"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|r| r["content"]["application/json"]["schema"]["$ref"].to_string())
+        .collect();
+    assert_eq!(
+        error_bodies,
+        BTreeSet::from([
+            "\"#/components/schemas/AuthError\"".to_string(),
+            "\"#/components/schemas/Error\"".to_string()
+        ])
+    );
+    // No placeholder of a conditional is left in the text.
+    assert!(!openapi::to_json().contains("x-vmapi"));
+}
+
+#[test]
+fn servers_are_the_local_server_and_the_deployed_api() {
+    let doc = doc();
+    let servers = doc["servers"].as_array().expect("servers");
+    assert_eq!(servers[0]["url"], "http://127.0.0.1:3000");
+    assert!(servers[1]["url"]
+        .as_str()
+        .unwrap()
+        .ends_with(".execute-api.{region}.amazonaws.com"));
+    assert!(servers[1]["variables"]["apiId"]["default"].is_string());
+}
+
+/// Every operation's request has examples (each path parameter, each body), and every body
+/// example fits the body's schema.
+#[test]
+fn every_request_has_examples_that_fit() {
+    let doc = doc();
+    for (method, path, op) in operations(&doc) {
+        for p in op["parameters"].as_array().into_iter().flatten() {
+            let name = &p["name"];
+            if p["in"] == "path" || p["name"] == "limit" {
+                assert!(!p["example"].is_null(), "{method} {path}: {name} example");
+            }
+            if !p["example"].is_null() {
+                let errors = validate(&doc, &p["schema"], &p["example"]);
+                assert!(errors.is_empty(), "{method} {path} {name}: {errors:?}");
+            }
+        }
+        if let Some(content) = op["requestBody"]["content"][JSON_TYPE].as_object() {
+            let examples = content["examples"].as_object().expect("body examples");
+            assert!(!examples.is_empty(), "{method} {path}");
+            for (name, example) in examples {
+                let errors = validate(&doc, &content["schema"], &example["value"]);
+                assert!(
+                    errors.is_empty(),
+                    "{method} {path} example {name}: {errors:?}"
+                );
+            }
+        }
+    }
+    // The create example is the API page's request, flat and wrapped.
+    let create = operation(&doc, Endpoint::CreateVm);
+    let examples = &create["requestBody"]["content"][JSON_TYPE]["examples"];
+    assert_eq!(examples["flat"]["value"], fixture("create-request"));
+    assert_eq!(
+        examples["wrapped"]["value"],
+        json!({ "data": fixture("create-request") })
+    );
+}
+
+const JSON_TYPE: &str = "application/json";
+
+/// The rules between fields are `if`/`then`/`else` in the object schemas themselves (an `allOf`
+/// with an `anyOf` is merged into the fields by generators: `authMethod` became `1` only).
+#[test]
+fn field_rules_leave_the_request_objects_plain() {
+    let doc = doc();
+    for name in ["CreateVmRequest", "CreateRuleRequest", "UpdateVmRequest"] {
+        let s = schema(&doc, name);
+        assert_eq!(s["type"], "object", "{name}");
+        assert!(s["allOf"].is_null() && s["anyOf"].is_null(), "{name}");
+    }
+    let create = schema(&doc, "CreateVmRequest");
+    assert_eq!(create["if"]["required"], json!(["access"]));
+    // Only the rule's own fields are required.
+    assert_eq!(
+        schema(&doc, "CreateRuleRequest")["required"],
+        json!(["virtualMachine", "name", "protocol"])
+    );
+    let mut icmp =
+        json!({"virtualMachine": "6549fc8570c99a149c79193f", "name": "ping", "protocol": "Icmp"});
+    assert_fits(&doc, "CreateRuleRequest", &icmp);
+    icmp["protocol"] = json!("Tcp");
+    assert!(!validate(
+        &doc,
+        &json!({"$ref": "#/components/schemas/CreateRuleRequest"}),
+        &icmp
+    )
+    .is_empty());
 }
