@@ -188,8 +188,7 @@ pub(super) fn operation(endpoint: Endpoint) -> Operation {
                 .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
                 .description(Some(
                     "Act only if the VM is still at this version: the `ETag` of a GET (e.g. `\"7\"`), or several separated by commas; `*` or none means no condition. A mismatch, or a change that wins while the request runs, is a 412 `PRECONDITION_FAILED` that changes nothing",
-                ))
-                .example(Some("\"7\"".into())),
+                )),
         );
     }
     if endpoint.idempotent() {
