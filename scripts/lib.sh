@@ -7,6 +7,8 @@ DDB_NPM_VERSION="10.3.0"
 MOTO_VERSION="5.2.5"
 CFN_LINT_VERSION="1.58.0"
 SAM_CLI_VERSION="1.170.0"
+# openapi-generator (its jar inside the PyPI package) and what the generated Python client needs.
+OPENAPI_CLIENT_PACKAGES="openapi-generator-cli==7.26.0 pydantic==2.14.3 urllib3==2.8.0 python-dateutil==2.9.0.post0 typing-extensions==4.16.0 setuptools==80.9.0"
 STARTED_PIDS=()
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -86,6 +88,21 @@ ensure_template_tools() {
     log "installing aws-sam-cli==$SAM_CLI_VERSION into .local/sam"
     python3 -m venv "$LOCAL/sam"
     "$LOCAL/sam/bin/pip" install --quiet --disable-pip-version-check "aws-sam-cli==$SAM_CLI_VERSION"
+  fi
+}
+
+# Installs openapi-generator and the generated Python client's dependencies into the venv
+# .local/openapi-client (reinstalled when the pinned list changes).
+ensure_openapi_client() {
+  need java "install a Java 17 runtime"
+  need python3 "install Python 3 with the venv module"
+  local dir="$LOCAL/openapi-client"
+  if [ "$(cat "$dir/.installed" 2>/dev/null)" != "$OPENAPI_CLIENT_PACKAGES" ]; then
+    log "installing $OPENAPI_CLIENT_PACKAGES into .local/openapi-client"
+    [ -x "$dir/bin/pip" ] || python3 -m venv "$dir"
+    # shellcheck disable=SC2086 # one word per package
+    "$dir/bin/pip" install --quiet --disable-pip-version-check $OPENAPI_CLIENT_PACKAGES
+    printf '%s' "$OPENAPI_CLIENT_PACKAGES" >"$dir/.installed"
   fi
 }
 

@@ -56,23 +56,17 @@ pub struct CreateVmRequest {
 /// OpenAPI schemas of request fields read by hand (feature `openapi`).
 #[cfg(feature = "openapi")]
 mod schema {
-    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
-    use utoipa::openapi::Ref;
-    use utoipa::ToSchema;
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 
-    use crate::ids::SubscriptionId;
-
-    /// `subscription`: an id, or `""` / `null` for none.
-    pub(super) fn subscription() -> OneOfBuilder {
-        OneOfBuilder::new()
-            .item(Ref::from_schema_name(SubscriptionId::name()))
-            .item(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .enum_values(Some([""])),
-            )
-            .item(ObjectBuilder::new().schema_type(Type::Null))
-            .description(Some("Subscription; `\"\"` and `null` mean none"))
+    /// `subscription`: an id, or `""` / `null` for none (one schema, not a `oneOf`, so that
+    /// generated clients take a plain optional string).
+    pub(super) fn subscription() -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Array(vec![Type::String, Type::Null]))
+            .pattern(Some("^([0-9a-f]{24})?$"))
+            .description(Some(
+                "Subscription: its id (24 hexadecimal digits); `\"\"` and `null` mean none",
+            ))
     }
 }
 

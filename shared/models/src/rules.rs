@@ -520,44 +520,44 @@ pub struct CreateRuleRequest {
     pub name: Option<String>,
     /// Free text (at most 140 characters).
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = String, max_length = 140, pattern = "^[A-Za-z0-9 ._:/()#,@\\[\\]+=&;{}!$*-]*$"))]
+    #[cfg_attr(feature = "openapi", schema(required = false, value_type = String, max_length = 140, pattern = "^[A-Za-z0-9 ._:/()#,@\\[\\]+=&;{}!$*-]*$"))]
     pub description: Option<String>,
     /// `Inbound` (default) or `Outbound`.
-    #[cfg_attr(feature = "openapi", schema(value_type = Direction))]
+    #[cfg_attr(feature = "openapi", schema(required = false, value_type = Direction))]
     pub direction: Option<String>,
     /// `Tcp`, `Udp`, `Icmp` or `*` (any); case is ignored.
     #[cfg_attr(feature = "openapi", schema(value_type = Protocol, required = true))]
     pub protocol: Option<String>,
     /// Ports: `"22"`, `"8000-8090"`, `"*"`, or an array of these.
-    #[cfg_attr(feature = "openapi", schema(value_type = PortRangeInput))]
+    #[cfg_attr(feature = "openapi", schema(required = false, value_type = PortRangeInput))]
     pub port_range: Option<PortRangeInput>,
     /// Remote addresses in CIDR notation, or `*` for any IPv4 address (default).
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(required = false, value_type = String))]
     pub cidr_block: Option<String>,
     /// `*`, or the same CIDR as `cidrBlock` (`sourceAddressPrefix`).
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(required = false, value_type = String))]
     pub source: Option<String>,
     /// Evaluation order, lower first, 100-4096, unique per direction; default: the next free
     /// multiple of 10 from 1000.
-    #[cfg_attr(feature = "openapi", schema(value_type = u32, minimum = 100, maximum = 4096))]
+    #[cfg_attr(feature = "openapi", schema(required = false, value_type = u32, minimum = 100, maximum = 4096))]
     pub priority: Option<u32>,
     /// `Allow` (default) or `Deny`; case is ignored.
-    #[cfg_attr(feature = "openapi", schema(value_type = RuleAccess))]
+    #[cfg_attr(feature = "openapi", schema(required = false, value_type = RuleAccess))]
     pub access: Option<String>,
     /// Azure shape: the ports.
-    #[cfg_attr(feature = "openapi", schema(value_type = PortRangeInput))]
+    #[cfg_attr(feature = "openapi", schema(required = false, value_type = PortRangeInput))]
     pub destination_port_range: Option<PortRangeInput>,
     /// Azure shape: the remote addresses.
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(required = false, value_type = String))]
     pub source_address_prefix: Option<String>,
     /// Azure shape: must be `*`.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^\\*$"))]
+    #[cfg_attr(feature = "openapi", schema(required = false, value_type = String, pattern = "^\\*$"))]
     pub source_port_range: Option<String>,
     /// Azure shape: must be `*`.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^\\*$"))]
+    #[cfg_attr(feature = "openapi", schema(required = false, value_type = String, pattern = "^\\*$"))]
     pub destination: Option<String>,
     /// Azure shape: must be `*`.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^\\*$"))]
+    #[cfg_attr(feature = "openapi", schema(required = false, value_type = String, pattern = "^\\*$"))]
     pub destination_address_prefix: Option<String>,
 }
 

@@ -1,0 +1,135 @@
+//! Request bodies and the named schemas of every body that is not a wire type of its own (the
+//! flat-or-wrapped request bodies, the lists), so that generated clients name them.
+
+use utoipa::openapi::request_body::{RequestBody, RequestBodyBuilder};
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type,
+};
+use utoipa::openapi::{ContentBuilder, RefOr, Required};
+use utoipa::ToSchema;
+use vmapi_models::{
+    CreateRuleRequest, CreateVmRequest, SecurityRuleView, UpdateVmRequest, VirtualMachine, VmEvent,
+};
+
+use super::{examples, schema_ref, JSON};
+use crate::routes::Endpoint;
+
+/// The body of `POST /api/virtual-machines`: `CreateVmRequest`, flat or wrapped.
+pub(super) const CREATE_VM_BODY: &str = "CreateVmBody";
+/// The body of `POST /api/security-rules`: `CreateRuleRequest`, flat or wrapped.
+pub(super) const CREATE_RULE_BODY: &str = "CreateRuleBody";
+pub(super) const VIRTUAL_MACHINE_LIST: &str = "VirtualMachineList";
+pub(super) const VM_EVENT_LIST: &str = "VmEventList";
+pub(super) const SECURITY_RULE_LIST: &str = "SecurityRuleList";
+pub(super) const OPENAPI_DOCUMENT: &str = "OpenApiDocument";
+
+/// The request body of `endpoint`, if it takes one.
+pub(super) fn request_body(endpoint: Endpoint) -> Option<RequestBody> {
+    let (schema, description, examples) = match endpoint {
+        Endpoint::CreateVm => (
+            CREATE_VM_BODY.to_string(),
+            "The request, flat or wrapped as `{\"data\": {...}}`; at most 64 KiB of `application/json` (or another `application/*+json` type)",
+            examples::create_vm(),
+        ),
+        Endpoint::UpdateVm => (
+            UpdateVmRequest::name().into_owned(),
+            "The fields to change (at least one); at most 64 KiB of `application/json` (or another `application/*+json` type)",
+            examples::update_vm(),
+        ),
+        Endpoint::CreateSecurityRule => (
+            CREATE_RULE_BODY.to_string(),
+            "The rule in one of three shapes, flat or wrapped as `{\"data\": {...}}`; at most 64 KiB of `application/json`. Neutral: `portRange` (a string or an array of `\"22\"`, `\"8000-8090\"`, `\"*\"`) and `cidrBlock`. Azure (NSG): `destinationPortRange` and `sourceAddressPrefix` for the same, with `sourcePortRange`, `destination` and `destinationAddressPrefix` accepted only as `*`. AWS (security group): `portRange`, `cidrBlock` and `source` (`*` or the same network). Giving the ports or the addresses twice (e.g. `portRange` and `destinationPortRange`) is a 400",
+            examples::create_rule(),
+        ),
+        _ => return None,
+    };
+    Some(
+        RequestBodyBuilder::new()
+            .required(Some(Required::True))
+            .description(Some(description))
+            .content(
+                JSON,
+                ContentBuilder::new()
+                    .schema(Some(schema_ref(schema)))
+                    .examples_from_iter(examples)
+                    .build(),
+            )
+            .build(),
+    )
+}
+
+/// `request` or `{"data": request}`.
+fn flat_or_wrapped(request: &str, wrapped: &str, what: &str) -> [(String, RefOr<Schema>); 2] {
+    [
+        (
+            wrapped.to_string(),
+            ObjectBuilder::new()
+                .property("data", schema_ref(request))
+                .required("data")
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+                .description(Some(format!("{what}, wrapped as `data`")))
+                .into(),
+        ),
+        (
+            format!("{}Body", request.trim_end_matches("Request")),
+            OneOfBuilder::new()
+                .item(schema_ref(request))
+                .item(schema_ref(wrapped))
+                .description(Some(format!(
+                    "{what}, flat or wrapped as `{{\"data\": {{...}}}}`"
+                )))
+                .into(),
+        ),
+    ]
+}
+
+fn list(item: &str, description: &str) -> RefOr<Schema> {
+    ArrayBuilder::new()
+        .items(schema_ref(item))
+        .description(Some(description))
+        .into()
+}
+
+/// The request bodies' and lists' schemas.
+pub(super) fn schemas() -> Vec<(String, RefOr<Schema>)> {
+    let mut out = Vec::new();
+    out.extend(flat_or_wrapped(
+        &CreateVmRequest::name(),
+        "WrappedCreateVmRequest",
+        "The create request",
+    ));
+    out.extend(flat_or_wrapped(
+        &CreateRuleRequest::name(),
+        "WrappedCreateRuleRequest",
+        "The security-rule request",
+    ));
+    out.push((
+        VIRTUAL_MACHINE_LIST.into(),
+        list(
+            &VirtualMachine::name(),
+            "VMs: the new ones of a create (one per host name, in request order; references as ids), or a page of a list (at most `limit`, newest first)",
+        ),
+    ));
+    out.push((
+        VM_EVENT_LIST.into(),
+        list(
+            &VmEvent::name(),
+            "A page of a VM's history (at most `limit` events, newest first)",
+        ),
+    ));
+    out.push((
+        SECURITY_RULE_LIST.into(),
+        list(
+            &SecurityRuleView::name(),
+            "Every rule of a VM (at most 50), inbound first, then by priority",
+        ),
+    ));
+    out.push((
+        OPENAPI_DOCUMENT.into(),
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some("An OpenAPI 3.1 document"))
+            .into(),
+    ));
+    out
+}
