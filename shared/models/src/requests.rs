@@ -88,11 +88,19 @@ fn empty_string_as_none<'de, D: Deserializer<'de>>(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateVmRequest {
     /// New host name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(feature = "openapi", schema(value_type = HostName))]
     pub name: Option<HostName>,
     /// New tags (replaces the old list).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "not_null",
+        skip_serializing_if = "Option::is_none"
+    )]
     #[cfg_attr(feature = "openapi", schema(value_type = Tags))]
     pub tags: Option<Tags>,
     /// New expiry (`null` removes it).
@@ -102,6 +110,12 @@ pub struct UpdateVmRequest {
         skip_serializing_if = "Option::is_none"
     )]
     pub expires_at: Option<Option<crate::Timestamp>>,
+}
+
+/// A present field must hold a value: an explicit `null` is refused like any other wrong type
+/// (absent fields stay `None`, "unchanged").
+fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 /// `Some(None)` for an explicit `null`, `Some(Some(t))` for a value (absent fields stay `None`).
@@ -164,6 +178,18 @@ pub fn secret_fields(value: &serde_json::Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_update_refuses_null_where_absent_means_unchanged() {
+        let parse = |v: serde_json::Value| serde_json::from_value::<UpdateVmRequest>(v);
+        for field in ["name", "tags"] {
+            let e = parse(serde_json::json!({ field: null })).unwrap_err().to_string();
+            assert!(e.contains("invalid type: null"), "{field}: {e}");
+        }
+        assert_eq!(parse(serde_json::json!({})).unwrap(), UpdateVmRequest::default());
+        let r = parse(serde_json::json!({"tags": [], "expiresAt": null})).unwrap();
+        assert_eq!((r.tags, r.expires_at), (Some(Tags::new(vec![]).unwrap()), Some(None)));
+    }
 
     #[test]
     fn finds_fields_that_would_carry_secrets() {
