@@ -226,15 +226,17 @@ impl Accounts {
         let team = self.team(new.team).await?;
         match team.role_of(&new.owner) {
             Some(role) if role.can_write() => {}
-            Some(role) => return Err(Error::invalid_field(
-                "owner",
-                format!(
+            Some(role) => {
+                return Err(Error::invalid_field(
+                    "owner",
+                    format!(
                     "{} is a {} of team {}: a project's owner must be allowed to change resources",
                     new.owner,
                     role.name(),
                     team.id
                 ),
-            )),
+                ))
+            }
             None => {
                 return Err(Error::invalid_field(
                     "owner",
