@@ -132,7 +132,7 @@ check_template() {
   return "$ok"
 }
 
-# Starts moto on a free port; exports the Secrets Manager and EC2 endpoints.
+# Starts moto on a free port; exports the Secrets Manager, EC2 and CloudFormation endpoints.
 start_moto() {
   local port="${MOTO_PORT:-$(free_port)}"
   mkdir -p "$LOCAL/logs"
@@ -145,7 +145,8 @@ start_moto() {
   fi
   export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$port"
   export AWS_ENDPOINT_URL_EC2="http://127.0.0.1:$port"
-  log "moto (Secrets Manager, EC2) on http://127.0.0.1:$port (pid ${STARTED_PIDS[-1]})"
+  export AWS_ENDPOINT_URL_CLOUDFORMATION="http://127.0.0.1:$port"
+  log "moto (Secrets Manager, EC2, CloudFormation) on http://127.0.0.1:$port (pid ${STARTED_PIDS[-1]})"
 }
 
 # Local AWS settings: fake credentials, a fixed region, never real AWS.

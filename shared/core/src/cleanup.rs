@@ -162,23 +162,7 @@ impl Cleanup {
         let started = Instant::now();
         let now = self.clock.now();
         let p = &self.policy;
-        let mut candidates: Vec<VmId> = Vec::new();
-        for (category, older_than) in [
-            (StaleCategory::Transitional, ago(now, p.transitional_after)),
-            (StaleCategory::Failed, ago(now, p.failed_retention)),
-            (StaleCategory::Deleted, ago(now, p.deleted_retention)),
-            (StaleCategory::Expiring, now),
-        ] {
-            for id in self
-                .repo
-                .stale_vms(category, older_than, p.max_candidates)
-                .await?
-            {
-                if !candidates.contains(&id) {
-                    candidates.push(id);
-                }
-            }
-        }
+        let mut candidates = self.index_candidates(now).await?;
         let mut summary = Summary {
             dry_run: p.dry_run,
             ..Summary::default()
@@ -245,6 +229,64 @@ impl Cleanup {
         summary.actions.sort();
         summary.duration_ms = started.elapsed().as_millis() as u64;
         Ok(summary)
+    }
+
+    /// The VMs the stale index names as past the policy's periods (never a scan), each once.
+    async fn index_candidates(&self, now: Timestamp) -> Result<Vec<VmId>> {
+        let p = &self.policy;
+        let mut candidates: Vec<VmId> = Vec::new();
+        for (category, older_than) in [
+            (StaleCategory::Transitional, ago(now, p.transitional_after)),
+            (StaleCategory::Failed, ago(now, p.failed_retention)),
+            (StaleCategory::Deleted, ago(now, p.deleted_retention)),
+            (StaleCategory::Expiring, now),
+        ] {
+            for id in self
+                .repo
+                .stale_vms(category, older_than, p.max_candidates)
+                .await?
+            {
+                if !candidates.contains(&id) {
+                    candidates.push(id);
+                }
+            }
+        }
+        Ok(candidates)
+    }
+
+    /// The candidates a run would look at now (the stale index and the tombstones, as
+    /// [`Cleanup::run`] finds them) with what it would do to each; reads only.
+    pub async fn candidates(&self) -> Result<Vec<Candidate>> {
+        let now = self.clock.now();
+        let mut ids = self.index_candidates(now).await?;
+        let mut gone_of: Vec<(VmId, Gone)> = Vec::new();
+        for tombstone in self.repo.tombstones(self.policy.max_candidates).await? {
+            for id in self
+                .tombstone_vms(tombstone.gone)
+                .await?
+                .unwrap_or_default()
+            {
+                gone_of.push((id, tombstone.gone));
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(vm) = self.repo.get_vm(id).await? else {
+                continue;
+            };
+            let verdict = self.verdict(&vm, now).await?;
+            out.push(Candidate {
+                stale: StaleCategory::of(&vm),
+                removed: gone_of.iter().find(|(v, _)| *v == id).map(|(_, g)| *g),
+                action: verdict_action(&verdict, &vm),
+                vm,
+            });
+        }
+        out.sort_by_key(|c| (c.stale.map(|(_, since)| since), c.vm.id));
+        Ok(out)
     }
 
     /// The active VMs of a removed team or project, or `None` when nothing is left of it (or it
@@ -510,15 +552,8 @@ impl Cleanup {
             return Ok((Done::Skipped, "gone".into()));
         };
         let verdict = self.verdict(&vm, now).await?;
-        let what = match &verdict {
-            Verdict::Skip => return Ok((Done::Skipped, "healthy".into())),
-            Verdict::Repair => format!(
-                "repair the stuck {} ({})",
-                vm.pending_op.as_ref().map_or("status", |p| p.op.name()),
-                vm.status.name()
-            ),
-            Verdict::Delete(why) => format!("delete: {why}"),
-            Verdict::Purge => "purge the deleted record".into(),
+        let Some(what) = verdict_action(&verdict, &vm) else {
+            return Ok((Done::Skipped, "healthy".into()));
         };
         if self.policy.dry_run {
             tracing::info!(vm = %id, action = %what, "cleanup (dry run): would act");
@@ -541,15 +576,7 @@ impl Cleanup {
                 Err(e) => return Err(e),
             },
             Verdict::Repair => {
-                let mut next = vm.clone();
-                if next.pending_op.is_none() {
-                    // The stream record was lost (e.g. to the dead-letter queue): re-arm it.
-                    next.pending_op = Some(PendingOp::new(rearm_op(vm.status), now));
-                }
-                if let Some(p) = next.pending_op.as_mut() {
-                    p.attempt += 1;
-                }
-                next.version = vm.version + 1;
+                let next = rearmed(&vm, now);
                 match self
                     .repo
                     .replace_vm(&next, vm.version, &NameChange::default(), None)
@@ -657,6 +684,51 @@ impl Cleanup {
             tracing::warn!(vm = %id, error = %ErrorChain(&e), "cleanup: could not record the action");
         }
     }
+}
+
+/// What a verdict means for `vm`, in a summary line; `None` when nothing is to be done.
+fn verdict_action(verdict: &Verdict, vm: &VmRecord) -> Option<String> {
+    Some(match verdict {
+        Verdict::Skip => return None,
+        Verdict::Repair => format!(
+            "repair the stuck {} ({})",
+            vm.pending_op.as_ref().map_or("status", |p| p.op.name()),
+            vm.status.name()
+        ),
+        Verdict::Delete(why) => format!("delete: {why}"),
+        Verdict::Purge => "purge the deleted record".into(),
+    })
+}
+
+/// A cleanup candidate and what a run would do to it now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    /// The VM as stored.
+    pub vm: VmRecord,
+    /// Its stale-index category and the time its age counts from (`None` for a healthy VM of
+    /// a removed team or project).
+    pub stale: Option<(StaleCategory, Timestamp)>,
+    /// The removed team or project it is a candidate through, if any.
+    pub removed: Option<Gone>,
+    /// What a run would do (`None`: nothing, it is healthy by now or not old enough).
+    pub action: Option<String>,
+}
+
+/// The next record of a VM whose operation is stuck: the pending operation re-armed (a new
+/// one for its status when the stream record was lost, e.g. to the dead-letter queue), its
+/// attempt counted and its version bumped, so the write is fresh and the stream wakes the
+/// provisioner. Written with a condition on `vm.version` (the cleanup job's repair and
+/// `vmctl vms retry`).
+pub(crate) fn rearmed(vm: &VmRecord, now: Timestamp) -> VmRecord {
+    let mut next = vm.clone();
+    if next.pending_op.is_none() {
+        next.pending_op = Some(PendingOp::new(rearm_op(vm.status), now));
+    }
+    if let Some(p) = next.pending_op.as_mut() {
+        p.attempt += 1;
+    }
+    next.version = vm.version + 1;
+    next
 }
 
 /// The operation a transitional status without one needs.

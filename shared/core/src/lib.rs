@@ -1,6 +1,7 @@
 //! Use cases of the VM API over ports (repository, clock), with authorization and
 //! the one error type every adapter maps from.
 
+pub mod accounts;
 pub mod adopt;
 pub mod authz;
 pub mod cleanup;
@@ -10,22 +11,26 @@ pub mod error;
 pub mod idempotency;
 pub mod lifecycle;
 pub mod memory;
+pub mod operations;
 pub mod ports;
 pub mod provisioner;
 pub mod quota;
 pub mod rules;
 pub mod service;
 
-pub use cleanup::{Cleanup, CleanupPolicy, Summary};
+pub use accounts::{catalog_problems, Accounts, MemberChange, NewProject, NewTeam};
+pub use cleanup::{Candidate, Cleanup, CleanupPolicy, Summary};
 pub use credentials::{CachedSecretStore, Created, ManagedSecret, SecretLabels, SecretStore};
 pub use error::{ConflictCode, Error, ErrorChain, FieldError, NotFoundKind, Result};
 pub use idempotency::{
     Begin, IdempotencyKey, IdempotencyRecord, IdempotencyStore, Lease, RecordState, StoredResponse,
 };
 pub use lifecycle::Action;
+pub use operations::Operations;
 pub use ports::{
-    Clock, EventPage, FinishedOp, Found, Gone, Lookup, Metrics, NameChange, NoMetrics, PageKey,
-    Repository, RuleChange, RuleOwner, SystemClock, Tombstone, VmFilter, VmPage,
+    AccountStore, Clock, EventPage, FinishedOp, Found, Gone, Lookup, Metrics, NameChange,
+    NoMetrics, PageKey, Repository, RuleChange, RuleOwner, SystemClock, Tombstone, VmFilter,
+    VmPage,
 };
 pub use provisioner::{Drivers, Outcome, Provisioner, ProvisionerOptions, WorkItem};
 pub use quota::{QuotaLimits, Usage};

@@ -6,15 +6,15 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use vmapi_models::{
-    CloudProvider, LoginSecret, Price, Project, ProjectId, ProviderRecord, SecretPath,
+    Catalog, CloudProvider, LoginSecret, Price, Project, ProjectId, ProviderRecord, SecretPath,
     SecurityRuleId, Size, StaleCategory, Team, TeamId, Timestamp, UserId, VmEvent, VmId, VmRecord,
 };
 
 use crate::credentials::{Created, SecretLabels, SecretStore};
 use crate::error::{ConflictCode, Error, Result};
 use crate::ports::{
-    EventPage, Found, Gone, Lookup, NameChange, PageKey, Repository, RuleChange, RuleOwner,
-    Tombstone, VmFilter, VmPage,
+    AccountStore, EventPage, Found, Gone, Lookup, NameChange, PageKey, Repository, RuleChange,
+    RuleOwner, Tombstone, VmFilter, VmPage,
 };
 use crate::quota::{QuotaLimits, Usage};
 
@@ -124,6 +124,37 @@ impl MemoryRepository {
     }
 }
 
+/// A VM record of the demo data's team and project (`data/demo.json`), running on Kraud.Cloud
+/// with a new id: a starting point for tests that need stored VMs in other states.
+pub fn sample_vm() -> VmRecord {
+    let now = Timestamp::now().to_string();
+    serde_json::from_value(serde_json::json!({
+        "_id": VmId::new().to_string(),
+        "name": "sample-vm",
+        "region": {"datacenter": {"name": "berlin", "displayName": "Berlin"}, "physicalLocation": "Germany"},
+        "image": {"version": {"name": "22_04-lts", "displayName": "22.04 LTS"}, "distribution": "Ubuntu"},
+        "attestationId": "6f1c3b4e-8a1d-4c39-9d2e-2b6a4f7c9e10",
+        "access": null,
+        "authMethod": 1,
+        "status": 3,
+        "isBlocked": false,
+        "tags": [],
+        "subscription": null,
+        "cloudProvider": "6548a383e2442d14b6bf9685",
+        "provider": "6548a383e2442d14b6bf968b",
+        "size": "6548a383e2442d14b6bf9745",
+        "price": "6548a383e2442d14b6bf970b",
+        "owner": "6548a41138406c14db33b606",
+        "project": "6548a41f38406c14db33b62c",
+        "team": "6548a41f38406c14db33b61e",
+        "ipConfigurations": [],
+        "createdAt": now,
+        "updatedAt": now,
+        "version": 1
+    }))
+    .expect("the sample VM record decodes")
+}
+
 fn pick<K: Ord + std::hash::Hash + Copy, V: Clone>(
     keys: &std::collections::BTreeSet<K>,
     from: &HashMap<K, V>,
@@ -131,6 +162,78 @@ fn pick<K: Ord + std::hash::Hash + Copy, V: Clone>(
     keys.iter()
         .filter_map(|k| from.get(k).map(|v| (*k, v.clone())))
         .collect()
+}
+
+#[async_trait]
+impl AccountStore for MemoryRepository {
+    async fn insert_team(&self, team: &Team) -> Result<()> {
+        let mut s = self.state.lock().unwrap();
+        if s.found.teams.contains_key(&team.id) {
+            return Err(Error::invalid_field(
+                "_id",
+                format!("team {} exists already", team.id),
+            ));
+        }
+        s.found.teams.insert(team.id, team.clone());
+        Ok(())
+    }
+
+    async fn replace_team(&self, team: &Team, expected_updated_at: Timestamp) -> Result<()> {
+        let mut s = self.state.lock().unwrap();
+        match s.found.teams.get(&team.id) {
+            None => return Err(Error::not_found(crate::NotFoundKind::Team, team.id)),
+            Some(old) if old.updated_at != expected_updated_at => {
+                return Err(Error::VersionConflict)
+            }
+            Some(_) => {}
+        }
+        s.found.teams.insert(team.id, team.clone());
+        Ok(())
+    }
+
+    async fn insert_project(&self, project: &Project) -> Result<()> {
+        let mut s = self.state.lock().unwrap();
+        if !s.found.teams.contains_key(&project.team) {
+            return Err(Error::not_found(crate::NotFoundKind::Team, project.team));
+        }
+        if s.found.projects.contains_key(&project.id) {
+            return Err(Error::invalid_field(
+                "_id",
+                format!("project {} exists already", project.id),
+            ));
+        }
+        s.found.projects.insert(project.id, project.clone());
+        Ok(())
+    }
+
+    async fn put_catalog(&self, catalog: &Catalog) -> Result<usize> {
+        let mut s = self.state.lock().unwrap();
+        let f = &mut s.found;
+        f.cloud_providers
+            .extend(catalog.cloud_providers.iter().map(|c| (c.id, c.clone())));
+        f.providers
+            .extend(catalog.providers.iter().map(|p| (p.id, p.clone())));
+        f.sizes
+            .extend(catalog.sizes.iter().map(|z| (z.id, z.clone())));
+        f.prices
+            .extend(catalog.prices.iter().map(|p| (p.id, p.clone())));
+        Ok(catalog.len())
+    }
+
+    async fn catalog(&self) -> Result<Catalog> {
+        let s = self.state.lock().unwrap();
+        fn sorted<K: Ord + Copy + std::hash::Hash, V: Clone>(m: &HashMap<K, V>) -> Vec<V> {
+            let mut keys: Vec<&K> = m.keys().collect();
+            keys.sort();
+            keys.into_iter().map(|k| m[k].clone()).collect()
+        }
+        Ok(Catalog {
+            cloud_providers: sorted(&s.found.cloud_providers),
+            providers: sorted(&s.found.providers),
+            sizes: sorted(&s.found.sizes),
+            prices: sorted(&s.found.prices),
+        })
+    }
 }
 
 #[async_trait]

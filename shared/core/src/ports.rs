@@ -4,9 +4,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use vmapi_models::{
-    CloudProvider, CloudProviderId, HostName, Price, PriceId, Project, ProjectId, ProviderId,
-    ProviderRecord, SecurityRuleId, Size, SizeId, StaleCategory, Tag, Team, TeamId, Timestamp,
-    VmEvent, VmId, VmRecord, VmStatus,
+    Catalog, CloudProvider, CloudProviderId, HostName, Price, PriceId, Project, ProjectId,
+    ProviderId, ProviderRecord, SecurityRuleId, Size, SizeId, StaleCategory, Tag, Team, TeamId,
+    Timestamp, VmEvent, VmId, VmRecord, VmStatus,
 };
 
 use crate::error::Result;
@@ -286,6 +286,29 @@ pub trait Repository: Send + Sync {
 
     /// Forgets a tombstone once nothing of it is left.
     async fn clear_tombstone(&self, gone: Gone) -> Result<()>;
+}
+
+/// Storage of the records an operator makes when onboarding an account: teams, projects and
+/// the catalog (reads go through [`Repository::lookup`]).
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Stores a new team; an existing id is `Invalid` (nothing is overwritten).
+    async fn insert_team(&self, team: &Team) -> Result<()>;
+
+    /// Replaces a team if its stored `updatedAt` is still `expected_updated_at` (else
+    /// `VersionConflict`; a missing team is `NotFound`).
+    async fn replace_team(&self, team: &Team, expected_updated_at: Timestamp) -> Result<()>;
+
+    /// Stores a new project if its team exists (else `NotFound(Team)`), in one atomic write; an
+    /// existing id is `Invalid`.
+    async fn insert_project(&self, project: &Project) -> Result<()>;
+
+    /// Writes every catalog entry (overwriting entries with the same ids); returns how many.
+    async fn put_catalog(&self, catalog: &Catalog) -> Result<usize>;
+
+    /// The whole catalog as stored (from the catalog's own index; never a scan), each list in
+    /// id order.
+    async fn catalog(&self) -> Result<Catalog>;
 }
 
 /// A team or project removed from the platform.

@@ -53,6 +53,10 @@ pub enum EventKind {
     /// An administrator lifted the VM's block.
     #[serde(rename = "vm.unblock")]
     Unblock,
+    /// An operator re-armed the VM's stuck operation (`vmctl vms retry`), so the provisioner
+    /// takes it up again.
+    #[serde(rename = "vm.retry")]
+    Retry,
 }
 
 /// One event of a VM's history.

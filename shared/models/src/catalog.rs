@@ -208,3 +208,34 @@ pub struct Price {
     /// Last changed.
     pub updated_at: Timestamp,
 }
+
+/// The whole catalog: what `vmctl catalog import` writes and `vmctl catalog list` reads
+/// (the format: `docs/catalog.md`, `data/catalog.schema.json`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Catalog {
+    /// Cloud providers.
+    #[serde(default)]
+    pub cloud_providers: Vec<CloudProvider>,
+    /// Providers with their locations, images and image references.
+    #[serde(default)]
+    pub providers: Vec<ProviderRecord>,
+    /// Sizes.
+    #[serde(default)]
+    pub sizes: Vec<Size>,
+    /// Prices.
+    #[serde(default)]
+    pub prices: Vec<Price>,
+}
+
+impl Catalog {
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.cloud_providers.len() + self.providers.len() + self.sizes.len() + self.prices.len()
+    }
+
+    /// Whether it has no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

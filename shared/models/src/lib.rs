@@ -21,7 +21,7 @@ pub mod vm;
 
 pub use activity::{EventKind, VmEvent};
 pub use catalog::{
-    CloudProvider, ConfidentialTech, Datacenter, Image, ImageVersion, Price, Provider,
+    Catalog, CloudProvider, ConfidentialTech, Datacenter, Image, ImageVersion, Price, Provider,
     ProviderRecord, Region, Size,
 };
 pub use credentials::{

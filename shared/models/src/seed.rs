@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{CloudProvider, Price, ProviderRecord, Size};
+use crate::catalog::{Catalog, CloudProvider, Price, ProviderRecord, Size};
 use crate::team::{Project, Team};
 
 /// Catalog entries plus teams and projects, as one JSON document.
@@ -27,4 +27,16 @@ pub struct Seed {
     /// Projects.
     #[serde(default)]
     pub projects: Vec<Project>,
+}
+
+impl Seed {
+    /// The catalog part of the file.
+    pub fn catalog(&self) -> Catalog {
+        Catalog {
+            cloud_providers: self.cloud_providers.clone(),
+            providers: self.providers.clone(),
+            sizes: self.sizes.clone(),
+            prices: self.prices.clone(),
+        }
+    }
 }

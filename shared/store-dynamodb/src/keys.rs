@@ -122,6 +122,10 @@ pub(crate) fn event_key(vm: VmId, at: &str) -> Key {
     ])
 }
 
+/// Partition of the catalog in the list index (gsi1): every catalog item carries it, with
+/// `KIND#id` as its sort key, so the catalog is read with one query, never a scan.
+pub(crate) const CATALOG_PK: &str = "CATALOG";
+
 /// Partition of a project's active VMs in the GSI.
 pub(crate) fn project_vms_pk(project: ProjectId) -> String {
     format!("PROJECT#{project}#VMS")

@@ -1,6 +1,7 @@
 //! DynamoDB adapter of the repository port: one table, keys `pk`/`sk`, one sparse GSI
 //! for each project's active VMs. Access patterns are listed in `docs/dynamodb.md`.
 
+mod accounts;
 mod cache;
 mod errors;
 mod idempotency;

@@ -30,7 +30,7 @@ use crate::keys::usage_key;
 use crate::keys::{
     event_key, gsi_start_key, key, name_key, parse_project_vms_sk, parse_tombstone_sk,
     project_vms_pk, s, stale_pk, stale_range, team_project_key, tombstone_key, vm_item_keys, Key,
-    Kind, STALE_SHARDS, TEAM_PROJECT_PREFIX, TOMBSTONES_PK,
+    Kind, CATALOG_PK, STALE_SHARDS, TEAM_PROJECT_PREFIX, TOMBSTONES_PK,
 };
 use crate::table::{GSI1, GSI1_PK, GSI1_SK, GSI2, GSI2_PK, GSI2_SK, PK, SK};
 
@@ -70,21 +70,21 @@ impl Default for RepositoryOptions {
 
 /// The DynamoDB repository. Build once per container; it holds the catalog cache.
 pub struct DynamoRepository {
-    client: Client,
-    table: String,
+    pub(crate) client: Client,
+    pub(crate) table: String,
     cache: CatalogCache,
     /// Read capacity units consumed by the stale-index queries and VM reads, in thousandths.
     consumed_milli: std::sync::atomic::AtomicU64,
 }
 
-fn to_item<T: Serialize>(value: &T) -> Result<Key> {
+pub(crate) fn to_item<T: Serialize>(value: &T) -> Result<Key> {
     serde_dynamo::to_item(value).map_err(|e| Error::internal("encoding an item", e))
 }
 
 /// Decodes an item. Each attribute is converted once, moved into serde_dynamo's own value
 /// (`serde_dynamo::from_item` builds its `Item` and then a second map from it, rehashing every
 /// top-level name: a list of 50 VMs spent a third of its decoding there).
-fn from_item<T: DeserializeOwned>(item: Key) -> Result<T> {
+pub(crate) fn from_item<T: DeserializeOwned>(item: Key) -> Result<T> {
     let map = item.into_iter().map(|(k, v)| (k, v.into())).collect();
     serde_dynamo::from_attribute_value(serde_dynamo::AttributeValue::M(map))
         .map_err(|e| Error::internal("decoding an item", e))
@@ -195,6 +195,11 @@ impl DynamoRepository {
         let mut items: Vec<Key> = Vec::new();
         let mut push = |kind: Kind, id: String, mut item: Key| {
             item.extend(key(kind, &id));
+            if kind.is_catalog() {
+                // The catalog's own index (`vmctl catalog list`), in the list index.
+                item.insert(GSI1_PK.into(), s(CATALOG_PK));
+                item.insert(GSI1_SK.into(), s(format!("{}#{id}", kind.prefix())));
+            }
             item.insert("entity".into(), s(kind.prefix().to_ascii_lowercase()));
             items.push(item);
         };
@@ -392,7 +397,10 @@ impl DynamoRepository {
     /// touched the same items (`TransactionConflict`, e.g. two creates of a team updating its
     /// quota usage) wrote nothing and is sent again, up to [`TRANSACTION_ATTEMPTS`] times with
     /// jittered backoff; then it is a 409 `CONCURRENT_MODIFICATION`.
-    async fn transact(&self, writes: Vec<TransactWriteItem>) -> std::result::Result<(), TxFailure> {
+    pub(crate) async fn transact(
+        &self,
+        writes: Vec<TransactWriteItem>,
+    ) -> std::result::Result<(), TxFailure> {
         let mut attempt = 1;
         loop {
             let err = match self
@@ -602,7 +610,7 @@ impl Condition {
     }
 }
 
-enum TxFailure {
+pub(crate) enum TxFailure {
     Conditions(Vec<CancellationReason>),
     Other(Error),
 }

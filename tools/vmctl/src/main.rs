@@ -1,56 +1,85 @@
 //! `vmctl`: the operator tool of the VM API. `vmctl --help` is its reference.
 
+mod admin;
+mod catalog;
+mod output;
+mod server;
+mod stack;
+mod team;
+mod vms;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use vmapi_http::auth::mint_local_token;
-use vmapi_http::config::{Config, JwtMode};
+use vmapi_http::config::Config;
 use vmapi_http::state::dynamodb_client;
-use vmapi_http::AppState;
-use vmapi_models::{Seed, UserId};
-use vmapi_secrets::{Backend, SecretsConfig};
-use vmapi_store_dynamodb::{create_table, DynamoRepository, RepositoryOptions};
+use vmapi_models::UserId;
+use vmapi_store_dynamodb::{DynamoRepository, RepositoryOptions};
 
-/// Operator tool of the VM API: tables, catalog and demo data, local tokens, the local server.
+use crate::server::{ensure_table, load, local_secret, serve_with_provisioner};
+use crate::stack::Settings;
+
+/// Operator tool of the VM API: onboarding (teams, members, projects, the catalog), stuck and
+/// stale VMs, tables and demo data, local tokens, the local server.
 ///
-/// DynamoDB is reached through the usual AWS environment (AWS_REGION, credentials,
-/// AWS_ENDPOINT_URL_DYNAMODB for DynamoDB Local).
+/// AWS is reached through the usual environment (AWS_REGION, credentials; AWS_ENDPOINT_URL_DYNAMODB
+/// for DynamoDB Local, AWS_ENDPOINT_URL_CLOUDFORMATION for --stack against a stand-in).
 #[derive(Parser)]
 #[command(name = "vmctl", version)]
 struct Cli {
     /// DynamoDB table.
     #[arg(long, global = true, env = "TABLE_NAME", default_value = "vm-api")]
     table: String,
+    /// Take the table (output TableName) and the deployment id (output DeploymentId, as
+    /// DEPLOYMENT_ID) from this deployed CloudFormation stack's outputs; overrides --table.
+    #[arg(long, global = true, value_name = "NAME")]
+    stack: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
 
 /// Where the local stream consumer keeps its state (see docs/local-run.md).
 #[derive(Args, Clone)]
-struct StreamArgs {
+pub struct StreamArgs {
     /// Checkpoint per shard; a restart against the same table resumes from it.
     #[arg(
         long,
         env = "STREAM_CHECKPOINT_FILE",
         default_value = ".local/stream-consumer.json"
     )]
-    checkpoint_file: PathBuf,
+    pub checkpoint_file: PathBuf,
     /// The on-failure destination: records given up on, one JSON line each.
     #[arg(
         long,
         env = "STREAM_FAILURE_FILE",
         default_value = ".local/stream-failures.jsonl"
     )]
-    failure_file: PathBuf,
+    pub failure_file: PathBuf,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Teams and their members (roles: owner, admin, member, viewer).
+    #[command(subcommand)]
+    Team(team::TeamCommand),
+    /// Projects of teams.
+    #[command(subcommand)]
+    Project(team::ProjectCommand),
+    /// The catalog: clouds, providers, locations, images, sizes and prices (format:
+    /// docs/catalog.md, data/catalog.schema.json).
+    #[command(subcommand)]
+    Catalog(catalog::CatalogCommand),
+    /// Stale and stuck VMs; re-arming a stuck operation.
+    #[command(subcommand)]
+    Vms(vms::VmsCommand),
     /// Create the table (keys, index, stream, TTL) unless it exists.
     CreateTable,
-    /// Load a catalog / team / project file (JSON, see data/demo.json).
+    /// Load a catalog / team / project file as it is (JSON, see data/demo.json), overwriting
+    /// entries with the same ids and checking nothing beyond the JSON's shape; `catalog
+    /// import`, `team create` and `project create` check what they write.
     Load {
         /// The file.
         file: PathBuf,
@@ -139,247 +168,95 @@ enum Command {
 
 type AnyError = Box<dyn std::error::Error + Send + Sync>;
 
+/// What every command works with: the settings, and the table's repository built on first use.
+pub struct Ctx {
+    settings: Settings,
+    repo: tokio::sync::OnceCell<Arc<DynamoRepository>>,
+}
+
+impl Ctx {
+    /// The repository over the table.
+    async fn repo(&self) -> Arc<DynamoRepository> {
+        self.repo
+            .get_or_init(|| async {
+                Arc::new(DynamoRepository::new(
+                    dynamodb_client().await,
+                    &self.settings.table,
+                    RepositoryOptions::default(),
+                ))
+            })
+            .await
+            .clone()
+    }
+
+    /// The onboarding use cases over the table.
+    async fn accounts(&self) -> vmapi_core::Accounts {
+        let repo = self.repo().await;
+        vmapi_core::Accounts::new(repo.clone(), repo, Arc::new(vmapi_core::SystemClock))
+    }
+}
+
 #[tokio::main]
 async fn main() {
     vmapi_http::logging::init_local();
     if let Err(e) = run(Cli::parse()).await {
-        eprintln!("vmctl: {e}");
+        eprintln!("vmctl: {}", error_text(e.as_ref()));
         std::process::exit(1);
     }
 }
 
-fn local_secret(config: &Config) -> Result<String, AnyError> {
-    match &config.jwt.mode {
-        JwtMode::LocalHs256 { secret } => Ok(secret.clone()),
-        JwtMode::Jwks { .. } => {
-            Err("JWKS_URL is set: local tokens are not accepted by such a deployment".into())
-        }
-    }
-}
-
-/// The secret-store settings, announced on standard output.
-fn secrets_config() -> Result<SecretsConfig, AnyError> {
-    let secrets = SecretsConfig::from_env()?;
-    match &secrets.backend {
-        Backend::SecretsManager(sm) => println!(
-            "VM logins: AWS Secrets Manager{} (names {}<path>), {} scope",
-            std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER")
-                .map(|u| format!(" at {u}"))
-                .unwrap_or_default(),
-            sm.prefix,
-            secrets.scope.path_kind()
-        ),
-        Backend::Vault(v) => println!(
-            "VM logins: Vault KV v2 at {} (mount {}), {} scope",
-            v.address,
-            v.mount,
-            secrets.scope.path_kind()
-        ),
-    }
-    Ok(secrets)
-}
-
-async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<bool, AnyError> {
-    let existing = client.list_tables().send().await?;
-    if existing.table_names().iter().any(|t| t == table) {
-        return Ok(false);
-    }
-    create_table(client, table).await?;
-    Ok(true)
-}
-
-async fn load(repo: &DynamoRepository, file: &PathBuf) -> Result<usize, AnyError> {
-    let text =
-        std::fs::read_to_string(file).map_err(|e| format!("reading {}: {e}", file.display()))?;
-    let seed: Seed =
-        serde_json::from_str(&text).map_err(|e| format!("parsing {}: {e}", file.display()))?;
-    Ok(repo.load_seed(&seed).await?)
-}
-
-async fn serve(host: &str, port: u16, state: AppState) -> Result<(), AnyError> {
-    let listener = tokio::net::TcpListener::bind((host, port)).await?;
-    println!("VM API listening on http://{}", listener.local_addr()?);
-    vmapi_http::local::serve(listener, state, shutdown_signal()).await?;
-    println!("VM API stopped");
-    Ok(())
-}
-
-/// Serves every endpoint and runs the provisioner from the table's stream (as in AWS, where
-/// the provisioner function consumes the stream), both until Ctrl-C or SIGTERM.
-async fn serve_with_provisioner(
-    host: &str,
-    port: u16,
-    config: &Config,
-    repo: Arc<DynamoRepository>,
-    stream: &StreamArgs,
-) -> Result<(), AnyError> {
-    // The well-known local secrets only on loopback, in front of DynamoDB Local.
-    config.check_builtin_secrets(
-        host,
-        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok().as_deref(),
-    )?;
-    let secrets = secrets_config()?;
-    let sdk = vmapi_aws::sdk_config().await;
-    let store = vmapi_secrets::build(&secrets, &sdk);
-    let state = AppState::new(repo.clone(), config).with_logins(store.clone(), secrets.scope);
-    let provision = vmapi_provision::ProvisionConfig::from_env()?;
-    let provisioner =
-        vmapi_provision::provisioner(&provision, &secrets, &sdk, repo.clone(), store).await?;
-    println!(
-        "provisioner: {} (from the table's stream)",
-        provision_summary(&provision)
-    );
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let cleanup_every = std::env::var("CLEANUP_INTERVAL_SECONDS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(60);
-    let policy = vmapi_provision::config::cleanup_policy_from_vars(|k| std::env::var(k).ok())?;
-    let cleanup = vmapi_core::Cleanup::new(
-        repo.clone(),
-        Arc::new(vmapi_core::SystemClock),
-        Some(provisioner.clone()),
-        policy,
-    );
-    println!("cleanup job: every {cleanup_every} s (CLEANUP_INTERVAL_SECONDS)");
-    let cleaner = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(cleanup_every.max(1)));
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            if let Err(e) = vmapi_provision::cleanup::run_once(&cleanup).await {
-                eprintln!("cleanup run failed: {e}");
+/// An error for the operator: a refused input lists each offending field.
+fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
+    match e.downcast_ref::<vmapi_core::Error>() {
+        Some(vmapi_core::Error::Invalid { message, details }) if details.len() > 1 => {
+            let mut text = message.clone();
+            for d in details {
+                text.push_str(&format!("\n  {}: {}", d.field, d.message));
             }
+            text
         }
-    });
-    // Positioned before the server listens, so no request's record is missed.
-    let mut options = vmapi_provision::stream::ConsumerOptions::new(
-        vmapi_provision::stream::Mapping::provisioner(),
-    );
-    options.checkpoints = vmapi_provision::stream::CheckpointStore::file(&stream.checkpoint_file);
-    options.failures = Some(stream.failure_file.clone());
-    let consumer = vmapi_provision::stream::provisioner_consumer(
-        &sdk,
-        repo.client(),
-        repo.table(),
-        provisioner,
-        options,
-    )
-    .await?;
-    println!(
-        "stream consumer: as the template's event source mapping; checkpoints in {}, on-failure destination {}",
-        stream.checkpoint_file.display(),
-        stream.failure_file.display()
-    );
-    let poller = tokio::spawn(consumer.run(async {
-        let _ = stop_rx.await;
-    }));
-    let result = serve(host, port, state).await;
-    let _ = stop_tx.send(());
-    let _ = poller.await;
-    cleaner.abort();
-    result
-}
-
-fn provision_summary(c: &vmapi_provision::ProvisionConfig) -> String {
-    use vmapi_provision::Choice;
-    let name = |choice: Choice, real: &str| match choice {
-        Choice::Real => real.to_string(),
-        Choice::Simulated => format!("SIMULATED ({} ms per step)", c.simulated_delay.as_millis()),
-    };
-    format!(
-        "Kraud.Cloud {}, Azure {}, AWS {}",
-        name(c.kraud, "kraud"),
-        name(c.azure, "azure"),
-        name(c.aws, "aws (AWS_ENDPOINT_URL_EC2 if set)")
-    )
-}
-
-/// The table, the provisioner and the cleanup settings as the cleanup function builds them
-/// (`vmctl cleanup`, `vmctl adopt`).
-async fn operator_provisioner(
-    table: &str,
-) -> Result<
-    (
-        Arc<DynamoRepository>,
-        vmapi_core::Provisioner,
-        vmapi_core::CleanupPolicy,
-    ),
-    AnyError,
-> {
-    let repo = Arc::new(DynamoRepository::new(
-        dynamodb_client().await,
-        table,
-        RepositoryOptions::default(),
-    ));
-    let policy = vmapi_provision::config::cleanup_policy_from_vars(|k| std::env::var(k).ok())?;
-    let secrets = SecretsConfig::from_env()?;
-    let sdk = vmapi_aws::sdk_config().await;
-    let store = vmapi_secrets::build(&secrets, &sdk);
-    let provision = vmapi_provision::ProvisionConfig::from_env()?;
-    let provisioner =
-        vmapi_provision::provisioner(&provision, &secrets, &sdk, repo.clone(), store).await?;
-    Ok((repo, provisioner, policy))
-}
-
-/// `vmctl block` / `vmctl unblock`.
-async fn block(table: &str, id: &str, blocked: bool) -> Result<(), AnyError> {
-    let id = vmapi_models::VmId::parse(id)?;
-    let repo = Arc::new(DynamoRepository::new(
-        dynamodb_client().await,
-        table,
-        RepositoryOptions::default(),
-    ));
-    let service = vmapi_core::Service::new(repo, Arc::new(vmapi_core::SystemClock));
-    let changed = service.set_blocked(id, blocked, "operator:vmctl").await?;
-    let state = if blocked { "blocked" } else { "not blocked" };
-    match changed {
-        true => println!("virtual machine {id} is now {state}"),
-        false => println!("virtual machine {id} was already {state}"),
+        Some(core) => vmapi_core::ErrorChain(core).to_string(),
+        None => e.to_string(),
     }
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
 async fn run(cli: Cli) -> Result<(), AnyError> {
+    let settings = match &cli.stack {
+        Some(name) => {
+            let s = Settings::from_stack(name).await?;
+            eprintln!(
+                "stack {name}: table {}, deployment {}",
+                s.table,
+                s.var(vmapi_models::DeploymentId::ENV)
+                    .unwrap_or_else(|| "(no DeploymentId output)".into())
+            );
+            s
+        }
+        None => Settings::from_table(&cli.table),
+    };
+    let table = settings.table.clone();
+    let ctx = Ctx {
+        settings,
+        repo: tokio::sync::OnceCell::new(),
+    };
     let mut config = Config::from_env()?;
-    config.table_name = cli.table.clone();
+    config.table_name = table.clone();
     match cli.command {
+        Command::Team(cmd) => team::run_team(cmd, &ctx).await?,
+        Command::Project(cmd) => team::run_project(cmd, &ctx).await?,
+        Command::Catalog(cmd) => catalog::run(cmd, &ctx).await?,
+        Command::Vms(cmd) => vms::run(cmd, &ctx).await?,
         Command::CreateTable => {
             let client = dynamodb_client().await;
-            if ensure_table(&client, &cli.table).await? {
-                println!("created table {}", cli.table);
+            if ensure_table(&client, &table).await? {
+                println!("created table {table}");
             } else {
-                println!("table {} exists", cli.table);
+                println!("table {table} exists");
             }
         }
         Command::Load { file } => {
-            let repo = DynamoRepository::new(
-                dynamodb_client().await,
-                &cli.table,
-                RepositoryOptions::default(),
-            );
-            let n = load(&repo, &file).await?;
-            println!(
-                "loaded {n} items from {} into {}",
-                file.display(),
-                cli.table
-            );
+            let n = load(&*ctx.repo().await, &file).await?;
+            println!("loaded {n} items from {} into {table}", file.display());
         }
         Command::Token { user, hours } => {
             let user = UserId::parse(&user)?;
@@ -393,24 +270,15 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             );
         }
         Command::Serve { host, port, stream } => {
-            let repo = Arc::new(DynamoRepository::new(
-                dynamodb_client().await,
-                &cli.table,
-                RepositoryOptions::default(),
-            ));
-            serve_with_provisioner(&host, port, &config, repo, &stream).await?;
+            let repo = ctx.repo().await;
+            serve_with_provisioner(&ctx.settings, &host, port, &config, repo, &stream).await?;
         }
         Command::Vm { id } => {
             use vmapi_core::Repository;
             let id = vmapi_models::VmId::parse(&id)?;
-            let repo = DynamoRepository::new(
-                dynamodb_client().await,
-                &cli.table,
-                RepositoryOptions::default(),
-            );
-            match repo.get_vm(id).await? {
+            match ctx.repo().await.get_vm(id).await? {
                 Some(vm) => println!("{}", serde_json::to_string_pretty(&vm)?),
-                None => return Err(format!("VM {id} not found in table {}", cli.table).into()),
+                None => return Err(format!("VM {id} not found in table {table}").into()),
             }
         }
         Command::Remove { kind, id } => {
@@ -419,67 +287,16 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             } else {
                 vmapi_core::Gone::Project(id.parse()?)
             };
-            let repo = DynamoRepository::new(
-                dynamodb_client().await,
-                &cli.table,
-                RepositoryOptions::default(),
-            );
-            repo.remove_owner(gone, vmapi_models::Timestamp::now())
+            ctx.repo()
+                .await
+                .remove_owner(gone, vmapi_models::Timestamp::now())
                 .await?;
             println!("removed {gone}; its VMs go with the next cleanup run");
         }
-        Command::Block { id } => block(&cli.table, &id, true).await?,
-        Command::Unblock { id } => block(&cli.table, &id, false).await?,
-        Command::Cleanup { dry_run } => {
-            let (repo, provisioner, mut policy) = operator_provisioner(&cli.table).await?;
-            policy.dry_run |= dry_run;
-            let cleanup = vmapi_core::Cleanup::new(
-                repo,
-                Arc::new(vmapi_core::SystemClock),
-                Some(provisioner),
-                policy,
-            );
-            let summary = vmapi_provision::cleanup::run_once(&cleanup).await?;
-            eprintln!(
-                "cleanup{}: {} candidates, {} repaired, {} deleted, {} purged, {} failed, {} skipped, {} deferred, {} reconciled, {} untagged (reported, left alone; see vmctl adopt)",
-                if summary.dry_run { " (dry run, nothing changed)" } else { "" },
-                summary.candidates,
-                summary.repaired,
-                summary.deleted,
-                summary.purged,
-                summary.failed,
-                summary.skipped,
-                summary.deferred,
-                summary.reconciled,
-                summary.untagged
-            );
-        }
-        Command::Adopt { dry_run } => {
-            let (repo, provisioner, policy) = operator_provisioner(&cli.table).await?;
-            let repo: Arc<dyn vmapi_core::Repository> = repo;
-            let summary = vmapi_core::adopt::adopt(
-                &repo,
-                &provisioner,
-                &policy.regions,
-                &policy.deployment,
-                dry_run,
-            )
-            .await;
-            for line in &summary.actions {
-                println!("{line}");
-            }
-            eprintln!(
-                "adopt{} for deployment {}: {} tagged, {} left untagged (not this table's), {} failed",
-                if dry_run { " (dry run, nothing changed)" } else { "" },
-                policy.deployment,
-                summary.adopted,
-                summary.left,
-                summary.failed
-            );
-            if summary.failed > 0 {
-                return Err(format!("{} could not be tagged; run again", summary.failed).into());
-            }
-        }
+        Command::Block { id } => admin::block(&ctx, &id, true).await?,
+        Command::Unblock { id } => admin::block(&ctx, &id, false).await?,
+        Command::Cleanup { dry_run } => admin::cleanup(&ctx, dry_run).await?,
+        Command::Adopt { dry_run } => admin::adopt(&ctx, dry_run).await?,
         Command::Dev {
             host,
             port,
@@ -493,10 +310,10 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok().as_deref(),
             )?;
             let client = dynamodb_client().await;
-            ensure_table(&client, &cli.table).await?;
+            ensure_table(&client, &table).await?;
             let repo = Arc::new(DynamoRepository::new(
                 client,
-                &cli.table,
+                &table,
                 RepositoryOptions::default(),
             ));
             let n = load(&repo, &data).await?;
@@ -510,13 +327,13 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 std::fs::create_dir_all(dir)?;
             }
             std::fs::write(&token_file, format!("{token}\n"))?;
-            println!("loaded {n} demo items into table {}", cli.table);
+            println!("loaded {n} demo items into table {table}");
             println!(
                 "demo token for user {user} (valid 12 h, also in {}):",
                 token_file.display()
             );
             println!("{token}");
-            serve_with_provisioner(&host, port, &config, repo, &stream).await?;
+            serve_with_provisioner(&ctx.settings, &host, port, &config, repo, &stream).await?;
         }
     }
     Ok(())

@@ -1,0 +1,183 @@
+//! The local server (`vmctl serve`, `vmctl dev`): every endpoint on one port, the provisioner on
+//! the table's stream and the cleanup job on an interval; and the table and data file helpers
+//! they share with `create-table` and `load`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use vmapi_http::config::{Config, JwtMode};
+use vmapi_http::AppState;
+use vmapi_models::Seed;
+use vmapi_secrets::{Backend, SecretsConfig};
+use vmapi_store_dynamodb::{create_table, DynamoRepository};
+
+use crate::stack::Settings;
+use crate::{AnyError, StreamArgs};
+
+pub fn local_secret(config: &Config) -> Result<String, AnyError> {
+    match &config.jwt.mode {
+        JwtMode::LocalHs256 { secret } => Ok(secret.clone()),
+        JwtMode::Jwks { .. } => {
+            Err("JWKS_URL is set: local tokens are not accepted by such a deployment".into())
+        }
+    }
+}
+
+/// The secret-store settings, announced on standard output.
+pub fn secrets_config(settings: &Settings) -> Result<SecretsConfig, AnyError> {
+    let secrets = SecretsConfig::from_vars(|k| settings.var(k))?;
+    match &secrets.backend {
+        Backend::SecretsManager(sm) => println!(
+            "VM logins: AWS Secrets Manager{} (names {}<path>), {} scope",
+            std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER")
+                .map(|u| format!(" at {u}"))
+                .unwrap_or_default(),
+            sm.prefix,
+            secrets.scope.path_kind()
+        ),
+        Backend::Vault(v) => println!(
+            "VM logins: Vault KV v2 at {} (mount {}), {} scope",
+            v.address,
+            v.mount,
+            secrets.scope.path_kind()
+        ),
+    }
+    Ok(secrets)
+}
+
+pub async fn ensure_table(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<bool, AnyError> {
+    let existing = client.list_tables().send().await?;
+    if existing.table_names().iter().any(|t| t == table) {
+        return Ok(false);
+    }
+    create_table(client, table).await?;
+    Ok(true)
+}
+
+pub async fn load(repo: &DynamoRepository, file: &PathBuf) -> Result<usize, AnyError> {
+    let text =
+        std::fs::read_to_string(file).map_err(|e| format!("reading {}: {e}", file.display()))?;
+    let seed: Seed =
+        serde_json::from_str(&text).map_err(|e| format!("parsing {}: {e}", file.display()))?;
+    Ok(repo.load_seed(&seed).await?)
+}
+
+async fn serve(host: &str, port: u16, state: AppState) -> Result<(), AnyError> {
+    let listener = tokio::net::TcpListener::bind((host, port)).await?;
+    println!("VM API listening on http://{}", listener.local_addr()?);
+    vmapi_http::local::serve(listener, state, shutdown_signal()).await?;
+    println!("VM API stopped");
+    Ok(())
+}
+
+/// Serves every endpoint and runs the provisioner from the table's stream (as in AWS, where
+/// the provisioner function consumes the stream), both until Ctrl-C or SIGTERM.
+pub async fn serve_with_provisioner(
+    settings: &Settings,
+    host: &str,
+    port: u16,
+    config: &Config,
+    repo: Arc<DynamoRepository>,
+    stream: &StreamArgs,
+) -> Result<(), AnyError> {
+    // The well-known local secrets only on loopback, in front of DynamoDB Local.
+    config.check_builtin_secrets(
+        host,
+        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok().as_deref(),
+    )?;
+    let secrets = secrets_config(settings)?;
+    let sdk = vmapi_aws::sdk_config().await;
+    let store = vmapi_secrets::build(&secrets, &sdk);
+    let state = AppState::new(repo.clone(), config).with_logins(store.clone(), secrets.scope);
+    let provision = vmapi_provision::ProvisionConfig::from_vars(|k| settings.var(k))?;
+    let provisioner =
+        vmapi_provision::provisioner(&provision, &secrets, &sdk, repo.clone(), store).await?;
+    println!(
+        "provisioner: {} (from the table's stream)",
+        provision_summary(&provision)
+    );
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let cleanup_every = std::env::var("CLEANUP_INTERVAL_SECONDS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(60);
+    let policy = vmapi_provision::config::cleanup_policy_from_vars(|k| settings.var(k))?;
+    let cleanup = vmapi_core::Cleanup::new(
+        repo.clone(),
+        Arc::new(vmapi_core::SystemClock),
+        Some(provisioner.clone()),
+        policy,
+    );
+    println!("cleanup job: every {cleanup_every} s (CLEANUP_INTERVAL_SECONDS)");
+    let cleaner = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(cleanup_every.max(1)));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = vmapi_provision::cleanup::run_once(&cleanup).await {
+                eprintln!("cleanup run failed: {e}");
+            }
+        }
+    });
+    // Positioned before the server listens, so no request's record is missed.
+    let mut options = vmapi_provision::stream::ConsumerOptions::new(
+        vmapi_provision::stream::Mapping::provisioner(),
+    );
+    options.checkpoints = vmapi_provision::stream::CheckpointStore::file(&stream.checkpoint_file);
+    options.failures = Some(stream.failure_file.clone());
+    let consumer = vmapi_provision::stream::provisioner_consumer(
+        &sdk,
+        repo.client(),
+        repo.table(),
+        provisioner,
+        options,
+    )
+    .await?;
+    println!(
+        "stream consumer: as the template's event source mapping; checkpoints in {}, on-failure destination {}",
+        stream.checkpoint_file.display(),
+        stream.failure_file.display()
+    );
+    let poller = tokio::spawn(consumer.run(async {
+        let _ = stop_rx.await;
+    }));
+    let result = serve(host, port, state).await;
+    let _ = stop_tx.send(());
+    let _ = poller.await;
+    cleaner.abort();
+    result
+}
+
+fn provision_summary(c: &vmapi_provision::ProvisionConfig) -> String {
+    use vmapi_provision::Choice;
+    let name = |choice: Choice, real: &str| match choice {
+        Choice::Real => real.to_string(),
+        Choice::Simulated => format!("SIMULATED ({} ms per step)", c.simulated_delay.as_millis()),
+    };
+    format!(
+        "Kraud.Cloud {}, Azure {}, AWS {}",
+        name(c.kraud, "kraud"),
+        name(c.azure, "azure"),
+        name(c.aws, "aws (AWS_ENDPOINT_URL_EC2 if set)")
+    )
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
