@@ -118,10 +118,12 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
     let secrets = vmapi_secrets::build(&secrets_config, &sdk);
     let provisioner = crate::provisioner(&config, &secrets_config, &sdk, repo, secrets).await?;
     let provisioner = &provisioner;
-    lambda_runtime::run(lambda_runtime::service_fn(move |event| {
-        handle(provisioner, event)
-    }))
-    .await
+    vmapi_aws::runtime::quiet_on_close(
+        lambda_runtime::run(lambda_runtime::service_fn(move |event| {
+            handle(provisioner, event)
+        }))
+        .await,
+    )
 }
 
 #[cfg(test)]
