@@ -188,12 +188,42 @@ async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<
     Ok(true)
 }
 
-async fn load(repo: &DynamoRepository, file: &PathBuf) -> Result<usize, AnyError> {
+fn read_seed(file: &PathBuf) -> Result<Seed, AnyError> {
     let text =
         std::fs::read_to_string(file).map_err(|e| format!("reading {}: {e}", file.display()))?;
-    let seed: Seed =
-        serde_json::from_str(&text).map_err(|e| format!("parsing {}: {e}", file.display()))?;
-    Ok(repo.load_seed(&seed).await?)
+    Ok(serde_json::from_str(&text).map_err(|e| format!("parsing {}: {e}", file.display()))?)
+}
+
+async fn load(repo: &DynamoRepository, file: &PathBuf) -> Result<usize, AnyError> {
+    Ok(repo.load_seed(&read_seed(file)?).await?)
+}
+
+/// Creates the demo VMs (`demoVms` of the data file) through the create use case, with their
+/// fixed ids, unless they exist (a restart against the same table); prints one line each.
+async fn create_demo_vms(state: &AppState, vms: &[vmapi_models::DemoVm]) -> Result<(), AnyError> {
+    for demo in vms {
+        match state.service.get(&demo.owner, demo.id).await {
+            Ok(vm) => {
+                println!("demo VM {} ({}) exists, status {:?}", demo.id, vm.name, vm.status);
+                continue;
+            }
+            Err(vmapi_core::Error::NotFound { .. }) => {}
+            Err(e) => return Err(format!("reading demo VM {}: {e}", demo.id).into()),
+        }
+        let made = state
+            .service
+            .create_with_ids(
+                &demo.owner,
+                demo.request.clone(),
+                &[(demo.id, demo.default_rule)],
+            )
+            .await
+            .map_err(|e| format!("creating demo VM {}: {e}", demo.id))?;
+        for vm in made {
+            println!("demo VM {} ({}) created", vm.id, vm.name);
+        }
+    }
+    Ok(())
 }
 
 async fn serve(host: &str, port: u16, state: AppState) -> Result<(), AnyError> {
@@ -212,6 +242,7 @@ async fn serve_with_provisioner(
     config: &Config,
     repo: Arc<DynamoRepository>,
     stream: &StreamArgs,
+    demo_vms: &[vmapi_models::DemoVm],
 ) -> Result<(), AnyError> {
     // The well-known local secrets only on loopback, in front of DynamoDB Local.
     config.check_builtin_secrets(
@@ -274,7 +305,11 @@ async fn serve_with_provisioner(
     let poller = tokio::spawn(consumer.run(async {
         let _ = stop_rx.await;
     }));
-    let result = serve(host, port, state).await;
+    // After the consumer is positioned: the provisioner creates them on their clouds.
+    let result = match create_demo_vms(&state, demo_vms).await {
+        Ok(()) => serve(host, port, state).await,
+        Err(e) => Err(e),
+    };
     let _ = stop_tx.send(());
     let _ = poller.await;
     cleaner.abort();
@@ -398,7 +433,7 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 &cli.table,
                 RepositoryOptions::default(),
             ));
-            serve_with_provisioner(&host, port, &config, repo, &stream).await?;
+            serve_with_provisioner(&host, port, &config, repo, &stream, &[]).await?;
         }
         Command::Vm { id } => {
             use vmapi_core::Repository;
@@ -499,7 +534,8 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 &cli.table,
                 RepositoryOptions::default(),
             ));
-            let n = load(&repo, &data).await?;
+            let seed = read_seed(&data)?;
+            let n = repo.load_seed(&seed).await?;
             let user = UserId::parse(&user)?;
             let token = mint_local_token(
                 &local_secret(&config)?,
@@ -516,7 +552,7 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 token_file.display()
             );
             println!("{token}");
-            serve_with_provisioner(&host, port, &config, repo, &stream).await?;
+            serve_with_provisioner(&host, port, &config, repo, &stream, &seed.demo_vms).await?;
         }
     }
     Ok(())
