@@ -9,8 +9,7 @@ use vmapi_models::{
     ActionResult, AuthMethod, CloudKind, CreateVmRequest, CredentialScope, EventKind, HostName,
     Login, LoginSecret, OpKind, PendingOp, ProjectId, Ref, Role, SecretPath, SecretRef,
     SecurityRule, SecurityRuleId, TeamId, UpdateVmRequest, UserId, VirtualMachine, VmCredentials,
-    VmEvent, VmId,
-    VmRecord, VmStatus,
+    VmEvent, VmId, VmRecord, VmStatus,
 };
 
 use crate::authz::{authorize, not_blocked, Need};

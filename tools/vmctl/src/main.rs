@@ -204,7 +204,10 @@ async fn create_demo_vms(state: &AppState, vms: &[vmapi_models::DemoVm]) -> Resu
     for demo in vms {
         match state.service.get(&demo.owner, demo.id).await {
             Ok(vm) => {
-                println!("demo VM {} ({}) exists, status {:?}", demo.id, vm.name, vm.status);
+                println!(
+                    "demo VM {} ({}) exists, status {:?}",
+                    demo.id, vm.name, vm.status
+                );
                 continue;
             }
             Err(vmapi_core::Error::NotFound { .. }) => {}
