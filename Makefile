@@ -1,5 +1,5 @@
 # The two set-up commands are `make run` and `make test`; the rest are conveniences.
-.PHONY: run test smoke soak lint fmt build-release bench schemathesis fuzz
+.PHONY: run test smoke soak lint fmt build-release bench schemathesis fuzz sam-local
 
 run: ## Serve the API with demo data on 127.0.0.1:$${PORT:-3000}
 	bash scripts/run-local.sh
@@ -12,6 +12,9 @@ smoke: ## Start `make run`, create the spec VM, stop it (CI runs this)
 
 soak: ## Start `make run`, drive $${SOAK_CLIENTS:-4} clients through every endpoint for $${SOAK_MINUTES:-10} min, check end states, stream checkpoint, logs, RSS
 	bash scripts/soak.sh
+
+sam-local: ## Every function under `sam local invoke` and `sam local start-api` against the local run (Docker set up as root; docs/local-run.md)
+	bash scripts/sam-local.sh
 
 lint: ## Formatting and clippy, as CI runs them
 	cargo fmt --all -- --check

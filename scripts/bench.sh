@@ -72,6 +72,9 @@ start_dynamodb_local
 start_moto
 export TABLE_NAME="vm-api-bench"
 export LOCAL_JWT_SECRET="vm-api-local-development-secret" CURSOR_SECRET="vm-api-local-cursor-secret"
+# The functions run under tools/lambda-emulator (AWS_LAMBDA_FUNCTION_NAME set): local tokens are
+# accepted there only as under `sam local`.
+export AWS_SAM_LOCAL=true
 export SECRET_BACKEND=secretsmanager CREDENTIAL_SCOPE=team
 unset JWKS_URL VAULT_ADDR VAULT_TOKEN
 "$RELEASE/vmctl" create-table >/dev/null

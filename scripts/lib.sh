@@ -22,10 +22,10 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
-# Waits until 127.0.0.1:$1 accepts connections (at most $2 seconds).
+# Waits until ${3:-127.0.0.1}:$1 accepts connections (at most $2 seconds).
 wait_for_port() {
-  local port=$1 limit=${2:-60} i=0
-  while ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+  local port=$1 limit=${2:-60} host=${3:-127.0.0.1} i=0
+  while ! (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; do
     i=$((i + 1))
     if [ "$i" -gt $((limit * 10)) ]; then return 1; fi
     sleep 0.1
@@ -132,21 +132,22 @@ check_template() {
   return "$ok"
 }
 
-# Starts moto on a free port; exports the Secrets Manager, EC2 and CloudFormation endpoints.
+# Starts moto on a free port of 127.0.0.1 (or of MOTO_HOST, e.g. a docker bridge's gateway);
+# exports the Secrets Manager, EC2 and CloudFormation endpoints.
 start_moto() {
-  local port="${MOTO_PORT:-$(free_port)}"
+  local port="${MOTO_PORT:-$(free_port)}" host="${MOTO_HOST:-127.0.0.1}"
   mkdir -p "$LOCAL/logs"
   # Started directly (not through a subshell) so the recorded pid is moto's own.
-  "$LOCAL/py/bin/moto_server" -H 127.0.0.1 -p "$port" >"$LOCAL/logs/moto.log" 2>&1 &
+  "$LOCAL/py/bin/moto_server" -H "$host" -p "$port" >"$LOCAL/logs/moto.log" 2>&1 &
   STARTED_PIDS+=("$!")
-  if ! wait_for_port "$port" 60; then
+  if ! wait_for_port "$port" 60 "$host"; then
     log "moto did not start; see .local/logs/moto.log"
     exit 1
   fi
-  export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$port"
-  export AWS_ENDPOINT_URL_EC2="http://127.0.0.1:$port"
-  export AWS_ENDPOINT_URL_CLOUDFORMATION="http://127.0.0.1:$port"
-  log "moto (Secrets Manager, EC2, CloudFormation) on http://127.0.0.1:$port (pid ${STARTED_PIDS[-1]})"
+  export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://$host:$port"
+  export AWS_ENDPOINT_URL_EC2="http://$host:$port"
+  export AWS_ENDPOINT_URL_CLOUDFORMATION="http://$host:$port"
+  log "moto (Secrets Manager, EC2, CloudFormation) on http://$host:$port (pid ${STARTED_PIDS[-1]})"
 }
 
 # Local AWS settings: fake credentials, a fixed region, never real AWS.

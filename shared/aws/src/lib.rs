@@ -11,8 +11,12 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use vmapi_core::{Error, ErrorChain};
 
+pub mod endpoints;
+pub mod runtime;
+
 /// The SDK configuration from the environment (`AWS_ENDPOINT_URL_<SERVICE>` points a service
-/// at DynamoDB Local or moto). Loads nothing over the network: clients connect on first use.
+/// at DynamoDB Local or moto; an empty one counts as unset, [`endpoints`]). Loads nothing over
+/// the network: clients connect on first use.
 ///
 /// TLS trusts only the Amazon Trust Services roots that AWS endpoints chain to (Amazon Root CA
 /// 1–4 and Starfield Services Root CA G2, `shared/aws/certs/`): parsing five certificates instead
@@ -39,7 +43,7 @@ pub async fn sdk_config() -> SdkConfig {
     {
         loader = loader.region(aws_config::Region::new(region));
     }
-    loader
+    let sdk = loader
         .http_client(https_client(native))
         .timeout_config(
             TimeoutConfig::builder()
@@ -55,7 +59,9 @@ pub async fn sdk_config() -> SdkConfig {
                 .build(),
         )
         .load()
-        .await
+        .await;
+    // The template declares the endpoint variables empty (for `sam local`): blank is unset.
+    endpoints::blank_is_unset(sdk)
 }
 
 /// Whether the environment variable is set and not blank.

@@ -8,8 +8,8 @@ use uuid::Uuid;
 use vmapi_models::{
     ActionResult, AuthMethod, CloudKind, CreateVmRequest, CredentialScope, EventKind, HostName,
     Login, LoginSecret, OpKind, PendingOp, ProjectId, Ref, Role, SecretPath, SecretRef,
-    SecurityRule, TeamId, UpdateVmRequest, UserId, VirtualMachine, VmCredentials, VmEvent, VmId,
-    VmRecord, VmStatus,
+    SecurityRule, SecurityRuleId, TeamId, UpdateVmRequest, UserId, VirtualMachine, VmCredentials,
+    VmEvent, VmId, VmRecord, VmStatus,
 };
 
 use crate::authz::{authorize, not_blocked, Need};
@@ -92,7 +92,28 @@ impl Service {
         caller: &UserId,
         req: CreateVmRequest,
     ) -> Result<Vec<VirtualMachine>> {
+        self.create_with_ids(caller, req, &[]).await
+    }
+
+    /// [`Service::create`] with given ids, one `(VM, default rule)` pair per host name (the
+    /// local run's demo VMs, which the events in `events/` name); `ids` empty: new ids.
+    pub async fn create_with_ids(
+        &self,
+        caller: &UserId,
+        req: CreateVmRequest,
+        ids: &[(VmId, SecurityRuleId)],
+    ) -> Result<Vec<VirtualMachine>> {
         check_request_shape(&req)?;
+        if !ids.is_empty() && ids.len() != req.host_names.len() {
+            return Err(Error::internal(
+                "create with given ids",
+                format!(
+                    "{} id pairs for {} host names",
+                    ids.len(),
+                    req.host_names.len()
+                ),
+            ));
+        }
 
         let mut lookup = Lookup::default();
         lookup.teams.insert(req.team);
@@ -139,8 +160,9 @@ impl Service {
         let mut records: Vec<VmRecord> = req
             .host_names
             .iter()
-            .map(|name| VmRecord {
-                id: VmId::new(),
+            .enumerate()
+            .map(|(i, name)| VmRecord {
+                id: ids.get(i).map_or_else(VmId::new, |(vm, _)| *vm),
                 name: name.clone(),
                 region: req.region.clone(),
                 image: req.image.clone(),
@@ -170,7 +192,13 @@ impl Service {
                 vcpus,
                 // Every VM starts with the default rule (SSH, or Kraud.Cloud's open address)
                 // as revision 1, which the provisioner applies with the create.
-                rules: vec![SecurityRule::default_for(cloud_kind, 1, now)],
+                rules: vec![{
+                    let mut rule = SecurityRule::default_for(cloud_kind, 1, now);
+                    if let Some((_, id)) = ids.get(i) {
+                        rule.id = *id;
+                    }
+                    rule
+                }],
                 rules_revision: 1,
                 rules_applied: 0,
                 version: 1,

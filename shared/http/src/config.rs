@@ -74,7 +74,9 @@ fn var(name: &str) -> Option<String> {
 
 impl Config {
     /// Reads the environment. In Lambda (`AWS_LAMBDA_FUNCTION_NAME` set) the local defaults
-    /// for secrets are refused: a JWKS URL, or an explicit `LOCAL_JWT_SECRET`, is required;
+    /// for secrets are refused: a JWKS URL is required, or an explicit `LOCAL_JWT_SECRET` under
+    /// `sam local` (`AWS_SAM_LOCAL=true`, which SAM CLI sets); a deployed function with
+    /// `LOCAL_JWT_SECRET` set refuses to start;
     /// with a JWKS URL, `JWT_ISSUER` and `JWT_AUDIENCE` are required too (a function URL or a
     /// direct invocation bypasses API Gateway's authorizer, so the function checks them itself).
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -84,6 +86,8 @@ impl Config {
     /// [`Config::from_env`] over `var` (a variable's non-empty value).
     fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let in_lambda = var("AWS_LAMBDA_FUNCTION_NAME").is_some();
+        // SAM CLI sets it in every local invocation (samcli/local/lambdafn/env_vars.py).
+        let sam_local = var("AWS_SAM_LOCAL").is_some_and(|v| v.trim() == "true");
         let issuer = var("JWT_ISSUER");
         let audience = var("JWT_AUDIENCE");
         let mode =
@@ -95,6 +99,12 @@ impl Config {
                     key_set_mode(url, var("JWT_AUDIENCE_CLAIM"))?
                 }
                 None => match var("LOCAL_JWT_SECRET") {
+                    Some(_) if in_lambda && !sam_local => return Err(ConfigError(
+                        "LOCAL_JWT_SECRET is set in a deployed function: local HS256 tokens are \
+                         accepted inside Lambda only under `sam local` (AWS_SAM_LOCAL=true); \
+                         set JWKS_URL and leave LOCAL_JWT_SECRET empty"
+                            .into(),
+                    )),
                     Some(secret) => JwtMode::LocalHs256 { secret },
                     None if in_lambda => return Err(ConfigError(
                         "JWKS_URL is not set; in Lambda the default local token secret is refused"
@@ -386,10 +396,47 @@ mod tests {
             JwtMode::Jwks { ref audience_claim, .. } if audience_claim == "aud"
         ));
         // Outside Lambda a key set without them is accepted (the token must still carry
-        // `iss` and `aud`; see auth.rs); so is a local secret in Lambda (cargo lambda, sam local).
+        // `iss` and `aud`; see auth.rs).
         config(&[JWKS]).unwrap();
-        config(&[LAMBDA, CURSOR, ("LOCAL_JWT_SECRET", "explicit")]).unwrap();
         assert!(config(&[LAMBDA, CURSOR]).is_err());
+    }
+
+    const SAM_LOCAL: (&str, &str) = ("AWS_SAM_LOCAL", "true");
+    const SECRET: (&str, &str) = ("LOCAL_JWT_SECRET", "explicit");
+
+    #[test]
+    fn local_tokens_in_lambda_only_under_sam_local() {
+        // Under `sam local` (SAM CLI sets AWS_SAM_LOCAL=true) an explicit secret is used.
+        let c = config(&[LAMBDA, CURSOR, SAM_LOCAL, SECRET]).unwrap();
+        assert!(matches!(c.jwt.mode, JwtMode::LocalHs256 { ref secret } if secret == "explicit"));
+        // A deployed function with LOCAL_JWT_SECRET set refuses to start, whatever else is set.
+        for vars in [
+            vec![LAMBDA, CURSOR, SECRET],
+            vec![LAMBDA, CURSOR, SECRET, ("AWS_SAM_LOCAL", "false")],
+            vec![LAMBDA, CURSOR, SECRET, ("AWS_SAM_LOCAL", "1")],
+        ] {
+            let e = config(&vars).unwrap_err().to_string();
+            assert!(
+                e.contains("LOCAL_JWT_SECRET is set in a deployed function")
+                    && e.contains("AWS_SAM_LOCAL=true"),
+                "{vars:?}: {e}"
+            );
+        }
+        // An empty LOCAL_JWT_SECRET (the template's default) counts as unset: a deployed
+        // function with a key set starts, one without refuses the built-in secret.
+        let issuer = ("JWT_ISSUER", "https://idp.example");
+        let audience = ("JWT_AUDIENCE", "vm-api");
+        let empty = ("LOCAL_JWT_SECRET", "");
+        let c = config(&[LAMBDA, CURSOR, JWKS, issuer, audience, empty]).unwrap();
+        assert!(matches!(c.jwt.mode, JwtMode::Jwks { .. }));
+        let e = config(&[LAMBDA, CURSOR, empty]).unwrap_err().to_string();
+        assert!(e.contains("JWKS_URL is not set"), "{e}");
+        // A key set wins over a local secret: never HS256 where JWKS_URL is configured.
+        let c = config(&[LAMBDA, CURSOR, SAM_LOCAL, SECRET, JWKS, issuer, audience]).unwrap();
+        assert!(matches!(c.jwt.mode, JwtMode::Jwks { .. }));
+        // Outside Lambda AWS_SAM_LOCAL changes nothing.
+        config(&[SECRET]).unwrap();
+        config(&[SECRET, SAM_LOCAL]).unwrap();
     }
 
     #[test]

@@ -3,6 +3,9 @@
 //! The endpoint is a const parameter (its index in [`Endpoint::ALL`]) rather than a value, so
 //! that each binary is compiled with its own handler only:
 //! `run::<{ Endpoint::GetVm.index() }>()`.
+//!
+//! When the Runtime API closes the connection (the emulator of `sam local` stops the function
+//! after its answer) the process ends quietly (`vmapi_aws::runtime`).
 
 use vmapi_secrets::SecretsConfig;
 
@@ -19,7 +22,7 @@ pub async fn run<const E: usize>() -> Result<(), lambda_http::Error> {
     let state = AppState::from_config(&config)
         .await
         .with_metrics(vmapi_aws::emf::Emf::from_env());
-    lambda_http::run(single_router::<E>(state)).await
+    vmapi_aws::runtime::quiet_on_close(lambda_http::run(single_router::<E>(state)).await)
 }
 
 /// Like [`run`], for the functions that keep or read VM logins (create, credentials): also
@@ -31,5 +34,5 @@ pub async fn run_with_logins<const E: usize>() -> Result<(), lambda_http::Error>
     let state = AppState::from_config_with_logins(&config, &secrets)
         .await
         .with_metrics(vmapi_aws::emf::Emf::from_env());
-    lambda_http::run(single_router::<E>(state)).await
+    vmapi_aws::runtime::quiet_on_close(lambda_http::run(single_router::<E>(state)).await)
 }

@@ -40,7 +40,7 @@ pub use rules::{
     Cidr, CreateRuleRequest, Direction, NewRule, PortRange, Ports, Protocol, RuleAccess,
     RuleDeleted, RuleName, SecurityRule, SecurityRuleView,
 };
-pub use seed::Seed;
+pub use seed::{DemoVm, Seed};
 pub use status::{AuthMethod, Role, VmStatus};
 pub use team::{Member, Project, Team, TeamQuotas};
 pub use timestamp::Timestamp;

@@ -36,13 +36,16 @@ pub async fn run_lambda() -> Result<(), lambda_runtime::Error> {
     let provisioner =
         crate::provisioner(&config, &secrets_config, &sdk, repo.clone(), secrets).await?;
     let (repo, policy, provisioner) = (&repo, &policy, &provisioner);
-    lambda_runtime::run(lambda_runtime::service_fn(
-        move |event: LambdaEvent<serde_json::Value>| async move {
-            let summary = handle(repo.clone(), provisioner.clone(), policy.clone(), event).await?;
-            Ok::<_, lambda_runtime::Error>(serde_json::to_value(summary)?)
-        },
-    ))
-    .await
+    vmapi_aws::runtime::quiet_on_close(
+        lambda_runtime::run(lambda_runtime::service_fn(
+            move |event: LambdaEvent<serde_json::Value>| async move {
+                let summary =
+                    handle(repo.clone(), provisioner.clone(), policy.clone(), event).await?;
+                Ok::<_, lambda_runtime::Error>(serde_json::to_value(summary)?)
+            },
+        ))
+        .await,
+    )
 }
 
 /// Handles one scheduled event: runs the job with a time budget 15 s below the invocation's

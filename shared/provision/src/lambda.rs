@@ -120,10 +120,12 @@ pub async fn run() -> Result<(), lambda_runtime::Error> {
         .await?
         .with_metrics(std::sync::Arc::new(vmapi_aws::emf::Emf::from_env()));
     let provisioner = &provisioner;
-    lambda_runtime::run(lambda_runtime::service_fn(move |event| {
-        handle(provisioner, event)
-    }))
-    .await
+    vmapi_aws::runtime::quiet_on_close(
+        lambda_runtime::run(lambda_runtime::service_fn(move |event| {
+            handle(provisioner, event)
+        }))
+        .await,
+    )
 }
 
 #[cfg(test)]

@@ -292,3 +292,98 @@ fn demo_data_keeps_the_spec_objects_and_monthly_prices() {
     assert_eq!(seed.teams.len(), 2);
     assert_ne!(seed.teams[0].members[0].user, seed.teams[1].members[0].user);
 }
+
+#[test]
+fn the_events_name_the_demo_vms_and_carry_the_authorizer_claims() {
+    let seed = demo_seed();
+    let demo = &seed.demo_vms;
+    assert_eq!(demo.len(), 3, "one demo VM per cloud");
+    let clouds: BTreeSet<String> = demo
+        .iter()
+        .map(|v| v.request.cloud_provider.to_string())
+        .collect();
+    assert_eq!(clouds.len(), 3, "{clouds:?}");
+    // The HTTP events' VM and rule are the Kraud.Cloud demo VM's.
+    assert_eq!(demo[0].id.to_string(), EVENT_VM);
+    assert_eq!(demo[0].default_rule.to_string(), EVENT_RULE);
+    // The provisioner's event names the AWS demo VM (on moto in the local run).
+    let aws = demo
+        .iter()
+        .find(|v| v.request.cloud_provider.to_string() == "6548a383e2442d14b6bf9686")
+        .expect("an AWS demo VM");
+    let stream: Value = serde_json::from_str(&read("events/provisioner.json")).unwrap();
+    assert_eq!(
+        stream["Records"][0]["dynamodb"]["Keys"]["pk"]["S"],
+        format!("VM#{}", aws.id)
+    );
+    for endpoint in Endpoint::ALL {
+        let name = endpoint.function();
+        let event: Value = serde_json::from_str(&read(&format!("events/{name}.json"))).unwrap();
+        let claims = &event["requestContext"]["authorizer"]["jwt"]["claims"];
+        if matches!(endpoint, Endpoint::Health) {
+            assert!(
+                claims.is_null(),
+                "events/{name}.json: /health has no authorizer"
+            );
+            continue;
+        }
+        assert_eq!(
+            claims["sub"],
+            demo[0].owner.to_string(),
+            "events/{name}.json"
+        );
+        // API Gateway passes every claim as a string.
+        for (k, v) in claims.as_object().expect("claims") {
+            assert!(v.is_string(), "events/{name}.json: claim {k} is {v}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn demo_vms_are_created_with_their_fixed_ids() {
+    let app = TestApp::spawn().await;
+    let seed = demo_seed();
+    let state = app.state();
+    for demo in &seed.demo_vms {
+        let made = state
+            .service
+            .create_with_ids(
+                &demo.owner,
+                demo.request.clone(),
+                &[(demo.id, demo.default_rule)],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("demo VM {}: {e}", demo.id));
+        assert_eq!(made.len(), 1);
+        assert_eq!(made[0].id, demo.id);
+        let rules = state
+            .service
+            .list_rules(&demo.owner, demo.id)
+            .await
+            .unwrap();
+        assert_eq!(
+            rules.iter().map(|r| r.id).collect::<Vec<_>>(),
+            vec![demo.default_rule],
+            "demo VM {}",
+            demo.id
+        );
+    }
+    // A mismatch of ids and host names is refused, not guessed.
+    let mut two = seed.demo_vms[0].request.clone();
+    two.quantity = Some(2);
+    two.host_names
+        .push(vmapi_models::HostName::parse("demo-extra-01").unwrap());
+    let e = state
+        .service
+        .create_with_ids(
+            &seed.demo_vms[0].owner,
+            two,
+            &[(VmId::new(), vmapi_models::SecurityRuleId::new())],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{e:?}").contains("1 id pairs for 2 host names"),
+        "{e:?}"
+    );
+}

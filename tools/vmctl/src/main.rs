@@ -19,7 +19,7 @@ use vmapi_http::state::dynamodb_client;
 use vmapi_models::UserId;
 use vmapi_store_dynamodb::{DynamoRepository, RepositoryOptions};
 
-use crate::server::{ensure_table, load, local_secret, serve_with_provisioner};
+use crate::server::{ensure_table, load, local_secret, read_seed, serve_with_provisioner};
 use crate::stack::Settings;
 
 /// Operator tool of the VM API: onboarding (teams, members, projects, the catalog), stuck and
@@ -271,7 +271,7 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
         }
         Command::Serve { host, port, stream } => {
             let repo = ctx.repo().await;
-            serve_with_provisioner(&ctx.settings, &host, port, &config, repo, &stream).await?;
+            serve_with_provisioner(&ctx.settings, &host, port, &config, repo, &stream, &[]).await?;
         }
         Command::Vm { id } => {
             use vmapi_core::Repository;
@@ -316,7 +316,8 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 &table,
                 RepositoryOptions::default(),
             ));
-            let n = load(&repo, &data).await?;
+            let seed = read_seed(&data)?;
+            let n = repo.load_seed(&seed).await?;
             let user = UserId::parse(&user)?;
             let token = mint_local_token(
                 &local_secret(&config)?,
@@ -333,7 +334,7 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 token_file.display()
             );
             println!("{token}");
-            serve_with_provisioner(&ctx.settings, &host, port, &config, repo, &stream).await?;
+            serve_with_provisioner(&ctx.settings, &host, port, &config, repo, &stream, &seed.demo_vms).await?;
         }
     }
     Ok(())

@@ -58,12 +58,45 @@ pub async fn ensure_table(
     Ok(true)
 }
 
-pub async fn load(repo: &DynamoRepository, file: &PathBuf) -> Result<usize, AnyError> {
+pub fn read_seed(file: &PathBuf) -> Result<Seed, AnyError> {
     let text =
         std::fs::read_to_string(file).map_err(|e| format!("reading {}: {e}", file.display()))?;
-    let seed: Seed =
-        serde_json::from_str(&text).map_err(|e| format!("parsing {}: {e}", file.display()))?;
-    Ok(repo.load_seed(&seed).await?)
+    Ok(serde_json::from_str(&text).map_err(|e| format!("parsing {}: {e}", file.display()))?)
+}
+
+pub async fn load(repo: &DynamoRepository, file: &PathBuf) -> Result<usize, AnyError> {
+    Ok(repo.load_seed(&read_seed(file)?).await?)
+}
+
+/// Creates the demo VMs (`demoVms` of the data file) through the create use case, with their
+/// fixed ids, unless they exist (a restart against the same table); prints one line each.
+async fn create_demo_vms(state: &AppState, vms: &[vmapi_models::DemoVm]) -> Result<(), AnyError> {
+    for demo in vms {
+        match state.service.get(&demo.owner, demo.id).await {
+            Ok(vm) => {
+                println!(
+                    "demo VM {} ({}) exists, status {:?}",
+                    demo.id, vm.name, vm.status
+                );
+                continue;
+            }
+            Err(vmapi_core::Error::NotFound { .. }) => {}
+            Err(e) => return Err(format!("reading demo VM {}: {e}", demo.id).into()),
+        }
+        let made = state
+            .service
+            .create_with_ids(
+                &demo.owner,
+                demo.request.clone(),
+                &[(demo.id, demo.default_rule)],
+            )
+            .await
+            .map_err(|e| format!("creating demo VM {}: {e}", demo.id))?;
+        for vm in made {
+            println!("demo VM {} ({}) created", vm.id, vm.name);
+        }
+    }
+    Ok(())
 }
 
 async fn serve(host: &str, port: u16, state: AppState) -> Result<(), AnyError> {
@@ -83,6 +116,7 @@ pub async fn serve_with_provisioner(
     config: &Config,
     repo: Arc<DynamoRepository>,
     stream: &StreamArgs,
+    demo_vms: &[vmapi_models::DemoVm],
 ) -> Result<(), AnyError> {
     // The well-known local secrets only on loopback, in front of DynamoDB Local.
     config.check_builtin_secrets(
@@ -145,7 +179,11 @@ pub async fn serve_with_provisioner(
     let poller = tokio::spawn(consumer.run(async {
         let _ = stop_rx.await;
     }));
-    let result = serve(host, port, state).await;
+    // After the consumer is positioned: the provisioner creates them on their clouds.
+    let result = match create_demo_vms(&state, demo_vms).await {
+        Ok(()) => serve(host, port, state).await,
+        Err(e) => Err(e),
+    };
     let _ = stop_tx.send(());
     let _ = poller.await;
     cleaner.abort();

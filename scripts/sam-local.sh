@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# `make sam-local`: every function under `sam local invoke` with its event (events/) and
+# events/env.json, and `sam local start-api` with one request per route, against the local run
+# (DynamoDB Local, moto, `vmctl dev` with the demo data and its provisioner). Asserts each
+# answer's status. Sets up, idempotently, what that needs on Debian (docs/local-run.md):
+# Debian's docker.io and debootstrap (apt, as root), a Docker daemon without NAT on a bridge of
+# its own (stopped again; a daemon already running is used and left alone), and the Lambda base
+# image imported from a minimal Debian root file system. Nothing leaves the machine: the
+# containers reach only the bridge's gateway, where DynamoDB Local and moto answer.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+need cargo "install Rust (rustup)"
+
+BRIDGE="${SAM_LOCAL_BRIDGE:-172.31.250.1/24}"
+WORK="$ROOT/target/sam-local"
+BASE_IMAGE="public.ecr.aws/lambda/provided:al2023-x86_64"
+SAM="$LOCAL/sam/bin/sam"
+export SAM_CLI_TELEMETRY=0
+DOCKERD_PID=""
+API_PID=""
+KRAUD_VM=654a11e60b23ef1b0f36d44e   # the events' VM (data/demo.json, demoVms)
+AWS_VM=654a11e60b23ef1b0f36d451
+AZURE_VM=654a11e60b23ef1b0f36d453
+AZURE_RULE=654a11e60b23ef1b0f36d454
+OWNER=6548a41138406c14db33b606
+LIST_PATH=/api/teams/6548a41f38406c14db33b61e/projects/6548a41f38406c14db33b62c/virtual-machines
+failures=0
+
+ensure_docker_packages() {
+  command -v dockerd >/dev/null 2>&1 && command -v debootstrap >/dev/null 2>&1 && return 0
+  [ "$(id -u)" = 0 ] || { log "docker.io and debootstrap are missing; install them (as root)"; exit 1; }
+  log "installing docker.io and debootstrap (apt)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap >/dev/null
+}
+
+# Uses the Docker daemon that answers, or starts one without NAT on the bridge $BRIDGE.
+start_docker() {
+  if docker info >/dev/null 2>&1; then
+    log "using the Docker daemon already running (left running)"
+    return 0
+  fi
+  [ "$(id -u)" = 0 ] || { log "no Docker daemon, and starting one needs root"; exit 1; }
+  dockerd --iptables=false --ip-masq=false --bip="$BRIDGE" >"$WORK/logs/dockerd.log" 2>&1 &
+  DOCKERD_PID=$!
+  local i=0
+  until docker info >/dev/null 2>&1; do
+    i=$((i + 1))
+    if [ "$i" -gt 600 ] || ! kill -0 "$DOCKERD_PID" 2>/dev/null; then
+      log "dockerd did not start; see $WORK/logs/dockerd.log"; exit 1
+    fi
+    sleep 0.1
+  done
+  log "dockerd (pid $DOCKERD_PID) on bridge $BRIDGE, no NAT"
+}
+
+stop_docker() {
+  [ -n "$DOCKERD_PID" ] || return 0
+  if kill -0 "$DOCKERD_PID" 2>/dev/null; then
+    kill "$DOCKERD_PID" 2>/dev/null || true
+    wait "$DOCKERD_PID" 2>/dev/null || true
+    log "dockerd stopped"
+  fi
+  DOCKERD_PID=""
+}
+
+# The Lambda base image cannot be pulled here: a minimal Debian under its names will do (SAM
+# builds its emulation image on it, with the Runtime Interface Emulator it ships).
+ensure_base_image() {
+  if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+    local rootfs
+    rootfs="$(mktemp -d)"
+    log "importing a minimal Debian (debootstrap bookworm) as $BASE_IMAGE"
+    debootstrap --variant=minbase bookworm "$rootfs" >"$WORK/logs/debootstrap.log" 2>&1 ||
+      { log "debootstrap failed; see $WORK/logs/debootstrap.log"; rm -rf "$rootfs"; exit 1; }
+    tar -C "$rootfs" -c . | docker import - "$BASE_IMAGE" >/dev/null
+    rm -rf "$rootfs"
+  fi
+  docker tag "$BASE_IMAGE" public.ecr.aws/lambda/provided:al2023
+}
+
+cleanup() {
+  if [ -n "$API_PID" ] && kill -0 "$API_PID" 2>/dev/null; then
+    # TERM: a background job of a script ignores SIGINT.
+    kill "$API_PID" 2>/dev/null || true
+    wait "$API_PID" 2>/dev/null || true
+  fi
+  stop_started
+  stop_docker
+}
+
+rm -rf "$WORK/events" "$WORK/out" "$WORK/logs" "$WORK/build"
+mkdir -p "$WORK/events" "$WORK/out" "$WORK/logs"
+ensure_docker_packages
+ensure_dynamodb_local
+ensure_moto
+ensure_template_tools
+use_local_aws_env
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log "building the function binaries and vmctl (debug)"
+packages=()
+for f in functions/*/; do packages+=(-p "$(basename "$f")"); done
+cargo build --locked --quiet "${packages[@]}" -p vmctl
+
+start_docker
+GATEWAY="$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Gateway}}')"
+ensure_base_image
+start_dynamodb_local
+MOTO_HOST="$GATEWAY" start_moto
+ddb_port="${AWS_ENDPOINT_URL_DYNAMODB##*:}"
+moto_port="${AWS_ENDPOINT_URL_SECRETS_MANAGER##*:}"
+
+# The local run (as `make run`), with its files in $WORK.
+export SECRET_BACKEND=secretsmanager KRAUD_DRIVER=simulated AZURE_DRIVER=simulated
+export PROVISIONER_POLL_BUDGET_SECONDS=5 PROVISIONER_POLL_INTERVAL_SECONDS=1 CLEANUP_INTERVAL_SECONDS=3600
+export STREAM_CHECKPOINT_FILE="$WORK/stream-consumer.json" STREAM_FAILURE_FILE="$WORK/stream-failures.jsonl"
+rm -f "$STREAM_CHECKPOINT_FILE" "$STREAM_FAILURE_FILE"
+run_port="$(free_port)"
+"$ROOT/target/debug/vmctl" dev --port "$run_port" --token-file "$WORK/demo-token" >"$WORK/logs/run.log" 2>&1 &
+STARTED_PIDS+=("$!")
+wait_for_port "$run_port" 120 || { log "the local run did not start; see $WORK/logs/run.log"; exit 1; }
+TOKEN="$(cat "$WORK/demo-token")"
+run="http://127.0.0.1:$run_port"
+
+# Status code of a GET on the local run; $2 = the body's "status" that ends the wait.
+wait_vm_status() {
+  local id=$1 want=$2 i=0 body
+  while :; do
+    body="$(curl -s "$run/api/virtual-machines/$id" -H "Authorization: Bearer $TOKEN")"
+    case "$body" in *"\"status\":$want,"*) return 0 ;; esac
+    i=$((i + 1))
+    [ "$i" -lt 120 ] || { log "VM $id did not reach status $want: $body"; return 1; }
+    sleep 0.5
+  done
+}
+# Until the VM has no pending operation (vmctl vm prints the record as stored).
+wait_settled() {
+  local id=$1 i=0
+  while "$ROOT/target/debug/vmctl" vm "$id" 2>/dev/null | grep -q '"pendingOp": {'; do
+    i=$((i + 1))
+    [ "$i" -lt 120 ] || { log "VM $id kept its pending operation"; return 1; }
+    sleep 0.5
+  done
+}
+for vm in "$KRAUD_VM" "$AWS_VM" "$AZURE_VM"; do wait_vm_status "$vm" 3; done
+log "the local run on $run: the three demo VMs are running"
+
+# The functions as `sam build` lays them out, from the debug binaries.
+mapfile -t functions < <("$LOCAL/sam/bin/python" scripts/sam-layout.py template.yaml target/debug "$WORK/build")
+for f in events/*.json; do sed "s/{{TOKEN}}/$TOKEN/g" "$f" >"$WORK/events/$(basename "$f")"; done
+sed -e "s/host.docker.internal:8000/host.docker.internal:$ddb_port/" \
+  -e "s/host.docker.internal:5000/host.docker.internal:$moto_port/g" events/env.json >"$WORK/env.json"
+sam_args=(-t "$WORK/build/template.yaml" --env-vars "$WORK/env.json" --skip-pull-image
+  --add-host "host.docker.internal:$GATEWAY"
+  --parameter-overrides "Architecture=x86_64 JwtIssuer=local JwtAudience=local JwksUrl=none CursorSecret=vm-api-local-cursor-secret")
+
+logical_id() {
+  local line
+  for line in "${functions[@]}"; do [ "${line#* }" = "$1" ] && { echo "${line%% *}"; return; }; done
+  log "no function with binary $1 in template.yaml"; exit 1
+}
+
+# sam local invoke <binary> <expected statusCode, or a Python expression over the answer `a`>.
+invoke() {
+  local bin=$1 expect=$2 id out got
+  id="$(logical_id "$bin")"
+  out="$WORK/out/$bin.json"
+  local start=$SECONDS
+  if ! "$SAM" local invoke "$id" -e "$WORK/events/$bin.json" "${sam_args[@]}" >"$out" 2>"$WORK/logs/$bin.log"; then
+    log "FAIL $id: sam local invoke failed; see $WORK/logs/$bin.log"; failures=$((failures + 1)); return
+  fi
+  if [[ "$expect" =~ ^[0-9]+$ ]]; then
+    got="$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]).get("statusCode"))' "$out" 2>&1)"
+  else
+    got="$(python3 -c 'import json,sys; a=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); print("ok" if ('"$expect"') else a)' "$out" 2>&1)"
+    [ "$got" = ok ] && expect=ok
+  fi
+  if grep -q 'IncompleteMessage' "$WORK/logs/$bin.log"; then
+    log "FAIL $id: the function logged IncompleteMessage at shutdown"; failures=$((failures + 1)); return
+  fi
+  if [ "$got" = "$expect" ]; then
+    log "ok   $id ($bin): $expect in $((SECONDS - start)) s"
+  else
+    log "FAIL $id ($bin): expected $expect, got $got; answer in $out, log in $WORK/logs/$bin.log"
+    failures=$((failures + 1))
+  fi
+}
+
+log "sam local invoke: every function with its event"
+invoke health 200
+invoke get-vm 200
+invoke list-vms 200
+invoke get-activity 200
+invoke get-credentials 200
+invoke list-security-rules 200
+invoke create-vm 201
+invoke update-vm 200
+invoke create-security-rule 201
+invoke delete-security-rule 200
+wait_settled "$KRAUD_VM"
+invoke start-vm 200
+invoke reboot-vm 200
+wait_settled "$KRAUD_VM"
+invoke stop-vm 200
+invoke provisioner 'a == {"batchItemFailures": []}'
+invoke cleanup '"candidates" in a and a.get("failed") == 0'
+invoke delete-vm 200
+
+log "sam local start-api: one request per route"
+api_port="$(free_port)"
+"$SAM" local start-api --host 127.0.0.1 --port "$api_port" "${sam_args[@]}" >"$WORK/logs/start-api.log" 2>&1 &
+API_PID=$!
+wait_for_port "$api_port" 120 || { log "sam local start-api did not listen; see $WORK/logs/start-api.log"; exit 1; }
+api="http://127.0.0.1:$api_port"
+
+# request <method> <path> <expected status> [body]
+request() {
+  local method=$1 path=$2 expect=$3 body=${4:-} code start=$SECONDS
+  local args=(-s -o "$WORK/out/api.json" -w '%{http_code}' -X "$method" "$api$path" -H "Authorization: Bearer $TOKEN")
+  [ -z "$body" ] || args+=(-H 'Content-Type: application/json' --data-binary "$body")
+  code="$(curl "${args[@]}")" || code="curl failed"
+  if [ "$code" = "$expect" ]; then
+    log "ok   $method $path: $code in $((SECONDS - start)) s"
+  else
+    log "FAIL $method $path: expected $expect, got $code: $(head -c 400 "$WORK/out/api.json" 2>/dev/null)"
+    failures=$((failures + 1))
+  fi
+}
+create_body="$(sed 's/kraud-cloud-ubuntu-1vcpu-4gb-berlin-01/start-api-01/' shared/models/tests/fixtures/create-request.json)"
+rule_body="{\"virtualMachine\": \"$AZURE_VM\", \"name\": \"https\", \"direction\": \"Inbound\", \"protocol\": \"Tcp\", \"portRange\": [\"443\"], \"cidrBlock\": \"0.0.0.0/0\", \"access\": \"Allow\", \"priority\": 200}"
+request GET /health 200
+request GET "$LIST_PATH" 200
+request GET "/api/virtual-machines/$AZURE_VM" 200
+request GET "/api/virtual-machines/$AZURE_VM/activity" 200
+request GET "/api/virtual-machines/$AZURE_VM/credentials" 200
+request GET "/api/virtual-machines/$AZURE_VM/security-rules" 200
+request POST /api/virtual-machines 201 "$create_body"
+request PATCH "/api/virtual-machines/$AZURE_VM" 200 '{"name": "demo-azure-renamed"}'
+request POST /api/security-rules 201 "$rule_body"
+request DELETE "/api/security-rules/$AZURE_RULE" 200
+wait_settled "$AZURE_VM"
+request PUT "/api/virtual-machines/$AZURE_VM/start" 200
+request PUT "/api/virtual-machines/$AZURE_VM/reboot" 200
+wait_settled "$AZURE_VM"
+request PUT "/api/virtual-machines/$AZURE_VM/stop" 200
+request DELETE "/api/virtual-machines/$AZURE_VM" 200
+
+if [ "$failures" -ne 0 ]; then
+  log "make sam-local: $failures failed (answers in $WORK/out, logs in $WORK/logs)"
+  exit 1
+fi
+log "make sam-local: every function answered as expected (logs in $WORK/logs)"
