@@ -183,12 +183,20 @@ mod tests {
     fn an_update_refuses_null_where_absent_means_unchanged() {
         let parse = |v: serde_json::Value| serde_json::from_value::<UpdateVmRequest>(v);
         for field in ["name", "tags"] {
-            let e = parse(serde_json::json!({ field: null })).unwrap_err().to_string();
+            let e = parse(serde_json::json!({ field: null }))
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("invalid type: null"), "{field}: {e}");
         }
-        assert_eq!(parse(serde_json::json!({})).unwrap(), UpdateVmRequest::default());
+        assert_eq!(
+            parse(serde_json::json!({})).unwrap(),
+            UpdateVmRequest::default()
+        );
         let r = parse(serde_json::json!({"tags": [], "expiresAt": null})).unwrap();
-        assert_eq!((r.tags, r.expires_at), (Some(Tags::new(vec![]).unwrap()), Some(None)));
+        assert_eq!(
+            (r.tags, r.expires_at),
+            (Some(Tags::new(vec![]).unwrap()), Some(None))
+        );
     }
 
     #[test]

@@ -334,7 +334,16 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 token_file.display()
             );
             println!("{token}");
-            serve_with_provisioner(&ctx.settings, &host, port, &config, repo, &stream, &seed.demo_vms).await?;
+            serve_with_provisioner(
+                &ctx.settings,
+                &host,
+                port,
+                &config,
+                repo,
+                &stream,
+                &seed.demo_vms,
+            )
+            .await?;
         }
     }
     Ok(())
