@@ -333,7 +333,15 @@ async fn the_stream_event_runs_through_the_lambda_handler_and_redelivery_changes
     let app = TestApp::spawn().await;
     let (sim, p) = app.simulated();
     let id = create_body(&app, &spec_create_request()).await;
-    let text = read("events/provisioner.json").replace("{{VM_ID}}", &id);
+    // The event names the AWS demo VM of `make run`; here it is about the VM just created.
+    let raw = read("events/provisioner.json");
+    let demo_vm: aws_lambda_events::event::dynamodb::Event =
+        serde_json::from_str(&raw).expect("the event parses");
+    let named = vmapi_provision::lambda::work_item(&demo_vm.records[0])
+        .expect("the event's first record is a VM's pending operation")
+        .vm
+        .to_string();
+    let text = raw.replace(&named, &id);
     let event: aws_lambda_events::event::dynamodb::Event =
         serde_json::from_str(&text).expect("the event parses");
     let items: Vec<_> = event
@@ -384,7 +392,7 @@ async fn the_stream_event_runs_through_the_lambda_handler_and_redelivery_changes
     let (sim2, p2) = broken.simulated();
     sim2.fail_creates(Some(DriverError::Unreachable("connection refused".into())));
     let event: aws_lambda_events::event::dynamodb::Event =
-        serde_json::from_str(&read("events/provisioner.json").replace("{{VM_ID}}", &id2)).unwrap();
+        serde_json::from_str(&raw.replace(&named, &id2)).unwrap();
     let resp = vmapi_provision::lambda::handle(&p2, LambdaEvent::new(event, Context::default()))
         .await
         .unwrap();
