@@ -60,6 +60,18 @@ pub fn read(path: &str) -> String {
     std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("reading {path}: {e}"))
 }
 
+/// The resources of `template` (as [`template_json`] gives it) of one CloudFormation type, with
+/// their logical ids.
+pub fn resources_of_type(template: &Value, kind: &str) -> Vec<(String, Value)> {
+    template["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == kind)
+        .map(|(k, r)| (k.clone(), r.clone()))
+        .collect()
+}
+
 /// `template.yaml` as JSON, CloudFormation tags (`!Ref`, `!Sub`, `!If`, ...) dropped to their
 /// values.
 pub fn template_json() -> Value {

@@ -10,20 +10,9 @@ use vmapi_http::{router, Endpoint};
 use vmapi_models::{CredentialScope, Login, SecretRef, VmId, VmStatus};
 use vmapi_tests::*;
 
-fn resources_of_type(kind: &str) -> Vec<(String, Value)> {
-    let t = template_json();
-    t["Resources"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .filter(|(_, r)| r["Type"] == kind)
-        .map(|(k, r)| (k.clone(), r.clone()))
-        .collect()
-}
-
 #[test]
 fn template_table_is_the_table_the_code_creates() {
-    let tables = resources_of_type("AWS::DynamoDB::Table");
+    let tables = resources_of_type(&template_json(), "AWS::DynamoDB::Table");
     assert_eq!(tables.len(), 1, "one table");
     let props = &tables[0].1["Properties"];
     let code = vmapi_store_dynamodb::table_definition().0;
@@ -39,7 +28,7 @@ fn template_table_is_the_table_the_code_creates() {
 fn template_functions_and_routes_match_the_route_table() {
     let mut in_template = BTreeSet::new();
     let mut binaries = BTreeSet::new();
-    for (_, f) in resources_of_type("AWS::Serverless::Function") {
+    for (_, f) in resources_of_type(&template_json(), "AWS::Serverless::Function") {
         assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda");
         let binary = f["Metadata"]["BuildProperties"]["Binary"]
             .as_str()
@@ -140,7 +129,7 @@ fn every_template_function_is_a_binary_cargo_knows_and_watch_routes_match() {
         .filter(|t| t["kind"].as_array().unwrap().iter().any(|k| k == "bin"))
         .map(|t| t["name"].as_str().unwrap().to_string())
         .collect();
-    let functions = resources_of_type("AWS::Serverless::Function");
+    let functions = resources_of_type(&template_json(), "AWS::Serverless::Function");
     assert!(functions.len() >= 11, "every function is in the template");
     for (name, f) in functions {
         let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();

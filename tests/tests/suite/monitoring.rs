@@ -8,21 +8,11 @@ use serde_json::{json, Value};
 use vmapi_aws::emf;
 use vmapi_tests::*;
 
-fn resources(t: &Value, kind: &str) -> Vec<(String, Value)> {
-    t["Resources"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .filter(|(_, r)| r["Type"] == kind)
-        .map(|(k, r)| (k.clone(), r.clone()))
-        .collect()
-}
-
 #[test]
 fn every_alarm_notifies_the_alarm_topic_on_alarm_and_on_recovery() {
     let t = template_json();
     let topic = json!([["HasAlarmTopic", "AlarmTopicArn", "AlarmTopic"]]);
-    let alarms = resources(&t, "AWS::CloudWatch::Alarm");
+    let alarms = resources_of_type(&t, "AWS::CloudWatch::Alarm");
     assert!(alarms.len() >= 7, "{alarms:?}");
     for (id, alarm) in &alarms {
         assert_eq!(alarm["Properties"]["AlarmActions"], topic, "{id}");
@@ -46,21 +36,22 @@ fn every_alarm_notifies_the_alarm_topic_on_alarm_and_on_recovery() {
 #[test]
 fn the_alarms_cover_the_stream_the_jobs_the_api_and_throttles() {
     let t = template_json();
-    let watched: BTreeSet<(String, String, String)> = resources(&t, "AWS::CloudWatch::Alarm")
-        .into_iter()
-        .map(|(_, a)| {
-            let p = &a["Properties"];
-            let dimension = p["Dimensions"][0]["Value"]
-                .as_str()
-                .unwrap_or("-")
-                .to_string();
-            (
-                p["Namespace"].as_str().unwrap().to_string(),
-                p["MetricName"].as_str().unwrap().to_string(),
-                dimension,
-            )
-        })
-        .collect();
+    let watched: BTreeSet<(String, String, String)> =
+        resources_of_type(&t, "AWS::CloudWatch::Alarm")
+            .into_iter()
+            .map(|(_, a)| {
+                let p = &a["Properties"];
+                let dimension = p["Dimensions"][0]["Value"]
+                    .as_str()
+                    .unwrap_or("-")
+                    .to_string();
+                (
+                    p["Namespace"].as_str().unwrap().to_string(),
+                    p["MetricName"].as_str().unwrap().to_string(),
+                    dimension,
+                )
+            })
+            .collect();
     for (namespace, metric, of) in [
         ("AWS/Lambda", "IteratorAge", "ProvisionerFunction"),
         ("AWS/Lambda", "Errors", "ProvisionerFunction"),
@@ -135,7 +126,7 @@ fn stateful_resources_say_what_happens_on_delete_and_on_replace() {
         "AWS::DynamoDB::Table",
         "AWS::SecretsManager::Secret",
     ] {
-        for (id, r) in resources(&t, kind) {
+        for (id, r) in resources_of_type(&t, kind) {
             assert!(r["DeletionPolicy"].is_string(), "{id}: DeletionPolicy");
             assert!(
                 r["UpdateReplacePolicy"].is_string(),
@@ -144,11 +135,11 @@ fn stateful_resources_say_what_happens_on_delete_and_on_replace() {
         }
     }
     // Every function has its own log group with the retention parameter.
-    let groups: BTreeSet<String> = resources(&t, "AWS::Logs::LogGroup")
+    let groups: BTreeSet<String> = resources_of_type(&t, "AWS::Logs::LogGroup")
         .into_iter()
         .filter_map(|(_, g)| g["Properties"]["LogGroupName"].as_str().map(String::from))
         .collect();
-    for (id, _) in resources(&t, "AWS::Serverless::Function") {
+    for (id, _) in resources_of_type(&t, "AWS::Serverless::Function") {
         assert!(
             groups.contains(&format!("/aws/lambda/${{{id}}}")),
             "{id}: log group"
@@ -188,7 +179,7 @@ fn the_dashboard_is_json_over_every_alarm_and_the_metrics_the_code_emits() {
         BTreeSet::from(["x"]),
         "alarm widget holds only substitutions"
     );
-    for (id, _) in resources(&t, "AWS::CloudWatch::Alarm") {
+    for (id, _) in resources_of_type(&t, "AWS::CloudWatch::Alarm") {
         assert!(
             body.contains(&format!("${{{id}.Arn}}")),
             "dashboard misses alarm {id}"
