@@ -4,7 +4,7 @@
 run: ## Serve the API with demo data on 127.0.0.1:$${PORT:-3000}
 	bash scripts/run-local.sh
 
-test: ## Start DynamoDB Local, run all tests, stop it
+test: ## Start DynamoDB Local, moto and OpenBao, run all tests, stop them
 	bash scripts/test.sh
 
 smoke: ## Start `make run`, create the spec VM, stop it (CI runs this)

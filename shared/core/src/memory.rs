@@ -1,5 +1,5 @@
 //! In-memory [`Repository`] and [`SecretStore`] for fast unit tests of the use cases. Not
-//! adapters: the real ones are tested against DynamoDB Local, moto and a Vault test server.
+//! adapters: the real ones are tested against DynamoDB Local, moto and OpenBao.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;

@@ -241,28 +241,45 @@ pub fn sign_sts_request(
     })
 }
 
-/// Maps a Vault client error: unreachable, sealed or overloaded is 503; missing permission
-/// and other answers are internal (the configuration needs fixing). The logs get the whole
-/// cause: Vault's status and error texts (which never contain secret values), or the HTTP
-/// client's source chain (the connect, TLS or I/O error under "Error sending HTTP request").
-/// A stored secret that does not decode is described without serde_json's message, which can
-/// quote the offending value, i.e. the secret.
+/// Maps a Vault client error. Unreachable, sealed or overloaded is 503 with a short
+/// `Retry-After`. Refused (403: a revoked or expired token, or a policy without the path) and a
+/// missing mount (404 naming no route, unlike an absent secret's empty 404) are configuration
+/// faults: 503 with a longer `Retry-After`, since retrying cannot help until an operator acts.
+/// Other answers are internal. The logs get the whole cause: Vault's status and error texts
+/// (which never contain secret values), or the HTTP client's source chain (the connect, TLS or I/O
+/// error under "Error sending HTTP request"). A stored secret that does not decode is described
+/// without serde_json's message, which can quote the offending value, i.e. the secret.
 fn map_vault(op: &str, e: ClientError) -> Error {
-    let unavailable = |source: String| Error::Unavailable {
+    let unavailable = |retry_after_secs: u32, source: String| Error::Unavailable {
         message: "the secret store is unavailable or busy; retry shortly".into(),
-        retry_after_secs: 2,
+        retry_after_secs,
         source: Some(format!("Vault {op}: {source}").into()),
     };
     match e {
-        ClientError::APIError { code, errors } if code == 429 || code >= 500 => {
-            unavailable(format!("status {code}: {}", errors.join("; ")))
-        }
+        ClientError::APIError { code, errors } if code == 429 || code >= 500 => unavailable(
+            RETRY_TRANSIENT,
+            format!("status {code}: {}", errors.join("; ")),
+        ),
+        ClientError::APIError { code: 403, errors } => unavailable(
+            RETRY_CONFIGURATION,
+            format!(
+                "status 403, the token is revoked or expired or its policy lacks this path: {}",
+                errors.join("; ")
+            ),
+        ),
+        ClientError::APIError { code: 404, errors } if !errors.is_empty() => unavailable(
+            RETRY_CONFIGURATION,
+            format!(
+                "status 404, the KV v2 mount is missing (a configuration error): {}",
+                errors.join("; ")
+            ),
+        ),
         ClientError::APIError { code, errors } => Error::Internal {
             context: format!("Vault {op} answered {code}: {}", errors.join("; ")),
             source: None,
         },
         ClientError::RestClientError { source } => {
-            unavailable(vmapi_core::ErrorChain(&source).to_string())
+            unavailable(RETRY_TRANSIENT, vmapi_core::ErrorChain(&source).to_string())
         }
         ClientError::JsonParseError { source } => Error::Internal {
             context: format!(
@@ -275,8 +292,15 @@ fn map_vault(op: &str, e: ClientError) -> Error {
     }
 }
 
-fn is_status(e: &ClientError, status: u16) -> bool {
-    matches!(e, ClientError::APIError { code, .. } if *code == status)
+/// `Retry-After` of a sealed, unreachable or busy Vault.
+const RETRY_TRANSIENT: u32 = 2;
+/// `Retry-After` of a refused token or a missing mount: an operator has to act first.
+const RETRY_CONFIGURATION: u32 = 30;
+
+/// KV v2's answer for a path with no secret: 404 with an empty `errors` list. A 404 that names
+/// an error (`no handler for route ...`) means the mount itself is missing, which is not this.
+fn is_absent(e: &ClientError) -> bool {
+    matches!(e, ClientError::APIError { code: 404, errors } if errors.is_empty())
 }
 
 #[async_trait]
@@ -286,7 +310,7 @@ impl SecretStore for VaultStore {
         let result = self
             .with_client("read", |c| async move {
                 match vaultrs::kv2::read::<LoginSecret>(c.as_ref(), mount, path.as_str()).await {
-                    Err(e) if is_status(&e, 404) => Ok(None),
+                    Err(e) if is_absent(&e) => Ok(None),
                     other => other.map(Some),
                 }
             })
@@ -342,7 +366,7 @@ impl SecretStore for VaultStore {
         self.with_client("delete", |c| async move {
             // Deleting the metadata removes every version.
             match vaultrs::kv2::delete_metadata(c.as_ref(), mount, path.as_str()).await {
-                Err(e) if is_status(&e, 404) => Ok(()),
+                Err(e) if is_absent(&e) => Ok(()),
                 other => other,
             }
         })
@@ -356,7 +380,7 @@ impl SecretStore for VaultStore {
                 match vaultrs::kv2::read::<serde_json::Value>(c.as_ref(), mount, path.as_str())
                     .await
                 {
-                    Err(e) if is_status(&e, 404) => Ok(None),
+                    Err(e) if is_absent(&e) => Ok(None),
                     other => other.map(Some),
                 }
             })
@@ -400,7 +424,7 @@ impl SecretStore for VaultStore {
                     let path = path.clone();
                     async move {
                         match vaultrs::kv2::read_metadata(c.as_ref(), mount, path.as_str()).await {
-                            Err(e) if is_status(&e, 404) => Ok(None),
+                            Err(e) if is_absent(&e) => Ok(None),
                             other => other.map(Some),
                         }
                     }
@@ -464,7 +488,7 @@ impl VaultStore {
     async fn list_dir(&self, mount: &str, dir: &str) -> Result<Vec<String>> {
         self.with_client("list", |c| async move {
             match vaultrs::kv2::list(c.as_ref(), mount, dir).await {
-                Err(e) if is_status(&e, 404) => Ok(Vec::new()),
+                Err(e) if is_absent(&e) => Ok(Vec::new()),
                 other => other,
             }
         })
@@ -559,10 +583,42 @@ mod tests {
                 errors: vec!["1 error occurred:\n\t* permission denied\n\n".into()],
             },
         );
-        assert!(matches!(e, Error::Internal { .. }), "{e:?}");
+        assert!(
+            matches!(
+                e,
+                Error::Unavailable {
+                    retry_after_secs: RETRY_CONFIGURATION,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
         let text = logged(&e);
-        assert!(text.contains("Vault write answered 403"), "{text}");
+        assert!(text.contains("Vault write: status 403"), "{text}");
         assert!(text.contains("permission denied"), "{text}");
+
+        let mount_gone = ClientError::APIError {
+            code: 404,
+            errors: vec!["no handler for route \"kv/data/x\". route entry not found.".into()],
+        };
+        assert!(!is_absent(&mount_gone));
+        let e = map_vault("read", mount_gone);
+        assert!(matches!(e, Error::Unavailable { .. }), "{e:?}");
+        assert!(logged(&e).contains("mount is missing"), "{}", logged(&e));
+        assert!(is_absent(&ClientError::APIError {
+            code: 404,
+            errors: vec![]
+        }));
+
+        let e = map_vault(
+            "write",
+            ClientError::APIError {
+                code: 400,
+                errors: vec!["bad".into()],
+            },
+        );
+        assert!(matches!(e, Error::Internal { .. }), "{e:?}");
+        assert!(logged(&e).contains("Vault write answered 400: bad"));
 
         let e = map_vault(
             "read",

@@ -600,16 +600,8 @@ async fn orphaned_logins_and_cloud_vms_are_removed_after_the_grace_period() {
 #[tokio::test]
 async fn vault_logins_are_listed_and_reconciled() {
     use vmapi_core::SecretLabels;
-    let vault = vault::VaultServer::start("enclaive-static").await;
-    let app = TestApp::spawn_opts(Options {
-        scope: vmapi_models::CredentialScope::Vm,
-        logins: Logins::Vault {
-            address: vault.address.clone(),
-            token: vault.token.clone(),
-        },
-        ..Options::default()
-    })
-    .await;
+    let vault = vault::OpenBao::shared().await;
+    let app = crate::vault::app(&vault, vmapi_models::CredentialScope::Vm).await;
     let (_sim, provisioner) = app.simulated();
     let own = (TEAM, PROJECT);
     let live = create_running(&app, &provisioner, OWNER, own, "live").await;
@@ -655,8 +647,7 @@ async fn vault_logins_are_listed_and_reconciled() {
 
     let run = cleanup(&app, Some(provisioner), false).run().await.unwrap();
     assert_eq!(run.reconciled, 1, "{run:#?}");
-    let mut paths = vault.paths();
-    paths.sort();
+    let paths = vault.paths().await;
     let mut expected = vec![
         "azure-credentials".to_string(),
         format!("{TEAM}/vm/{live}/root"),

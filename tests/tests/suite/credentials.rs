@@ -1,5 +1,5 @@
 //! VM logins: generation on create, the credentials endpoint, deletion, failure semantics,
-//! both secret stores (Secrets Manager on moto, the Vault test server), and the logs.
+//! both secret stores (Secrets Manager on moto, and OpenBao; Vault's own cases are in `vault/`), and the logs.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,9 +9,8 @@ use serde_json::{json, Value};
 use vmapi_core::SecretStore;
 use vmapi_models::{CredentialScope, SecretPath};
 use vmapi_secrets::config::SecretsManagerConfig;
-use vmapi_secrets::vault::VaultStore;
-use vmapi_secrets::{SecretsManagerStore, VaultAuth, VaultConfig};
-use vmapi_tests::vault::VaultServer;
+use vmapi_secrets::SecretsManagerStore;
+use vmapi_tests::vault::OpenBao;
 use vmapi_tests::*;
 
 const RSA_3072: &str = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABgQCnuUHfAwDitGrdoJLTYC5rEbCDMGSRQ0AbfQPDyvFALl/f22tbV+uG55nxeFXHzduHMRITHyFHga/iqYca+9q5f7/TZUC/pNFn6Xq/Ur/vXgi5zXo/NAfDz4BIkMDlaW4544IVoM2AD3TRJI2tb5E2V9MNsFGEThvwjs8wjeoiIKt4epHgakva29nkvcwbo3/JRvqm6y0H31xkH966PmPQKUX/vDF9c6gjZJ3PNQS3XlsvgHUZ+MOGNPMAvic9tfQzRD4eeEU8JhGf9L3NacH+ma+trUCqObKxRN3BCeA5nIcOBJJNt6ufn4H+X+mXcR3M4kMlEfC8vpDYi2Zi7CnlyueXXlZhIX2AsUQK3rkZEw9jPro/tj1Aa/RitlAY06rDuTZSL294wHjvIJDxbMTnkUOIw0lSAY8ojtLTepUhew+AVIbnRZImfkyeYIfJSsigdLvCzei4wtrHxAqdE2pVFM3SK/K2Wx8p9xl5tQ5+YpCl7us/9zgCmI2mGmtpXss= big";
@@ -22,12 +21,12 @@ fn id_of(v: &Value) -> String {
     v["_id"].as_str().expect("an _id").to_string()
 }
 
-fn creds_path(id: &str) -> String {
+pub(crate) fn creds_path(id: &str) -> String {
     format!("/api/virtual-machines/{id}/credentials")
 }
 
 /// Creates one VM of the demo project with `authMethod` and returns its id.
-async fn create_one(app: &TestApp, name: &str, auth_method: u8) -> String {
+pub(crate) async fn create_one(app: &TestApp, name: &str, auth_method: u8) -> String {
     let mut body = spec_create_request();
     body["hostNames"] = json!([name]);
     body["authMethod"] = json!(auth_method);
@@ -523,166 +522,9 @@ async fn an_unreachable_secret_store_is_503_and_writes_no_vm() {
     }
 }
 
-async fn vault_app(vault: &VaultServer, scope: CredentialScope) -> TestApp {
-    TestApp::spawn_opts(Options {
-        scope,
-        logins: Logins::Vault {
-            address: vault.address.clone(),
-            token: vault.token.clone(),
-        },
-        ..Options::default()
-    })
-    .await
-}
-
-#[tokio::test]
-async fn vault_team_scope_uses_the_platform_layout() {
-    let vault = VaultServer::start("enclaive-static").await;
-    let app = vault_app(&vault, CredentialScope::Team).await;
-    let pw_vm = create_one(&app, "pw-vm", 0).await;
-    let key_vm = create_one(&app, "key-vm", 1).await;
-    let path = format!("{TEAM}/user/root");
-    assert_eq!(vault.paths(), vec![path.clone()]);
-    let stored = vault.latest(&path).expect("stored");
-    assert_eq!(stored["username"], "root");
-    for field in ["authMethod", "password", "privateKey", "publicKey"] {
-        assert!(!stored[field].is_null(), "{field} in {stored}");
-    }
-    let p = app.get(&creds_path(&pw_vm), OWNER).await.expect(200).json;
-    assert_eq!(p["password"], stored["password"]);
-    let k = app.get(&creds_path(&key_vm), OWNER).await.expect(200).json;
-    assert_eq!(k["privateKey"], stored["privateKey"]);
-    // Written once with check-and-set 0, read back through the data path.
-    let requests = vault.requests();
-    assert!(
-        requests.contains(&format!("POST /v1/enclaive-static/data/{path}")),
-        "{requests:?}"
-    );
-    assert!(
-        requests.contains(&format!("GET /v1/enclaive-static/data/{path}")),
-        "{requests:?}"
-    );
-}
-
-#[tokio::test]
-async fn vault_vm_scope_delete_removes_every_version() {
-    let vault = VaultServer::start("enclaive-static").await;
-    let app = vault_app(&vault, CredentialScope::Vm).await;
-    let id = create_one(&app, "vm-1", 1).await;
-    let path = format!("{TEAM}/vm/{id}/root");
-    assert_eq!(vault.paths(), vec![path.clone()]);
-    app.call(
-        Method::DELETE,
-        &format!("/api/virtual-machines/{id}"),
-        Some(OWNER),
-        None,
-    )
-    .await
-    .expect(200);
-    assert_eq!(vault.paths().len(), 1, "kept until the cloud teardown");
-    let (_sim, provisioner) = app.simulated();
-    app.settle(&provisioner, &id).await;
-    assert!(
-        vault.paths().is_empty(),
-        "metadata delete removes all versions"
-    );
-    assert!(vault
-        .requests()
-        .contains(&format!("DELETE /v1/enclaive-static/metadata/{path}")));
-}
-
-#[tokio::test]
-async fn a_sealed_vault_is_503_and_a_wrong_token_is_500_both_without_vm_records() {
-    let vault = VaultServer::start("enclaive-static").await;
-    let app = vault_app(&vault, CredentialScope::Team).await;
-    let before = app.dump().await;
-    vault.set_sealed(true);
-    let r = app
-        .call(
-            Method::POST,
-            "/api/virtual-machines",
-            Some(OWNER),
-            Some(&spec_create_request()),
-        )
-        .await
-        .expect_error(503, "SERVICE_UNAVAILABLE");
-    assert_eq!(r.headers["retry-after"], "2");
-    assert_eq!(app.dump().await, before);
-    vault.set_sealed(false);
-
-    let wrong = TestApp::spawn_opts(Options {
-        logins: Logins::Vault {
-            address: vault.address.clone(),
-            token: "hvs.not-a-token".into(),
-        },
-        ..Options::default()
-    })
-    .await;
-    let before = wrong.dump().await;
-    let r = wrong
-        .call(
-            Method::POST,
-            "/api/virtual-machines",
-            Some(OWNER),
-            Some(&spec_create_request()),
-        )
-        .await
-        .expect_error(500, "INTERNAL_ERROR");
-    assert!(!r.json.to_string().contains("hvs."), "{}", r.json);
-    assert_eq!(wrong.dump().await, before);
-    assert!(vault.paths().is_empty());
-}
-
-#[tokio::test]
-async fn vault_aws_iam_login_sends_a_signed_sts_request_and_logs_in_again_when_revoked() {
-    let vault = VaultServer::start("enclaive-static").await;
-    let sdk = vmapi_aws::sdk_config().await;
-    let store = VaultStore::new(
-        VaultConfig {
-            address: vault.address.clone(),
-            mount: "enclaive-static".into(),
-            namespace: None,
-            auth: VaultAuth::AwsIam {
-                role: Some("vm-api".into()),
-                mount: "aws".into(),
-                server_id: Some("vault.example.com".into()),
-                sts_region: "us-east-1".into(),
-            },
-        },
-        Some(sdk),
-        vmapi_models::DeploymentId::local(),
-    );
-    let path = SecretPath::from_text("team/user/root");
-    assert!(store.read(&path).await.unwrap().is_none());
-    let logins = vault.logins();
-    assert_eq!(logins.len(), 1);
-    let login = &logins[0];
-    assert_eq!(login["method"], "POST");
-    assert_eq!(login["url"], "https://sts.amazonaws.com/");
-    assert_eq!(login["body"], "Action=GetCallerIdentity&Version=2011-06-15");
-    assert_eq!(login["role"], "vm-api");
-    assert_eq!(
-        login["headers"]["x-vault-aws-iam-server-id"][0],
-        "vault.example.com"
-    );
-    let auth = login["headers"]["authorization"][0].as_str().unwrap();
-    assert!(auth.contains("/us-east-1/sts/aws4_request"), "{auth}");
-    assert!(
-        auth.contains("SignedHeaders=") && auth.contains("x-vault-aws-iam-server-id"),
-        "{auth}"
-    );
-
-    // The session is reused; a revoked token leads to one new login and a retried call.
-    store.read(&path).await.unwrap();
-    assert_eq!(vault.logins().len(), 1);
-    vault.revoke_issued_tokens();
-    assert!(store.read(&path).await.unwrap().is_none());
-    assert_eq!(vault.logins().len(), 2);
-}
-
 #[tokio::test]
 async fn no_log_line_ever_contains_a_generated_secret() {
-    let vault = VaultServer::start("enclaive-static").await;
+    let vault = OpenBao::shared().await;
     let apps = [
         TestApp::spawn().await,
         TestApp::spawn_opts(Options {
@@ -690,7 +532,7 @@ async fn no_log_line_ever_contains_a_generated_secret() {
             ..Options::default()
         })
         .await,
-        vault_app(&vault, CredentialScope::Vm).await,
+        crate::vault::app(&vault, CredentialScope::Vm).await,
     ];
     let mut secrets = Vec::new();
     let mut ids = Vec::new();

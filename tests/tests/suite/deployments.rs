@@ -1,5 +1,5 @@
 //! One deployment touches only its own (issue: "cleanup deletes what other deployments own").
-//! On moto (EC2, Secrets Manager), the Vault test server and the Azure and Kraud.Cloud test
+//! On moto (EC2, Secrets Manager), OpenBao and the Azure and Kraud.Cloud test
 //! servers: a second deployment's VMs, firewalls, namespaces and logins survive this
 //! deployment's cleanup; untagged ones (made before deployment ids) are reported, never
 //! removed; `vmctl adopt`'s use case tags those whose VM is in this deployment's table, and
@@ -345,25 +345,17 @@ mod moto {
     }
 }
 
-// ----- Vault (test server) -------------------------------------------------------------------
+// ----- Vault (OpenBao) -------------------------------------------------------------------------
 
 #[tokio::test]
 async fn on_vault_another_deployments_login_survives_and_an_unmarked_one_waits_for_adopt() {
     use vmapi_secrets::{VaultAuth, VaultConfig, VaultStore};
-    let vault = vault::VaultServer::start("enclaive-static").await;
-    let app = TestApp::spawn_opts(Options {
-        scope: CredentialScope::Vm,
-        logins: Logins::Vault {
-            address: vault.address.clone(),
-            token: vault.token.clone(),
-        },
-        ..Options::default()
-    })
-    .await;
+    let vault = vault::OpenBao::shared().await;
+    let app = crate::vault::app(&vault, CredentialScope::Vm).await;
     let their_store = VaultStore::new(
         VaultConfig {
             address: vault.address.clone(),
-            mount: "enclaive-static".into(),
+            mount: vault.mount.clone(),
             namespace: None,
             auth: VaultAuth::Token(Sensitive::new(vault.token.clone())),
         },
@@ -383,19 +375,22 @@ async fn on_vault_another_deployments_login_survives_and_an_unmarked_one_waits_f
     record.id = legacy;
     app.seed_vm(&record).await;
     for vm in [legacy, unknown] {
-        vault.insert_unmarked(
-            vm_login(vm).as_str(),
-            serde_json::to_value(login()).unwrap(),
-        );
+        vault
+            .insert_unmarked(
+                vm_login(vm).as_str(),
+                serde_json::to_value(login()).unwrap(),
+            )
+            .await;
     }
-    let marked = |vm: VmId| -> Option<Value> {
+    let marked = async |vm: VmId| -> Option<Value> {
         vault
             .custom_metadata(vm_login(vm).as_str())
+            .await
             .map(|m| m[DeploymentId::TAG].clone())
     };
-    assert_eq!(marked(their_vm), Some(json!("staging")));
-    assert_eq!(marked(stray), Some(json!("local")));
-    assert_eq!(marked(legacy), None);
+    assert_eq!(marked(their_vm).await, Some(json!("staging")));
+    assert_eq!(marked(stray).await, Some(json!("local")));
+    assert_eq!(marked(legacy).await, None);
 
     let p = app.provisioner(Drivers::new());
     let run = cleanup(&app, &p, &[]).await;
@@ -404,7 +399,7 @@ async fn on_vault_another_deployments_login_survives_and_an_unmarked_one_waits_f
         (1, 2, 0),
         "{run:#?}"
     );
-    let paths = vault.paths();
+    let paths = vault.paths().await;
     for vm in [their_vm, legacy, unknown] {
         assert!(paths.contains(&vm_login(vm).to_string()), "{vm}: {paths:?}");
     }
@@ -416,31 +411,32 @@ async fn on_vault_another_deployments_login_survives_and_an_unmarked_one_waits_f
         (1, 1, 0),
         "{adopted:#?}"
     );
-    assert_eq!(marked(legacy), Some(json!("local")));
-    assert_eq!(marked(unknown), None);
-    assert_eq!(marked(their_vm), Some(json!("staging")));
+    assert_eq!(marked(legacy).await, Some(json!("local")));
+    assert_eq!(marked(unknown).await, None);
+    assert_eq!(marked(their_vm).await, Some(json!("staging")));
     let again = cleanup(&app, &p, &[]).await;
     assert_eq!((again.reconciled, again.untagged), (0, 1), "{again:#?}");
 }
 
 #[tokio::test]
 async fn a_vault_login_whose_mark_cannot_be_written_is_taken_back() {
-    // The metadata write is refused (a Vault policy without `metadata/` write, say): the login
+    // The metadata write is refused (a Vault policy without `metadata/` update): the login
     // would be nobody's, so the create fails and leaves nothing behind.
-    let vault = vault::VaultServer::start("enclaive-static").await;
-    let app = TestApp::spawn_opts(Options {
-        scope: CredentialScope::Vm,
-        logins: Logins::Vault {
-            address: vault.address.clone(),
-            token: vault.token.clone(),
-        },
-        ..Options::default()
-    })
-    .await;
-    vault.refuse_metadata_writes(true);
+    let vault = vault::OpenBao::shared().await;
+    let m = &vault.mount;
+    let token = vault
+        .token_with_policy(
+            &format!("{m}-no-marks"),
+            &format!(
+                r#"path "{m}/data/*" {{ capabilities = ["create"] }}
+path "{m}/metadata/*" {{ capabilities = ["delete"] }}"#
+            ),
+            None,
+        )
+        .await;
+    let store = vault.store(&token);
     let vm = VmId::new();
-    let e = app
-        .secrets
+    let e = store
         .create(&vm_login(vm), &login(), labels(vm))
         .await
         .expect_err("no mark, no login");
@@ -448,7 +444,7 @@ async fn a_vault_login_whose_mark_cannot_be_written_is_taken_back() {
         e.to_string().contains("metadata") || format!("{e:?}").contains("metadata"),
         "{e:?}"
     );
-    assert!(!vault.paths().contains(&vm_login(vm).to_string()));
+    assert!(!vault.paths().await.contains(&vm_login(vm).to_string()));
 }
 
 // ----- Azure (ARM test server) ---------------------------------------------------------------

@@ -21,4 +21,4 @@ mod rules_apply;
 mod samconfig;
 mod security_rules;
 mod stream;
-mod vault_extension;
+mod vault;

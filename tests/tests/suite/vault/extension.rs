@@ -1,7 +1,7 @@
 //! `VAULT_AUTH=lambda-extension`: the functions talk to the Vault Lambda Extension's local proxy
 //! (which adds its own token and forwards to the Vault it logged in to), while `VAULT_ADDR`, the
 //! extension's own setting, names the real Vault. Here the proxy is a forwarding server that
-//! adds the Vault test server's token, as the extension does with its login's.
+//! adds OpenBao's root token, as the extension does with its login's.
 
 use std::sync::{Arc, Mutex};
 
@@ -13,7 +13,7 @@ use vmapi_core::credentials::generate_team_login;
 use vmapi_core::SecretLabels;
 use vmapi_models::{AuthMethod, CredentialScope, DeploymentId, TeamId, VmId};
 use vmapi_secrets::{Backend, SecretsConfig};
-use vmapi_tests::vault::VaultServer;
+use vmapi_tests::vault::OpenBao;
 
 /// What the proxy saw of each request: the token and namespace the function sent.
 type Seen = Arc<Mutex<Vec<(Option<String>, Option<String>)>>>;
@@ -53,7 +53,7 @@ async fn forward(State(p): State<Proxy>, req: Request) -> Response {
         .unwrap()
 }
 
-async fn start_proxy(vault: &VaultServer) -> (String, Seen) {
+async fn start_proxy(vault: &OpenBao) -> (String, Seen) {
     let seen: Seen = Arc::default();
     let state = Proxy {
         vault: vault.address.clone(),
@@ -70,7 +70,7 @@ async fn start_proxy(vault: &VaultServer) -> (String, Seen) {
 
 #[tokio::test]
 async fn the_extension_mode_goes_through_the_proxy_whatever_vault_addr_says() {
-    let vault = VaultServer::start("enclaive-static").await;
+    let vault = OpenBao::shared().await;
     let (proxy, seen) = start_proxy(&vault).await;
     // As the template sets it: VAULT_ADDR for the extension (unreachable from here, so a
     // request sent there would fail), the proxy's address only where it is not the default.
@@ -79,7 +79,7 @@ async fn the_extension_mode_goes_through_the_proxy_whatever_vault_addr_says() {
         ("VAULT_AUTH", "lambda-extension"),
         ("VAULT_ADDR", "https://vault.invalid:8200"),
         ("VAULT_PROXY_ADDR", proxy.as_str()),
-        ("VAULT_MOUNT", "enclaive-static"),
+        ("VAULT_MOUNT", vault.mount.as_str()),
         ("VAULT_NAMESPACE", ""),
         ("VAULT_AUTH_PROVIDER", "aws"),
         ("VAULT_AUTH_ROLE", "vm-api"),
@@ -105,7 +105,10 @@ async fn the_extension_mode_goes_through_the_proxy_whatever_vault_addr_says() {
         .unwrap()
         .expect("the login is there");
     assert_eq!(read, login);
-    assert!(vault.latest(&path.to_string()).is_some(), "stored in Vault");
+    assert!(
+        vault.latest(&path.to_string()).await.is_some(),
+        "stored in Vault"
+    );
 
     let seen = seen.lock().unwrap();
     assert!(
