@@ -170,22 +170,24 @@ start_moto() {
 
 # Starts OpenBao in dev mode (in memory, unsealed, a fresh root token) on a free port of 127.0.0.1
 # (or of VAULT_HOST), with the platform's KV v2 mount `enclaive-static` and a file audit log
-# (.local/logs/openbao-audit.log: every request's path and operation, values HMAC'd). Exports
+# (.local/logs/openbao-PORT-audit.log: every request's path and operation, values HMAC'd). Exports
 # VMAPI_VAULT_ADDR, VMAPI_VAULT_TOKEN and VMAPI_VAULT_AUDIT_LOG (for the tests; `make run` hands
 # them to the server as VAULT_ADDR and VAULT_TOKEN).
 start_openbao() {
   local port="${VAULT_PORT:-$(free_port)}" host="${VAULT_HOST:-127.0.0.1}" token
   token="dev-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   mkdir -p "$LOCAL/logs"
-  local audit="$LOCAL/logs/openbao-audit.log" config="$LOCAL/logs/openbao-audit.hcl"
+  # Files of its own per port, so a `make run` beside a `make test` touches neither's.
+  find "$LOCAL/logs" -maxdepth 1 -name 'openbao-*' -mtime +1 -delete 2>/dev/null || true
+  local audit="$LOCAL/logs/openbao-$port-audit.log" config="$LOCAL/logs/openbao-$port.hcl"
   : >"$audit"
   # OpenBao takes audit devices from its configuration only (not through the API).
   printf 'audit "file" "file" {\n  options {\n    file_path = "%s"\n  }\n}\n' "$audit" >"$config"
   "$VMAPI_BAO" server -dev -dev-no-store-token -dev-root-token-id="$token" \
-    -dev-listen-address="$host:$port" -config="$config" >"$LOCAL/logs/openbao.log" 2>&1 &
+    -dev-listen-address="$host:$port" -config="$config" >"$LOCAL/logs/openbao-$port.log" 2>&1 &
   STARTED_PIDS+=("$!")
   if ! wait_for_port "$port" 30 "$host"; then
-    log "OpenBao did not start; see .local/logs/openbao.log"
+    log "OpenBao did not start; see .local/logs/openbao-$port.log"
     exit 1
   fi
   export VMAPI_VAULT_ADDR="http://$host:$port" VMAPI_VAULT_TOKEN="$token" VMAPI_VAULT_AUDIT_LOG="$audit"

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # `make sam-local`: every function under `sam local invoke` with its event (events/) and
 # events/env.json, and `sam local start-api` with one request per route, against the local run
-# (DynamoDB Local, moto, `vmctl dev` with the demo data and its provisioner). Asserts each
-# answer's status. Sets up, idempotently, what that needs on Debian (docs/local-run.md):
+# (DynamoDB Local, moto, OpenBao for Vault, `vmctl dev` with the demo data and its provisioner).
+# Logins are in Vault, as on the platform; create-vm and get-credentials also run once with
+# SECRET_BACKEND=secretsmanager (moto). Asserts each answer's status. Sets up, idempotently, what that needs on Debian (docs/local-run.md):
 # Debian's docker.io and debootstrap (apt, as root), a Docker daemon without NAT on a bridge of
 # its own (stopped again; a daemon already running is used and left alone), and the Lambda base
 # image imported from a minimal Debian root file system. Nothing leaves the machine: the
-# containers reach only the bridge's gateway, where DynamoDB Local and moto answer.
+# containers reach only the bridge's gateway, where DynamoDB Local, moto and OpenBao answer.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -95,6 +96,7 @@ mkdir -p "$WORK/events" "$WORK/out" "$WORK/logs"
 ensure_docker_packages
 ensure_dynamodb_local
 ensure_moto
+ensure_openbao
 ensure_template_tools
 use_local_aws_env
 trap cleanup EXIT
@@ -110,11 +112,14 @@ GATEWAY="$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Gate
 ensure_base_image
 start_dynamodb_local
 MOTO_HOST="$GATEWAY" start_moto
+VAULT_HOST="$GATEWAY" start_openbao
 ddb_port="${AWS_ENDPOINT_URL_DYNAMODB##*:}"
 moto_port="${AWS_ENDPOINT_URL_SECRETS_MANAGER##*:}"
+vault_port="${VMAPI_VAULT_ADDR##*:}"
 
 # The local run (as `make run`), with its files in $WORK.
-export SECRET_BACKEND=secretsmanager KRAUD_DRIVER=simulated AZURE_DRIVER=simulated
+export SECRET_BACKEND=vault VAULT_ADDR="$VMAPI_VAULT_ADDR" VAULT_TOKEN="$VMAPI_VAULT_TOKEN"
+export KRAUD_DRIVER=simulated AZURE_DRIVER=simulated
 export PROVISIONER_POLL_BUDGET_SECONDS=5 PROVISIONER_POLL_INTERVAL_SECONDS=1 CLEANUP_INTERVAL_SECONDS=3600
 export STREAM_CHECKPOINT_FILE="$WORK/stream-consumer.json" STREAM_FAILURE_FILE="$WORK/stream-failures.jsonl"
 rm -f "$STREAM_CHECKPOINT_FILE" "$STREAM_FAILURE_FILE"
@@ -152,8 +157,12 @@ log "the local run on $run: the three demo VMs are running"
 mapfile -t functions < <("$LOCAL/sam/bin/python" scripts/sam-layout.py template.yaml target/debug "$WORK/build")
 for f in events/*.json; do sed "s/{{TOKEN}}/$TOKEN/g" "$f" >"$WORK/events/$(basename "$f")"; done
 sed -e "s/host.docker.internal:8000/host.docker.internal:$ddb_port/" \
-  -e "s/host.docker.internal:5000/host.docker.internal:$moto_port/g" events/env.json >"$WORK/env.json"
-sam_args=(-t "$WORK/build/template.yaml" --env-vars "$WORK/env.json" --skip-pull-image
+  -e "s/host.docker.internal:5000/host.docker.internal:$moto_port/g" \
+  -e "s/host.docker.internal:8200/host.docker.internal:$vault_port/" \
+  -e "s/{{VAULT_TOKEN}}/$VMAPI_VAULT_TOKEN/" events/env.json >"$WORK/env.json"
+# The same with the logins in Secrets Manager on moto.
+sed 's/"SECRET_BACKEND": "vault"/"SECRET_BACKEND": "secretsmanager"/' "$WORK/env.json" >"$WORK/env-secretsmanager.json"
+sam_args=(-t "$WORK/build/template.yaml" --skip-pull-image
   --add-host "host.docker.internal:$GATEWAY"
   --parameter-overrides "Architecture=x86_64 JwtIssuer=local JwtAudience=local JwksUrl=none CursorSecret=vm-api-local-cursor-secret")
 
@@ -163,14 +172,15 @@ logical_id() {
   log "no function with binary $1 in template.yaml"; exit 1
 }
 
-# sam local invoke <binary> <expected statusCode, or a Python expression over the answer `a`>.
+# sam local invoke <binary> <expected statusCode, or a Python expression over the answer `a`>
+#   [<event file, default the binary's>] [<env file, default env.json (Vault)>] [<name of this run>].
 invoke() {
-  local bin=$1 expect=$2 id out got
+  local bin=$1 expect=$2 event=${3:-$WORK/events/$1.json} env=${4:-$WORK/env.json} name=${5:-$1} id out got
   id="$(logical_id "$bin")"
-  out="$WORK/out/$bin.json"
+  out="$WORK/out/$name.json"
   local start=$SECONDS
-  if ! "$SAM" local invoke "$id" -e "$WORK/events/$bin.json" "${sam_args[@]}" >"$out" 2>"$WORK/logs/$bin.log"; then
-    log "FAIL $id: sam local invoke failed; see $WORK/logs/$bin.log"; failures=$((failures + 1)); return
+  if ! "$SAM" local invoke "$id" -e "$event" --env-vars "$env" "${sam_args[@]}" >"$out" 2>"$WORK/logs/$name.log"; then
+    log "FAIL $id: sam local invoke failed; see $WORK/logs/$name.log"; failures=$((failures + 1)); return
   fi
   if [[ "$expect" =~ ^[0-9]+$ ]]; then
     got="$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]).get("statusCode"))' "$out" 2>&1)"
@@ -178,13 +188,13 @@ invoke() {
     got="$(python3 -c 'import json,sys; a=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); print("ok" if ('"$expect"') else a)' "$out" 2>&1)"
     [ "$got" = ok ] && expect=ok
   fi
-  if grep -q 'IncompleteMessage' "$WORK/logs/$bin.log"; then
+  if grep -q 'IncompleteMessage' "$WORK/logs/$name.log"; then
     log "FAIL $id: the function logged IncompleteMessage at shutdown"; failures=$((failures + 1)); return
   fi
   if [ "$got" = "$expect" ]; then
-    log "ok   $id ($bin): $expect in $((SECONDS - start)) s"
+    log "ok   $id ($name): $expect in $((SECONDS - start)) s"
   else
-    log "FAIL $id ($bin): expected $expect, got $got; answer in $out, log in $WORK/logs/$bin.log"
+    log "FAIL $id ($name): expected $expect, got $got; answer in $out, log in $WORK/logs/$name.log"
     failures=$((failures + 1))
   fi
 }
@@ -209,9 +219,28 @@ invoke provisioner 'a == {"batchItemFailures": []}'
 invoke cleanup '"candidates" in a and a.get("failed") == 0'
 invoke delete-vm 200
 
+log "sam local invoke: create-vm and get-credentials with SECRET_BACKEND=secretsmanager (moto)"
+sm_env="$WORK/env-secretsmanager.json"
+python3 - "$WORK/events/create-vm.json" "$WORK/events/create-vm-sm.json" <<'PY'
+import json, sys
+event = json.load(open(sys.argv[1]))
+body = json.loads(event["body"])
+body["hostNames"] = ["sam-local-secretsmanager-01"]
+event["body"] = json.dumps(body)
+json.dump(event, open(sys.argv[2], "w"))
+PY
+invoke create-vm 201 "$WORK/events/create-vm-sm.json" "$sm_env" create-vm-secretsmanager
+sm_vm="$(python3 -c 'import json,sys; a=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); print(json.loads(a["body"])[0]["_id"])' "$WORK/out/create-vm-secretsmanager.json" 2>/dev/null || true)"
+if [ -n "$sm_vm" ]; then
+  sed "s/$KRAUD_VM/$sm_vm/g" "$WORK/events/get-credentials.json" >"$WORK/events/get-credentials-sm.json"
+  invoke get-credentials 200 "$WORK/events/get-credentials-sm.json" "$sm_env" get-credentials-secretsmanager
+else
+  log "FAIL: no VM id in the Secrets Manager create's answer"; failures=$((failures + 1))
+fi
+
 log "sam local start-api: one request per route"
 api_port="$(free_port)"
-"$SAM" local start-api --host 127.0.0.1 --port "$api_port" "${sam_args[@]}" >"$WORK/logs/start-api.log" 2>&1 &
+"$SAM" local start-api --host 127.0.0.1 --port "$api_port" --env-vars "$WORK/env.json" "${sam_args[@]}" >"$WORK/logs/start-api.log" 2>&1 &
 API_PID=$!
 wait_for_port "$api_port" 120 || { log "sam local start-api did not listen; see $WORK/logs/start-api.log"; exit 1; }
 api="http://127.0.0.1:$api_port"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Smoke test of the local run (`make run`), as a new user would try it: start it, wait for it,
 # send the API page's create request verbatim with the printed demo token (expects 201), list the
-# project, read the new VM's credentials, wait until the provisioner has it running; then an
+# project, read the new VM's credentials (and the same login from the local Vault with the API page's
+# read request), wait until the provisioner has it running; then an
 # idempotent create (201), an idempotent refusal (409) and its replay, after which a new VM still
 # reaches running, stops and is deleted (the stall of issue 15); then SIGTERM it and check that
 # everything it started has stopped.
@@ -41,6 +42,15 @@ vm_id=$(sed -n 's/^\[{"_id":"\([0-9a-f]\{24\}\)".*/\1/p' "$LOCAL/logs/smoke-crea
 creds=$(curl -fs "$base/api/virtual-machines/$vm_id/credentials" -H "Authorization: Bearer $TOKEN")
 echo "$creds" | grep -q 'BEGIN OPENSSH PRIVATE KEY' ||
   { log "the credentials answer has no private key"; exit 1; }
+# The login is in the local Vault where the platform reads it: the API page's read request, verbatim.
+vault_addr=$(sed -n 's/.*Vault: VAULT_ADDR=\([^ ]*\) VAULT_TOKEN=.*/\1/p' "$OUT" | head -1)
+vault_token=$(sed -n 's/.*Vault: VAULT_ADDR=[^ ]* VAULT_TOKEN=\([^ ]*\) .*/\1/p' "$OUT" | head -1)
+[ -n "$vault_addr" ] && [ -n "$vault_token" ] || { log "make run did not print the Vault address and token"; exit 1; }
+stored=$(curl -fs -H "X-Vault-Token: $vault_token" \
+  "$vault_addr/v1/enclaive-static/data/6548a41f38406c14db33b61e/user/root?version=0") ||
+  { log "the platform's Vault read request failed"; exit 1; }
+python3 -c 'import json,sys; s=json.loads(sys.argv[1])["data"]["data"]; c=json.loads(sys.argv[2]); sys.exit(0 if s["privateKey"]==c["privateKey"] else 1)' \
+  "$stored" "$creds" || { log "Vault holds another key than the credentials answer"; exit 1; }
 running=""
 for _ in $(seq 1 60); do
   vm=$(curl -fs "$base/api/virtual-machines/$vm_id" -H "Authorization: Bearer $TOKEN")
@@ -96,7 +106,9 @@ fi
 code=$(curl -s -o /dev/null -w '%{http_code}' "$base/api/virtual-machines/654a11e60b23ef1b0f36d44e")
 [ "$code" = 401 ] || { log "a request without token answered $code"; exit 1; }
 ddb_port=$(sed -n 's/.*DynamoDB Local on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$OUT")
-moto_port=$(sed -n 's/.*moto (Secrets Manager, EC2) on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$OUT")
+moto_port=$(sed -n 's/.*moto (Secrets Manager, EC2, CloudFormation) on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$OUT")
+vault_port=${vault_addr##*:}
+[ -n "$ddb_port" ] && [ -n "$moto_port" ] || { log "make run did not print where DynamoDB Local and moto listen"; exit 1; }
 kill -TERM "$RUN_PID"
 for _ in $(seq 1 100); do kill -0 "$RUN_PID" 2>/dev/null || break; sleep 0.1; done
 trap - EXIT
@@ -108,5 +120,8 @@ if [ -n "$ddb_port" ] && (exec 3<>"/dev/tcp/127.0.0.1/$ddb_port") 2>/dev/null; t
 fi
 if [ -n "$moto_port" ] && (exec 3<>"/dev/tcp/127.0.0.1/$moto_port") 2>/dev/null; then
   log "moto still runs after SIGTERM"; exit 1
+fi
+if (exec 3<>"/dev/tcp/127.0.0.1/$vault_port") 2>/dev/null; then
+  log "OpenBao still runs after SIGTERM"; exit 1
 fi
 log "smoke run passed: served, created the spec's VM (201), listed it, read its credentials, saw it provisioned (running, public IP); an idempotent create (201), refusal (409) and replay, after which a new VM ran, stopped and was deleted; stopped cleanly on SIGTERM"

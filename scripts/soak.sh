@@ -3,7 +3,7 @@
 # scripts/run-local.sh) on a free port in its own session, waits for /health, runs the soak driver
 # scripts/soak.py with the moto venv's Python (.local/py, which run-local installs) for
 # SOAK_MINUTES (default 10, fractions allowed) with SOAK_CLIENTS (default 4) concurrent clients,
-# then stops the run with SIGTERM and checks that the API, DynamoDB Local and moto have stopped.
+# then stops the run with SIGTERM and checks that the API, DynamoDB Local, moto and OpenBao have stopped.
 # The exit code is the soak's verdict: 0 only if every check of soak.py passed and the run
 # stopped cleanly. Logs: .local/logs/soak-run.log (the run), .local/logs/soak-summary.md (the
 # summary table and the checks, markdown).
@@ -41,8 +41,10 @@ curl -fs -o /dev/null "$base/health" || { log "the local server never answered o
 TOKEN="$(sed -n '/^demo token for user/{n;p;q}' "$OUT")"
 [ -n "$TOKEN" ] || { log "the run printed no demo token"; exit 1; }
 DDB_URL="$(sed -n 's/.*DynamoDB Local on \(http:\/\/127\.0\.0\.1:[0-9]*\).*/\1/p' "$OUT" | head -n 1)"
-moto_port=$(sed -n 's/.*moto (Secrets Manager, EC2) on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$OUT" | head -n 1)
+moto_port=$(sed -n 's/.*moto (Secrets Manager, EC2, CloudFormation) on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$OUT" | head -n 1)
+vault_port=$(sed -n 's/.*Vault: VAULT_ADDR=http:\/\/127.0.0.1:\([0-9]*\) .*/\1/p' "$OUT" | head -n 1)
 [ -n "$DDB_URL" ] || { log "the run did not print its DynamoDB Local endpoint"; exit 1; }
+[ -n "$moto_port" ] || { log "the run did not print its moto endpoint"; exit 1; }
 VMCTL_PID="$(pgrep -f "vmctl dev --port $PORT" | head -n 1 || true)"
 [ -n "$VMCTL_PID" ] || { log "no 'vmctl dev --port $PORT' process found"; exit 1; }
 log "soak: API $base (vmctl dev pid $VMCTL_PID), DynamoDB Local $DDB_URL"
@@ -72,6 +74,9 @@ ddb_port="${DDB_URL##*:}"
 if (exec 3<>"/dev/tcp/127.0.0.1/$ddb_port") 2>/dev/null; then log "FAIL: DynamoDB Local still runs after SIGTERM"; stopped=0; fi
 if [ -n "$moto_port" ] && (exec 3<>"/dev/tcp/127.0.0.1/$moto_port") 2>/dev/null; then
   log "FAIL: moto still runs after SIGTERM"; stopped=0
+fi
+if [ -n "$vault_port" ] && (exec 3<>"/dev/tcp/127.0.0.1/$vault_port") 2>/dev/null; then
+  log "FAIL: OpenBao still runs after SIGTERM"; stopped=0
 fi
 if [ "$stopped" = 1 ]; then log "soak: the local run stopped cleanly on SIGTERM"; fi
 if [ "$verdict" = 0 ] && [ "$stopped" = 1 ]; then
