@@ -6,9 +6,11 @@
 //! A login is checked the way the `aws` method reads it
 //! (<https://openbao.org/api-docs/auth/aws/#login>): `iam_http_request_method`, base64
 //! `iam_request_url`, `iam_request_headers` (JSON, name to values) and `iam_request_body` must
-//! make a SigV4-signed `sts:GetCallerIdentity`; the signature itself is not verified (that
-//! needs AWS). The token it answers with is a real OpenBao token with a policy over the test's
-//! mount and the given lease, so renewal, expiry and revocation are OpenBao's own.
+//! make a SigV4-signed `sts:GetCallerIdentity`. Like the method with its `sts_endpoint` set, the
+//! proxy then sends that request, as decoded, to STS, here moto's (`AWS_ENDPOINT_URL_EC2`, the
+//! same moto server), and records the caller's ARN from the answer; moto does not verify the
+//! signature (that needs AWS). The token it answers with is a real OpenBao token with a policy
+//! over the test's mount and the given lease, so renewal, expiry and revocation are OpenBao's own.
 
 use std::sync::{Arc, Mutex};
 
@@ -157,10 +159,20 @@ async fn login(
             "error making upstream request: invalid or unsigned sts:GetCallerIdentity request",
         );
     }
+    let caller = match get_caller_identity(&headers, &sts_body).await {
+        Ok(arn) => arn,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("error making upstream request: {e}"),
+            )
+        }
+    };
     let (address, root, policy, lease) = {
         let mut inner = state.lock().unwrap();
         inner.logins.push(json!({
-            "method": method, "url": url, "body": sts_body, "headers": headers, "role": req["role"]
+            "method": method, "url": url, "body": sts_body, "headers": headers, "role": req["role"],
+            "caller_arn": caller,
         }));
         (
             inner.bao_address.clone(),
@@ -188,6 +200,34 @@ async fn login(
         state.lock().unwrap().issued.push(token.to_string());
     }
     (status, Json(answer)).into_response()
+}
+
+/// Sends the login's `sts:GetCallerIdentity`, headers and body as signed, to moto's STS and
+/// returns the caller's ARN.
+async fn get_caller_identity(headers: &Value, body: &str) -> Result<String, String> {
+    let sts = std::env::var("AWS_ENDPOINT_URL_EC2")
+        .map_err(|_| "no STS endpoint: AWS_ENDPOINT_URL_EC2 (moto) is not set".to_string())?;
+    let mut req = reqwest::Client::new().post(format!("{sts}/"));
+    for (name, values) in headers.as_object().into_iter().flatten() {
+        if let Some(value) = values[0].as_str() {
+            req = req.header(name.as_str(), value);
+        }
+    }
+    let resp = req
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let text = resp.text().await.map_err(|e| e.to_string())?;
+    let arn = text
+        .split_once("<Arn>")
+        .and_then(|(_, rest)| rest.split_once("</Arn>"))
+        .map(|(arn, _)| arn.to_string());
+    match arn {
+        Some(arn) if status.is_success() => Ok(arn),
+        _ => Err(format!("STS answered {status}: {text}")),
+    }
 }
 
 /// Any other request, passed to OpenBao as it came.

@@ -53,6 +53,9 @@ async fn the_login_is_a_signed_sts_request_and_a_revoked_token_logs_in_again() {
         auth.contains("SignedHeaders=") && auth.contains("x-vault-aws-iam-server-id"),
         "{auth}"
     );
+    // The request as signed is one STS (moto's) answers with the caller's identity.
+    let caller = login["caller_arn"].as_str().unwrap();
+    assert!(caller.starts_with("arn:aws:"), "{caller}");
 
     // The session is reused; a revoked token (403 from OpenBao) leads to one new login and a
     // retried call.
