@@ -1,6 +1,7 @@
 """Lays the functions out as `sam build` does, from binaries already built (make sam-local).
 
 Usage: sam-layout.py TEMPLATE BIN_DIR OUT_DIR
+       sam-layout.py --list TEMPLATE   (only the "LogicalId binary" lines, for a `sam build` output)
 
 Writes OUT_DIR/template.yaml (each function's CodeUri is its own folder, its build Metadata
 removed, as in .aws-sam/build) and OUT_DIR/<LogicalId>/bootstrap, a hard link to (or a copy of)
@@ -17,6 +18,13 @@ from samcli.yamlhelper import yaml_dump, yaml_parse
 
 
 def main() -> None:
+    if sys.argv[1] == "--list":
+        with open(sys.argv[2], encoding="utf-8") as f:
+            template = yaml_parse(f.read())
+        for logical_id, resource in template["Resources"].items():
+            if resource.get("Type") == "AWS::Serverless::Function":
+                print(logical_id, resource["Metadata"]["BuildProperties"]["Binary"])
+        return
     template_path, bin_dir, out_dir = sys.argv[1:4]
     with open(template_path, encoding="utf-8") as f:
         template = yaml_parse(f.read())

@@ -8,6 +8,8 @@
 # its own (stopped again; a daemon already running is used and left alone), and the Lambda base
 # image imported from a minimal Debian root file system. Nothing leaves the machine: the
 # containers reach only the bridge's gateway, where DynamoDB Local, moto and OpenBao answer.
+# SAM_LOCAL_BUILD_DIR=.aws-sam/build runs the release functions a `sam build` made instead of the
+# debug binaries.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -102,10 +104,16 @@ use_local_aws_env
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-log "building the function binaries and vmctl (debug)"
-packages=()
-for f in functions/*/; do packages+=(-p "$(basename "$f")"); done
-cargo build --locked --quiet "${packages[@]}" -p vmctl
+if [ -n "${SAM_LOCAL_BUILD_DIR:-}" ]; then
+  [ -f "$SAM_LOCAL_BUILD_DIR/template.yaml" ] || { log "no sam build output in $SAM_LOCAL_BUILD_DIR"; exit 1; }
+  log "the functions as built by sam build in $SAM_LOCAL_BUILD_DIR; building vmctl (debug)"
+  cargo build --locked --quiet -p vmctl
+else
+  log "building the function binaries and vmctl (debug)"
+  packages=()
+  for f in functions/*/; do packages+=(-p "$(basename "$f")"); done
+  cargo build --locked --quiet "${packages[@]}" -p vmctl
+fi
 
 start_docker
 GATEWAY="$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Gateway}}')"
@@ -153,8 +161,14 @@ wait_settled() {
 for vm in "$KRAUD_VM" "$AWS_VM" "$AZURE_VM"; do wait_vm_status "$vm" 3; done
 log "the local run on $run: the three demo VMs are running"
 
-# The functions as `sam build` lays them out, from the debug binaries.
-mapfile -t functions < <("$LOCAL/sam/bin/python" scripts/sam-layout.py template.yaml target/debug "$WORK/build")
+# The functions as `sam build` lays them out, from the debug binaries (or `sam build`'s own output).
+if [ -n "${SAM_LOCAL_BUILD_DIR:-}" ]; then
+  build_dir="$(cd "$SAM_LOCAL_BUILD_DIR" && pwd)"
+  mapfile -t functions < <("$LOCAL/sam/bin/python" scripts/sam-layout.py --list template.yaml)
+else
+  build_dir="$WORK/build"
+  mapfile -t functions < <("$LOCAL/sam/bin/python" scripts/sam-layout.py template.yaml target/debug "$build_dir")
+fi
 for f in events/*.json; do sed "s/{{TOKEN}}/$TOKEN/g" "$f" >"$WORK/events/$(basename "$f")"; done
 sed -e "s/host.docker.internal:8000/host.docker.internal:$ddb_port/" \
   -e "s/host.docker.internal:5000/host.docker.internal:$moto_port/g" \
@@ -162,7 +176,7 @@ sed -e "s/host.docker.internal:8000/host.docker.internal:$ddb_port/" \
   -e "s/{{VAULT_TOKEN}}/$VMAPI_VAULT_TOKEN/" events/env.json >"$WORK/env.json"
 # The same with the logins in Secrets Manager on moto.
 sed 's/"SECRET_BACKEND": "vault"/"SECRET_BACKEND": "secretsmanager"/' "$WORK/env.json" >"$WORK/env-secretsmanager.json"
-sam_args=(-t "$WORK/build/template.yaml" --skip-pull-image
+sam_args=(-t "$build_dir/template.yaml" --skip-pull-image
   --add-host "host.docker.internal:$GATEWAY"
   --parameter-overrides "Architecture=x86_64 JwtIssuer=local JwtAudience=local JwksUrl=none CursorSecret=vm-api-local-cursor-secret")
 
