@@ -113,3 +113,21 @@ fn the_default_architecture_is_the_one_the_checks_build() {
         );
     }
 }
+
+#[test]
+fn builds_are_not_cached_by_sam() {
+    // SAM's build cache hashes each function's CodeUri, `.` here: the repository with its
+    // target/ folder (tens of GB), once per function; a concurrent cargo build makes it fail
+    // with FileNotFoundError (found running `sam build` by hand).
+    let t = template_json();
+    let code_uri = &t["Globals"]["Function"]["CodeUri"];
+    assert_eq!(code_uri, ".", "the functions build from the workspace root");
+    let config = config();
+    for env in ["default", "staging"] {
+        let cached = config[env]["build"]["parameters"].get("cached");
+        assert!(
+            cached.is_none_or(|c| c.as_bool() == Some(false)),
+            "{env}: build.cached would hash target/"
+        );
+    }
+}
