@@ -1,4 +1,4 @@
-//! Provisioner configuration from environment variables (names in the README).
+//! Provisioner configuration from environment variables (names in docs/configuration.md).
 
 use std::time::Duration;
 

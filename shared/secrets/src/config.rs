@@ -1,4 +1,4 @@
-//! Secret-store configuration from environment variables (names in the README).
+//! Secret-store configuration from environment variables (names in docs/configuration.md).
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Object-level authorization matrix: every endpoint × every kind of caller → the expected
 //! status (and error `code`), asserted cell by cell over HTTP against DynamoDB Local.
 //!
-//! The policy (README "Authentication and authorization", docs/credentials.md,
+//! The policy (docs/api.md "Authentication and authorization", docs/credentials.md,
 //! `shared/core/src/authz.rs`, `Service::credentials`):
 //! - a bad token (none, expired, signed with another key, `alg: none`) is 401 `UNAUTHORIZED`
 //!   before anything else, on every endpoint but `/health`;

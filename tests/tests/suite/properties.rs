@@ -104,7 +104,7 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// What the API's state table (README "Status codes of a VM") says an action does.
+/// What the API's state table (docs/api.md "Status codes of a VM") says an action does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Expect {
     /// 200, nothing changes.
