@@ -226,7 +226,9 @@ impl KraudDriver {
 
     // ----- Kraud resources -----------------------------------------------------------------
 
-    /// Creates the namespace; one that exists already is fine.
+    /// Creates the namespace; one that exists already is fine. The body is a whole
+    /// `k8s.Namespace`: the API description requires `spec` and `status` (with `phase`) in the
+    /// create body too, so both are sent with the values of a new namespace.
     async fn ensure_namespace(&self, ns: &str) -> Result<(), DriverError> {
         let body = serde_json::json!({
             "apiVersion": "v1",
@@ -238,6 +240,8 @@ impl KraudDriver {
                     DeploymentId::TAG: self.deployment.as_str(),
                 },
             },
+            "spec": {},
+            "status": { "phase": "Active" },
         });
         let req = self
             .request(Method::POST, &["api", "v1", "namespaces"], &[])
