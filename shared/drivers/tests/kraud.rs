@@ -3,6 +3,8 @@
 //! login injection (hash only, never a plaintext password).
 
 mod kraud_api;
+mod kraud_spec;
+mod spec_check;
 
 use std::time::Duration;
 

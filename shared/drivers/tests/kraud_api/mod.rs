@@ -8,6 +8,10 @@
 //! removes the `kr.network.policy` label that opens the pod's address (the launch label sets
 //! it first).
 //!
+//! Every exchange is checked against Kraud.Cloud's API description
+//! (`tests/specs/kraud/openapi.yaml`, see `spec_check`): a request the document does not allow,
+//! or an answer it does not allow, fails the test when the server is dropped.
+//!
 //! Pods move on each time their status is read: a launched pod shows `Creating...` once, then
 //! `Starting...` for `boot_polls` reads, then `Running` with its overlay addresses; a stop shows
 //! `Stopping...` for `stop_polls` reads, then `Stopped`. Faults (any status, with a message and
@@ -26,6 +30,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
+
+use crate::spec_check;
 
 /// How the server behaves.
 #[derive(Clone, Debug)]
@@ -173,17 +179,26 @@ pub struct KraudApi {
     pub base_url: String,
     inner: Shared,
     task: tokio::task::JoinHandle<()>,
+    violations: spec_check::Violations,
 }
 
 impl Drop for KraudApi {
     fn drop(&mut self) {
         self.task.abort();
+        self.violations.assert_none();
     }
 }
 
 impl KraudApi {
     /// Starts a server with `opts`.
     pub async fn start(opts: Options) -> KraudApi {
+        spec_check::ensure();
+        let violations = spec_check::Violations::default();
+        let spec = spec_check::Context {
+            api: "kraud",
+            violations: violations.clone(),
+            skip: |_| false,
+        };
         let inner: Shared = Arc::new(Mutex::new(Inner {
             opts,
             ..Inner::default()
@@ -212,6 +227,7 @@ impl KraudApi {
             .route("/v1.41/containers/{id}/{op}", post(container_op))
             .fallback(not_found)
             .layer(middleware::from_fn_with_state(inner.clone(), gate))
+            .layer(middleware::from_fn_with_state(spec, spec_check::layer))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -222,7 +238,13 @@ impl KraudApi {
             base_url: format!("http://{addr}"),
             inner,
             task,
+            violations,
         }
+    }
+
+    /// What the API description check saw: the operations checked, and violations so far.
+    pub fn spec(&self) -> &spec_check::Violations {
+        &self.violations
     }
 
     /// The accepted token.
@@ -348,6 +370,15 @@ impl KraudApi {
         for pod in s.pods.iter_mut().filter(|p| p.namespace == namespace) {
             pod.phase = Phase::Fixed(display.into(), healthy);
         }
+    }
+
+    /// Forgets the deployments of `namespace` (its pods stay), as if the API did not list them.
+    pub fn forget_deployments(&self, namespace: &str) {
+        self.inner
+            .lock()
+            .unwrap()
+            .deployments
+            .retain(|d| d.namespace != namespace);
     }
 
     /// Makes already launched pods visible in the list right away.
