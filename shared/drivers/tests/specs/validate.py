@@ -11,7 +11,10 @@ Answer:  {"operation": "createNamespace" | null, "request": [errors], "response"
           "note": "..." | null}
 
 `request` lists why the document does not allow the request (method, path, query, headers and
-body), `response` why it does not allow the response. An error status (400 and up) that the
+body), `response` why it does not allow the response. Beyond the schemas, JSON object members
+that a schema does not describe (where it names its properties and says nothing of others) are
+reported as "undocumented property": JSON Schema lets them pass, but the APIs reject or drop
+unknown members, and a test server inventing fields would let a driver depend on them. An error status (400 and up) that the
 operation does not declare, where it declares no `default` either, is not an error but a
 `note`: the Kraud.Cloud document describes almost no error answers (see docs/providers.md).
 
@@ -21,6 +24,7 @@ is found by method and path alone.
 """
 
 import base64
+import copy
 import json
 import re
 import sys
@@ -50,11 +54,88 @@ warnings.filterwarnings("ignore", message="Unsupported scheme type")
 _loaded = {}
 
 
+def resolve(doc, node):
+    """`node` with its internal `$ref`s followed."""
+    while isinstance(node, dict) and "$ref" in node:
+        target = doc
+        for part in node["$ref"].lstrip("#/").split("/"):
+            part = part.replace("~1", "/").replace("~0", "~")
+            target = target[int(part)] if isinstance(target, list) else target[part]
+        node = target
+    return node
+
+
+def described(doc, schema):
+    """The properties a schema describes (its `allOf` merged), and its additionalProperties;
+    None when it does not say which properties an object has (any are fine)."""
+    schema = resolve(doc, schema)
+    if any(k in schema for k in ("oneOf", "anyOf")):
+        return None
+    # A name the schema requires is described too, even without a schema of its own (the
+    # Kraud.Cloud document requires Kraud.Pod's Volumes but gives it no property).
+    props = {name: {} for name in schema.get("required") or []}
+    props.update(schema.get("properties") or {})
+    extra = schema.get("additionalProperties")
+    for sub in schema.get("allOf") or []:
+        inner = described(doc, sub)
+        if inner is None:
+            return None
+        props.update(inner[0])
+        extra = extra or inner[1]
+    if not props and extra is None:
+        return None
+    return props, extra
+
+
+def undocumented(doc, schema, value, where="", out=None):
+    """Paths of object members `schema` does not describe. JSON Schema lets them pass; the
+    Resource Manager and k8s-style APIs reject or drop unknown members, and a test server that
+    invents fields lets a driver depend on them, so both count as violations."""
+    out = [] if out is None else out
+    schema = resolve(doc, schema)
+    if isinstance(value, dict):
+        known = described(doc, schema)
+        if known is None:
+            return out
+        props, extra = known
+        for key, item in value.items():
+            if key in props:
+                undocumented(doc, props[key], item, f"{where}/{key}", out)
+            elif isinstance(extra, dict):
+                undocumented(doc, extra, item, f"{where}/{key}", out)
+            elif extra is not True:
+                out.append(f"{where}/{key}")
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            undocumented(doc, schema["items"], item, f"{where}/{i}", out)
+    return out
+
+
+def media_schema(content, content_type):
+    """The schema of the JSON media type of `content` that `content_type` names."""
+    base = (content_type or "application/json").split(";")[0].strip().lower()
+    if not base.endswith("json"):
+        return None
+    media = (content or {}).get(base)
+    return media.get("schema") if isinstance(media, dict) else None
+
+
+def undocumented_members(doc, schema, raw):
+    if schema is None or not raw:
+        return []
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return []
+    return [f"undocumented property {p} (not described by the document)" for p in undocumented(doc, schema, value)]
+
+
 def documents(api):
     if api not in _loaded:
         if not DOCUMENTS.get(api):
             raise SystemExit(f"validate.py: no documents for API {api!r}")
         apps = []
+        raws = []
         for path in DOCUMENTS[api]:
             if path.suffix == ".json":
                 spec = json.loads(path.read_text())
@@ -68,8 +149,9 @@ def documents(api):
                 # JSON under another name (RFC 7396); openapi-core reads only application/json.
                 extra_media_type_deserializers={"application/merge-patch+json": json.loads},
             )
-            apps.append(OpenAPI.from_dict(spec, config=config, base_uri=path.as_uri()))
-        _loaded[api] = apps
+            apps.append(OpenAPI.from_dict(copy.deepcopy(spec), config=config, base_uri=path.as_uri()))
+            raws.append(spec)
+        _loaded[api] = list(zip(apps, raws))
     return _loaded[api]
 
 
@@ -117,13 +199,13 @@ def check(ask):
     )
     app = None
     not_found = None
-    for candidate in documents(ask["api"]):
+    for candidate, raw in documents(ask["api"]):
         try:
             found = candidate.request_validator._find_path(request)
         except (PathNotFound, OperationNotFound, ServerNotFound) as e:
             not_found = e
             continue
-        app = candidate
+        app, doc = candidate, raw
         break
     if app is None:
         return {
@@ -137,6 +219,10 @@ def check(ask):
     answer = {"operation": op_id, "request": [], "response": [], "note": None}
     for error in app.iter_request_errors(request):
         answer["request"].append(messages(error))
+    raw_op = doc["paths"][found.path_result.pattern][method]
+    if not answer["request"]:
+        schema = media_schema((raw_op.get("requestBody") or {}).get("content"), content_type)
+        answer["request"] += undocumented_members(doc, schema, body)
     if "status" not in ask:
         return answer
     status = int(ask["status"])
@@ -155,6 +241,11 @@ def check(ask):
     )
     for error in app.iter_response_errors(request, response):
         answer["response"].append(messages(error))
+    if not answer["response"]:
+        declared_resp = raw_op["responses"].get(str(status)) or raw_op["responses"].get("default")
+        declared_resp = resolve(doc, declared_resp or {})
+        schema = media_schema(declared_resp.get("content"), resp_type)
+        answer["response"] += undocumented_members(doc, schema, response.data)
     return answer
 
 
