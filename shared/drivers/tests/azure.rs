@@ -1,6 +1,8 @@
 //! Contract tests of the Azure driver against the ARM test server in `azure_arm`.
 
 mod azure_arm;
+mod azure_spec;
+mod spec_check;
 
 use std::time::{Duration, Instant};
 
