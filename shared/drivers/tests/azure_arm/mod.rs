@@ -14,7 +14,8 @@
 //!   `$skiptoken`; `$expand=instanceView` only with a `$filter` (400 otherwise), as documented.
 //!   VMs carry `properties.timeCreated`; VMs the service did not create can be added directly.
 //! * The NIC and public IP a VM declares inline appear as `Microsoft.Network` resources when
-//!   the create completes and go with the VM when their `deleteOption` is `Delete`.
+//!   the create completes and go with the VM when their `deleteOption` is `Delete`; their bodies
+//!   are the documents' own examples with this VM's names and addresses (`examples`).
 //! * Virtual networks and network security groups (`GET`/`PUT`; NSGs also `DELETE`, and the
 //!   resource group's list, paged like the VM list).
 //! * Operation status monitors report `InProgress` a configurable number of times, then
@@ -30,6 +31,7 @@
 
 #![allow(dead_code)]
 
+mod examples;
 pub mod shapes;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -184,6 +186,7 @@ struct Inner {
     fail_next_create: Option<(String, String)>,
     fail_next_action: Option<(String, String)>,
     drop_security_profile: bool,
+    secondary_ip_config_first: bool,
     operation_base_override: Option<String>,
     injections: Vec<Injection>,
     requests: Vec<Recorded>,
@@ -247,6 +250,7 @@ impl ArmServer {
             fail_next_create: None,
             fail_next_action: None,
             drop_security_profile: false,
+            secondary_ip_config_first: false,
             operation_base_override: None,
             injections: Vec::new(),
             requests: Vec::new(),
@@ -368,6 +372,12 @@ impl ArmServer {
     /// Creates VMs without the security profile they ask for.
     pub fn drop_security_profile(&self, drop: bool) {
         self.inner().drop_security_profile = drop;
+    }
+
+    /// Lists the NIC example's secondary IP configuration (not primary, a CIDR private
+    /// address) before the VM's own in NICs made from now on.
+    pub fn set_secondary_ip_config_first(&self, first: bool) {
+        self.inner().secondary_ip_config_first = first;
     }
 
     /// Points operation URLs at another origin.
@@ -1092,56 +1102,53 @@ fn complete_create(inner: &mut Inner, vm_name: &str) {
             .pointer("/properties/ipConfigurations/0")
             .cloned()
             .unwrap();
-        let mut ip_props = json!({
-            "privateIPAddress": format!("10.0.0.{}", 3 + number),
-            "privateIPAddressVersion": "IPv4",
-            "privateIPAllocationMethod": "Dynamic",
-            "primary": true,
-            "subnet": ip.pointer("/properties/subnet").cloned().unwrap(),
-        });
+        let location = model["location"]
+            .as_str()
+            .unwrap_or("westeurope")
+            .to_string();
+        let id = network_id("networkInterfaces", &nic_name);
+        let ip_name = ip["name"].as_str().unwrap_or("ipconfig1").to_string();
+        let mut pip_id = None;
         if let Some(pip) = ip.pointer("/properties/publicIPAddressConfiguration") {
             let pip_name = pip["name"].as_str().unwrap().to_string();
             let pip_delete = pip
                 .pointer("/properties/deleteOption")
                 .and_then(Value::as_str)
                 == Some("Delete");
-            let pip_id = network_id("publicIPAddresses", &pip_name);
+            let this_pip = network_id("publicIPAddresses", &pip_name);
+            let body = examples::public_ip(&examples::PublicIp {
+                id: &this_pip,
+                name: &pip_name,
+                location: &location,
+                address: &format!("20.50.0.{number}"),
+                delete_option: if pip_delete { "Delete" } else { "Detach" },
+                ip_configuration_id: &format!("{id}/ipConfigurations/{ip_name}"),
+            });
             inner.pips.insert(
                 pip_name.clone(),
                 Resource {
-                    body: json!({
-                        "id": pip_id,
-                        "name": pip_name,
-                        "type": "Microsoft.Network/publicIPAddresses",
-                        "sku": { "name": "Standard" },
-                        "properties": {
-                            "provisioningState": "Succeeded",
-                            "ipAddress": format!("20.50.0.{number}"),
-                            "publicIPAddressVersion": "IPv4",
-                            "publicIPAllocationMethod": "Static",
-                            "deleteOption": if pip_delete { "Delete" } else { "Detach" },
-                        }
-                    }),
+                    body,
                     delete_with_vm: pip_delete,
                 },
             );
-            ip_props["publicIPAddress"] = json!({ "id": pip_id });
+            pip_id = Some(this_pip);
         }
-        let id = network_id("networkInterfaces", &nic_name);
+        let body = examples::network_interface(&examples::Nic {
+            id: &id,
+            name: &nic_name,
+            location: &location,
+            vm_id: &vm_id(vm_name),
+            network_security_group: config.pointer("/properties/networkSecurityGroup").cloned(),
+            ip_name: &ip_name,
+            private_ip: &format!("10.0.0.{}", 3 + number),
+            subnet: ip.pointer("/properties/subnet").cloned().unwrap(),
+            public_ip_id: pip_id.as_deref(),
+            secondary_first: inner.secondary_ip_config_first,
+        });
         inner.nics.insert(
             nic_name.clone(),
             Resource {
-                body: json!({
-                    "id": id,
-                    "name": nic_name,
-                    "type": "Microsoft.Network/networkInterfaces",
-                    "properties": {
-                        "provisioningState": "Succeeded",
-                        "ipConfigurations": [{ "name": ip["name"], "properties": ip_props }],
-                        "networkSecurityGroup": config.pointer("/properties/networkSecurityGroup").cloned().unwrap_or(Value::Null),
-                        "virtualMachine": { "id": vm_id(vm_name) },
-                    }
-                }),
+                body,
                 delete_with_vm: nic_delete,
             },
         );
@@ -1166,9 +1173,11 @@ fn remove_vm(inner: &mut Inner, vm_name: &str) {
     if let Some(nic_id) = vm.nic {
         let nic_name = nic_id.rsplit('/').next().unwrap().to_string();
         if let Some(nic) = inner.nics.get(&nic_name) {
-            let pip_id = nic
-                .body
-                .pointer("/properties/ipConfigurations/0/properties/publicIPAddress/id")
+            let pip_id = nic.body["properties"]["ipConfigurations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find_map(|c| c.pointer("/properties/publicIPAddress/id"))
                 .and_then(Value::as_str)
                 .map(str::to_string);
             if nic.delete_with_vm {

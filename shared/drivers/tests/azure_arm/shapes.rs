@@ -133,7 +133,7 @@ pub fn token_response(status: u16, body: &[u8]) -> Vec<String> {
         if !v["expires_in"].is_u64() {
             problems.push("token answer without a whole expires_in".into());
         }
-        if !v["access_token"].as_str().is_some_and(|t| !t.is_empty()) {
+        if v["access_token"].as_str().is_none_or(|t| t.is_empty()) {
             problems.push("token answer without access_token".into());
         }
     } else if !(v["error"].is_string() && v["error_description"].is_string()) {
