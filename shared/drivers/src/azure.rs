@@ -850,17 +850,27 @@ impl AzureDriver {
                 return Err(resp.error());
             }
             let nic = resp.json()?;
-            let configs = nic
+            let mut configs = nic
                 .pointer("/properties/ipConfigurations")
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
+            // The primary IP configuration first: a NIC may list others before it, and their
+            // private address may be a CIDR block (Network API: `privateIPAddress` "can be a
+            // single IP address or a CIDR block in the format <address>/<prefix-length>").
+            configs.sort_by_key(|c| {
+                !c.pointer("/properties/primary")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+            });
             for config in configs {
                 let props = &config["properties"];
                 if private4.is_none() {
                     let version = props["privateIPAddressVersion"].as_str().unwrap_or("IPv4");
                     if version.eq_ignore_ascii_case("IPv4") {
-                        private4 = props["privateIPAddress"].as_str().map(str::to_string);
+                        private4 = props["privateIPAddress"]
+                            .as_str()
+                            .map(|a| a.split('/').next().unwrap_or(a).to_string());
                     }
                 }
                 let Some(pip_id) = props.pointer("/publicIPAddress/id").and_then(Value::as_str)

@@ -213,3 +213,26 @@ fn the_shapes_no_document_describes_are_checked_in_code() {
     relative.insert("retry-after", HeaderValue::from_static("1.5"));
     assert_eq!(shapes::operation_headers(&relative).len(), 2);
 }
+
+/// The NIC example of the Network document has a second IP configuration, not primary, whose
+/// private address is a CIDR block (`privateIPAddress` "can be a single IP address or a CIDR
+/// block"). Listed first, it must not become the VM's private address.
+#[tokio::test]
+async fn the_private_address_is_the_primary_ip_configurations() {
+    let arm = ArmServer::start().await;
+    arm.set_op_polls(0);
+    arm.set_secondary_ip_config_first(true);
+    let azure = driver(arm.config());
+    let spec = spec("westeurope");
+    azure.create(&spec).await.expect("create");
+    let mut vm = None;
+    for _ in 0..5 {
+        vm = azure.get(&spec.target()).await.unwrap();
+        if vm.as_ref().is_some_and(|v| v.public_ipv4.is_some()) {
+            break;
+        }
+    }
+    let vm = vm.expect("VM");
+    assert_eq!(vm.private_ipv4.as_deref(), Some("10.0.0.4"));
+    assert_eq!(vm.public_ipv4.as_deref(), Some("20.50.0.1"));
+}
