@@ -107,6 +107,18 @@ fn the_check_refuses_what_the_document_does_not_allow() {
     assert!(text.contains("'spec' is a required property"), "{text}");
     assert!(text.contains("'status' is a required property"), "{text}");
 
+    // A member k8s ObjectMeta does not describe.
+    let verdict = spec_check::check(&ask(
+        "POST",
+        "/api/v1/namespaces",
+        "",
+        r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"vm-1","owner":"me"},"spec":{},"status":{"phase":"Active"}}"#,
+    ));
+    assert_eq!(
+        verdict.request,
+        vec!["undocumented property /metadata/owner (not described by the document)"]
+    );
+
     // A merge patch may remove a label (null) but not set it to a number.
     let mut patch = ask(
         "PATCH",
@@ -121,7 +133,16 @@ fn the_check_refuses_what_the_document_does_not_allow() {
 
     // A query value of the wrong type; a path no document has.
     let stop = ask("POST", "/v1.41/containers/p1/stop", "t=soon", "");
-    assert!(spec_check::check(&stop).request.join("").contains("t"));
+    let verdict = spec_check::check(&stop);
+    assert_eq!(verdict.operation.as_deref(), Some("DockerContainerStop"));
+    assert!(
+        verdict
+            .request
+            .join("")
+            .contains("Query parameter error: t"),
+        "{:?}",
+        verdict.request
+    );
     let unknown = spec_check::check(&ask("POST", "/apis/kraudcloud.com/v1/vms", "", ""));
     assert_eq!(unknown.operation, None);
     assert!(!unknown.request.is_empty());
