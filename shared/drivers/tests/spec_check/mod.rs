@@ -2,10 +2,11 @@
 //! the driver sent (method, path, query, headers, body) and the answer the test server gave.
 //!
 //! The checking is done by `openapi-core` (PyPI, pinned in scripts/lib.sh) in one long-lived
-//! Python process per test binary, `tests/specs/validate.py`, started on first use and fed one
-//! JSON line per exchange. The interpreter is `VMAPI_SPECS_PYTHON` (exported by
-//! `ensure_spec_validator` in scripts/lib.sh), else `.local/specs/bin/python`; without either
-//! the first exchange panics and says how to install it (no silent skip).
+//! Python process per test binary, `tests/specs/validate.py`, started by the first test server
+//! ([`ensure`]) and fed one JSON line per exchange. The interpreter is `VMAPI_SPECS_PYTHON`
+//! (exported by `ensure_spec_validator` in scripts/lib.sh), else `.local/specs/bin/python`;
+//! without either, starting a test server panics and says how to install it (no silent skip).
+//! A validator that cannot answer fails the test too.
 //!
 //! A test server adds [`layer`] as its outermost middleware and keeps a [`Violations`]: each
 //! exchange the documents do not allow is recorded (and printed at once), and the server's
