@@ -11,7 +11,7 @@ use std::str::FromStr;
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::credentials::CloudKind;
+use crate::cloud::CloudKind;
 use crate::ids::{SecurityRuleId, UserId, VmId};
 use crate::timestamp::Timestamp;
 use crate::ParseError;
