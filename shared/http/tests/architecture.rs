@@ -39,15 +39,6 @@ const KNOWN_CYCLES: &[&[&str]] = &[
         "shared/secrets/src/secretsmanager.rs",
         "shared/secrets/src/vault.rs",
     ],
-    &[
-        "tools/vmctl/src/admin.rs",
-        "tools/vmctl/src/catalog.rs",
-        "tools/vmctl/src/main.rs",
-        "tools/vmctl/src/server.rs",
-        "tools/vmctl/src/stack.rs",
-        "tools/vmctl/src/team.rs",
-        "tools/vmctl/src/vms.rs",
-    ],
 ];
 
 fn workspace_root() -> PathBuf {
