@@ -20,7 +20,6 @@ const OVER_LIMIT: &[&str] = &[
     "shared/core/src/cleanup.rs",
     "shared/core/src/memory.rs",
     "shared/core/src/provisioner.rs",
-    "shared/core/src/service.rs",
     "shared/drivers/src/aws.rs",
     "shared/drivers/src/azure.rs",
     "shared/drivers/src/kraud.rs",
@@ -33,13 +32,11 @@ const OVER_LIMIT: &[&str] = &[
 
 /// Cycles still there (each group's files sorted). Remove a group once it is broken; never
 /// add one.
-const KNOWN_CYCLES: &[&[&str]] = &[
-    &[
-        "shared/secrets/src/lib.rs",
-        "shared/secrets/src/secretsmanager.rs",
-        "shared/secrets/src/vault.rs",
-    ],
-];
+const KNOWN_CYCLES: &[&[&str]] = &[&[
+    "shared/secrets/src/lib.rs",
+    "shared/secrets/src/secretsmanager.rs",
+    "shared/secrets/src/vault.rs",
+]];
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
