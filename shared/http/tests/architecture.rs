@@ -19,7 +19,6 @@ const MAX_LINES: usize = 600;
 const OVER_LIMIT: &[&str] = &[
     "shared/core/src/cleanup.rs",
     "shared/core/src/memory.rs",
-    "shared/core/src/provisioner.rs",
     "shared/drivers/src/aws.rs",
     "shared/drivers/src/azure.rs",
     "shared/drivers/src/kraud.rs",
