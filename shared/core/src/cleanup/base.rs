@@ -1,4 +1,4 @@
-//! The cleanup job itself: its policy, one run, and the run's summary and metrics line.
+//! The cleanup job itself: its policy and wiring, and a run's summary and metrics line.
 
 use std::sync::Arc;
 use std::time::Duration;
