@@ -17,7 +17,6 @@ const MAX_LINES: usize = 600;
 /// Files still over [`MAX_LINES`], relative to the workspace root. Remove a file once it is
 /// split; never add one.
 const OVER_LIMIT: &[&str] = &[
-    "shared/core/src/memory.rs",
     "shared/drivers/src/aws.rs",
     "shared/drivers/src/azure.rs",
     "shared/drivers/src/kraud.rs",
