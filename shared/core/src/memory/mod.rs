@@ -1,4 +1,5 @@
-//! In-memory [`Repository`](crate::ports::Repository) and [`SecretStore`](crate::credentials::SecretStore) for fast unit tests of the use cases. Not
+//! In-memory [`Repository`](crate::ports::Repository) and
+//! [`SecretStore`](crate::credentials::SecretStore) for fast unit tests of the use cases. Not
 //! adapters: the real ones are tested against DynamoDB Local, moto and OpenBao.
 
 mod accounts;
