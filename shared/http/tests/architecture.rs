@@ -22,7 +22,6 @@ const OVER_LIMIT: &[&str] = &[
     "shared/drivers/src/kraud.rs",
     "shared/models/src/rules.rs",
     "shared/provision/src/stream/consumer.rs",
-    "shared/store-dynamodb/src/repo.rs",
     "tests/src/lib.rs",
     "tools/lambda-emulator/src/main.rs",
 ];
