@@ -20,7 +20,6 @@ const OVER_LIMIT: &[&str] = &[
     "shared/drivers/src/aws.rs",
     "shared/drivers/src/azure.rs",
     "shared/drivers/src/kraud.rs",
-    "shared/models/src/rules.rs",
     "shared/provision/src/stream/consumer.rs",
     "tests/src/lib.rs",
     "tools/lambda-emulator/src/main.rs",
