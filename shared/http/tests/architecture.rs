@@ -248,7 +248,11 @@ struct File {
 
 fn read_file(root: &Path, path: &Path) -> File {
     let src = std::fs::read_to_string(path).unwrap();
-    let all = tokenize(&strip(&src));
+    parse_file(path.strip_prefix(root).unwrap().display().to_string(), &src)
+}
+
+fn parse_file(rel: String, src: &str) -> File {
+    let all = tokenize(&strip(src));
     let (mut toks, mut children, mut test_children) = (Vec::new(), Vec::new(), Vec::new());
     let mut test_lines = BTreeSet::new();
     let mut i = 0;
@@ -302,7 +306,7 @@ fn read_file(root: &Path, path: &Path) -> File {
         i += 1;
     }
     File {
-        rel: path.strip_prefix(root).unwrap().display().to_string(),
+        rel,
         lines: src.lines().count() - test_lines.len(),
         toks,
         depth,
@@ -424,10 +428,15 @@ fn read_crate(root: &Path, member: &str) -> Option<Crate> {
     if paths.is_empty() {
         return None;
     }
-    let mut files: BTreeMap<Vec<String>, File> = paths
+    let files = paths
         .iter()
         .map(|p| (module_path(&src, p), read_file(root, p)))
         .collect();
+    Some(build_crate(files))
+}
+
+/// A crate of parsed files, keyed by module path.
+fn build_crate(mut files: BTreeMap<Vec<String>, File>) -> Crate {
     // Files of test-only modules (`#[cfg(test)] mod x;`) are test code.
     let test_mods: Vec<Vec<String>> = files
         .iter()
@@ -514,7 +523,7 @@ fn read_crate(root: &Path, member: &str) -> Option<Crate> {
         krate.defines.insert(module.clone(), defines);
         krate.refs.insert(module.clone(), refs);
     }
-    Some(krate)
+    krate
 }
 
 impl Crate {
@@ -672,7 +681,7 @@ fn no_source_file_is_over_the_line_limit() {
     );
 }
 
-/// The scanner itself: comments and strings are not code, re-exports are followed.
+/// The scanner itself: comments and strings are not code; use trees are flattened.
 #[test]
 fn scanner_reads_what_it_should() {
     let text = strip("let s = \"crate::a::b\"; // crate::c\nlet r = r#\"x\"#; 'a'; &'static str");
@@ -690,4 +699,39 @@ fn scanner_reads_what_it_should() {
             (s(&["crate", "a", "e"]), "*".to_owned()),
         ]
     );
+}
+
+/// Cycles are found through re-exports and `super::`; a hub that only declares and re-exports
+/// is in none, and test modules do not count.
+#[test]
+fn cycles_are_found_through_re_exports() {
+    let krate = |sources: &[(&str, &str)]| {
+        let files = sources
+            .iter()
+            .map(|(module, src)| {
+                let path = module.split("::").filter(|s| !s.is_empty());
+                let path: Vec<String> = path.map(str::to_owned).collect();
+                (path, parse_file(format!("{module}.rs"), src))
+            })
+            .collect();
+        build_crate(files)
+    };
+    let hub = ("", "mod a; mod b; pub use a::A; pub use b::B;");
+    let cyclic = krate(&[
+        hub,
+        ("a", "pub struct A; fn f() -> crate::B { todo!() }"),
+        ("b", "use super::A; pub struct B(A);"),
+    ]);
+    let found = cycles(&cyclic);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].0, ["a.rs", "b.rs"]);
+    let fine = krate(&[
+        hub,
+        (
+            "a",
+            "pub struct A; #[cfg(test)] mod tests { use crate::B; }",
+        ),
+        ("b", "use crate::A; pub struct B(A);"),
+    ]);
+    assert!(cycles(&fine).is_empty());
 }
