@@ -120,30 +120,22 @@ fn strip(src: &str) -> String {
                 blank(&mut out, c[i]);
                 i += 1;
             }
-        } else if c[i] == '"' {
-            out.push('"');
+        } else if c[i] == '"'
+            || (c[i] == '\'' && (c.get(i + 1) == Some(&'\\') || c.get(i + 2) == Some(&'\'')))
+        {
+            // A string or char literal (a quote not closed two on is a lifetime): its contents
+            // blanked, escapes included.
+            let quote = c[i];
+            out.push(quote);
             i += 1;
-            while i < c.len() && c[i] != '"' {
+            while i < c.len() && c[i] != quote {
                 let n = if c[i] == '\\' { 2 } else { 1 };
                 for _ in 0..n.min(c.len() - i) {
                     blank(&mut out, c[i]);
                     i += 1;
                 }
             }
-            out.push('"');
-            i += 1;
-        } else if c[i] == '\'' && (c.get(i + 1) == Some(&'\\') || c.get(i + 2) == Some(&'\'')) {
-            // A char literal, not a lifetime.
-            out.push('\'');
-            i += 1;
-            while i < c.len() && c[i] != '\'' {
-                let n = if c[i] == '\\' { 2 } else { 1 };
-                for _ in 0..n.min(c.len() - i) {
-                    blank(&mut out, c[i]);
-                    i += 1;
-                }
-            }
-            out.push('\'');
+            out.push(quote);
             i += 1;
         } else {
             out.push(c[i]);
