@@ -15,7 +15,6 @@ pub mod operations;
 pub mod ports;
 pub mod provisioner;
 pub mod quota;
-pub mod rules;
 pub mod service;
 
 pub use accounts::{catalog_problems, Accounts, MemberChange, NewProject, NewTeam};

@@ -1,4 +1,5 @@
-//! Extractors that fail with the API's own error body.
+//! Extractors that fail with the API's own error body, and the path-segment parsers the
+//! handlers share.
 
 use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -58,7 +59,7 @@ impl FromRequestParts<AppState> for VmPath {
                     "is not a valid VM id (24 hexadecimal characters)",
                 ))
             })?;
-        crate::routes::vm_id(&raw.0).map(VmPath)
+        vm_id(&raw.0).map(VmPath)
     }
 }
 
@@ -221,4 +222,25 @@ impl<T: DeserializeOwned, const WRAPPED: bool> FromRequest<AppState> for JsonBod
         }
         parse_value(value).map(JsonBody)
     }
+}
+
+/// Records `value` as `field` on the request's span.
+pub(crate) fn record(field: &str, value: impl std::fmt::Display) {
+    tracing::Span::current().record(field, tracing::field::display(value));
+}
+
+/// Parses a path segment; a bad one is a 400 naming `field`.
+pub(crate) fn parse_id<T>(
+    field: &str,
+    raw: &str,
+    parse: fn(&str) -> Result<T, vmapi_models::ParseError>,
+) -> Result<T, ApiError> {
+    parse(raw).map_err(|e| ApiError::BadParameter(FieldError::new(field, e.0)))
+}
+
+/// Parses the `{id}` path segment and records it on the request's span.
+pub(crate) fn vm_id(raw: &str) -> Result<VmId, ApiError> {
+    let id = parse_id("id", raw, VmId::parse)?;
+    record("vm", id);
+    Ok(id)
 }

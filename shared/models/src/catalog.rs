@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{CloudProviderId, PriceId, ProviderId, SizeId};
 use crate::money::Money;
+use crate::reference::Ref;
 use crate::timestamp::Timestamp;
-use crate::vm::Ref;
 
 /// A datacenter of a region.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

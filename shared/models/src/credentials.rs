@@ -8,7 +8,6 @@ use ssh_key::public::KeyData;
 use ssh_key::PublicKey;
 use zeroize::Zeroizing;
 
-use crate::catalog::CloudProvider;
 use crate::ids::{TeamId, VmId};
 use crate::status::AuthMethod;
 use crate::ParseError;
@@ -271,41 +270,6 @@ pub struct SecretRef {
     pub path: SecretPath,
     /// Scope it was written in.
     pub scope: CredentialScope,
-}
-
-/// Which cloud a catalog cloud provider is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CloudKind {
-    /// Kraud.Cloud.
-    Kraud,
-    /// Microsoft Azure.
-    Azure,
-    /// Amazon Web Services.
-    Aws,
-}
-
-impl CloudKind {
-    /// Recognizes a cloud provider by its catalog name (`Kraud.Cloud`, `Azure`, `AWS`).
-    pub fn of(cloud: &CloudProvider) -> Option<Self> {
-        let name = cloud.name.to_ascii_lowercase();
-        if name.starts_with("kraud") {
-            Some(CloudKind::Kraud)
-        } else if name.starts_with("azure") {
-            Some(CloudKind::Azure)
-        } else if name == "aws" || name.starts_with("amazon") {
-            Some(CloudKind::Aws)
-        } else {
-            None
-        }
-    }
-
-    /// The login user on this cloud: Azure reserves `root`, so its VMs use `azureuser`.
-    pub fn login_user(kind: Option<Self>) -> &'static str {
-        match kind {
-            Some(CloudKind::Azure) => "azureuser",
-            _ => "root",
-        }
-    }
 }
 
 /// SSH port of every VM.

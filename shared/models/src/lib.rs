@@ -6,11 +6,14 @@
 
 pub mod activity;
 pub mod catalog;
+pub mod cloud;
 pub mod credentials;
 pub mod deployment;
+pub mod error;
 pub mod ids;
 pub mod money;
 pub mod names;
+pub mod reference;
 pub mod requests;
 pub mod rules;
 pub mod seed;
@@ -24,17 +27,20 @@ pub use catalog::{
     Catalog, CloudProvider, ConfidentialTech, Datacenter, Image, ImageVersion, Price, Provider,
     ProviderRecord, Region, Size,
 };
+pub use cloud::CloudKind;
 pub use credentials::{
-    CloudKind, CredentialScope, Login, LoginSecret, SecretOwner, SecretPath, SecretRef, Sensitive,
+    CredentialScope, Login, LoginSecret, SecretOwner, SecretPath, SecretRef, Sensitive,
     SshPublicKey, VmCredentials,
 };
 pub use deployment::{DeploymentId, Ownership};
+pub use error::ParseError;
 pub use ids::{
     BillingSettingsId, CloudProviderId, IpConfigId, ObjectId, PriceId, ProjectId, ProviderId,
     SecurityRuleId, SizeId, SubscriptionId, TeamId, UserId, VmId,
 };
 pub use money::Money;
 pub use names::{HostName, Tag, Tags};
+pub use reference::Ref;
 pub use requests::{secret_fields, CreateVmRequest, UpdateVmRequest};
 pub use rules::{
     Cidr, CreateRuleRequest, Direction, NewRule, PortRange, Ports, Protocol, RuleAccess,
@@ -45,11 +51,6 @@ pub use status::{AuthMethod, Role, VmStatus};
 pub use team::{Member, Project, Team, TeamQuotas};
 pub use timestamp::Timestamp;
 pub use vm::{
-    Access, ActionResult, CloudRef, IpConfiguration, OpKind, PendingOp, Ref, StaleCategory,
+    Access, ActionResult, CloudRef, IpConfiguration, OpKind, PendingOp, StaleCategory,
     VirtualMachine, VmRecord,
 };
-
-/// A value that failed to parse at the edge; the message names what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ParseError(pub String);

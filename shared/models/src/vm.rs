@@ -11,19 +11,10 @@ use crate::ids::{
     UserId, VmId,
 };
 use crate::names::{HostName, Tags};
+use crate::reference::Ref;
 use crate::status::{AuthMethod, VmStatus};
 use crate::team::{Project, Team};
 use crate::timestamp::Timestamp;
-
-/// A reference: a bare id, or the object it names ("populated").
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Ref<I, T> {
-    /// Only the id.
-    Id(I),
-    /// The whole object.
-    Populated(T),
-}
 
 /// The user's own login material (`access`); `null` means the service generates it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -433,42 +424,11 @@ impl Serialize for ActionResult {
 mod schema {
     use std::borrow::Cow;
 
-    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type};
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, Type};
     use utoipa::openapi::RefOr;
     use utoipa::{PartialSchema, ToSchema};
 
     use super::*;
-
-    /// `Ref<I, T>` is `oneOf: [I, T]`, both by reference. Derived schemas compose generic
-    /// field types through `utoipa::__dev::ComposeSchema` (what `derive(ToSchema)` would
-    /// implement), so that is the trait to implement by hand; the generics it is handed (the
-    /// inlined schemas of `I` and `T`) are replaced by references to their components.
-    impl<I: ToSchema, T: ToSchema> utoipa::__dev::ComposeSchema for Ref<I, T> {
-        fn compose(_generics: Vec<RefOr<Schema>>) -> RefOr<Schema> {
-            OneOfBuilder::new()
-                .item(utoipa::openapi::Ref::from_schema_name(I::name()))
-                .item(utoipa::openapi::Ref::from_schema_name(T::name()))
-                .description(Some(format!(
-                    "A reference: the {} id, or the {} it names (\"populated\")",
-                    T::name(),
-                    T::name()
-                )))
-                .into()
-        }
-    }
-
-    impl<I: ToSchema, T: ToSchema> ToSchema for Ref<I, T> {
-        fn name() -> Cow<'static, str> {
-            Cow::Borrowed("Ref")
-        }
-
-        fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-            schemas.push((I::name().into_owned(), I::schema()));
-            I::schemas(schemas);
-            schemas.push((T::name().into_owned(), T::schema()));
-            T::schemas(schemas);
-        }
-    }
 
     /// `statusName`: the name of `status`.
     fn status_name() -> ObjectBuilder {

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use vmapi_secrets::SecretsConfig;
 use vmapi_store_dynamodb::DynamoRepository;
 
-use crate::{AnyError, Ctx};
+use crate::ctx::Ctx;
+use crate::error::AnyError;
 
 /// The table, the provisioner and the cleanup settings as the cleanup function builds them
 /// (`vmctl cleanup`, `vmctl adopt`).

@@ -8,8 +8,9 @@ use clap::Subcommand;
 use vmapi_core::catalog_problems;
 use vmapi_models::{Catalog, Seed};
 
+use crate::ctx::Ctx;
+use crate::error::AnyError;
 use crate::output::table;
-use crate::{AnyError, Ctx};
 
 /// The catalog file's JSON Schema (draft 2020-12), compiled into the tool.
 pub const SCHEMA: &str = include_str!("../../../data/catalog.schema.json");

@@ -2,6 +2,8 @@
 
 mod admin;
 mod catalog;
+mod ctx;
+mod error;
 mod output;
 mod server;
 mod stack;
@@ -12,14 +14,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use vmapi_http::auth::mint_local_token;
 use vmapi_http::config::Config;
 use vmapi_http::state::dynamodb_client;
 use vmapi_models::UserId;
 use vmapi_store_dynamodb::{DynamoRepository, RepositoryOptions};
 
-use crate::server::{ensure_table, load, local_secret, read_seed, serve_with_provisioner};
+use crate::ctx::Ctx;
+use crate::error::AnyError;
+use crate::server::{
+    ensure_table, load, local_secret, read_seed, serve_with_provisioner, StreamArgs,
+};
 use crate::stack::Settings;
 
 /// Operator tool of the VM API: onboarding (teams, members, projects, the catalog), stuck and
@@ -39,25 +45,6 @@ struct Cli {
     stack: Option<String>,
     #[command(subcommand)]
     command: Command,
-}
-
-/// Where the local stream consumer keeps its state (see docs/local-run.md).
-#[derive(Args, Clone)]
-pub struct StreamArgs {
-    /// Checkpoint per shard; a restart against the same table resumes from it.
-    #[arg(
-        long,
-        env = "STREAM_CHECKPOINT_FILE",
-        default_value = ".local/stream-consumer.json"
-    )]
-    pub checkpoint_file: PathBuf,
-    /// The on-failure destination: records given up on, one JSON line each.
-    #[arg(
-        long,
-        env = "STREAM_FAILURE_FILE",
-        default_value = ".local/stream-failures.jsonl"
-    )]
-    pub failure_file: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -166,36 +153,6 @@ enum Command {
     },
 }
 
-type AnyError = Box<dyn std::error::Error + Send + Sync>;
-
-/// What every command works with: the settings, and the table's repository built on first use.
-pub struct Ctx {
-    settings: Settings,
-    repo: tokio::sync::OnceCell<Arc<DynamoRepository>>,
-}
-
-impl Ctx {
-    /// The repository over the table.
-    async fn repo(&self) -> Arc<DynamoRepository> {
-        self.repo
-            .get_or_init(|| async {
-                Arc::new(DynamoRepository::new(
-                    dynamodb_client().await,
-                    &self.settings.table,
-                    RepositoryOptions::default(),
-                ))
-            })
-            .await
-            .clone()
-    }
-
-    /// The onboarding use cases over the table.
-    async fn accounts(&self) -> vmapi_core::Accounts {
-        let repo = self.repo().await;
-        vmapi_core::Accounts::new(repo.clone(), repo, Arc::new(vmapi_core::SystemClock))
-    }
-}
-
 #[tokio::main]
 async fn main() {
     vmapi_http::logging::init_local();
@@ -235,10 +192,7 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
         None => Settings::from_table(&cli.table),
     };
     let table = settings.table.clone();
-    let ctx = Ctx {
-        settings,
-        repo: tokio::sync::OnceCell::new(),
-    };
+    let ctx = Ctx::new(settings);
     let mut config = Config::from_env()?;
     config.table_name = table.clone();
     match cli.command {

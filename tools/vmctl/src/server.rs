@@ -6,14 +6,34 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::Args;
 use vmapi_http::config::{Config, JwtMode};
 use vmapi_http::AppState;
 use vmapi_models::Seed;
 use vmapi_secrets::{Backend, SecretsConfig};
 use vmapi_store_dynamodb::{create_table, DynamoRepository};
 
+use crate::error::AnyError;
 use crate::stack::Settings;
-use crate::{AnyError, StreamArgs};
+
+/// Where the local stream consumer keeps its state (see docs/local-run.md).
+#[derive(Args, Clone)]
+pub struct StreamArgs {
+    /// Checkpoint per shard; a restart against the same table resumes from it.
+    #[arg(
+        long,
+        env = "STREAM_CHECKPOINT_FILE",
+        default_value = ".local/stream-consumer.json"
+    )]
+    pub checkpoint_file: PathBuf,
+    /// The on-failure destination: records given up on, one JSON line each.
+    #[arg(
+        long,
+        env = "STREAM_FAILURE_FILE",
+        default_value = ".local/stream-failures.jsonl"
+    )]
+    pub failure_file: PathBuf,
+}
 
 pub fn local_secret(config: &Config) -> Result<String, AnyError> {
     match &config.jwt.mode {

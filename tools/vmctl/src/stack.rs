@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use vmapi_models::DeploymentId;
 
-use crate::AnyError;
+use crate::error::AnyError;
 
 /// The table and the settings that override the environment's.
 #[derive(Clone, Debug, Default)]

@@ -5,8 +5,9 @@ use clap::Subcommand;
 use vmapi_core::{MemberChange, NewProject, NewTeam};
 use vmapi_models::{ProjectId, Role, TeamId, TeamQuotas, UserId};
 
+use crate::ctx::Ctx;
+use crate::error::AnyError;
 use crate::output::table;
-use crate::{AnyError, Ctx};
 
 /// A role by name (`owner`, `admin`, `member`, `viewer`) or number (0–3).
 fn parse_role(s: &str) -> Result<Role, String> {

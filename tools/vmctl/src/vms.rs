@@ -8,8 +8,9 @@ use clap::Subcommand;
 use vmapi_core::{Cleanup, Operations, SystemClock};
 use vmapi_models::{Timestamp, VmId, VmRecord};
 
+use crate::ctx::Ctx;
+use crate::error::AnyError;
 use crate::output::table;
-use crate::{AnyError, Ctx};
 
 #[derive(Subcommand)]
 pub enum VmsCommand {

@@ -11,7 +11,8 @@ use vmapi_models::{
     CreateRuleRequest, CreateVmRequest, SecurityRuleView, UpdateVmRequest, VirtualMachine, VmEvent,
 };
 
-use super::{examples, schema_ref, JSON};
+use super::common::{schema_ref, JSON};
+use super::examples;
 use crate::routes::Endpoint;
 
 /// The body of `POST /api/virtual-machines`: `CreateVmRequest`, flat or wrapped.

@@ -9,7 +9,7 @@ use utoipa::openapi::schema::{
 };
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr, Response, ResponseBuilder};
 
-use super::{const_header, request_id_header, schema_ref, JSON};
+use super::common::{const_header, request_id_header, schema_ref, JSON};
 use crate::error::ALL_CODES;
 use crate::extract::MAX_BODY_BYTES;
 use crate::routes::Endpoint;

@@ -13,11 +13,12 @@ use vmapi_models::{
     VmCredentials, VmId,
 };
 
-use super::text::{description, summary};
-use super::{
-    bodies, const_header, errors, examples, request_id_header, schema_ref, string_header,
-    BEARER_AUTH, JSON, TAG_CREDENTIALS, TAG_RULES, TAG_SERVICE, TAG_VMS,
+use super::common::{
+    const_header, request_id_header, schema_ref, string_header, BEARER_AUTH, JSON, TAG_CREDENTIALS,
+    TAG_RULES, TAG_SERVICE, TAG_VMS,
 };
+use super::text::{description, summary};
+use super::{bodies, errors, examples};
 use crate::idempotency::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
 use crate::routes::{Endpoint, DEFAULT_LIMIT, MAX_LIMIT};
 

@@ -11,10 +11,11 @@ use vmapi_models::{
     SecurityRuleView, UserId, VmEvent, VmId, VmRecord, VmStatus,
 };
 
+use super::base::{note_team, Service};
+use super::writes::{concurrency_to_conflict, WRITE_ATTEMPTS};
 use crate::authz::{authorize, Need};
 use crate::error::{ConflictCode, Error, FieldError, NotFoundKind, Result};
 use crate::ports::{Lookup, RuleChange};
-use crate::service::{concurrency_to_conflict, note_team, Service, WRITE_ATTEMPTS};
 
 /// The rule set of `vm` after a change made `now`: the next revision, and `apply-rules`
 /// pending when the VM is running or stopped with nothing else pending.

@@ -1,39 +1,38 @@
-//! In-memory [`Repository`] and [`SecretStore`] for fast unit tests of the use cases. Not
-//! adapters: the real ones are tested against DynamoDB Local, moto and OpenBao.
+//! The in-memory [`Repository`]: VMs, their names, events, rule pointers and tombstones,
+//! and the catalog and teams they refer to, in maps behind one lock.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use vmapi_models::{
-    Catalog, CloudProvider, LoginSecret, Price, Project, ProjectId, ProviderRecord, SecretPath,
-    SecurityRuleId, Size, StaleCategory, Team, TeamId, Timestamp, UserId, VmEvent, VmId, VmRecord,
+    CloudProvider, Price, Project, ProjectId, ProviderRecord, SecurityRuleId, Size, StaleCategory,
+    Team, TeamId, Timestamp, VmEvent, VmId, VmRecord,
 };
 
-use crate::credentials::{Created, SecretLabels, SecretStore};
 use crate::error::{ConflictCode, Error, Result};
 use crate::ports::{
-    AccountStore, EventPage, Found, Gone, Lookup, NameChange, PageKey, Repository, RuleChange,
-    RuleOwner, Tombstone, VmFilter, VmPage,
+    EventPage, Found, Gone, Lookup, NameChange, PageKey, Repository, RuleChange, RuleOwner,
+    Tombstone, VmFilter, VmPage,
 };
 use crate::quota::{QuotaLimits, Usage};
 
 /// Everything in maps behind one lock.
 #[derive(Default)]
 pub struct MemoryRepository {
-    state: Mutex<State>,
+    pub(super) state: Mutex<State>,
 }
 
 #[derive(Default)]
-struct State {
-    found: Found,
-    vms: BTreeMap<VmId, VmRecord>,
-    names: HashMap<(ProjectId, String), VmId>,
-    events: Vec<VmEvent>,
-    team_projects: BTreeMap<TeamId, std::collections::BTreeSet<ProjectId>>,
-    tombstones: BTreeMap<Gone, Timestamp>,
-    usage: HashMap<TeamId, Usage>,
-    rule_owners: HashMap<SecurityRuleId, RuleOwner>,
+pub(super) struct State {
+    pub(super) found: Found,
+    pub(super) vms: BTreeMap<VmId, VmRecord>,
+    pub(super) names: HashMap<(ProjectId, String), VmId>,
+    pub(super) events: Vec<VmEvent>,
+    pub(super) team_projects: BTreeMap<TeamId, std::collections::BTreeSet<ProjectId>>,
+    pub(super) tombstones: BTreeMap<Gone, Timestamp>,
+    pub(super) usage: HashMap<TeamId, Usage>,
+    pub(super) rule_owners: HashMap<SecurityRuleId, RuleOwner>,
 }
 
 impl MemoryRepository {
@@ -162,78 +161,6 @@ fn pick<K: Ord + std::hash::Hash + Copy, V: Clone>(
     keys.iter()
         .filter_map(|k| from.get(k).map(|v| (*k, v.clone())))
         .collect()
-}
-
-#[async_trait]
-impl AccountStore for MemoryRepository {
-    async fn insert_team(&self, team: &Team) -> Result<()> {
-        let mut s = self.state.lock().unwrap();
-        if s.found.teams.contains_key(&team.id) {
-            return Err(Error::invalid_field(
-                "_id",
-                format!("team {} exists already", team.id),
-            ));
-        }
-        s.found.teams.insert(team.id, team.clone());
-        Ok(())
-    }
-
-    async fn replace_team(&self, team: &Team, expected_updated_at: Timestamp) -> Result<()> {
-        let mut s = self.state.lock().unwrap();
-        match s.found.teams.get(&team.id) {
-            None => return Err(Error::not_found(crate::NotFoundKind::Team, team.id)),
-            Some(old) if old.updated_at != expected_updated_at => {
-                return Err(Error::VersionConflict)
-            }
-            Some(_) => {}
-        }
-        s.found.teams.insert(team.id, team.clone());
-        Ok(())
-    }
-
-    async fn insert_project(&self, project: &Project) -> Result<()> {
-        let mut s = self.state.lock().unwrap();
-        if !s.found.teams.contains_key(&project.team) {
-            return Err(Error::not_found(crate::NotFoundKind::Team, project.team));
-        }
-        if s.found.projects.contains_key(&project.id) {
-            return Err(Error::invalid_field(
-                "_id",
-                format!("project {} exists already", project.id),
-            ));
-        }
-        s.found.projects.insert(project.id, project.clone());
-        Ok(())
-    }
-
-    async fn put_catalog(&self, catalog: &Catalog) -> Result<usize> {
-        let mut s = self.state.lock().unwrap();
-        let f = &mut s.found;
-        f.cloud_providers
-            .extend(catalog.cloud_providers.iter().map(|c| (c.id, c.clone())));
-        f.providers
-            .extend(catalog.providers.iter().map(|p| (p.id, p.clone())));
-        f.sizes
-            .extend(catalog.sizes.iter().map(|z| (z.id, z.clone())));
-        f.prices
-            .extend(catalog.prices.iter().map(|p| (p.id, p.clone())));
-        Ok(catalog.len())
-    }
-
-    async fn catalog(&self) -> Result<Catalog> {
-        let s = self.state.lock().unwrap();
-        fn sorted<K: Ord + Copy + std::hash::Hash, V: Clone>(m: &HashMap<K, V>) -> Vec<V> {
-            let mut keys: Vec<&K> = m.keys().collect();
-            keys.sort();
-            keys.into_iter().map(|k| m[k].clone()).collect()
-        }
-        Ok(Catalog {
-            cloud_providers: sorted(&s.found.cloud_providers),
-            providers: sorted(&s.found.providers),
-            sizes: sorted(&s.found.sizes),
-            prices: sorted(&s.found.prices),
-        })
-    }
 }
 
 #[async_trait]
@@ -489,221 +416,6 @@ impl Repository for MemoryRepository {
 
     async fn clear_tombstone(&self, gone: Gone) -> Result<()> {
         self.state.lock().unwrap().tombstones.remove(&gone);
-        Ok(())
-    }
-}
-
-/// An in-memory [`SecretStore`] for unit tests, with a switch that makes every call fail as
-/// an unreachable store would.
-#[derive(Default)]
-pub struct MemorySecretStore {
-    secrets: Mutex<BTreeMap<SecretPath, LoginSecret>>,
-    /// The deployment tag of each secret that has one.
-    tags: Mutex<BTreeMap<SecretPath, String>>,
-    /// The deployment new secrets are tagged with (`local` unless set).
-    deployment: Option<vmapi_models::DeploymentId>,
-    down: std::sync::atomic::AtomicBool,
-}
-
-impl MemorySecretStore {
-    /// An empty store.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// An empty store whose secrets carry `deployment`'s tag.
-    pub fn for_deployment(deployment: vmapi_models::DeploymentId) -> Self {
-        MemorySecretStore {
-            deployment: Some(deployment),
-            ..Self::default()
-        }
-    }
-    fn own_tag(&self) -> String {
-        self.deployment
-            .as_ref()
-            .map_or(vmapi_models::DeploymentId::LOCAL, |d| d.as_str())
-            .to_string()
-    }
-    /// Makes every later call fail with `Unavailable` (or work again).
-    pub fn set_down(&self, down: bool) {
-        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
-    }
-    /// The stored paths.
-    pub fn paths(&self) -> Vec<SecretPath> {
-        self.secrets.lock().unwrap().keys().cloned().collect()
-    }
-    fn check(&self) -> Result<()> {
-        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(Error::Unavailable {
-                message: "the secret store is unavailable; retry shortly".into(),
-                retry_after_secs: 2,
-                source: None,
-            });
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl SecretStore for MemorySecretStore {
-    async fn read(&self, path: &SecretPath) -> Result<Option<LoginSecret>> {
-        self.check()?;
-        Ok(self.secrets.lock().unwrap().get(path).cloned())
-    }
-
-    async fn create(
-        &self,
-        path: &SecretPath,
-        secret: &LoginSecret,
-        _labels: SecretLabels,
-    ) -> Result<Created> {
-        self.check()?;
-        let mut secrets = self.secrets.lock().unwrap();
-        if secrets.contains_key(path) {
-            return Ok(Created::AlreadyExists);
-        }
-        secrets.insert(path.clone(), secret.clone());
-        self.tags
-            .lock()
-            .unwrap()
-            .insert(path.clone(), self.own_tag());
-        Ok(Created::Created)
-    }
-
-    async fn delete(&self, path: &SecretPath) -> Result<()> {
-        self.check()?;
-        self.secrets.lock().unwrap().remove(path);
-        self.tags.lock().unwrap().remove(path);
-        Ok(())
-    }
-
-    async fn read_document(&self, path: &SecretPath) -> Result<Option<vmapi_models::Sensitive>> {
-        self.check()?;
-        let secrets = self.secrets.lock().unwrap();
-        Ok(secrets
-            .get(path)
-            .map(|s| vmapi_models::Sensitive::new(serde_json::to_string(s).unwrap_or_default())))
-    }
-
-    async fn list_managed(&self) -> Result<Vec<crate::credentials::ManagedSecret>> {
-        self.check()?;
-        let secrets = self.secrets.lock().unwrap();
-        let tags = self.tags.lock().unwrap();
-        Ok(secrets
-            .keys()
-            .map(|path| crate::credentials::ManagedSecret {
-                path: path.clone(),
-                created_at: None,
-                deployment: tags.get(path).cloned(),
-            })
-            .collect())
-    }
-
-    async fn adopt(&self, path: &SecretPath) -> Result<()> {
-        self.check()?;
-        if self.secrets.lock().unwrap().contains_key(path) {
-            self.tags
-                .lock()
-                .unwrap()
-                .insert(path.clone(), self.own_tag());
-        }
-        Ok(())
-    }
-
-    fn backend(&self) -> &'static str {
-        "memory"
-    }
-}
-
-/// In-memory [`IdempotencyStore`](crate::idempotency::IdempotencyStore): the same rules as the
-/// DynamoDB adapter ([`verdict`](crate::idempotency::verdict)), behind one lock.
-#[derive(Default)]
-pub struct MemoryIdempotencyStore {
-    records: Mutex<HashMap<(UserId, String), crate::idempotency::IdempotencyRecord>>,
-}
-
-impl MemoryIdempotencyStore {
-    /// An empty store.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The record of a key, as stored (expired ones too).
-    pub fn record(
-        &self,
-        user: &UserId,
-        key: &crate::idempotency::IdempotencyKey,
-    ) -> Option<crate::idempotency::IdempotencyRecord> {
-        self.records
-            .lock()
-            .unwrap()
-            .get(&(user.clone(), key.as_str().to_string()))
-            .cloned()
-    }
-
-    /// Stores a record as given (to reach expired or abandoned states).
-    pub fn put_record(
-        &self,
-        user: &UserId,
-        key: &crate::idempotency::IdempotencyKey,
-        record: crate::idempotency::IdempotencyRecord,
-    ) {
-        self.records
-            .lock()
-            .unwrap()
-            .insert((user.clone(), key.as_str().to_string()), record);
-    }
-}
-
-#[async_trait]
-impl crate::idempotency::IdempotencyStore for MemoryIdempotencyStore {
-    async fn begin(
-        &self,
-        user: &UserId,
-        key: &crate::idempotency::IdempotencyKey,
-        request_hash: &str,
-        now: Timestamp,
-    ) -> Result<crate::idempotency::Begin> {
-        use crate::idempotency::{verdict, Begin, IdempotencyRecord, Lease};
-        let mut records = self.records.lock().unwrap();
-        let id = (user.clone(), key.as_str().to_string());
-        if let Some(found) = records.get(&id).and_then(|r| verdict(r, request_hash, now)) {
-            return Ok(found);
-        }
-        let record = IdempotencyRecord::started(request_hash, now);
-        let lease = Lease {
-            token: record.token.clone(),
-        };
-        records.insert(id, record);
-        Ok(Begin::Started(lease))
-    }
-
-    async fn finish(
-        &self,
-        user: &UserId,
-        key: &crate::idempotency::IdempotencyKey,
-        lease: &crate::idempotency::Lease,
-        response: &crate::idempotency::StoredResponse,
-    ) -> Result<()> {
-        let mut records = self.records.lock().unwrap();
-        if let Some(r) = records.get_mut(&(user.clone(), key.as_str().to_string())) {
-            if r.token == lease.token {
-                r.state = crate::idempotency::RecordState::Done(response.clone());
-            }
-        }
-        Ok(())
-    }
-
-    async fn abandon(
-        &self,
-        user: &UserId,
-        key: &crate::idempotency::IdempotencyKey,
-        lease: &crate::idempotency::Lease,
-    ) -> Result<()> {
-        let mut records = self.records.lock().unwrap();
-        let id = (user.clone(), key.as_str().to_string());
-        if records.get(&id).is_some_and(|r| r.token == lease.token) {
-            records.remove(&id);
-        }
         Ok(())
     }
 }

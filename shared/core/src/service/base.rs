@@ -1,0 +1,93 @@
+//! The `Service` itself: its ports and options, and the read of a VM every use case on one
+//! VM starts with.
+
+use std::sync::Arc;
+
+use vmapi_models::{CredentialScope, UserId, VmId, VmRecord, VmStatus};
+
+use crate::authz::{authorize, Need};
+use crate::credentials::SecretStore;
+use crate::error::{Error, NotFoundKind, Result};
+use crate::ports::{Clock, Found, Lookup, Repository};
+use crate::quota::QuotaLimits;
+
+/// Where logins are stored and in which scope.
+#[derive(Clone)]
+pub struct Logins {
+    /// The secret store.
+    pub store: Arc<dyn SecretStore>,
+    /// Team or VM scope for new logins.
+    pub scope: CredentialScope,
+}
+
+/// The use cases over a repository, a clock and (for create, delete and credentials) a
+/// secret store.
+#[derive(Clone)]
+pub struct Service {
+    pub(crate) repo: Arc<dyn Repository>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(super) logins: Option<Logins>,
+    pub(super) quotas: QuotaLimits,
+}
+
+/// Puts the VM's team on the request's span, so every later log line of the request carries it
+/// (the HTTP layer declares the field; elsewhere this does nothing).
+pub(crate) fn note_team(vm: &VmRecord) {
+    tracing::Span::current().record("team", tracing::field::display(vm.team));
+}
+
+impl Service {
+    /// Wires the use cases that need no secret store.
+    pub fn new(repo: Arc<dyn Repository>, clock: Arc<dyn Clock>) -> Self {
+        Service {
+            repo,
+            clock,
+            logins: None,
+            quotas: QuotaLimits::default(),
+        }
+    }
+
+    /// Sets the default quota limits (a team's record may set its own).
+    pub fn with_quotas(mut self, quotas: QuotaLimits) -> Self {
+        self.quotas = quotas;
+        self
+    }
+
+    /// Adds the secret store that create, delete and credentials need.
+    pub fn with_logins(mut self, store: Arc<dyn SecretStore>, scope: CredentialScope) -> Self {
+        self.logins = Some(Logins { store, scope });
+        self
+    }
+
+    pub(super) fn logins(&self) -> Result<&Logins> {
+        self.logins.as_ref().ok_or_else(|| Error::Internal {
+            context: "this function was built without a secret store".into(),
+            source: None,
+        })
+    }
+
+    /// Reads a VM and everything it refers to; hides VMs the caller may not see.
+    pub(crate) async fn load_visible(
+        &self,
+        caller: &UserId,
+        id: VmId,
+        need: Need,
+    ) -> Result<(VmRecord, Found)> {
+        let vm = self
+            .repo
+            .get_vm(id)
+            .await?
+            .ok_or_else(|| Error::not_found(NotFoundKind::Vm, id))?;
+        if vm.status == VmStatus::Deleted {
+            return Err(Error::not_found(NotFoundKind::Vm, id));
+        }
+        note_team(&vm);
+        let mut lookup = Lookup::default();
+        lookup.add_vm(&vm);
+        let found = self.repo.lookup(&lookup).await?;
+        authorize(found.teams.get(&vm.team), caller, need, || {
+            Error::not_found(NotFoundKind::Vm, id)
+        })?;
+        Ok((vm, found))
+    }
+}

@@ -1,0 +1,13 @@
+//! The route table and the handlers. Each Lambda function mounts its own endpoint(s);
+//! the local server mounts all of them.
+
+mod context;
+mod endpoint;
+mod paging;
+mod rules;
+mod table;
+mod vms;
+
+pub use endpoint::Endpoint;
+pub use paging::{DEFAULT_LIMIT, MAX_LIMIT};
+pub use table::{router, single_router};

@@ -1,0 +1,17 @@
+//! The repository over DynamoDB, a file per concern; `port.rs` implements the core's
+//! `Repository` with them.
+
+mod base;
+mod catalog;
+mod events;
+mod port;
+mod rules;
+mod seed;
+mod stale;
+mod transact;
+mod usage;
+mod vms;
+
+pub(crate) use base::{from_item, to_item};
+pub use base::{DynamoRepository, RepositoryOptions};
+pub(crate) use transact::TxFailure;
