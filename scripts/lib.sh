@@ -3,6 +3,8 @@
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL="$ROOT/.local"
+# Where cargo puts the binaries (CARGO_TARGET_DIR, as cargo reads it).
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 DDB_NPM_VERSION="10.3.0"
 MOTO_VERSION="5.2.5"
 CFN_LINT_VERSION="1.58.0"

@@ -36,7 +36,7 @@ log "starting the local server (vmctl dev, demo data)"
 port="$(free_port)"
 SECRET_BACKEND=secretsmanager KRAUD_DRIVER=simulated AZURE_DRIVER=simulated \
   PROVISIONER_POLL_BUDGET_SECONDS=5 PROVISIONER_POLL_INTERVAL_SECONDS=1 CLEANUP_INTERVAL_SECONDS=30 \
-  "$ROOT/target/debug/vmctl" --table "openapi-client-$$-$RANDOM" dev --port "$port" \
+  "$TARGET/debug/vmctl" --table "openapi-client-$$-$RANDOM" dev --port "$port" \
   --token-file "$WORK/token" --checkpoint-file "$WORK/stream.json" --failure-file "$WORK/failures.jsonl" \
   >"$WORK/server.log" 2>&1 &
 STARTED_PIDS+=("$!")

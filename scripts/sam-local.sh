@@ -132,7 +132,7 @@ export PROVISIONER_POLL_BUDGET_SECONDS=5 PROVISIONER_POLL_INTERVAL_SECONDS=1 CLE
 export STREAM_CHECKPOINT_FILE="$WORK/stream-consumer.json" STREAM_FAILURE_FILE="$WORK/stream-failures.jsonl"
 rm -f "$STREAM_CHECKPOINT_FILE" "$STREAM_FAILURE_FILE"
 run_port="$(free_port)"
-"$ROOT/target/debug/vmctl" dev --port "$run_port" --token-file "$WORK/demo-token" >"$WORK/logs/run.log" 2>&1 &
+"$TARGET/debug/vmctl" dev --port "$run_port" --token-file "$WORK/demo-token" >"$WORK/logs/run.log" 2>&1 &
 STARTED_PIDS+=("$!")
 wait_for_port "$run_port" 120 || { log "the local run did not start; see $WORK/logs/run.log"; exit 1; }
 TOKEN="$(cat "$WORK/demo-token")"
@@ -152,7 +152,7 @@ wait_vm_status() {
 # Until the VM has no pending operation (vmctl vm prints the record as stored).
 wait_settled() {
   local id=$1 i=0
-  while "$ROOT/target/debug/vmctl" vm "$id" 2>/dev/null | grep -q '"pendingOp": {'; do
+  while "$TARGET/debug/vmctl" vm "$id" 2>/dev/null | grep -q '"pendingOp": {'; do
     i=$((i + 1))
     [ "$i" -lt 120 ] || { log "VM $id kept its pending operation"; return 1; }
     sleep 0.5
@@ -167,7 +167,7 @@ if [ -n "${SAM_LOCAL_BUILD_DIR:-}" ]; then
   mapfile -t functions < <("$LOCAL/sam/bin/python" scripts/sam-layout.py --list template.yaml)
 else
   build_dir="$WORK/build"
-  mapfile -t functions < <("$LOCAL/sam/bin/python" scripts/sam-layout.py template.yaml target/debug "$build_dir")
+  mapfile -t functions < <("$LOCAL/sam/bin/python" scripts/sam-layout.py template.yaml "$TARGET/debug" "$build_dir")
 fi
 for f in events/*.json; do sed "s/{{TOKEN}}/$TOKEN/g" "$f" >"$WORK/events/$(basename "$f")"; done
 sed -e "s/host.docker.internal:8000/host.docker.internal:$ddb_port/" \
