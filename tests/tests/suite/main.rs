@@ -22,3 +22,8 @@ mod samconfig;
 mod security_rules;
 mod stream;
 mod vault;
+
+// The drivers' API description checker, which their test servers (included by `deployments`)
+// use as `crate::spec_check`.
+#[path = "../../../shared/drivers/tests/spec_check/mod.rs"]
+mod spec_check;

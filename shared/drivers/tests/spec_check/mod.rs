@@ -72,8 +72,25 @@ struct Validator {
     stdout: BufReader<ChildStdout>,
 }
 
+/// The workspace root, found from the crate that includes this module (the drivers' tests, or
+/// the integration suite in tests/, which includes the test servers too).
+fn workspace_root() -> PathBuf {
+    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    while !dir.join(VALIDATOR).exists() {
+        assert!(
+            dir.pop(),
+            "no {VALIDATOR} above {}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+    }
+    dir
+}
+
+/// The validator script, from the workspace root.
+const VALIDATOR: &str = "shared/drivers/tests/specs/validate.py";
+
 pub fn python() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = workspace_root();
     let program = std::env::var_os("VMAPI_SPECS_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join(".local/specs/bin/python"));
@@ -88,7 +105,7 @@ pub fn python() -> PathBuf {
 }
 
 fn start() -> Validator {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/specs/validate.py");
+    let script = workspace_root().join(VALIDATOR);
     let program = python();
     let mut child = Command::new(&program)
         .arg(&script)
