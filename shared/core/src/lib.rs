@@ -10,6 +10,8 @@ pub mod credentials;
 pub mod error;
 pub mod idempotency;
 pub mod lifecycle;
+/// In-memory ports for tests: only with the `testing` feature (never in a release binary).
+#[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod operations;
 pub mod ports;
