@@ -5,16 +5,18 @@ pub mod accounts;
 pub mod adopt;
 pub mod authz;
 pub mod cleanup;
-pub mod cloud;
 pub mod credentials;
 pub mod error;
-pub mod idempotency;
 pub mod lifecycle;
 /// In-memory ports for tests: only with the `testing` feature (never in a release binary).
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod operations;
 pub mod ports;
+/// The cloud-driver port (also `ports::cloud`).
+pub use ports::cloud;
+/// The idempotency port and its records (also `ports::idempotency`).
+pub use ports::idempotency;
 pub mod provisioner;
 pub mod quota;
 pub mod service;

@@ -1,4 +1,5 @@
-//! Ports: what the use cases need from storage and time.
+//! The storage, clock and metrics ports: what the use cases need from the table, time and
+//! the metrics sink.
 
 use std::collections::{BTreeSet, HashMap};
 
