@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use vmapi_aws::emf::Emf;
-use vmapi_core::{IdempotencyStore, SecretStore, Service, SystemClock};
+use vmapi_core::{IdempotencyStore, Repository, SecretStore, Service, SystemClock};
 use vmapi_models::CredentialScope;
 use vmapi_secrets::SecretsConfig;
 use vmapi_store_dynamodb::{DynamoRepository, RepositoryOptions};
@@ -28,13 +28,24 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Wires the state from parts (tests, local server).
+    /// Wires the state over the DynamoDB repository, which is also the idempotency store
+    /// (tests, local server).
     pub fn new(repo: Arc<DynamoRepository>, config: &Config) -> Self {
+        Self::over(repo.clone(), repo, config)
+    }
+
+    /// Wires the state over any repository and idempotency store (e.g. the in-memory ports of
+    /// `vmapi_core::memory`).
+    pub fn over(
+        repo: Arc<dyn Repository>,
+        idempotency: Arc<dyn IdempotencyStore>,
+        config: &Config,
+    ) -> Self {
         AppState {
-            service: Service::new(repo.clone(), Arc::new(SystemClock)).with_quotas(config.quotas),
+            service: Service::new(repo, Arc::new(SystemClock)).with_quotas(config.quotas),
             auth: Authenticator::new(config.jwt.clone()),
             cursors: CursorCodec::new(&config.cursor_secret),
-            idempotency: repo,
+            idempotency,
             metrics: None,
         }
     }
