@@ -1,0 +1,155 @@
+//! What the use-case and provisioner tests share: the demo catalog's ids, a seeded in-memory
+//! repository and service, and a create request.
+
+use std::sync::Arc;
+
+use vmapi_core::memory::{MemoryRepository, MemorySecretStore};
+use vmapi_core::{Service, SystemClock};
+use vmapi_models::*;
+
+pub(crate) const CLOUD: &str = "6548a383e2442d14b6bf9685";
+pub(crate) const PROVIDER: &str = "6548a383e2442d14b6bf968b";
+pub(crate) const SIZE: &str = "6548a383e2442d14b6bf9745";
+pub(crate) const PRICE: &str = "6548a383e2442d14b6bf970b";
+pub(crate) const TEAM: &str = "6548a41f38406c14db33b61e";
+pub(crate) const PROJECT: &str = "6548a41f38406c14db33b62c";
+
+pub(crate) fn ts() -> Timestamp {
+    Timestamp::parse("2023-11-06T08:27:47.134Z").unwrap()
+}
+
+pub(crate) fn region() -> Region {
+    Region {
+        datacenter: Datacenter {
+            name: "berlin".into(),
+            display_name: "Berlin".into(),
+        },
+        physical_location: "Germany".into(),
+    }
+}
+
+pub(crate) fn image() -> Image {
+    Image {
+        version: ImageVersion {
+            name: "20_04-lts".into(),
+            display_name: "20.04 LTS".into(),
+        },
+        distribution: "Ubuntu".into(),
+    }
+}
+
+pub(crate) fn user(s: &str) -> UserId {
+    UserId::parse(s).unwrap()
+}
+
+pub(crate) fn setup() -> (Arc<MemoryRepository>, Service) {
+    let (repo, _store, service) = setup_with(CredentialScope::Team);
+    (repo, service)
+}
+
+pub(crate) fn setup_with(
+    scope: CredentialScope,
+) -> (Arc<MemoryRepository>, Arc<MemorySecretStore>, Service) {
+    let repo = Arc::new(MemoryRepository::new());
+    repo.put_cloud_provider(CloudProvider {
+        id: CloudProviderId::parse(CLOUD).unwrap(),
+        name: "Kraud.Cloud".into(),
+        is_disabled: false,
+    });
+    repo.put_provider(ProviderRecord {
+        id: ProviderId::parse(PROVIDER).unwrap(),
+        kind: "vm".into(),
+        is_disabled: false,
+        cloud_provider: CloudProviderId::parse(CLOUD).unwrap(),
+        locations: vec![region()],
+        images: vec![image()],
+        image_refs: Default::default(),
+    });
+    repo.put_size(Size {
+        id: SizeId::parse(SIZE).unwrap(),
+        provider: ProviderId::parse(PROVIDER).unwrap(),
+        location: "berlin".into(),
+        name: "Standart_berlin_1_4_50".into(),
+        vcpus: 1,
+        memory_gb: 4,
+        space_gb: 50,
+        group: 0,
+        confidential: None,
+    });
+    repo.put_price(Price {
+        id: PriceId::parse(PRICE).unwrap(),
+        provider: ProviderId::parse(PROVIDER).unwrap(),
+        location_name: "berlin".into(),
+        size_name: "Standart_berlin_1_4_50".into(),
+        image_name: "Ubuntu".into(),
+        price_per_hour: Money::parse("0.04").unwrap(),
+        price_per_month: Money::parse("30").unwrap(),
+        currency_code: "EUR".into(),
+        created_at: ts(),
+        updated_at: ts(),
+    });
+    repo.put_team(Team {
+        id: TeamId::parse(TEAM).unwrap(),
+        name: "My Team".into(),
+        email: "john.doe@mail.com".into(),
+        members: vec![
+            Member {
+                user: user("owner"),
+                role: Role::Owner,
+            },
+            Member {
+                user: user("viewer"),
+                role: Role::Viewer,
+            },
+            Member {
+                user: user("admin"),
+                role: Role::Admin,
+            },
+            Member {
+                user: user("member"),
+                role: Role::Member,
+            },
+        ],
+        created_at: ts(),
+        updated_at: ts(),
+        billing_settings: None,
+        quotas: None,
+    });
+    repo.put_project(Project {
+        id: ProjectId::parse(PROJECT).unwrap(),
+        name: "first-project".into(),
+        description: String::new(),
+        environment: "Development".into(),
+        purpose: String::new(),
+        is_default: false,
+        icon: 1,
+        owner: user("owner"),
+        team: TeamId::parse(TEAM).unwrap(),
+        created_at: ts(),
+        updated_at: ts(),
+    });
+    let store = Arc::new(MemorySecretStore::new());
+    let service =
+        Service::new(repo.clone(), Arc::new(SystemClock)).with_logins(store.clone(), scope);
+    (repo, store, service)
+}
+
+pub(crate) fn request(names: &[&str]) -> CreateVmRequest {
+    CreateVmRequest {
+        cloud_provider: CloudProviderId::parse(CLOUD).unwrap(),
+        team: TeamId::parse(TEAM).unwrap(),
+        project: ProjectId::parse(PROJECT).unwrap(),
+        host_names: names.iter().map(|n| HostName::parse(n).unwrap()).collect(),
+        provider: ProviderId::parse(PROVIDER).unwrap(),
+        size: SizeId::parse(SIZE).unwrap(),
+        price: PriceId::parse(PRICE).unwrap(),
+        subscription: None,
+        tags: Tags::default(),
+        access: None,
+        region: region(),
+        image: image(),
+        auth_method: AuthMethod::SshKey,
+        quantity: None,
+        expires_at: None,
+    }
+}

@@ -1,0 +1,6 @@
+//! Unit tests of the use cases and the provisioner over the in-memory ports (one test binary).
+
+mod cloud;
+mod fixtures;
+mod provisioner;
+mod use_cases;
