@@ -33,16 +33,29 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The `members` of the root `Cargo.toml`.
+/// The `members` of the root `Cargo.toml`, a `dir/*` glob read as the folders below `dir` that
+/// hold a `Cargo.toml`.
 fn members(root: &Path) -> Vec<String> {
     let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
     let start = manifest.find("members = [").expect("workspace members");
     let list = &manifest[start..start + manifest[start..].find(']').unwrap()];
-    list.split('"')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_owned)
-        .collect()
+    let mut members = Vec::new();
+    for entry in list.split('"').skip(1).step_by(2) {
+        let Some(dir) = entry.strip_suffix("/*") else {
+            members.push(entry.to_owned());
+            continue;
+        };
+        let mut found: Vec<String> = std::fs::read_dir(root.join(dir))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().join("Cargo.toml").exists())
+            .map(|e| format!("{dir}/{}", e.file_name().to_string_lossy()))
+            .collect();
+        found.sort();
+        members.extend(found);
+    }
+    assert!(members.len() > 20, "the workspace's crates: {members:?}");
+    members
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -65,8 +65,8 @@ fn template_functions_and_routes_match_the_route_table() {
             "functions/{b} builds binary {b}"
         );
         assert!(
-            read("Cargo.toml").contains(&format!("\"functions/{b}\"")),
-            "functions/{b} is a workspace member"
+            read("Cargo.toml").contains("\"functions/*\""),
+            "functions/{b} is a workspace member (the functions/* glob)"
         );
     }
 }
