@@ -5,6 +5,7 @@ mod authz_matrix;
 mod bad_input;
 mod blocked;
 mod cleanup;
+mod configuration;
 mod credentials;
 mod deploy;
 mod deployments;
