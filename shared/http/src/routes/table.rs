@@ -3,13 +3,13 @@
 use axum::middleware;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
+use vmapi_core::Action;
 
 use super::context::{measured, method_not_allowed, request_context, route_not_found};
 use super::endpoint::Endpoint;
 use super::rules::{create_security_rule, delete_security_rule, list_security_rules};
 use super::vms::{
-    create_vm, delete_vm, get_activity, get_credentials, get_vm, health, list_vms, reboot_vm,
-    start_vm, stop_vm, update_vm,
+    action, create_vm, get_activity, get_credentials, get_vm, health, list_vms, update_vm,
 };
 use crate::state::AppState;
 
@@ -51,10 +51,10 @@ fn endpoint_route(state: &AppState, endpoint: Endpoint) -> MethodRouter<AppState
         Endpoint::ListVms => on(MethodFilter::GET, list_vms),
         Endpoint::GetVm => on(MethodFilter::GET, get_vm),
         Endpoint::UpdateVm => on(MethodFilter::PATCH, update_vm),
-        Endpoint::StartVm => on(MethodFilter::PUT, start_vm),
-        Endpoint::StopVm => on(MethodFilter::PUT, stop_vm),
-        Endpoint::RebootVm => on(MethodFilter::PUT, reboot_vm),
-        Endpoint::DeleteVm => on(MethodFilter::DELETE, delete_vm),
+        Endpoint::StartVm => action(MethodFilter::PUT, Action::Start),
+        Endpoint::StopVm => action(MethodFilter::PUT, Action::Stop),
+        Endpoint::RebootVm => action(MethodFilter::PUT, Action::Reboot),
+        Endpoint::DeleteVm => action(MethodFilter::DELETE, Action::Delete),
         Endpoint::GetCredentials => on(MethodFilter::GET, get_credentials),
         Endpoint::GetActivity => on(MethodFilter::GET, get_activity),
         Endpoint::CreateSecurityRule => on(MethodFilter::POST, create_security_rule),

@@ -3,11 +3,11 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Json;
 use vmapi_core::{Action, FieldError};
 use vmapi_models::{
-    CreateVmRequest, ProjectId, TeamId, UpdateVmRequest, UserId, VirtualMachine, VmCredentials,
-    VmId,
+    CreateVmRequest, ProjectId, TeamId, UpdateVmRequest, VirtualMachine, VmCredentials,
 };
 
 use super::paging::{filter_query, link_next, page_params};
@@ -119,51 +119,19 @@ pub(super) async fn update_vm(
     Ok(([(header::ETAG, etag(version))], Json(vm)).into_response())
 }
 
-async fn vm_action(
-    state: &AppState,
-    user: &UserId,
-    id: VmId,
-    action: Action,
-    if_match: &vmapi_core::IfMatch,
-) -> Result<Response, ApiError> {
-    let (result, version) = state.service.act_if(user, id, action, if_match).await?;
-    Ok(([(header::ETAG, etag(version))], Json(result)).into_response())
-}
-
-pub(super) async fn start_vm(
-    State(state): State<AppState>,
-    Caller(user): Caller,
-    VmPath(id): VmPath,
-    IfMatchHeader(if_match): IfMatchHeader,
-) -> Result<Response, ApiError> {
-    vm_action(&state, &user, id, Action::Start, &if_match).await
-}
-
-pub(super) async fn stop_vm(
-    State(state): State<AppState>,
-    Caller(user): Caller,
-    VmPath(id): VmPath,
-    IfMatchHeader(if_match): IfMatchHeader,
-) -> Result<Response, ApiError> {
-    vm_action(&state, &user, id, Action::Stop, &if_match).await
-}
-
-pub(super) async fn reboot_vm(
-    State(state): State<AppState>,
-    Caller(user): Caller,
-    VmPath(id): VmPath,
-    IfMatchHeader(if_match): IfMatchHeader,
-) -> Result<Response, ApiError> {
-    vm_action(&state, &user, id, Action::Reboot, &if_match).await
-}
-
-pub(super) async fn delete_vm(
-    State(state): State<AppState>,
-    Caller(user): Caller,
-    VmPath(id): VmPath,
-    IfMatchHeader(if_match): IfMatchHeader,
-) -> Result<Response, ApiError> {
-    vm_action(&state, &user, id, Action::Delete, &if_match).await
+/// The route of a VM action (start, stop, reboot: `PUT`; delete: `DELETE`): one handler, with
+/// its action.
+pub(super) fn action(filter: MethodFilter, action: Action) -> MethodRouter<AppState> {
+    on(
+        filter,
+        move |State(state): State<AppState>,
+              Caller(user): Caller,
+              VmPath(id): VmPath,
+              IfMatchHeader(if_match): IfMatchHeader| async move {
+            let (result, version) = state.service.act_if(&user, id, action, &if_match).await?;
+            Ok::<_, ApiError>(([(header::ETAG, etag(version))], Json(result)).into_response())
+        },
+    )
 }
 
 pub(super) async fn get_credentials(
