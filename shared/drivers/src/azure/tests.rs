@@ -57,6 +57,11 @@ fn form_encoding_escapes_reserved_characters() {
         form_encode(&[("scope", MANAGEMENT_SCOPE), ("a b", "x&y=z")]),
         "scope=https%3A%2F%2Fmanagement.azure.com%2F.default&a%20b=x%26y%3Dz"
     );
+    // Unreserved characters stay; everything else, non-ASCII bytes too, is %XX (upper case).
+    assert_eq!(
+        form_encode(&[("k", "-._~*+ \u{e9}")]),
+        "k=-._~%2A%2B%20%C3%A9"
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use vmapi_core::cloud::DriverError;
 
@@ -86,26 +87,24 @@ pub(super) fn truncate(s: &str) -> String {
     }
 }
 
+/// What a form value keeps as it is: the unreserved characters of RFC 3986 (a space is `%20`).
+const FORM_KEEP: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// `application/x-www-form-urlencoded` body.
 pub(super) fn form_encode(pairs: &[(&str, &str)]) -> String {
-    let mut out = String::new();
-    for (i, (key, value)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        percent_encode(key, &mut out);
-        out.push('=');
-        percent_encode(value, &mut out);
-    }
-    out
-}
-
-fn percent_encode(s: &str, out: &mut String) {
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
+    pairs
+        .iter()
+        .map(|(key, value)| {
+            format!(
+                "{}={}",
+                utf8_percent_encode(key, FORM_KEEP),
+                utf8_percent_encode(value, FORM_KEEP)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
