@@ -315,6 +315,42 @@ impl AwsDriver {
         }
     }
 
+    /// Starts, stops or reboots the target's live instance (none: `NotFound`).
+    async fn instance_action(
+        &self,
+        target: &CloudTarget,
+        action: InstanceAction,
+    ) -> Result<(), DriverError> {
+        let id = self
+            .instance_id(target)
+            .await?
+            .ok_or_else(|| DriverError::NotFound(format!("instance of VM {}", target.vm_id)))?;
+        let client = self.client(&target.region);
+        match action {
+            InstanceAction::Start => client
+                .start_instances()
+                .instance_ids(id)
+                .send()
+                .await
+                .map(drop)
+                .map_err(map_err),
+            InstanceAction::Stop => client
+                .stop_instances()
+                .instance_ids(id)
+                .send()
+                .await
+                .map(drop)
+                .map_err(map_err),
+            InstanceAction::Reboot => client
+                .reboot_instances()
+                .instance_ids(id)
+                .send()
+                .await
+                .map(drop)
+                .map_err(map_err),
+        }
+    }
+
     async fn instance_id(&self, target: &CloudTarget) -> Result<Option<String>, DriverError> {
         if let Some(id) = &target.provider_id {
             return Ok(Some(id.clone()));
@@ -325,6 +361,14 @@ impl AwsDriver {
             .filter(|i| !is_terminated(i))
             .and_then(|i| i.instance_id().map(str::to_string)))
     }
+}
+
+/// The instance actions of [`AwsDriver::instance_action`].
+#[derive(Clone, Copy, Debug)]
+enum InstanceAction {
+    Start,
+    Stop,
+    Reboot,
 }
 
 /// The filter on this service's tag (`managed-by=vm-api`).
@@ -712,45 +756,15 @@ impl CloudDriver for AwsDriver {
     }
 
     async fn start(&self, target: &CloudTarget) -> Result<(), DriverError> {
-        let id = self
-            .instance_id(target)
-            .await?
-            .ok_or_else(|| DriverError::NotFound(format!("instance of VM {}", target.vm_id)))?;
-        self.client(&target.region)
-            .start_instances()
-            .instance_ids(id)
-            .send()
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.instance_action(target, InstanceAction::Start).await
     }
 
     async fn stop(&self, target: &CloudTarget) -> Result<(), DriverError> {
-        let id = self
-            .instance_id(target)
-            .await?
-            .ok_or_else(|| DriverError::NotFound(format!("instance of VM {}", target.vm_id)))?;
-        self.client(&target.region)
-            .stop_instances()
-            .instance_ids(id)
-            .send()
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.instance_action(target, InstanceAction::Stop).await
     }
 
     async fn reboot(&self, target: &CloudTarget) -> Result<(), DriverError> {
-        let id = self
-            .instance_id(target)
-            .await?
-            .ok_or_else(|| DriverError::NotFound(format!("instance of VM {}", target.vm_id)))?;
-        self.client(&target.region)
-            .reboot_instances()
-            .instance_ids(id)
-            .send()
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.instance_action(target, InstanceAction::Reboot).await
     }
 
     /// Terminates the instance; once it is terminated (or absent), removes its security group
