@@ -1,5 +1,7 @@
 //! The launch: compose template, `.env`, multipart body, and the first-boot login script.
 
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
 use vmapi_core::cloud::{DriverError, LoginSpec, VmSpec};
 use vmapi_models::{ConfidentialTech, Direction, Protocol, RuleAccess, SecurityRule, VmId};
 
@@ -274,22 +276,5 @@ pub(super) fn login_script(login: &LoginSpec) -> Result<String, DriverError> {
 
 /// Standard base64 with padding.
 pub(super) fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    B64.encode(data)
 }
