@@ -18,7 +18,6 @@ const MAX_LINES: usize = 600;
 /// split; never add one.
 const OVER_LIMIT: &[&str] = &[
     "shared/provision/src/stream/consumer.rs",
-    "tools/lambda-emulator/src/main.rs",
 ];
 
 /// Cycles still there (each group's files sorted). Remove a group once it is broken; never
