@@ -492,6 +492,18 @@ async fn unreachable_secrets_manager() -> Arc<dyn SecretStore> {
     ))
 }
 
+/// The API page's create request, answered 503 `SERVICE_UNAVAILABLE`.
+pub(crate) async fn create_unavailable(app: &TestApp) -> Reply {
+    app.call(
+        Method::POST,
+        "/api/virtual-machines",
+        Some(OWNER),
+        Some(&spec_create_request()),
+    )
+    .await
+    .expect_error(503, "SERVICE_UNAVAILABLE")
+}
+
 #[tokio::test]
 async fn an_unreachable_secret_store_is_503_and_writes_no_vm() {
     for scope in [CredentialScope::Team, CredentialScope::Vm] {
@@ -502,15 +514,7 @@ async fn an_unreachable_secret_store_is_503_and_writes_no_vm() {
         })
         .await;
         let before = app.dump().await;
-        let r = app
-            .call(
-                Method::POST,
-                "/api/virtual-machines",
-                Some(OWNER),
-                Some(&spec_create_request()),
-            )
-            .await
-            .expect_error(503, "SERVICE_UNAVAILABLE");
+        let r = create_unavailable(&app).await;
         assert_eq!(r.headers["retry-after"], "2");
         assert!(
             r.json["message"].as_str().unwrap().contains("secret store"),

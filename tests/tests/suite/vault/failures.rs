@@ -7,7 +7,7 @@ use vmapi_models::CredentialScope;
 use vmapi_tests::vault::OpenBao;
 use vmapi_tests::*;
 
-use crate::credentials::{create_one, creds_path};
+use crate::credentials::{create_one, create_unavailable, creds_path};
 
 /// A test app over `logins` without the login cache, so every read meets Vault.
 async fn uncached(logins: Logins) -> TestApp {
@@ -24,15 +24,7 @@ async fn uncached(logins: Logins) -> TestApp {
 /// the create leaves the table as it was; the log names `cause`.
 async fn refused(app: &TestApp, existing: &str, retry_after: &str, cause: &str) {
     let before = app.dump().await;
-    let r = app
-        .call(
-            Method::POST,
-            "/api/virtual-machines",
-            Some(OWNER),
-            Some(&spec_create_request()),
-        )
-        .await
-        .expect_error(503, "SERVICE_UNAVAILABLE");
+    let r = create_unavailable(app).await;
     assert_eq!(r.headers["retry-after"], retry_after);
     assert_eq!(app.dump().await, before, "no VM record without its login");
     let r = app
