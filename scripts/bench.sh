@@ -30,8 +30,17 @@ RELEASE="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 WORK="$LOCAL/bench"
 OWNER="6548a41138406c14db33b606"
 EVENT_VM="654a11e60b23ef1b0f36d44e"
-HTTP_FUNCTIONS=(health get-vm list-vms get-credentials update-vm start-vm stop-vm reboot-vm delete-vm create-vm
-  list-security-rules create-security-rule delete-security-rule)
+# Every endpoint's function, from the endpoint table (through openapi.json, generated from it and
+# checked current by `make test`); create-vm and delete-vm last, as they change the event VM.
+mapfile -t HTTP_FUNCTIONS < <(python3 - "$ROOT/openapi.json" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+ids = [op["operationId"] for item in doc["paths"].values() for op in item.values()
+       if isinstance(op, dict) and op.get("operationId") not in (None, "openapi")]
+last = ["create-vm", "delete-vm"]
+print("\n".join([i for i in ids if i not in last] + [i for i in last if i in ids]))
+PY
+)
 WORKER_FUNCTIONS=(provisioner cleanup)
 
 need cargo "install Rust (rustup)"

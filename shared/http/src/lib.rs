@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod config;
 pub mod cursor;
+pub mod endpoints;
 pub mod error;
 mod extract;
 pub mod idempotency;

@@ -20,6 +20,8 @@ use serde_json::{json, Value};
 use vmapi_models::{
     IpConfigId, IpConfiguration, Member, ProjectId, Role, Team, TeamId, UserId, VmRecord, VmStatus,
 };
+// The rows of the matrix: every endpoint of the table, in its order.
+use vmapi_http::Endpoint as Ep;
 use vmapi_tests::*;
 
 /// The users of the matrix team.
@@ -68,25 +70,6 @@ const CALLERS: [Caller; 10] = [
     Caller::AlgNone,
 ];
 
-/// The rows of the matrix: every route of `shared/http/src/routes.rs`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Ep {
-    Health,
-    Create,
-    List,
-    Get,
-    Patch,
-    Start,
-    Stop,
-    Reboot,
-    Delete,
-    Credentials,
-    Activity,
-    RuleCreate,
-    RuleList,
-    RuleDelete,
-}
-
 /// What a cell expects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Cell {
@@ -107,21 +90,21 @@ const AUTH: Cell = Cell::Err(401, "UNAUTHORIZED");
 /// The policy as a table. Columns as [`CALLERS`]:
 /// vm-owner, team-owner, admin, member, viewer, other-team, no-token, expired, foreign-key, alg-none.
 #[rustfmt::skip]
-const MATRIX: [(Ep, [Cell; 10]); 14] = [
-    (Ep::Health,      [OK,      OK,      OK,      OK,      OK,     OK,        OK,   OK,   OK,   OK  ]),
-    (Ep::Create,      [CREATED, CREATED, CREATED, CREATED, DENY,   HIDE_TEAM, AUTH, AUTH, AUTH, AUTH]),
-    (Ep::List,        [OK,      OK,      OK,      OK,      OK,     HIDE_TEAM, AUTH, AUTH, AUTH, AUTH]),
-    (Ep::Get,         [OK,      OK,      OK,      OK,      OK,     HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
-    (Ep::Patch,       [OK,      OK,      OK,      OK,      DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
-    (Ep::Start,       [OK,      OK,      OK,      OK,      DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
-    (Ep::Stop,        [OK,      OK,      OK,      OK,      DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
-    (Ep::Reboot,      [OK,      OK,      OK,      OK,      DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
-    (Ep::Delete,      [OK,      OK,      OK,      OK,      DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
-    (Ep::Credentials, [OK,      OK,      OK,      DENY,    DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
-    (Ep::Activity,    [OK,      OK,      OK,      OK,      OK,     HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
-    (Ep::RuleCreate,  [CREATED, CREATED, CREATED, CREATED, DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
-    (Ep::RuleList,    [OK,      OK,      OK,      OK,      OK,     HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
-    (Ep::RuleDelete,  [OK,      OK,      OK,      OK,      DENY,   HIDE_RULE, AUTH, AUTH, AUTH, AUTH]),
+const MATRIX: [(Ep, [Cell; 10]); Ep::ALL.len()] = [
+    (Ep::Health,              [OK,      OK,      OK,      OK,      OK,     OK,        OK,   OK,   OK,   OK  ]),
+    (Ep::CreateVm,            [CREATED, CREATED, CREATED, CREATED, DENY,   HIDE_TEAM, AUTH, AUTH, AUTH, AUTH]),
+    (Ep::ListVms,             [OK,      OK,      OK,      OK,      OK,     HIDE_TEAM, AUTH, AUTH, AUTH, AUTH]),
+    (Ep::GetVm,               [OK,      OK,      OK,      OK,      OK,     HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
+    (Ep::UpdateVm,            [OK,      OK,      OK,      OK,      DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
+    (Ep::StartVm,             [OK,      OK,      OK,      OK,      DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
+    (Ep::StopVm,              [OK,      OK,      OK,      OK,      DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
+    (Ep::RebootVm,            [OK,      OK,      OK,      OK,      DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
+    (Ep::DeleteVm,            [OK,      OK,      OK,      OK,      DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
+    (Ep::GetCredentials,      [OK,      OK,      OK,      DENY,    DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
+    (Ep::GetActivity,         [OK,      OK,      OK,      OK,      OK,     HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
+    (Ep::CreateSecurityRule,  [CREATED, CREATED, CREATED, CREATED, DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
+    (Ep::ListSecurityRules,   [OK,      OK,      OK,      OK,      OK,     HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
+    (Ep::DeleteSecurityRule,  [OK,      OK,      OK,      OK,      DENY,   HIDE_RULE, AUTH, AUTH, AUTH, AUTH]),
 ];
 
 /// The Authorization header value a caller sends (None: no header).
@@ -333,6 +316,11 @@ async fn every_endpoint_for_every_caller() {
     let mut failures: Vec<String> = Vec::new();
     let mut cells = 0;
     let mut n: u8 = 0;
+    assert_eq!(
+        MATRIX.map(|(ep, _)| ep),
+        Ep::ALL,
+        "the matrix has a row for every endpoint, in the table's order"
+    );
     for (ep, row) in MATRIX {
         for (caller, expected) in CALLERS.into_iter().zip(row) {
             cells += 1;
@@ -340,14 +328,14 @@ async fn every_endpoint_for_every_caller() {
             let here = format!("{ep:?} × {caller:?}");
             // Mutating cells get a VM of their own, in a status where the action is a change.
             let own = match ep {
-                Ep::Patch | Ep::Stop | Ep::Reboot | Ep::Delete => Some(matrix_vm(
+                Ep::UpdateVm | Ep::StopVm | Ep::RebootVm | Ep::DeleteVm => Some(matrix_vm(
                     team,
                     project,
                     &format!("authz-cell-{n}"),
                     VmStatus::Running,
                     n,
                 )),
-                Ep::Start => Some(matrix_vm(
+                Ep::StartVm => Some(matrix_vm(
                     team,
                     project,
                     &format!("authz-cell-{n}"),
@@ -365,7 +353,7 @@ async fn every_endpoint_for_every_caller() {
                 .unwrap_or_else(|| main_id.clone());
             let vm_path = format!("/api/virtual-machines/{target}");
             // A rule of the main VM for the delete cells, made by the team's owner.
-            let own_rule = if ep == Ep::RuleDelete {
+            let own_rule = if ep == Ep::DeleteSecurityRule {
                 let made = app
                     .call(
                         Method::POST,
@@ -386,25 +374,25 @@ async fn every_endpoint_for_every_caller() {
             cell_create["hostNames"] = json!([format!("authz-new-{n}")]);
             let (method, path, body) = match ep {
                 Ep::Health => (Method::GET, "/health".to_string(), None),
-                Ep::Create => (
+                Ep::CreateVm => (
                     Method::POST,
                     "/api/virtual-machines".to_string(),
                     Some(cell_create),
                 ),
-                Ep::List => (Method::GET, list_path.clone(), None),
-                Ep::Get => (Method::GET, vm_path.clone(), None),
-                Ep::Patch => (
+                Ep::ListVms => (Method::GET, list_path.clone(), None),
+                Ep::GetVm => (Method::GET, vm_path.clone(), None),
+                Ep::UpdateVm => (
                     Method::PATCH,
                     vm_path.clone(),
                     Some(json!({"tags": [format!("cell-{n}")]})),
                 ),
-                Ep::Start => (Method::PUT, format!("{vm_path}/start"), None),
-                Ep::Stop => (Method::PUT, format!("{vm_path}/stop"), None),
-                Ep::Reboot => (Method::PUT, format!("{vm_path}/reboot"), None),
-                Ep::Activity => (Method::GET, format!("{vm_path}/activity"), None),
-                Ep::Delete => (Method::DELETE, vm_path.clone(), None),
-                Ep::Credentials => (Method::GET, format!("{vm_path}/credentials"), None),
-                Ep::RuleCreate => (
+                Ep::StartVm => (Method::PUT, format!("{vm_path}/start"), None),
+                Ep::StopVm => (Method::PUT, format!("{vm_path}/stop"), None),
+                Ep::RebootVm => (Method::PUT, format!("{vm_path}/reboot"), None),
+                Ep::GetActivity => (Method::GET, format!("{vm_path}/activity"), None),
+                Ep::DeleteVm => (Method::DELETE, vm_path.clone(), None),
+                Ep::GetCredentials => (Method::GET, format!("{vm_path}/credentials"), None),
+                Ep::CreateSecurityRule => (
                     Method::POST,
                     "/api/security-rules".to_string(),
                     Some(
@@ -412,8 +400,8 @@ async fn every_endpoint_for_every_caller() {
                         "protocol": "*", "portRange": "*", "access": "Deny"}),
                     ),
                 ),
-                Ep::RuleList => (Method::GET, format!("{vm_path}/security-rules"), None),
-                Ep::RuleDelete => (
+                Ep::ListSecurityRules => (Method::GET, format!("{vm_path}/security-rules"), None),
+                Ep::DeleteSecurityRule => (
                     Method::DELETE,
                     format!("/api/security-rules/{own_rule}"),
                     None,
@@ -441,48 +429,48 @@ async fn every_endpoint_for_every_caller() {
                     // The accepted request did what it says.
                     let problem = match ep {
                         Ep::Health => (r.json != json!({"status": "ok"})).then_some("health body"),
-                        Ep::Create => (r.json[0]["owner"] != user_of(caller)
+                        Ep::CreateVm => (r.json[0]["owner"] != user_of(caller)
                             || after.len() <= before.len())
                         .then_some("created VM not owned by the caller or not stored"),
-                        Ep::List => (!r
+                        Ep::ListVms => (!r
                             .json
                             .as_array()
                             .is_some_and(|l| l.iter().any(|v| v["_id"] == main_id.as_str())))
                         .then_some("list does not show the VM"),
-                        Ep::Get => (r.json["_id"] != main_id.as_str() || before != after)
+                        Ep::GetVm => (r.json["_id"] != main_id.as_str() || before != after)
                             .then_some("wrong VM, or a read wrote"),
-                        Ep::Activity => (!r.json.is_object() && !r.json.is_array()
+                        Ep::GetActivity => (!r.json.is_object() && !r.json.is_array()
                             || before != after)
                             .then_some("no history, or a read wrote"),
-                        Ep::RuleCreate => (r.json["virtualMachine"] != main_id.as_str()
+                        Ep::CreateSecurityRule => (r.json["virtualMachine"] != main_id.as_str()
                             || after.len() != before.len() + 2)
                             .then_some("the rule (and its pointer and event) is not stored"),
-                        Ep::RuleList => (!r
+                        Ep::ListSecurityRules => (!r
                             .json
                             .as_array()
                             .is_some_and(|l| l.iter().any(|x| x["name"] == "AllowAnyInbound"))
                             || before != after)
                             .then_some("the list lacks the default rule, or a read wrote"),
-                        Ep::RuleDelete => (r.json["ruleId"] != own_rule.as_str()
+                        Ep::DeleteSecurityRule => (r.json["ruleId"] != own_rule.as_str()
                             || after.len() != before.len())
                         .then_some("the rule's pointer is not replaced by the delete's event"),
-                        Ep::Credentials => {
+                        Ep::GetCredentials => {
                             let new_events = after.len() as i64 - before.len() as i64;
                             (r.json["vmId"] != main_id.as_str()
                                 || !r.json["privateKey"].is_string()
                                 || new_events != 1)
                                 .then_some("no key, or the read was not recorded exactly once")
                         }
-                        Ep::Patch | Ep::Start | Ep::Stop | Ep::Reboot | Ep::Delete => {
+                        Ep::UpdateVm | Ep::StartVm | Ep::StopVm | Ep::RebootVm | Ep::DeleteVm => {
                             let now = app.get(&vm_path, TEAM_OWNER).await.json;
                             let want_status = match ep {
-                                Ep::Start => 2,
-                                Ep::Stop => 4,
-                                Ep::Delete => 5,
+                                Ep::StartVm => 2,
+                                Ep::StopVm => 4,
+                                Ep::DeleteVm => 5,
                                 _ => 3,
                             };
                             let tags_ok =
-                                ep != Ep::Patch || now["tags"] == json!([format!("cell-{n}")]);
+                                ep != Ep::UpdateVm || now["tags"] == json!([format!("cell-{n}")]);
                             (now["status"] != want_status || !tags_ok || before == after)
                                 .then_some("the change is not stored")
                         }
@@ -510,7 +498,7 @@ async fn every_endpoint_for_every_caller() {
                     // What the caller sent may be echoed: the path and, for a rule, the VM id in
                     // the body.
                     let sent = match &body {
-                        Some(b) if ep == Ep::RuleCreate => format!("{path} {b}"),
+                        Some(b) if ep == Ep::CreateSecurityRule => format!("{path} {b}"),
                         _ => path.clone(),
                     };
                     let mut leaks = main.leaks(&r.json, &sent);

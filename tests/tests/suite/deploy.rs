@@ -230,11 +230,7 @@ async fn every_event_runs_through_its_function_handler() {
         let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
             .await
             .unwrap();
-        let expected = if matches!(endpoint, Endpoint::CreateVm | Endpoint::CreateSecurityRule) {
-            201
-        } else {
-            200
-        };
+        let expected = endpoint.spec().success.status;
         assert_eq!(
             status,
             expected,

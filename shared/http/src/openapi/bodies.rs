@@ -7,13 +7,10 @@ use utoipa::openapi::schema::{
 };
 use utoipa::openapi::{ContentBuilder, RefOr, Required};
 use utoipa::ToSchema;
-use vmapi_models::{
-    CreateRuleRequest, CreateVmRequest, SecurityRuleView, UpdateVmRequest, VirtualMachine, VmEvent,
-};
+use vmapi_models::{CreateRuleRequest, CreateVmRequest, SecurityRuleView, VirtualMachine, VmEvent};
 
 use super::common::{schema_ref, JSON};
 use super::examples;
-use crate::routes::Endpoint;
 
 /// The body of `POST /api/virtual-machines`: `CreateVmRequest`, flat or wrapped.
 pub(super) const CREATE_VM_BODY: &str = "CreateVmBody";
@@ -24,39 +21,25 @@ pub(super) const VM_EVENT_LIST: &str = "VmEventList";
 pub(super) const SECURITY_RULE_LIST: &str = "SecurityRuleList";
 pub(super) const OPENAPI_DOCUMENT: &str = "OpenApiDocument";
 
-/// The request body of `endpoint`, if it takes one.
-pub(super) fn request_body(endpoint: Endpoint) -> Option<RequestBody> {
-    let (schema, description, examples) = match endpoint {
-        Endpoint::CreateVm => (
-            CREATE_VM_BODY.to_string(),
-            "The request, flat or wrapped as `{\"data\": {...}}`; at most 64 KiB of `application/json` (or another `application/*+json` type)",
-            examples::create_vm(),
-        ),
-        Endpoint::UpdateVm => (
-            UpdateVmRequest::name().into_owned(),
-            "The fields to change (at least one); at most 64 KiB of `application/json` (or another `application/*+json` type)",
-            examples::update_vm(),
-        ),
-        Endpoint::CreateSecurityRule => (
-            CREATE_RULE_BODY.to_string(),
-            "The rule in one of three shapes, flat or wrapped as `{\"data\": {...}}`; at most 64 KiB of `application/json`. Neutral: `portRange` (a string or an array of `\"22\"`, `\"8000-8090\"`, `\"*\"`) and `cidrBlock`. Azure (NSG): `destinationPortRange` and `sourceAddressPrefix` for the same, with `sourcePortRange`, `destination` and `destinationAddressPrefix` accepted only as `*`. AWS (security group): `portRange`, `cidrBlock` and `source` (`*` or the same network). Giving the ports or the addresses twice (e.g. `portRange` and `destinationPortRange`) is a 400",
-            examples::create_rule(),
-        ),
-        _ => return None,
+/// The request body an endpoint takes, with its examples.
+pub(super) fn request_body(body: &crate::endpoints::RequestBody) -> RequestBody {
+    let examples = match body.schema {
+        CREATE_VM_BODY => examples::create_vm(),
+        CREATE_RULE_BODY => examples::create_rule(),
+        "UpdateVmRequest" => examples::update_vm(),
+        other => panic!("request body {other} has no examples"),
     };
-    Some(
-        RequestBodyBuilder::new()
-            .required(Some(Required::True))
-            .description(Some(description))
-            .content(
-                JSON,
-                ContentBuilder::new()
-                    .schema(Some(schema_ref(schema)))
-                    .examples_from_iter(examples)
-                    .build(),
-            )
-            .build(),
-    )
+    RequestBodyBuilder::new()
+        .required(Some(Required::True))
+        .description(Some(body.description))
+        .content(
+            JSON,
+            ContentBuilder::new()
+                .schema(Some(schema_ref(body.schema)))
+                .examples_from_iter(examples)
+                .build(),
+        )
+        .build()
 }
 
 /// `request` or `{"data": request}`.

@@ -1,4 +1,4 @@
-//! Names and small builders every part of the document uses: paths, tags, the media type, the
+//! Names and small builders every part of the document uses: paths, the media type, the
 //! bearer scheme, schema references and headers.
 
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
@@ -18,14 +18,6 @@ pub const NOT_YET_HONOURED_HEADERS: &[&str] = &[];
 pub const BEARER_AUTH: &str = "bearerAuth";
 
 pub(super) const JSON: &str = "application/json";
-
-pub(super) const TAG_VMS: &str = "virtual machines";
-
-pub(super) const TAG_CREDENTIALS: &str = "credentials";
-
-pub(super) const TAG_RULES: &str = "security rules";
-
-pub(super) const TAG_SERVICE: &str = "service";
 
 pub(super) fn schema_ref(name: impl Into<String>) -> RefOr<Schema> {
     Ref::from_schema_name(name).into()

@@ -16,10 +16,11 @@ use vmapi_models::{
     SecurityRuleView, UpdateVmRequest, VirtualMachine, VmCredentials, VmEvent, VmStatus,
 };
 
-use super::common::{BEARER_AUTH, OPENAPI_PATH, TAG_CREDENTIALS, TAG_RULES, TAG_SERVICE, TAG_VMS};
+use super::common::{BEARER_AUTH, OPENAPI_PATH};
 use super::conditional::{append_description, splice_conditionals, with_object, Conditional};
 use super::operation::{http_method, openapi_operation, operation};
 use super::{bodies, errors};
+use crate::endpoints::Tag;
 use crate::routes::Endpoint;
 
 /// The document, pretty-printed with a trailing newline: the content of `openapi.json`.
@@ -36,7 +37,7 @@ pub fn document() -> OpenApi {
     for endpoint in Endpoint::ALL {
         paths = paths.path(
             endpoint.path(),
-            PathItem::new(http_method(&endpoint.method()), operation(endpoint)),
+            PathItem::new(http_method(endpoint.spec().verb), operation(endpoint)),
         );
     }
     paths = paths.path(
@@ -59,26 +60,12 @@ pub fn document() -> OpenApi {
         .servers(Some(servers()))
         .paths(paths)
         .components(Some(components()))
-        .tags(Some([
+        .tags(Some(Tag::ALL.map(|tag| {
             TagBuilder::new()
-                .name(TAG_VMS)
-                .description(Some(
-                    "Create, list, read, change, start, stop and delete VMs",
-                ))
-                .build(),
-            TagBuilder::new()
-                .name(TAG_RULES)
-                .description(Some("A VM's firewall rules (docs/security-rules.md)"))
-                .build(),
-            TagBuilder::new()
-                .name(TAG_CREDENTIALS)
-                .description(Some("The login of a VM (docs/credentials.md)"))
-                .build(),
-            TagBuilder::new()
-                .name(TAG_SERVICE)
-                .description(Some("Health and this document"))
-                .build(),
-        ]))
+                .name(tag.name())
+                .description(Some(tag.description()))
+                .build()
+        })))
         .build()
 }
 

@@ -28,7 +28,7 @@ const IDEMPOTENCY_CODES: [&str; 3] = [
 
 /// The codes `endpoint` can answer: its own, and those of `Idempotency-Key` where honoured.
 fn all_error_codes(endpoint: Endpoint) -> Vec<&'static str> {
-    let mut codes = error_codes(endpoint).to_vec();
+    let mut codes = endpoint.spec().errors.to_vec();
     if endpoint.idempotent() {
         for code in IDEMPOTENCY_CODES {
             if !codes.contains(&code) {
@@ -39,177 +39,21 @@ fn all_error_codes(endpoint: Endpoint) -> Vec<&'static str> {
     codes
 }
 
-/// The `code` values `endpoint` can answer (each must be in [`ALL_CODES`], which gives its
-/// status). Read from the handlers and the use cases; the tests check every code appears.
-fn error_codes(endpoint: Endpoint) -> &'static [&'static str] {
-    match endpoint {
-        Endpoint::Health => &[],
-        Endpoint::CreateVm => &[
-            "INVALID_JSON",
-            "VALIDATION_FAILED",
-            "UNAUTHORIZED",
-            "FORBIDDEN",
-            "TEAM_NOT_FOUND",
-            "PROJECT_NOT_FOUND",
-            "HOST_NAME_TAKEN",
-            "DUPLICATE_HOST_NAME",
-            "QUOTA_EXCEEDED",
-            "CONCURRENT_MODIFICATION",
-            "PAYLOAD_TOO_LARGE",
-            "UNSUPPORTED_MEDIA_TYPE",
-            "INTERNAL_ERROR",
-            "SERVICE_UNAVAILABLE",
-        ],
-        Endpoint::ListVms => &[
-            "INVALID_PARAMETER",
-            "UNAUTHORIZED",
-            "TEAM_NOT_FOUND",
-            "PROJECT_NOT_FOUND",
-            "INTERNAL_ERROR",
-            "SERVICE_UNAVAILABLE",
-        ],
-        Endpoint::GetVm => &[
-            "INVALID_PARAMETER",
-            "UNAUTHORIZED",
-            "VM_NOT_FOUND",
-            "INTERNAL_ERROR",
-            "SERVICE_UNAVAILABLE",
-        ],
-        Endpoint::UpdateVm => &[
-            "INVALID_JSON",
-            "VALIDATION_FAILED",
-            "INVALID_PARAMETER",
-            "UNAUTHORIZED",
-            "FORBIDDEN",
-            "VM_NOT_FOUND",
-            "ILLEGAL_TRANSITION",
-            "HOST_NAME_TAKEN",
-            "VM_BLOCKED",
-            "CONCURRENT_MODIFICATION",
-            "PRECONDITION_FAILED",
-            "PAYLOAD_TOO_LARGE",
-            "UNSUPPORTED_MEDIA_TYPE",
-            "INTERNAL_ERROR",
-            "SERVICE_UNAVAILABLE",
-        ],
-        Endpoint::StartVm | Endpoint::RebootVm => &[
-            "INVALID_PARAMETER",
-            "UNAUTHORIZED",
-            "FORBIDDEN",
-            "VM_NOT_FOUND",
-            "ILLEGAL_TRANSITION",
-            "VM_BLOCKED",
-            "CONCURRENT_MODIFICATION",
-            "PRECONDITION_FAILED",
-            "INTERNAL_ERROR",
-            "SERVICE_UNAVAILABLE",
-        ],
-        Endpoint::StopVm => &[
-            "INVALID_PARAMETER",
-            "UNAUTHORIZED",
-            "FORBIDDEN",
-            "VM_NOT_FOUND",
-            "ILLEGAL_TRANSITION",
-            "CONCURRENT_MODIFICATION",
-            "PRECONDITION_FAILED",
-            "INTERNAL_ERROR",
-            "SERVICE_UNAVAILABLE",
-        ],
-        Endpoint::DeleteVm => &[
-            "INVALID_PARAMETER",
-            "UNAUTHORIZED",
-            "FORBIDDEN",
-            "VM_NOT_FOUND",
-            "CONCURRENT_MODIFICATION",
-            "PRECONDITION_FAILED",
-            "INTERNAL_ERROR",
-            "SERVICE_UNAVAILABLE",
-        ],
-        Endpoint::GetCredentials => &[
-            "INVALID_PARAMETER",
-            "UNAUTHORIZED",
-            "FORBIDDEN",
-            "VM_NOT_FOUND",
-            "CREDENTIALS_NOT_FOUND",
-            "VM_BLOCKED",
-            "INTERNAL_ERROR",
-            "SERVICE_UNAVAILABLE",
-        ],
-        Endpoint::GetActivity | Endpoint::ListSecurityRules => &[
-            "INVALID_PARAMETER",
-            "UNAUTHORIZED",
-            "VM_NOT_FOUND",
-            "INTERNAL_ERROR",
-            "SERVICE_UNAVAILABLE",
-        ],
-        Endpoint::CreateSecurityRule => &[
-            "INVALID_JSON",
-            "VALIDATION_FAILED",
-            "UNAUTHORIZED",
-            "FORBIDDEN",
-            "VM_NOT_FOUND",
-            "ILLEGAL_TRANSITION",
-            "RULE_NAME_TAKEN",
-            "PRIORITY_TAKEN",
-            "RULE_LIMIT_REACHED",
-            "VM_BLOCKED",
-            "CONCURRENT_MODIFICATION",
-            "PAYLOAD_TOO_LARGE",
-            "UNSUPPORTED_MEDIA_TYPE",
-            "UNSUPPORTED_BY_PROVIDER",
-            "INTERNAL_ERROR",
-            "SERVICE_UNAVAILABLE",
-        ],
-        Endpoint::DeleteSecurityRule => &[
-            "INVALID_PARAMETER",
-            "UNAUTHORIZED",
-            "FORBIDDEN",
-            "SECURITY_RULE_NOT_FOUND",
-            "ILLEGAL_TRANSITION",
-            "VM_BLOCKED",
-            "CONCURRENT_MODIFICATION",
-            "INTERNAL_ERROR",
-            "SERVICE_UNAVAILABLE",
-        ],
-    }
-}
-
 /// What a `code` means for `endpoint` (`None`: for any request), for the response
-/// descriptions.
+/// descriptions: the endpoint's own note, else what it means for any endpoint of its kind.
 fn code_meaning(endpoint: Option<Endpoint>, code: &str) -> &'static str {
-    match (endpoint, code) {
-        (Some(Endpoint::ListVms), "INVALID_PARAMETER") => {
-            "`team` or `project` is not 24 hexadecimal digits, `limit` is not a whole number from 1 to 200, `cursor` is not a cursor of this team and project, a filter (`status`, `tag`, `name`) is malformed, or the query has another or a repeated parameter; `details` names it"
-        }
-        (Some(Endpoint::GetActivity), "INVALID_PARAMETER") => {
-            "`id` is not 24 hexadecimal digits, `limit` is not a whole number from 1 to 200, `cursor` is not a cursor of this VM's history, or the query has another parameter; `details` names it"
-        }
-        (Some(Endpoint::CreateVm | Endpoint::CreateSecurityRule), "INVALID_PARAMETER") => {
-            "the `Idempotency-Key` header is not 1-255 visible ASCII characters, or is given twice; `details` names it"
-        }
-        (Some(e), "INVALID_PARAMETER") if e.idempotent() => {
+    let Some(spec) = endpoint.map(Endpoint::spec) else {
+        return code_meaning_anywhere(code);
+    };
+    if let Some((_, note)) = spec.notes.iter().find(|(c, _)| *c == code) {
+        return note;
+    }
+    match code {
+        "INVALID_PARAMETER" if spec.idempotent => {
             "`id` is not 24 hexadecimal digits, or the `Idempotency-Key` header is not 1-255 visible ASCII characters; `details` names it"
         }
-        (Some(_), "INVALID_PARAMETER") => {
-            "`id` is not 24 hexadecimal digits; `details` names it"
-        }
-        (Some(Endpoint::GetCredentials), "FORBIDDEN") => {
-            "only the VM's owner and the team's owners and admins read its credentials"
-        }
-        (Some(_), "FORBIDDEN") => "team viewers may read but not change",
-        (
-            Some(Endpoint::CreateSecurityRule | Endpoint::DeleteSecurityRule),
-            "ILLEGAL_TRANSITION",
-        ) => "the VM failed (status 6) or is being deleted (status 5): its rules cannot change",
-        (Some(Endpoint::CreateSecurityRule), "VM_NOT_FOUND") => {
-            "no such VM as `virtualMachine`, or a VM of a team the caller is not in (never 403, so ids cannot be probed)"
-        }
-        (Some(Endpoint::CreateSecurityRule), "VALIDATION_FAILED") => {
-            "a field is missing, of the wrong type, unknown or invalid (name, direction, protocol, access, ports, CIDR, priority 100-4096, description); `details` names every offending field"
-        }
-        (Some(Endpoint::CreateVm), "CONCURRENT_MODIFICATION") => {
-            "concurrent creates kept changing the team's quota usage at the same moment; nothing was created: retry the request"
-        }
+        "INVALID_PARAMETER" => "`id` is not 24 hexadecimal digits; `details` names it",
+        "FORBIDDEN" => "team viewers may read but not change",
         _ => code_meaning_anywhere(code),
     }
 }

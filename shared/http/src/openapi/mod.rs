@@ -1,5 +1,5 @@
-//! The OpenAPI 3.1 document of the API (feature `openapi`), built from the route table
-//! ([`Endpoint::ALL`](crate::routes::Endpoint::ALL)), the wire types' `utoipa::ToSchema` implementations and the error codes
+//! The OpenAPI 3.1 document of the API (feature `openapi`), built from the endpoint table
+//! ([`crate::endpoints`]), the wire types' `utoipa::ToSchema` implementations and the error codes
 //! of [`ALL_CODES`](crate::error::ALL_CODES). `openapi.json` at the repository root is this document; the local server
 //! serves it at [`OPENAPI_PATH`].
 //!
@@ -13,7 +13,6 @@ mod document;
 mod errors;
 mod examples;
 mod operation;
-mod text;
 
 pub use common::{BEARER_AUTH, NOT_YET_HONOURED_HEADERS, OPENAPI_PATH};
 pub use document::{document, operations, to_json};

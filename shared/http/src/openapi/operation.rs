@@ -1,186 +1,47 @@
-//! The operations: parameters, bodies and the success response of each endpoint.
+//! The operations: parameters, bodies and the success response of each endpoint, from its
+//! entry of the endpoint table.
 
-use axum::http::{Method, StatusCode};
 use utoipa::openapi::path::{
     HttpMethod, Operation, OperationBuilder, ParameterBuilder, ParameterIn,
 };
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::SecurityRequirement;
-use utoipa::openapi::{ContentBuilder, RefOr, Required, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, Required, ResponseBuilder};
 use utoipa::ToSchema;
-use vmapi_models::{
-    ActionResult, ProjectId, RuleDeleted, SecurityRuleId, SecurityRuleView, TeamId, VirtualMachine,
-    VmCredentials, VmId,
-};
+use vmapi_models::{ProjectId, SecurityRuleId, TeamId, VmId};
 
 use super::common::{
-    const_header, request_id_header, schema_ref, string_header, BEARER_AUTH, JSON, TAG_CREDENTIALS,
-    TAG_RULES, TAG_SERVICE, TAG_VMS,
+    const_header, request_id_header, schema_ref, string_header, BEARER_AUTH, JSON,
 };
-use super::text::{description, summary};
 use super::{bodies, errors, examples};
+use crate::endpoints::{Auth, Param, Spec, Tag, Verb};
 use crate::idempotency::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED};
 use crate::routes::{Endpoint, DEFAULT_LIMIT, MAX_LIMIT};
 
-/// Endpoints that honour `If-Match` and answer an `ETag`.
-pub(super) fn conditional(endpoint: Endpoint) -> bool {
-    matches!(
-        endpoint,
-        Endpoint::UpdateVm
-            | Endpoint::StartVm
-            | Endpoint::StopVm
-            | Endpoint::RebootVm
-            | Endpoint::DeleteVm
-    )
-}
-
-pub(super) fn http_method(method: &Method) -> HttpMethod {
-    match *method {
-        Method::GET => HttpMethod::Get,
-        Method::POST => HttpMethod::Post,
-        Method::PUT => HttpMethod::Put,
-        Method::PATCH => HttpMethod::Patch,
-        Method::DELETE => HttpMethod::Delete,
-        ref other => panic!("no OpenAPI method for {other}"),
+pub(super) fn http_method(verb: Verb) -> HttpMethod {
+    match verb {
+        Verb::Get => HttpMethod::Get,
+        Verb::Post => HttpMethod::Post,
+        Verb::Put => HttpMethod::Put,
+        Verb::Patch => HttpMethod::Patch,
+        Verb::Delete => HttpMethod::Delete,
     }
-}
-
-fn tag(endpoint: Endpoint) -> &'static str {
-    match endpoint {
-        Endpoint::Health => TAG_SERVICE,
-        Endpoint::GetCredentials => TAG_CREDENTIALS,
-        Endpoint::CreateSecurityRule
-        | Endpoint::ListSecurityRules
-        | Endpoint::DeleteSecurityRule => TAG_RULES,
-        _ => TAG_VMS,
-    }
-}
-
-fn path_parameter(
-    name: &str,
-    schema: RefOr<Schema>,
-    description: &str,
-    example: &str,
-) -> ParameterBuilder {
-    ParameterBuilder::new()
-        .name(name)
-        .parameter_in(ParameterIn::Path)
-        .required(Required::True)
-        .schema(Some(schema))
-        .description(Some(description))
-        .example(Some(example.into()))
 }
 
 pub(super) fn operation(endpoint: Endpoint) -> Operation {
+    let spec = endpoint.spec();
     let mut op = OperationBuilder::new()
-        .operation_id(Some(endpoint.function()))
-        .summary(Some(summary(endpoint)))
-        .description(Some(description(endpoint)))
-        .tag(tag(endpoint));
-    if endpoint != Endpoint::Health {
+        .operation_id(Some(spec.function))
+        .summary(Some(spec.summary))
+        .description(Some(spec.description))
+        .tag(spec.tag.name());
+    if spec.auth == Auth::User {
         op = op.security(SecurityRequirement::new(BEARER_AUTH, Vec::<String>::new()));
     }
-    // Path parameters, in path order.
-    if endpoint.path().contains("{team}") {
-        op = op.parameter(path_parameter(
-            "team",
-            schema_ref(TeamId::name()),
-            "The team",
-            examples::TEAM,
-        ));
+    for &param in spec.params {
+        op = op.parameter(parameter(param));
     }
-    if endpoint.path().contains("{project}") {
-        op = op.parameter(path_parameter(
-            "project",
-            schema_ref(ProjectId::name()),
-            "A project of the team",
-            examples::PROJECT,
-        ));
-    }
-    if endpoint == Endpoint::DeleteSecurityRule {
-        op = op.parameter(path_parameter(
-            "id",
-            schema_ref(SecurityRuleId::name()),
-            "The security rule",
-            examples::RULE,
-        ));
-    } else if endpoint.path().contains("{id}") {
-        op = op.parameter(path_parameter(
-            "id",
-            schema_ref(VmId::name()),
-            "The virtual machine",
-            examples::VM,
-        ));
-    }
-    if matches!(endpoint, Endpoint::ListVms | Endpoint::GetActivity) {
-        op = op
-            .parameter(
-                ParameterBuilder::new()
-                    .name("limit")
-                    .parameter_in(ParameterIn::Query)
-                    .required(Required::False)
-                    .schema(Some(
-                        ObjectBuilder::new()
-                            .schema_type(Type::Integer)
-                            .minimum(Some(1))
-                            .maximum(Some(MAX_LIMIT as u64))
-                            .default(Some(DEFAULT_LIMIT.into())),
-                    ))
-                    .description(Some(
-                        "Page size, a whole number from 1 to 200 (default 50). An unknown or repeated query parameter is a 400 `INVALID_PARAMETER`",
-                    ))
-                    .example(Some(20.into())),
-            )
-            .parameter(
-                ParameterBuilder::new()
-                    .name("cursor")
-                    .parameter_in(ParameterIn::Query)
-                    .required(Required::False)
-                    .schema(Some(
-                        ObjectBuilder::new()
-                            .schema_type(Type::String)
-                            .min_length(Some(1)),
-                    ))
-                    .description(Some(
-                        "Where the page starts: the opaque, signed cursor of the previous page's `X-Next-Cursor` (or its `Link` URL); valid only for the same list (team and project, or VM)",
-                    )),
-            );
-    }
-    if endpoint == Endpoint::ListVms {
-        let query = |name: &str, pattern: &str, description: &str, example: &str| {
-            ParameterBuilder::new()
-                .name(name)
-                .parameter_in(ParameterIn::Query)
-                .required(Required::False)
-                .schema(Some(
-                    ObjectBuilder::new()
-                        .schema_type(Type::String)
-                        .pattern(Some(pattern)),
-                ))
-                .description(Some(description))
-                .example(Some(example.into()))
-        };
-        op = op
-            .parameter(query(
-                "status",
-                "^(0|1|2|3|4|6|7|creating|provisioning|starting|running|stopping|failed|stopped)(,(0|1|2|3|4|6|7|creating|provisioning|starting|running|stopping|failed|stopped))*$",
-                "Only VMs in these statuses: codes or names of active statuses (0-4, 6, 7), separated by commas or the parameter repeated (`status=3,7`, `status=running&status=stopped`)",
-                "3,7",
-            ))
-            .parameter(query(
-                "tag",
-                "^[^\\u0000-\\u001F\\u007F]{1,64}$",
-                "Only VMs carrying this tag",
-                "web",
-            ))
-            .parameter(query(
-                "name",
-                "^[a-z0-9-]{1,63}$",
-                "Only VMs whose host name starts with this (1-63 lowercase letters, digits or hyphens)",
-                "web-",
-            ));
-    }
-    if conditional(endpoint) {
+    if spec.conditional {
         op = op.parameter(
             ParameterBuilder::new()
                 .name("If-Match")
@@ -192,7 +53,7 @@ pub(super) fn operation(endpoint: Endpoint) -> Operation {
                 )),
         );
     }
-    if endpoint.idempotent() {
+    if spec.idempotent {
         op = op.parameter(
             ParameterBuilder::new()
                 .name(IDEMPOTENCY_KEY)
@@ -211,15 +72,96 @@ pub(super) fn operation(endpoint: Endpoint) -> Operation {
                 .example(Some(examples::IDEMPOTENCY_KEY.into())),
         );
     }
-    if let Some(body) = bodies::request_body(endpoint) {
-        op = op.request_body(Some(body));
+    if let Some(body) = &spec.request {
+        op = op.request_body(Some(bodies::request_body(body)));
     }
-    let (status, success) = success_response(endpoint);
-    op = op.response(status.as_u16().to_string(), success);
+    op = op.response(spec.success.status.to_string(), success_response(spec));
     for (status, response) in errors::operation_responses(endpoint) {
         op = op.response(status.to_string(), response);
     }
     op.build()
+}
+
+/// The description of a path or query parameter.
+fn parameter(param: Param) -> ParameterBuilder {
+    let path = |schema: String, description: &str, example: &str| {
+        ParameterBuilder::new()
+            .name(param.name())
+            .parameter_in(ParameterIn::Path)
+            .required(Required::True)
+            .schema(Some(schema_ref(schema)))
+            .description(Some(description))
+            .example(Some(example.into()))
+    };
+    let filter = |pattern: &str, description: &str, example: &str| {
+        ParameterBuilder::new()
+            .name(param.name())
+            .parameter_in(ParameterIn::Query)
+            .required(Required::False)
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(pattern)),
+            ))
+            .description(Some(description))
+            .example(Some(example.into()))
+    };
+    match param {
+        Param::Team => path(TeamId::name().into(), "The team", examples::TEAM),
+        Param::Project => path(
+            ProjectId::name().into(),
+            "A project of the team",
+            examples::PROJECT,
+        ),
+        Param::Vm => path(VmId::name().into(), "The virtual machine", examples::VM),
+        Param::Rule => path(
+            SecurityRuleId::name().into(),
+            "The security rule",
+            examples::RULE,
+        ),
+        Param::Limit => ParameterBuilder::new()
+            .name(param.name())
+            .parameter_in(ParameterIn::Query)
+            .required(Required::False)
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1))
+                    .maximum(Some(MAX_LIMIT as u64))
+                    .default(Some(DEFAULT_LIMIT.into())),
+            ))
+            .description(Some(
+                "Page size, a whole number from 1 to 200 (default 50). An unknown or repeated query parameter is a 400 `INVALID_PARAMETER`",
+            ))
+            .example(Some(20.into())),
+        Param::Cursor => ParameterBuilder::new()
+            .name(param.name())
+            .parameter_in(ParameterIn::Query)
+            .required(Required::False)
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1)),
+            ))
+            .description(Some(
+                "Where the page starts: the opaque, signed cursor of the previous page's `X-Next-Cursor` (or its `Link` URL); valid only for the same list (team and project, or VM)",
+            )),
+        Param::Status => filter(
+            "^(0|1|2|3|4|6|7|creating|provisioning|starting|running|stopping|failed|stopped)(,(0|1|2|3|4|6|7|creating|provisioning|starting|running|stopping|failed|stopped))*$",
+            "Only VMs in these statuses: codes or names of active statuses (0-4, 6, 7), separated by commas or the parameter repeated (`status=3,7`, `status=running&status=stopped`)",
+            "3,7",
+        ),
+        Param::TagFilter => filter(
+            "^[^\\u0000-\\u001F\\u007F]{1,64}$",
+            "Only VMs carrying this tag",
+            "web",
+        ),
+        Param::NamePrefix => filter(
+            "^[a-z0-9-]{1,63}$",
+            "Only VMs whose host name starts with this (1-63 lowercase letters, digits or hyphens)",
+            "web-",
+        ),
+    }
 }
 
 /// The paging headers of a list answer.
@@ -239,10 +181,11 @@ fn paged(response: ResponseBuilder) -> ResponseBuilder {
         )
 }
 
-/// The success status and response of `endpoint`.
-fn success_response(endpoint: Endpoint) -> (StatusCode, utoipa::openapi::Response) {
+/// The success response of an endpoint.
+fn success_response(spec: &Spec) -> utoipa::openapi::Response {
+    let success = &spec.success;
     let mut response = ResponseBuilder::new().header("X-Request-Id", request_id_header());
-    if endpoint.idempotent() {
+    if spec.idempotent {
         response = response.header(
             IDEMPOTENT_REPLAYED,
             const_header(
@@ -251,7 +194,7 @@ fn success_response(endpoint: Endpoint) -> (StatusCode, utoipa::openapi::Respons
             ),
         );
     }
-    if conditional(endpoint) || endpoint == Endpoint::GetVm {
+    if success.etag {
         response = response.header(
             "ETag",
             string_header(
@@ -259,135 +202,26 @@ fn success_response(endpoint: Endpoint) -> (StatusCode, utoipa::openapi::Respons
             ),
         );
     }
-    match endpoint {
-        Endpoint::Health => (
-            StatusCode::OK,
-            response
-                .description("The service is up")
-                .content(
-                    JSON,
-                    ContentBuilder::new()
-                        .schema(Some(schema_ref("Health")))
-                        .build(),
-                )
-                .build(),
-        ),
-        Endpoint::CreateVm => (
-            StatusCode::CREATED,
-            response
-                .description("The new VMs, one per `hostNames` entry, in status 0 (creating)")
-                .content(
-                    JSON,
-                    ContentBuilder::new()
-                        .schema(Some(schema_ref(bodies::VIRTUAL_MACHINE_LIST)))
-                        .build(),
-                )
-                .build(),
-        ),
-        Endpoint::ListVms => (
-            StatusCode::OK,
-            paged(response)
-                .description("A page of the project's active VMs, newest first")
-                .content(
-                    JSON,
-                    ContentBuilder::new()
-                        .schema(Some(schema_ref(bodies::VIRTUAL_MACHINE_LIST)))
-                        .build(),
-                )
-                .build(),
-        ),
-        Endpoint::GetVm | Endpoint::UpdateVm => (
-            StatusCode::OK,
-            response
-                .description("The VM, with its references populated")
-                .content(
-                    JSON,
-                    ContentBuilder::new()
-                        .schema(Some(schema_ref(VirtualMachine::name())))
-                        .build(),
-                )
-                .build(),
-        ),
-        Endpoint::StartVm | Endpoint::StopVm | Endpoint::RebootVm | Endpoint::DeleteVm => (
-            StatusCode::OK,
-            response
-                .description(
-                    "The VM's status after the request (also when it was already under way)",
-                )
-                .content(
-                    JSON,
-                    ContentBuilder::new()
-                        .schema(Some(schema_ref(ActionResult::name())))
-                        .build(),
-                )
-                .build(),
-        ),
-        Endpoint::GetActivity => (
-            StatusCode::OK,
-            paged(response)
-                .description("A page of the VM's history, newest first")
-                .content(
-                    JSON,
-                    ContentBuilder::new()
-                        .schema(Some(schema_ref(bodies::VM_EVENT_LIST)))
-                        .build(),
-                )
-                .build(),
-        ),
-        Endpoint::CreateSecurityRule => (
-            StatusCode::CREATED,
-            response
-                .description("The new rule (`applied` false until the provisioner has applied it)")
-                .content(
-                    JSON,
-                    ContentBuilder::new()
-                        .schema(Some(schema_ref(SecurityRuleView::name())))
-                        .build(),
-                )
-                .build(),
-        ),
-        Endpoint::ListSecurityRules => (
-            StatusCode::OK,
-            response
-                .description("The VM's rules, inbound first, then by priority")
-                .content(
-                    JSON,
-                    ContentBuilder::new()
-                        .schema(Some(schema_ref(bodies::SECURITY_RULE_LIST)))
-                        .build(),
-                )
-                .build(),
-        ),
-        Endpoint::DeleteSecurityRule => (
-            StatusCode::OK,
-            response
-                .description("The rule is gone from the VM (the cloud follows)")
-                .content(
-                    JSON,
-                    ContentBuilder::new()
-                        .schema(Some(schema_ref(RuleDeleted::name())))
-                        .build(),
-                )
-                .build(),
-        ),
-        Endpoint::GetCredentials => (
-            StatusCode::OK,
-            response
-                .description("The VM's login")
-                .header(
-                    "Cache-Control",
-                    const_header("no-store", "Credentials are never cached"),
-                )
-                .header("Pragma", const_header("no-cache", "For HTTP/1.0 caches"))
-                .content(
-                    JSON,
-                    ContentBuilder::new()
-                        .schema(Some(schema_ref(VmCredentials::name())))
-                        .build(),
-                )
-                .build(),
-        ),
+    if success.paged {
+        response = paged(response);
     }
+    response = response.description(success.description);
+    if success.no_store {
+        response = response
+            .header(
+                "Cache-Control",
+                const_header("no-store", "Credentials are never cached"),
+            )
+            .header("Pragma", const_header("no-cache", "For HTTP/1.0 caches"));
+    }
+    response
+        .content(
+            JSON,
+            ContentBuilder::new()
+                .schema(Some(schema_ref(success.schema)))
+                .build(),
+        )
+        .build()
 }
 
 pub(super) fn openapi_operation() -> Operation {
@@ -397,7 +231,7 @@ pub(super) fn openapi_operation() -> Operation {
         .description(Some(
             "The OpenAPI 3.1 document of the API, as committed in `openapi.json`. Served by the local server only (`make run`); needs no token.",
         ))
-        .tag(TAG_SERVICE)
+        .tag(Tag::Service.name())
         .response(
             "200",
             ResponseBuilder::new()

@@ -9,7 +9,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
-use super::endpoint::Endpoint;
+use crate::endpoints::Endpoint;
 use crate::error::{ApiError, REQUEST_ID};
 
 /// Counts the request in the route's metrics (`GET /api/virtual-machines/{id}`), once answered.

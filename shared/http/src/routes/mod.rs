@@ -2,12 +2,11 @@
 //! the local server mounts all of them.
 
 mod context;
-mod endpoint;
 mod paging;
 mod rules;
 mod table;
 mod vms;
 
-pub use endpoint::Endpoint;
+pub use crate::endpoints::Endpoint;
 pub use paging::{DEFAULT_LIMIT, MAX_LIMIT};
 pub use table::{router, single_router};

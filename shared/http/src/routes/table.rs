@@ -1,16 +1,16 @@
 //! The routers: the endpoints' handlers with the fallbacks and layers around them.
 
 use axum::middleware;
-use axum::routing::{on, MethodFilter, MethodRouter};
+use axum::routing::{on, MethodRouter};
 use axum::Router;
 use vmapi_core::Action;
 
 use super::context::{measured, method_not_allowed, request_context, route_not_found};
-use super::endpoint::Endpoint;
 use super::rules::{create_security_rule, delete_security_rule, list_security_rules};
 use super::vms::{
     action, create_vm, get_activity, get_credentials, get_vm, health, list_vms, update_vm,
 };
+use crate::endpoints::Endpoint;
 use crate::state::AppState;
 
 /// A router serving `endpoints` over `state`, with JSON 404/405 fallbacks (the local server and
@@ -45,21 +45,22 @@ fn finish(router: Router<AppState>, state: AppState) -> Router {
 /// Inlined so that a constant `endpoint` ([`single_router`]) keeps only its own arm.
 #[inline(always)]
 fn endpoint_route(state: &AppState, endpoint: Endpoint) -> MethodRouter<AppState> {
+    let filter = endpoint.spec().verb.filter();
     let method_router = match endpoint {
-        Endpoint::Health => on(MethodFilter::GET, health),
-        Endpoint::CreateVm => on(MethodFilter::POST, create_vm),
-        Endpoint::ListVms => on(MethodFilter::GET, list_vms),
-        Endpoint::GetVm => on(MethodFilter::GET, get_vm),
-        Endpoint::UpdateVm => on(MethodFilter::PATCH, update_vm),
-        Endpoint::StartVm => action(MethodFilter::PUT, Action::Start),
-        Endpoint::StopVm => action(MethodFilter::PUT, Action::Stop),
-        Endpoint::RebootVm => action(MethodFilter::PUT, Action::Reboot),
-        Endpoint::DeleteVm => action(MethodFilter::DELETE, Action::Delete),
-        Endpoint::GetCredentials => on(MethodFilter::GET, get_credentials),
-        Endpoint::GetActivity => on(MethodFilter::GET, get_activity),
-        Endpoint::CreateSecurityRule => on(MethodFilter::POST, create_security_rule),
-        Endpoint::ListSecurityRules => on(MethodFilter::GET, list_security_rules),
-        Endpoint::DeleteSecurityRule => on(MethodFilter::DELETE, delete_security_rule),
+        Endpoint::Health => on(filter, health),
+        Endpoint::CreateVm => on(filter, create_vm),
+        Endpoint::ListVms => on(filter, list_vms),
+        Endpoint::GetVm => on(filter, get_vm),
+        Endpoint::UpdateVm => on(filter, update_vm),
+        Endpoint::StartVm => action(filter, Action::Start),
+        Endpoint::StopVm => action(filter, Action::Stop),
+        Endpoint::RebootVm => action(filter, Action::Reboot),
+        Endpoint::DeleteVm => action(filter, Action::Delete),
+        Endpoint::GetCredentials => on(filter, get_credentials),
+        Endpoint::GetActivity => on(filter, get_activity),
+        Endpoint::CreateSecurityRule => on(filter, create_security_rule),
+        Endpoint::ListSecurityRules => on(filter, list_security_rules),
+        Endpoint::DeleteSecurityRule => on(filter, delete_security_rule),
     };
     let method_router = if endpoint.idempotent() {
         method_router.route_layer(middleware::from_fn_with_state(
