@@ -176,6 +176,11 @@ impl<'a> Env<'a> {
         }
     }
 
+    /// Values from `first`, else from this source (`vmctl --stack`: the stack's outputs).
+    pub fn overridden_by(self, first: impl Fn(&str) -> Option<String> + 'a) -> Env<'a> {
+        Env::from_fn(move |name| first(name).or_else(|| (self.lookup)(name)))
+    }
+
     /// The value as set; `None` when unset or blank (no default).
     pub fn get(&self, var: &Var) -> Option<String> {
         (self.lookup)(var.name).filter(|v| !v.trim().is_empty())
@@ -298,6 +303,10 @@ mod tests {
         assert_eq!(empty.string(&LEEWAY).as_deref(), Some("5"));
         assert!(!empty.in_lambda());
         assert!(Env::from_pairs(&[("AWS_LAMBDA_FUNCTION_NAME", "get-vm")]).in_lambda());
+        let over = Env::from_pairs(&[("NAME", "env"), ("LEEWAY", "1")])
+            .overridden_by(|k| (k == "NAME").then(|| "stack".to_string()));
+        assert_eq!(over.get(&NAME).as_deref(), Some("stack"));
+        assert_eq!(over.get(&LEEWAY).as_deref(), Some("1"));
     }
 
     #[test]

@@ -22,10 +22,11 @@ pub async fn run_once(cleanup: &Cleanup) -> Result<Summary, vmapi_core::Error> {
 /// job with a time budget below the invocation's deadline.
 pub async fn run_lambda() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "vm-api".into());
-    let secrets_config = vmapi_secrets::SecretsConfig::from_env()?;
-    let config = crate::ProvisionConfig::from_env()?;
-    let policy = crate::config::cleanup_policy_from_vars(|k| std::env::var(k).ok())?;
+    let env = vmapi_config::Env::process();
+    let table = env.string(&vmapi_aws::settings::TABLE_NAME).unwrap_or_default();
+    let secrets_config = vmapi_secrets::SecretsConfig::read(&env)?;
+    let config = crate::ProvisionConfig::read(&env)?;
+    let policy = crate::config::cleanup_policy(&env)?;
     let sdk = vmapi_aws::sdk_config().await;
     let repo = Arc::new(vmapi_store_dynamodb::DynamoRepository::new(
         aws_sdk_dynamodb::Client::new(&sdk),

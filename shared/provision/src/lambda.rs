@@ -106,9 +106,10 @@ pub async fn handle(
 /// Builds everything once per cold start and serves stream batches until the runtime stops.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "vm-api".into());
-    let secrets_config = vmapi_secrets::SecretsConfig::from_env()?;
-    let config = crate::ProvisionConfig::from_env()?;
+    let env = vmapi_config::Env::process();
+    let table = env.string(&vmapi_aws::settings::TABLE_NAME).unwrap_or_default();
+    let secrets_config = vmapi_secrets::SecretsConfig::read(&env)?;
+    let config = crate::ProvisionConfig::read(&env)?;
     let sdk = vmapi_aws::sdk_config().await;
     let repo = std::sync::Arc::new(vmapi_store_dynamodb::DynamoRepository::new(
         aws_sdk_dynamodb::Client::new(&sdk),

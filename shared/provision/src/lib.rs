@@ -19,7 +19,7 @@ use vmapi_drivers::kraud::{KraudConfig, KraudDriver};
 use vmapi_drivers::SimulatedDriver;
 use vmapi_models::{CloudKind, SecretPath, Sensitive};
 
-pub use config::{Choice, ProvisionConfig, ProvisionConfigError};
+pub use config::{Choice, ProvisionConfig};
 pub use lazy::LazyDriver;
 
 /// The Azure service principal as stored in the secret store (JSON).
@@ -211,7 +211,7 @@ pub async fn provisioner(
     sdk: &aws_config::SdkConfig,
     repo: Arc<dyn Repository>,
     secrets: Arc<dyn SecretStore>,
-) -> Result<Provisioner, ProvisionConfigError> {
+) -> Result<Provisioner, vmapi_config::ConfigError> {
     let drivers = drivers(config, sdk, &cloud_store(secrets_config, sdk));
     Ok(Provisioner::new(
         repo,

@@ -71,7 +71,7 @@ pub async fn run(cmd: VmsCommand, ctx: &Ctx) -> Result<(), AnyError> {
     match cmd {
         VmsCommand::Stale { json } => {
             let policy =
-                vmapi_provision::config::cleanup_policy_from_vars(|k| ctx.settings.var(k))?;
+                vmapi_provision::config::cleanup_policy(&ctx.settings.env())?;
             let cleanup = Cleanup::new(repo, Arc::new(SystemClock), None, policy);
             let candidates = cleanup.candidates().await?;
             if json {
