@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
-use vmapi_core::{FinishedOp, Metrics};
 use vmapi_config::Env;
+use vmapi_core::{FinishedOp, Metrics};
 
 use crate::settings::{DEPLOYMENT_ID, METRICS_NAMESPACE};
 

@@ -156,9 +156,15 @@ mod tests {
         let lambda = ("AWS_LAMBDA_FUNCTION_NAME", "get-vm");
         assert_eq!(deployment(&Env::from_pairs(&[])).unwrap().as_str(), "local");
         let e = deployment(&Env::from_pairs(&[lambda])).unwrap_err();
-        assert!(e.message.starts_with("DEPLOYMENT_ID must be set in Lambda"), "{e}");
+        assert!(
+            e.message.starts_with("DEPLOYMENT_ID must be set in Lambda"),
+            "{e}"
+        );
         let e = deployment(&Env::from_pairs(&[("DEPLOYMENT_ID", "-x")])).unwrap_err();
-        assert!(e.message.starts_with("DEPLOYMENT_ID: deployment id '-x'"), "{e}");
+        assert!(
+            e.message.starts_with("DEPLOYMENT_ID: deployment id '-x'"),
+            "{e}"
+        );
         let id = deployment(&Env::from_pairs(&[lambda, ("DEPLOYMENT_ID", "prod")])).unwrap();
         assert_eq!(id.as_str(), "prod");
     }

@@ -49,10 +49,13 @@ pub const JWT_AUDIENCE_CLAIM: Var = Var::new(
 .default(DEFAULT_AUDIENCE_CLAIM)
 .values("a claim name such as `aud` or `client_id`");
 /// Clock leeway.
-pub const JWT_LEEWAY_SECONDS: Var =
-    Var::new("JWT_LEEWAY_SECONDS", HTTP, "clock leeway of token times in seconds")
-        .default("5")
-        .values("0 to 5");
+pub const JWT_LEEWAY_SECONDS: Var = Var::new(
+    "JWT_LEEWAY_SECONDS",
+    HTTP,
+    "clock leeway of token times in seconds",
+)
+.default("5")
+.values("0 to 5");
 /// Local tokens' secret.
 pub const LOCAL_JWT_SECRET: Var = Var::new(
     "LOCAL_JWT_SECRET",
@@ -106,9 +109,13 @@ pub const QUOTA_MAX_VCPUS: Var = Var::new(
 .default("200")
 .values("a whole number from 0");
 /// Port of the local server.
-pub const PORT: Var = Var::new("PORT", &[Reader::Vmctl], "port of the local server (`make run`)")
-    .default("3000")
-    .values("a port number");
+pub const PORT: Var = Var::new(
+    "PORT",
+    &[Reader::Vmctl],
+    "port of the local server (`make run`)",
+)
+.default("3000")
+.values("a port number");
 
 /// The variables of this crate.
 pub const VARS: &[Var] = &[
@@ -198,39 +205,37 @@ impl Config {
         let sam_local = env.get(&AWS_SAM_LOCAL).is_some_and(|v| v.trim() == "true");
         let issuer = env.get(&JWT_ISSUER);
         let audience = env.get(&JWT_AUDIENCE);
-        let mode = match env.get(&JWKS_URL) {
-            Some(url) => {
-                if in_lambda {
-                    require_issuer_and_audience(issuer.is_some(), audience.is_some())?;
+        let mode =
+            match env.get(&JWKS_URL) {
+                Some(url) => {
+                    if in_lambda {
+                        require_issuer_and_audience(issuer.is_some(), audience.is_some())?;
+                    }
+                    key_set_mode(url, env)?
                 }
-                key_set_mode(url, env)?
-            }
-            None => match env.get(&LOCAL_JWT_SECRET) {
-                Some(_) if in_lambda && !sam_local => {
-                    return Err(LOCAL_JWT_SECRET.error(
+                None => match env.get(&LOCAL_JWT_SECRET) {
+                    Some(_) if in_lambda && !sam_local => return Err(LOCAL_JWT_SECRET.error(
                         "LOCAL_JWT_SECRET is set in a deployed function: local HS256 tokens are \
                          accepted inside Lambda only under `sam local` (AWS_SAM_LOCAL=true); \
                          set JWKS_URL and leave LOCAL_JWT_SECRET empty",
-                    ))
-                }
-                Some(secret) => JwtMode::LocalHs256 { secret },
-                None if in_lambda => {
-                    return Err(JWKS_URL.error(
+                    )),
+                    Some(secret) => JwtMode::LocalHs256 { secret },
+                    None if in_lambda => return Err(JWKS_URL.error(
                         "JWKS_URL is not set; in Lambda the default local token secret is refused",
-                    ))
-                }
-                None => JwtMode::LocalHs256 {
-                    secret: DEFAULT_LOCAL_JWT_SECRET.into(),
+                    )),
+                    None => JwtMode::LocalHs256 {
+                        secret: DEFAULT_LOCAL_JWT_SECRET.into(),
+                    },
                 },
-            },
-        };
+            };
         let cursor_secret = if in_lambda {
             env.require(&CURSOR_SECRET, "in Lambda")?
         } else {
             env.string(&CURSOR_SECRET).unwrap_or_default()
         };
-        let leeway_secs =
-            env.parse_with(&JWT_LEEWAY_SECONDS, |v| v.parse::<u64>().ok().filter(|l| *l <= 5))?;
+        let leeway_secs = env.parse_with(&JWT_LEEWAY_SECONDS, |v| {
+            v.parse::<u64>().ok().filter(|l| *l <= 5)
+        })?;
         Ok(Config {
             table_name: env.string(&TABLE_NAME).unwrap_or_default(),
             jwt: JwtConfig {
@@ -299,12 +304,12 @@ impl Config {
         Err(ConfigError {
             var: builtin[0],
             message: format!(
-            "the built-in {names} (published in the README: anyone can mint tokens or forge \
+                "the built-in {names} (published in the README: anyone can mint tokens or forge \
              list cursors with {}) {} accepted only on a loopback address (127.0.0.0/8, ::1, \
              localhost) with a local table (AWS_ENDPOINT_URL_DYNAMODB on a loopback host), \
              but {}; set {names} to secrets of your own",
-            if builtin.len() == 1 { "it" } else { "them" },
-            if builtin.len() == 1 { "is" } else { "are" },
+                if builtin.len() == 1 { "it" } else { "them" },
+                if builtin.len() == 1 { "is" } else { "are" },
                 why.join(", and ")
             ),
         })

@@ -25,13 +25,10 @@ pub const AWS_LAMBDA_LOG_LEVEL: Var = Var::new(
 .default("info")
 .values("a level (`debug`, `info`, …)");
 /// Lambda's log format control.
-pub const AWS_LAMBDA_LOG_FORMAT: Var = Var::new(
-    "AWS_LAMBDA_LOG_FORMAT",
-    ALL,
-    "`JSON` gives JSON log lines",
-)
-.note("set by Lambda")
-.values("`JSON` or `Text`");
+pub const AWS_LAMBDA_LOG_FORMAT: Var =
+    Var::new("AWS_LAMBDA_LOG_FORMAT", ALL, "`JSON` gives JSON log lines")
+        .note("set by Lambda")
+        .values("`JSON` or `Text`");
 
 /// Crates whose own lines are off unless `RUST_LOG` names them.
 const QUIET: [&str; 2] = ["vaultrs", "rustify"];

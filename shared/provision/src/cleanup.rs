@@ -23,7 +23,9 @@ pub async fn run_once(cleanup: &Cleanup) -> Result<Summary, vmapi_core::Error> {
 pub async fn run_lambda() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let env = vmapi_config::Env::process();
-    let table = env.string(&vmapi_aws::settings::TABLE_NAME).unwrap_or_default();
+    let table = env
+        .string(&vmapi_aws::settings::TABLE_NAME)
+        .unwrap_or_default();
     let secrets_config = vmapi_secrets::SecretsConfig::read(&env)?;
     let config = crate::ProvisionConfig::read(&env)?;
     let policy = crate::config::cleanup_policy(&env)?;

@@ -138,10 +138,13 @@ pub const CLEANUP_ORPHAN_GRACE_MINUTES: Var = Var::new(
 .default("60")
 .values("a whole number of minutes");
 /// VMs handled at once.
-pub const CLEANUP_CONCURRENCY: Var =
-    Var::new("CLEANUP_CONCURRENCY", CLEANUP, "cleanup: VMs handled at once")
-        .default("8")
-        .values("a whole number, held to 1–64");
+pub const CLEANUP_CONCURRENCY: Var = Var::new(
+    "CLEANUP_CONCURRENCY",
+    CLEANUP,
+    "cleanup: VMs handled at once",
+)
+.default("8")
+.values("a whole number, held to 1–64");
 /// Candidates per category and run.
 pub const CLEANUP_MAX_CANDIDATES: Var = Var::new(
     "CLEANUP_MAX_CANDIDATES",
@@ -312,7 +315,8 @@ impl ProvisionConfig {
 
 /// A whole number of days.
 fn days(env: &Env, var: &Var) -> Result<Duration, ConfigError> {
-    env.parse::<u64>(var).map(|d| Duration::from_secs(d * 24 * 3600))
+    env.parse::<u64>(var)
+        .map(|d| Duration::from_secs(d * 24 * 3600))
 }
 
 /// A whole number of minutes.
@@ -329,7 +333,9 @@ pub fn cleanup_policy(env: &Env) -> Result<vmapi_core::CleanupPolicy, ConfigErro
         dry_run: env.bool(&CLEANUP_DRY_RUN)?,
         concurrency: env.parse::<usize>(&CLEANUP_CONCURRENCY)?.clamp(1, 64),
         time_budget: env.secs(&CLEANUP_TIME_BUDGET_SECONDS)?,
-        max_candidates: env.parse::<usize>(&CLEANUP_MAX_CANDIDATES)?.clamp(1, 10_000),
+        max_candidates: env
+            .parse::<usize>(&CLEANUP_MAX_CANDIDATES)?
+            .clamp(1, 10_000),
         orphan_grace: minutes(env, &CLEANUP_ORPHAN_GRACE_MINUTES)?,
         regions: cloud_regions(env.get(&CLEANUP_CLOUD_REGIONS), env.get(&AWS_REGION))?,
         deployment: deployment(env)?,
@@ -445,8 +451,16 @@ mod tests {
             (core.poll_budget, core.poll_interval)
         );
         assert_eq!(
-            (options.op_deadline, options.delete_deadline, options.deleted_retention),
-            (core.op_deadline, core.delete_deadline, core.deleted_retention)
+            (
+                options.op_deadline,
+                options.delete_deadline,
+                options.deleted_retention
+            ),
+            (
+                core.op_deadline,
+                core.delete_deadline,
+                core.deleted_retention
+            )
         );
     }
 
@@ -456,22 +470,44 @@ mod tests {
         let p = policy(&[]).unwrap();
         let core = vmapi_core::CleanupPolicy::default();
         assert_eq!(
-            (p.transitional_after, p.failed_retention, p.deleted_retention),
-            (core.transitional_after, core.failed_retention, core.deleted_retention)
+            (
+                p.transitional_after,
+                p.failed_retention,
+                p.deleted_retention
+            ),
+            (
+                core.transitional_after,
+                core.failed_retention,
+                core.deleted_retention
+            )
         );
         assert_eq!(
             (p.dry_run, p.concurrency, p.time_budget, p.max_candidates),
-            (core.dry_run, core.concurrency, core.time_budget, core.max_candidates)
+            (
+                core.dry_run,
+                core.concurrency,
+                core.time_budget,
+                core.max_candidates
+            )
         );
         assert_eq!(p.orphan_grace, core.orphan_grace);
         assert!(policy(&[("CLEANUP_DRY_RUN", "true")]).unwrap().dry_run);
-        assert_eq!(policy(&[("CLEANUP_CONCURRENCY", "500")]).unwrap().concurrency, 64);
+        assert_eq!(
+            policy(&[("CLEANUP_CONCURRENCY", "500")])
+                .unwrap()
+                .concurrency,
+            64
+        );
         let e = policy(&[("CLEANUP_FAILED_RETENTION_DAYS", "a week")]).unwrap_err();
         assert_eq!(
             e.message,
             "CLEANUP_FAILED_RETENTION_DAYS must be a whole number of days, got 'a week'"
         );
         let e = policy(&[("CLEANUP_DRY_RUN", "yes")]).unwrap_err();
-        assert!(e.message.contains("CLEANUP_DRY_RUN must be `true` or `false`"), "{e}");
+        assert!(
+            e.message
+                .contains("CLEANUP_DRY_RUN must be `true` or `false`"),
+            "{e}"
+        );
     }
 }

@@ -107,7 +107,9 @@ pub async fn handle(
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let env = vmapi_config::Env::process();
-    let table = env.string(&vmapi_aws::settings::TABLE_NAME).unwrap_or_default();
+    let table = env
+        .string(&vmapi_aws::settings::TABLE_NAME)
+        .unwrap_or_default();
     let secrets_config = vmapi_secrets::SecretsConfig::read(&env)?;
     let config = crate::ProvisionConfig::read(&env)?;
     let sdk = vmapi_aws::sdk_config().await;

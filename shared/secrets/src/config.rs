@@ -38,10 +38,13 @@ pub const SECRETS_CACHE_SECONDS: Var = Var::new(
 .default("300")
 .values("a whole number of seconds");
 /// Secrets Manager name prefix.
-pub const SECRETS_PREFIX: Var =
-    Var::new("SECRETS_PREFIX", READERS, "Secrets Manager name prefix of the logins")
-        .default(DEFAULT_SECRETS_PREFIX)
-        .values("made of letters, digits and `/_+=.@-`");
+pub const SECRETS_PREFIX: Var = Var::new(
+    "SECRETS_PREFIX",
+    READERS,
+    "Secrets Manager name prefix of the logins",
+)
+.default(DEFAULT_SECRETS_PREFIX)
+.values("made of letters, digits and `/_+=.@-`");
 /// KMS key of new secrets.
 pub const SECRETS_KMS_KEY_ID: Var = Var::new(
     "SECRETS_KMS_KEY_ID",
@@ -114,8 +117,7 @@ pub const VAULT_AWS_STS_REGION: Var = Var::new(
 )
 .default("us-east-1");
 /// Enterprise namespace.
-pub const VAULT_NAMESPACE: Var =
-    Var::new("VAULT_NAMESPACE", READERS, "Vault Enterprise namespace");
+pub const VAULT_NAMESPACE: Var = Var::new("VAULT_NAMESPACE", READERS, "Vault Enterprise namespace");
 
 /// The variables of this crate.
 pub const VARS: &[Var] = &[
@@ -223,7 +225,9 @@ impl SecretsConfig {
         let backend = match env
             .parse_with(&SECRET_BACKEND, |v| {
                 let v = v.to_ascii_lowercase();
-                ["secretsmanager", "vault"].contains(&v.as_str()).then_some(v)
+                ["secretsmanager", "vault"]
+                    .contains(&v.as_str())
+                    .then_some(v)
             })?
             .as_str()
         {
@@ -252,12 +256,11 @@ impl SecretsConfig {
 
 /// The Vault settings (`SECRET_BACKEND=vault`).
 fn vault(env: &Env) -> Result<VaultConfig, ConfigError> {
-    let auth = match env
-        .parse_with(&VAULT_AUTH, |v| {
-            ["token", "aws-iam", "lambda-extension"]
-                .into_iter()
-                .find(|a| *a == v)
-        })? {
+    let auth = match env.parse_with(&VAULT_AUTH, |v| {
+        ["token", "aws-iam", "lambda-extension"]
+            .into_iter()
+            .find(|a| *a == v)
+    })? {
         "token" => VaultAuth::Token(Sensitive::new(
             env.require(&VAULT_TOKEN, "with VAULT_AUTH=token")?,
         )),
@@ -269,9 +272,8 @@ fn vault(env: &Env) -> Result<VaultConfig, ConfigError> {
         },
         _ => VaultAuth::LambdaExtension,
     };
-    let http_url = |v: &str| {
-        (v.starts_with("http://") || v.starts_with("https://")).then(|| v.to_string())
-    };
+    let http_url =
+        |v: &str| (v.starts_with("http://") || v.starts_with("https://")).then(|| v.to_string());
     let address = match &auth {
         // VAULT_ADDR is the extension's (the real Vault it logs in to and forwards to); the
         // function talks only to the extension's proxy.

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use vmapi_http::auth::mint_local_token;
 use vmapi_aws::settings::TABLE_NAME;
+use vmapi_http::auth::mint_local_token;
 use vmapi_http::config::{Config, PORT};
 use vmapi_http::state::dynamodb_client;
 use vmapi_models::UserId;

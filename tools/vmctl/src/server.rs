@@ -10,9 +10,9 @@ use clap::Args;
 use vmapi_aws::settings::{AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SECRETS_MANAGER};
 use vmapi_config::Env;
 use vmapi_http::config::{Config, JwtMode};
-use vmapi_provision::config::{STREAM_CHECKPOINT_FILE, STREAM_FAILURE_FILE};
 use vmapi_http::AppState;
 use vmapi_models::Seed;
+use vmapi_provision::config::{STREAM_CHECKPOINT_FILE, STREAM_FAILURE_FILE};
 use vmapi_secrets::{Backend, SecretsConfig};
 use vmapi_store_dynamodb::{create_table, DynamoRepository};
 
