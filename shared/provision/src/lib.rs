@@ -224,6 +224,25 @@ pub async fn provisioner(
     ))
 }
 
+/// What the provisioner and cleanup functions build once per cold start from `env`: the
+/// table's repository and the provisioner over it.
+pub async fn from_env(
+    env: &vmapi_config::Env<'_>,
+) -> Result<(Arc<vmapi_store_dynamodb::DynamoRepository>, Provisioner), vmapi_config::ConfigError> {
+    let secrets_config = vmapi_secrets::SecretsConfig::read(env)?;
+    let config = ProvisionConfig::read(env)?;
+    let sdk = vmapi_aws::sdk_config().await;
+    let repo = Arc::new(vmapi_store_dynamodb::DynamoRepository::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        env.string(&vmapi_aws::settings::TABLE_NAME)
+            .unwrap_or_default(),
+        vmapi_store_dynamodb::RepositoryOptions::default(),
+    ));
+    let secrets = vmapi_secrets::build(&secrets_config, &sdk);
+    let provisioner = provisioner(&config, &secrets_config, &sdk, repo.clone(), secrets).await?;
+    Ok((repo, provisioner))
+}
+
 #[cfg(test)]
 mod tests {
     use async_trait::async_trait;
@@ -232,13 +251,16 @@ mod tests {
 
     use super::*;
 
-    /// A secret store whose reads fail with the given error.
-    struct Failing(fn() -> Error);
+    /// A secret store whose documents come from a function (the drivers only read those).
+    struct Documents<F>(F);
 
     #[async_trait]
-    impl SecretStore for Failing {
+    impl<F> SecretStore for Documents<F>
+    where
+        F: Fn(&SecretPath) -> vmapi_core::Result<Option<Sensitive>> + Send + Sync,
+    {
         async fn read(&self, _: &SecretPath) -> vmapi_core::Result<Option<LoginSecret>> {
-            Err((self.0)())
+            unreachable!("the drivers read only documents")
         }
         async fn create(
             &self,
@@ -246,19 +268,19 @@ mod tests {
             _: &LoginSecret,
             _: SecretLabels,
         ) -> vmapi_core::Result<Created> {
-            Err((self.0)())
+            unreachable!("the drivers only read")
         }
         async fn delete(&self, _: &SecretPath) -> vmapi_core::Result<()> {
-            Err((self.0)())
+            unreachable!("the drivers only read")
         }
-        async fn read_document(&self, _: &SecretPath) -> vmapi_core::Result<Option<Sensitive>> {
-            Err((self.0)())
+        async fn read_document(&self, path: &SecretPath) -> vmapi_core::Result<Option<Sensitive>> {
+            (self.0)(path)
         }
         async fn list_managed(&self) -> vmapi_core::Result<Vec<ManagedSecret>> {
-            Err((self.0)())
+            unreachable!("the drivers list no secrets")
         }
         fn backend(&self) -> &'static str {
-            "failing"
+            "documents"
         }
     }
 
@@ -269,8 +291,12 @@ mod tests {
             ("CLOUD_SECRETS_PREFIX", "clouds/"),
         ]))
         .unwrap();
-        let reads = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let store: Arc<dyn SecretStore> = Arc::new(Recording(reads.clone()));
+        let reads = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let seen = reads.clone();
+        let store: Arc<dyn SecretStore> = Arc::new(Documents(move |path: &SecretPath| {
+            seen.lock().unwrap().push(path.as_str().to_string());
+            Ok(None)
+        }));
         let drivers = drivers(&config, &aws_config::SdkConfig::builder().build(), &store);
         assert_eq!(
             drivers.get(CloudKind::Aws).unwrap().kind(),
@@ -297,39 +323,8 @@ mod tests {
         }
     }
 
-    /// A secret store that holds nothing and records the documents asked for.
-    struct Recording(Arc<std::sync::Mutex<Vec<String>>>);
-
-    #[async_trait]
-    impl SecretStore for Recording {
-        async fn read(&self, _: &SecretPath) -> vmapi_core::Result<Option<LoginSecret>> {
-            Ok(None)
-        }
-        async fn create(
-            &self,
-            _: &SecretPath,
-            _: &LoginSecret,
-            _: SecretLabels,
-        ) -> vmapi_core::Result<Created> {
-            unreachable!("the drivers only read")
-        }
-        async fn delete(&self, _: &SecretPath) -> vmapi_core::Result<()> {
-            unreachable!("the drivers only read")
-        }
-        async fn read_document(&self, path: &SecretPath) -> vmapi_core::Result<Option<Sensitive>> {
-            self.0.lock().unwrap().push(path.as_str().to_string());
-            Ok(None)
-        }
-        async fn list_managed(&self) -> vmapi_core::Result<Vec<ManagedSecret>> {
-            Ok(vec![])
-        }
-        fn backend(&self) -> &'static str {
-            "recording"
-        }
-    }
-
     async fn read(fail: fn() -> Error) -> DriverError {
-        let store: Arc<dyn SecretStore> = Arc::new(Failing(fail));
+        let store: Arc<dyn SecretStore> = Arc::new(Documents(move |_: &SecretPath| Err(fail())));
         read_credentials::<KraudCredentials>(&store, "vm-api-clouds/kraud")
             .await
             .err()
