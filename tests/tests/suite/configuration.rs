@@ -13,9 +13,10 @@ use vmapi_http::Endpoint;
 use vmapi_tests::{read, root};
 
 const UPDATE_HINT: &str = "UPDATE_DOCS=1 cargo test -p vmapi-tests --test suite configuration";
-const BEGIN: &str =
-    "<!-- BEGIN generated: the variables' declarations; UPDATE_DOCS=1 rewrites this table -->";
-const END: &str = "<!-- END generated -->";
+const BEGIN: &str = "<!-- variable-table:begin (generated from the declarations, \
+                     vmapi_config::Var; UPDATE_DOCS=1 cargo test -p vmapi-tests --test suite \
+                     configuration) -->";
+const END: &str = "<!-- variable-table:end -->";
 
 /// Every declared variable, in the table's order.
 fn declared() -> Vec<Var> {
