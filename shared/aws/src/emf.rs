@@ -8,11 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
+use vmapi_config::Env;
 use vmapi_core::{FinishedOp, Metrics};
-use vmapi_models::DeploymentId;
 
-/// The namespace when `METRICS_NAMESPACE` is not set.
-pub const DEFAULT_NAMESPACE: &str = "VmApi";
+use crate::settings::{DEPLOYMENT_ID, METRICS_NAMESPACE};
 
 /// Requests per route (Count; dimensions `Deployment`, `Route`).
 pub const REQUESTS: &str = "Requests";
@@ -52,13 +51,13 @@ impl std::fmt::Debug for Emf {
 }
 
 impl Emf {
-    /// Documents to stdout (Lambda), namespace `METRICS_NAMESPACE` (else [`DEFAULT_NAMESPACE`]),
-    /// deployment `DEPLOYMENT_ID` (else `local`, as the rest of the code reads it).
+    /// Documents to stdout (Lambda), namespace [`METRICS_NAMESPACE`], deployment
+    /// [`DEPLOYMENT_ID`] (else `local`, as the rest of the code reads it).
     pub fn from_env() -> Self {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let env = Env::process();
         Emf::with_sink(
-            var("METRICS_NAMESPACE").unwrap_or_else(|| DEFAULT_NAMESPACE.into()),
-            var(DeploymentId::ENV).unwrap_or_else(|| DeploymentId::LOCAL.into()),
+            env.string(&METRICS_NAMESPACE).unwrap_or_default(),
+            env.string(&DEPLOYMENT_ID).unwrap_or_default(),
             |line| {
                 use std::io::Write;
                 // One write per line, so that lines of concurrent requests never interleave.

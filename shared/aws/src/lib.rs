@@ -2,6 +2,7 @@
 //! 503 rather than hang) and one mapping of SDK errors to the core error.
 
 pub mod emf;
+pub mod settings;
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use vmapi_config::Env;
 use vmapi_core::{Error, ErrorChain};
 
 pub mod endpoints;
@@ -30,52 +32,34 @@ pub mod runtime;
 /// building them also builds an STS client, an IMDS client and their endpoint resolvers at every
 /// cold start (docs/performance.md). Without them, the default chains apply.
 pub async fn sdk_config() -> SdkConfig {
-    let native = std::env::var("AWS_TRUST_STORE").is_ok_and(|v| v.eq_ignore_ascii_case("native"));
+    use settings::*;
+    let env = Env::process();
+    let native = env
+        .get(&AWS_TRUST_STORE)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("native"));
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if env_set("AWS_ACCESS_KEY_ID") && env_set("AWS_SECRET_ACCESS_KEY") {
+    if env.get(&AWS_ACCESS_KEY_ID).is_some() && env.get(&AWS_SECRET_ACCESS_KEY).is_some() {
         loader = loader.credentials_provider(
             aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
         );
     }
-    if let Some(region) = std::env::var("AWS_REGION")
-        .ok()
-        .filter(|r| !r.trim().is_empty())
-    {
+    if let Some(region) = env.get(&AWS_REGION) {
         loader = loader.region(aws_config::Region::new(region));
     }
+    let secs = |var| Duration::from_secs(env.lenient(var, |s: &u64| *s > 0));
     let sdk = loader
         .http_client(https_client(native))
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(2))
-                .operation_attempt_timeout(Duration::from_secs(secs(
-                    "SDK_ATTEMPT_TIMEOUT_SECONDS",
-                    4,
-                )))
-                .operation_timeout(Duration::from_secs(secs(
-                    "SDK_OPERATION_TIMEOUT_SECONDS",
-                    10,
-                )))
+                .operation_attempt_timeout(secs(&SDK_ATTEMPT_TIMEOUT_SECONDS))
+                .operation_timeout(secs(&SDK_OPERATION_TIMEOUT_SECONDS))
                 .build(),
         )
         .load()
         .await;
     // The template declares the endpoint variables empty (for `sam local`): blank is unset.
     endpoints::blank_is_unset(sdk)
-}
-
-/// Whether the environment variable is set and not blank.
-fn env_set(var: &str) -> bool {
-    std::env::var(var).is_ok_and(|v| !v.trim().is_empty())
-}
-
-/// A whole number of seconds from the environment, or `default` (also when unparsable).
-fn secs(var: &str, default: u64) -> u64 {
-    std::env::var(var)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .filter(|s| *s > 0)
-        .unwrap_or(default)
 }
 
 /// The Amazon Trust Services root certificates (PEM).

@@ -1,8 +1,13 @@
-//! Configuration from environment variables, read once per cold start.
+//! Configuration from environment variables, read once per cold start (docs/configuration.md's
+//! table is generated from the declarations here).
 
 use std::time::Duration;
 
+use vmapi_aws::settings::TABLE_NAME;
+use vmapi_config::{ConfigError, Env, Reader, Var};
 use vmapi_core::QuotaLimits;
+
+use crate::logging::{AWS_LAMBDA_LOG_FORMAT, AWS_LAMBDA_LOG_LEVEL, RUST_LOG};
 
 /// The default HS256 secret for local runs (documented in the README). Never used in Lambda.
 pub const DEFAULT_LOCAL_JWT_SECRET: &str = "vm-api-local-development-secret";
@@ -11,6 +16,125 @@ pub const DEFAULT_CURSOR_SECRET: &str = "vm-api-local-cursor-secret";
 
 /// The claim that carries the audience unless `JWT_AUDIENCE_CLAIM` names another.
 pub const DEFAULT_AUDIENCE_CLAIM: &str = "aud";
+
+/// The HTTP functions and `vmctl` (the local server and the tool's tokens).
+const HTTP: &[Reader] = &[Reader::Http, Reader::Vmctl];
+
+/// The token issuer's key set.
+pub const JWKS_URL: Var = Var::new(
+    "JWKS_URL",
+    HTTP,
+    "JWKS of the token issuer (production); when unset, local HS256 tokens are used",
+)
+.values("an https URL (http only on a loopback host)");
+/// Required `iss`.
+pub const JWT_ISSUER: Var = Var::new(
+    "JWT_ISSUER",
+    HTTP,
+    "the `iss` tokens must carry (key-set mode; required in Lambda with `JWKS_URL`)",
+);
+/// Required audience.
+pub const JWT_AUDIENCE: Var = Var::new(
+    "JWT_AUDIENCE",
+    HTTP,
+    "the audience tokens must carry (key-set mode; required in Lambda with `JWKS_URL`)",
+);
+/// The claim that carries the audience.
+pub const JWT_AUDIENCE_CLAIM: Var = Var::new(
+    "JWT_AUDIENCE_CLAIM",
+    HTTP,
+    "the claim that carries the audience: `aud`, or `client_id` (Cognito access tokens); \
+     template parameter `JwtAudienceClaim`",
+)
+.default(DEFAULT_AUDIENCE_CLAIM)
+.values("a claim name such as `aud` or `client_id`");
+/// Clock leeway.
+pub const JWT_LEEWAY_SECONDS: Var = Var::new(
+    "JWT_LEEWAY_SECONDS",
+    HTTP,
+    "clock leeway of token times in seconds",
+)
+.default("5")
+.values("0 to 5");
+/// Local tokens' secret.
+pub const LOCAL_JWT_SECRET: Var = Var::new(
+    "LOCAL_JWT_SECRET",
+    HTTP,
+    "HS256 secret of local tokens; in Lambda only under `sam local` (`AWS_SAM_LOCAL=true`). \
+     Declared empty in the template (for `sam local`): empty is unset",
+)
+.default(DEFAULT_LOCAL_JWT_SECRET)
+.note("not in Lambda");
+/// Set by SAM CLI.
+pub const AWS_SAM_LOCAL: Var = Var::new(
+    "AWS_SAM_LOCAL",
+    HTTP,
+    "`true` in `sam local` (SAM CLI sets it); inside Lambda local tokens (`LOCAL_JWT_SECRET`) \
+     are accepted only then",
+)
+.values("`true` (anything else is false)");
+/// Signs list cursors.
+pub const CURSOR_SECRET: Var = Var::new(
+    "CURSOR_SECRET",
+    HTTP,
+    "signs list cursors; the same for every function (the stack generates one unless \
+     `CursorSecret` is given)",
+)
+.default(DEFAULT_CURSOR_SECRET)
+.note("required in Lambda");
+/// Catalog cache lifetime.
+pub const CATALOG_CACHE_SECONDS: Var = Var::new(
+    "CATALOG_CACHE_SECONDS",
+    HTTP,
+    "how long a container serves catalog items from memory (0 disables)",
+)
+.default("300")
+.values("a whole number of seconds");
+/// Default quota: active VMs.
+pub const QUOTA_MAX_ACTIVE_VMS: Var = Var::new(
+    "QUOTA_MAX_ACTIVE_VMS",
+    HTTP,
+    "create-vm: default quota of a team's active VMs (a team's record may set its own \
+     `quotas`); template parameter `QuotaMaxActiveVms`",
+)
+.default("50")
+.values("a whole number from 0");
+/// Default quota: vCPUs.
+pub const QUOTA_MAX_VCPUS: Var = Var::new(
+    "QUOTA_MAX_VCPUS",
+    HTTP,
+    "create-vm: default quota of the vCPUs of a team's active VMs; template parameter \
+     `QuotaMaxVcpus`",
+)
+.default("200")
+.values("a whole number from 0");
+/// Port of the local server.
+pub const PORT: Var = Var::new(
+    "PORT",
+    &[Reader::Vmctl],
+    "port of the local server (`make run`)",
+)
+.default("3000")
+.values("a port number");
+
+/// The variables of this crate.
+pub const VARS: &[Var] = &[
+    JWKS_URL,
+    JWT_ISSUER,
+    JWT_AUDIENCE,
+    JWT_AUDIENCE_CLAIM,
+    JWT_LEEWAY_SECONDS,
+    LOCAL_JWT_SECRET,
+    AWS_SAM_LOCAL,
+    CURSOR_SECRET,
+    CATALOG_CACHE_SECONDS,
+    QUOTA_MAX_ACTIVE_VMS,
+    QUOTA_MAX_VCPUS,
+    PORT,
+    RUST_LOG,
+    AWS_LAMBDA_LOG_LEVEL,
+    AWS_LAMBDA_LOG_FORMAT,
+];
 
 /// How tokens are verified.
 #[derive(Clone, Debug)]
@@ -63,15 +187,6 @@ pub struct Config {
     pub quotas: QuotaLimits,
 }
 
-/// A configuration problem found at start-up.
-#[derive(Debug, thiserror::Error)]
-#[error("configuration: {0}")]
-pub struct ConfigError(pub String);
-
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
 impl Config {
     /// Reads the environment. In Lambda (`AWS_LAMBDA_FUNCTION_NAME` set) the local defaults
     /// for secrets are refused: a JWKS URL is required, or an explicit `LOCAL_JWT_SECRET` under
@@ -80,63 +195,49 @@ impl Config {
     /// with a JWKS URL, `JWT_ISSUER` and `JWT_AUDIENCE` are required too (a function URL or a
     /// direct invocation bypasses API Gateway's authorizer, so the function checks them itself).
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_vars(var)
+        Self::read(&Env::process())
     }
 
-    /// [`Config::from_env`] over `var` (a variable's non-empty value).
-    fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let in_lambda = var("AWS_LAMBDA_FUNCTION_NAME").is_some();
+    /// [`Config::from_env`] over `env` (the process environment, or a stand-in).
+    pub fn read(env: &Env) -> Result<Self, ConfigError> {
+        let in_lambda = env.in_lambda();
         // SAM CLI sets it in every local invocation (samcli/local/lambdafn/env_vars.py).
-        let sam_local = var("AWS_SAM_LOCAL").is_some_and(|v| v.trim() == "true");
-        let issuer = var("JWT_ISSUER");
-        let audience = var("JWT_AUDIENCE");
+        let sam_local = env.get(&AWS_SAM_LOCAL).is_some_and(|v| v.trim() == "true");
+        let issuer = env.get(&JWT_ISSUER);
+        let audience = env.get(&JWT_AUDIENCE);
         let mode =
-            match var("JWKS_URL") {
+            match env.get(&JWKS_URL) {
                 Some(url) => {
                     if in_lambda {
                         require_issuer_and_audience(issuer.is_some(), audience.is_some())?;
                     }
-                    key_set_mode(url, var("JWT_AUDIENCE_CLAIM"))?
+                    key_set_mode(url, env)?
                 }
-                None => match var("LOCAL_JWT_SECRET") {
-                    Some(_) if in_lambda && !sam_local => return Err(ConfigError(
+                None => match env.get(&LOCAL_JWT_SECRET) {
+                    Some(_) if in_lambda && !sam_local => return Err(LOCAL_JWT_SECRET.error(
                         "LOCAL_JWT_SECRET is set in a deployed function: local HS256 tokens are \
                          accepted inside Lambda only under `sam local` (AWS_SAM_LOCAL=true); \
-                         set JWKS_URL and leave LOCAL_JWT_SECRET empty"
-                            .into(),
+                         set JWKS_URL and leave LOCAL_JWT_SECRET empty",
                     )),
                     Some(secret) => JwtMode::LocalHs256 { secret },
-                    None if in_lambda => return Err(ConfigError(
-                        "JWKS_URL is not set; in Lambda the default local token secret is refused"
-                            .into(),
+                    None if in_lambda => return Err(JWKS_URL.error(
+                        "JWKS_URL is not set; in Lambda the default local token secret is refused",
                     )),
                     None => JwtMode::LocalHs256 {
                         secret: DEFAULT_LOCAL_JWT_SECRET.into(),
                     },
                 },
             };
-        let cursor_secret = match var("CURSOR_SECRET") {
-            Some(s) => s,
-            None if in_lambda => {
-                return Err(ConfigError("CURSOR_SECRET must be set in Lambda".into()))
-            }
-            None => DEFAULT_CURSOR_SECRET.into(),
+        let cursor_secret = if in_lambda {
+            env.require(&CURSOR_SECRET, "in Lambda")?
+        } else {
+            env.string(&CURSOR_SECRET).unwrap_or_default()
         };
-        let leeway_secs = match var("JWT_LEEWAY_SECONDS") {
-            Some(v) => v.parse::<u64>().ok().filter(|l| *l <= 5).ok_or_else(|| {
-                ConfigError(format!("JWT_LEEWAY_SECONDS must be 0 to 5, got '{v}'"))
-            })?,
-            None => 5,
-        };
-        let catalog_ttl = match var("CATALOG_CACHE_SECONDS") {
-            Some(v) => Duration::from_secs(v.parse().map_err(|_| {
-                ConfigError(format!("CATALOG_CACHE_SECONDS must be a number, got '{v}'"))
-            })?),
-            None => Duration::from_secs(300),
-        };
-        let quotas = quota_limits(&var)?;
+        let leeway_secs = env.parse_with(&JWT_LEEWAY_SECONDS, |v| {
+            v.parse::<u64>().ok().filter(|l| *l <= 5)
+        })?;
         Ok(Config {
-            table_name: var("TABLE_NAME").unwrap_or_else(|| "vm-api".into()),
+            table_name: env.string(&TABLE_NAME).unwrap_or_default(),
             jwt: JwtConfig {
                 mode,
                 issuer,
@@ -144,8 +245,8 @@ impl Config {
                 leeway_secs,
             },
             cursor_secret,
-            catalog_ttl,
-            quotas,
+            catalog_ttl: env.secs(&CATALOG_CACHE_SECONDS)?,
+            quotas: quota_limits(env)?,
         })
     }
 
@@ -200,15 +301,18 @@ impl Config {
             return Ok(());
         }
         let names = builtin.join(" and ");
-        Err(ConfigError(format!(
-            "the built-in {names} (published in the README: anyone can mint tokens or forge \
+        Err(ConfigError {
+            var: builtin[0],
+            message: format!(
+                "the built-in {names} (published in the README: anyone can mint tokens or forge \
              list cursors with {}) {} accepted only on a loopback address (127.0.0.0/8, ::1, \
              localhost) with a local table (AWS_ENDPOINT_URL_DYNAMODB on a loopback host), \
              but {}; set {names} to secrets of your own",
-            if builtin.len() == 1 { "it" } else { "them" },
-            if builtin.len() == 1 { "is" } else { "are" },
-            why.join(", and ")
-        )))
+                if builtin.len() == 1 { "it" } else { "them" },
+                if builtin.len() == 1 { "is" } else { "are" },
+                why.join(", and ")
+            ),
+        })
     }
 
     /// A local configuration (tests, local server) with HS256 tokens.
@@ -231,22 +335,12 @@ impl Config {
 }
 
 /// Key-set mode: `JWKS_URL` (checked by [`check_key_set_url`]) and `JWT_AUDIENCE_CLAIM`.
-fn key_set_mode(url: String, audience_claim: Option<String>) -> Result<JwtMode, ConfigError> {
+fn key_set_mode(url: String, env: &Env) -> Result<JwtMode, ConfigError> {
     check_key_set_url(&url)?;
-    let audience_claim = match audience_claim {
-        Some(claim) => {
-            let claim = claim.trim().to_string();
-            let name_chars = |c: char| c.is_ascii_alphanumeric() || "_-:.".contains(c);
-            if !claim.chars().all(name_chars) {
-                return Err(ConfigError(format!(
-                    "JWT_AUDIENCE_CLAIM must be a claim name such as 'aud' or 'client_id', \
-                     got '{claim}'"
-                )));
-            }
-            claim
-        }
-        None => DEFAULT_AUDIENCE_CLAIM.into(),
-    };
+    let name_chars = |c: char| c.is_ascii_alphanumeric() || "_-:.".contains(c);
+    let audience_claim = env.parse_with(&JWT_AUDIENCE_CLAIM, |claim| {
+        claim.chars().all(name_chars).then(|| claim.to_string())
+    })?;
     Ok(JwtMode::Jwks {
         url,
         audience_claim,
@@ -256,13 +350,13 @@ fn key_set_mode(url: String, audience_claim: Option<String>) -> Result<JwtMode, 
 /// In Lambda a key set needs `JWT_ISSUER` and `JWT_AUDIENCE`: a function URL or a direct
 /// invocation bypasses API Gateway's authorizer, so the function checks them itself.
 fn require_issuer_and_audience(issuer: bool, audience: bool) -> Result<(), ConfigError> {
-    let missing = match (issuer, audience) {
+    let (var, missing) = match (issuer, audience) {
         (true, true) => return Ok(()),
-        (false, false) => "JWT_ISSUER and JWT_AUDIENCE are",
-        (false, true) => "JWT_ISSUER is",
-        (true, false) => "JWT_AUDIENCE is",
+        (false, false) => (JWT_ISSUER, "JWT_ISSUER and JWT_AUDIENCE are"),
+        (false, true) => (JWT_ISSUER, "JWT_ISSUER is"),
+        (true, false) => (JWT_AUDIENCE, "JWT_AUDIENCE is"),
     };
-    Err(ConfigError(format!(
+    Err(var.error(format!(
         "JWKS_URL is set but {missing} not: in Lambda tokens are checked against the issuer and \
          the audience (a function URL or a direct invocation bypasses API Gateway's authorizer)"
     )))
@@ -295,33 +389,25 @@ fn url_on_loopback(url: &str) -> bool {
 /// their own keys. (Redirects are not followed when the key set is fetched.)
 pub fn check_key_set_url(url: &str) -> Result<(), ConfigError> {
     let parsed = reqwest::Url::parse(url.trim())
-        .map_err(|e| ConfigError(format!("JWKS_URL is not a URL ({e}): '{url}'")))?;
+        .map_err(|e| JWKS_URL.error(format!("JWKS_URL is not a URL ({e}): '{url}'")))?;
     let Some(host) = parsed.host_str() else {
-        return Err(ConfigError(format!("JWKS_URL has no host: '{url}'")));
+        return Err(JWKS_URL.error(format!("JWKS_URL has no host: '{url}'")));
     };
     match parsed.scheme() {
         "https" => Ok(()),
         "http" if is_loopback_host(host) => Ok(()),
-        scheme => Err(ConfigError(format!(
+        scheme => Err(JWKS_URL.error(format!(
             "JWKS_URL must be https (http only on a loopback host: 127.0.0.0/8, ::1, \
              localhost), got {scheme}:// on '{host}'"
         ))),
     }
 }
 
-/// `QUOTA_MAX_ACTIVE_VMS` and `QUOTA_MAX_VCPUS` (whole numbers from 0), read through `var`.
-fn quota_limits(var: impl Fn(&str) -> Option<String>) -> Result<QuotaLimits, ConfigError> {
-    let defaults = QuotaLimits::default();
-    let read = |name: &str, default: u32| match var(name) {
-        Some(v) => v
-            .trim()
-            .parse::<u32>()
-            .map_err(|_| ConfigError(format!("{name} must be a whole number from 0, got '{v}'"))),
-        None => Ok(default),
-    };
+/// [`QUOTA_MAX_ACTIVE_VMS`] and [`QUOTA_MAX_VCPUS`].
+fn quota_limits(env: &Env) -> Result<QuotaLimits, ConfigError> {
     Ok(QuotaLimits {
-        max_active_vms: read("QUOTA_MAX_ACTIVE_VMS", defaults.max_active_vms)?,
-        max_vcpus: read("QUOTA_MAX_VCPUS", defaults.max_vcpus)?,
+        max_active_vms: env.parse(&QUOTA_MAX_ACTIVE_VMS)?,
+        max_vcpus: env.parse(&QUOTA_MAX_VCPUS)?,
     })
 }
 
@@ -331,38 +417,26 @@ mod tests {
 
     #[test]
     fn quota_limits_default_and_come_from_the_environment() {
-        let none = |_: &str| None;
-        assert_eq!(quota_limits(none).unwrap(), QuotaLimits::default());
-        let set = |name: &str| match name {
-            "QUOTA_MAX_ACTIVE_VMS" => Some("7".to_string()),
-            "QUOTA_MAX_VCPUS" => Some("64".to_string()),
-            _ => None,
-        };
+        let none = Env::from_pairs(&[]);
+        assert_eq!(quota_limits(&none).unwrap(), QuotaLimits::default());
+        let set = Env::from_pairs(&[("QUOTA_MAX_ACTIVE_VMS", "7"), ("QUOTA_MAX_VCPUS", "64")]);
         assert_eq!(
-            quota_limits(set).unwrap(),
+            quota_limits(&set).unwrap(),
             QuotaLimits {
                 max_active_vms: 7,
                 max_vcpus: 64
             }
         );
-        let bad = |name: &str| (name == "QUOTA_MAX_VCPUS").then(|| "-1".to_string());
-        assert!(quota_limits(bad)
-            .unwrap_err()
-            .to_string()
-            .contains("QUOTA_MAX_VCPUS"));
+        let bad = Env::from_pairs(&[("QUOTA_MAX_VCPUS", "-1")]);
+        assert_eq!(
+            quota_limits(&bad).unwrap_err().message,
+            "QUOTA_MAX_VCPUS must be a whole number from 0, got '-1'"
+        );
     }
 
-    /// `from_vars` over the given variables (empty values count as unset, as in `from_env`).
+    /// [`Config::read`] over the given variables (empty values count as unset).
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let vars: Vec<(String, String)> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_vars(move |name: &str| {
-            vars.iter()
-                .find(|(k, v)| k == name && !v.trim().is_empty())
-                .map(|(_, v)| v.clone())
-        })
+        Config::read(&Env::from_pairs(vars))
     }
 
     const LAMBDA: (&str, &str) = ("AWS_LAMBDA_FUNCTION_NAME", "get-vm");

@@ -6,6 +6,29 @@
 //! itself, with its cause. A `RUST_LOG` that names either crate wins.
 
 use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use vmapi_config::{Env, Var, ALL};
+
+/// The log filter.
+pub const RUST_LOG: Var = Var::new(
+    "RUST_LOG",
+    ALL,
+    "log filter (`AWS_LAMBDA_LOG_LEVEL` wins in Lambda)",
+)
+.default("info")
+.values("`tracing` directives (`info,vmapi_core=debug`)");
+/// Lambda's log level control.
+pub const AWS_LAMBDA_LOG_LEVEL: Var = Var::new(
+    "AWS_LAMBDA_LOG_LEVEL",
+    ALL,
+    "Lambda's log level control (set by Lambda when the function's logging config has one)",
+)
+.default("info")
+.values("a level (`debug`, `info`, …)");
+/// Lambda's log format control.
+pub const AWS_LAMBDA_LOG_FORMAT: Var =
+    Var::new("AWS_LAMBDA_LOG_FORMAT", ALL, "`JSON` gives JSON log lines")
+        .note("set by Lambda")
+        .values("`JSON` or `Text`");
 
 /// Crates whose own lines are off unless `RUST_LOG` names them.
 const QUIET: [&str; 2] = ["vaultrs", "rustify"];
@@ -28,8 +51,9 @@ fn filter(default: &str, rust_log: Option<&str>) -> EnvFilter {
 /// and `AWS_LAMBDA_LOG_LEVEL` before `RUST_LOG`; no timestamps, CloudWatch adds them), with the
 /// quiet crates off.
 pub fn init_lambda() {
-    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").ok();
-    let rust_log = std::env::var("RUST_LOG").ok();
+    let env = Env::process();
+    let level = env.get(&AWS_LAMBDA_LOG_LEVEL);
+    let rust_log = env.get(&RUST_LOG);
     let filter = filter(
         level.as_deref().unwrap_or("info"),
         level.is_none().then_some(rust_log.as_deref()).flatten(),
@@ -39,7 +63,9 @@ pub fn init_lambda() {
         .without_time()
         .with_env_filter(filter)
         .with_writer(std::io::stdout);
-    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let json = env
+        .get(&AWS_LAMBDA_LOG_FORMAT)
+        .is_some_and(|f| f.eq_ignore_ascii_case("json"));
     let _ = if json {
         collector.json().try_init()
     } else {
@@ -51,7 +77,7 @@ pub fn init_lambda() {
 /// (default `info`).
 pub fn init_local() {
     use std::io::IsTerminal;
-    let rust_log = std::env::var("RUST_LOG").ok();
+    let rust_log = Env::process().get(&RUST_LOG);
     let filter = filter(
         "info,aws_config=warn,aws_smithy_runtime=warn",
         rust_log.as_deref(),

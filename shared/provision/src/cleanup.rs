@@ -22,19 +22,9 @@ pub async fn run_once(cleanup: &Cleanup) -> Result<Summary, vmapi_core::Error> {
 /// job with a time budget below the invocation's deadline.
 pub async fn run_lambda() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "vm-api".into());
-    let secrets_config = vmapi_secrets::SecretsConfig::from_env()?;
-    let config = crate::ProvisionConfig::from_env()?;
-    let policy = crate::config::cleanup_policy_from_vars(|k| std::env::var(k).ok())?;
-    let sdk = vmapi_aws::sdk_config().await;
-    let repo = Arc::new(vmapi_store_dynamodb::DynamoRepository::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        table,
-        vmapi_store_dynamodb::RepositoryOptions::default(),
-    ));
-    let secrets = vmapi_secrets::build(&secrets_config, &sdk);
-    let provisioner =
-        crate::provisioner(&config, &secrets_config, &sdk, repo.clone(), secrets).await?;
+    let env = vmapi_config::Env::process();
+    let policy = crate::config::cleanup_policy(&env)?;
+    let (repo, provisioner) = crate::from_env(&env).await?;
     let (repo, policy, provisioner) = (&repo, &policy, &provisioner);
     vmapi_aws::runtime::quiet_on_close(
         lambda_runtime::run(lambda_runtime::service_fn(

@@ -106,19 +106,9 @@ pub async fn handle(
 /// Builds everything once per cold start and serves stream batches until the runtime stops.
 pub async fn run() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let table = std::env::var("TABLE_NAME").unwrap_or_else(|_| "vm-api".into());
-    let secrets_config = vmapi_secrets::SecretsConfig::from_env()?;
-    let config = crate::ProvisionConfig::from_env()?;
-    let sdk = vmapi_aws::sdk_config().await;
-    let repo = std::sync::Arc::new(vmapi_store_dynamodb::DynamoRepository::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        table,
-        vmapi_store_dynamodb::RepositoryOptions::default(),
-    ));
-    let secrets = vmapi_secrets::build(&secrets_config, &sdk);
-    let provisioner = crate::provisioner(&config, &secrets_config, &sdk, repo, secrets)
-        .await?
-        .with_metrics(std::sync::Arc::new(vmapi_aws::emf::Emf::from_env()));
+    let (_, provisioner) = crate::from_env(&vmapi_config::Env::process()).await?;
+    let provisioner =
+        provisioner.with_metrics(std::sync::Arc::new(vmapi_aws::emf::Emf::from_env()));
     let provisioner = &provisioner;
     vmapi_aws::runtime::quiet_on_close(
         lambda_runtime::run(lambda_runtime::service_fn(move |event| {

@@ -9,9 +9,10 @@ pub mod lazy;
 #[cfg(feature = "local-stream")]
 pub mod stream;
 
+use std::future::Future;
 use std::sync::Arc;
 
-use vmapi_core::cloud::{CloudDriver, DriverError, DriverKind};
+use vmapi_core::cloud::{Capabilities, CloudDriver, DriverError, DriverKind};
 use vmapi_core::{Drivers, ErrorChain, Provisioner, Repository, SecretStore, SystemClock};
 use vmapi_drivers::aws::AwsDriver;
 use vmapi_drivers::azure::{AzureConfig, AzureDriver};
@@ -19,7 +20,7 @@ use vmapi_drivers::kraud::{KraudConfig, KraudDriver};
 use vmapi_drivers::SimulatedDriver;
 use vmapi_models::{CloudKind, SecretPath, Sensitive};
 
-pub use config::{Choice, ProvisionConfig, ProvisionConfigError};
+pub use config::{Choice, ProvisionConfig};
 pub use lazy::LazyDriver;
 
 /// The Azure service principal as stored in the secret store (JSON).
@@ -95,66 +96,67 @@ pub fn drivers(
     let simulated = Arc::new(
         SimulatedDriver::new(config.simulated_delay).for_deployment(config.deployment.clone()),
     );
-    let mut drivers = Drivers::new();
-    drivers = match config.aws {
-        Choice::Real => drivers.with(
+    let pick = |choice: Choice, real: &dyn Fn() -> Arc<dyn CloudDriver>| match choice {
+        Choice::Real => real(),
+        Choice::Simulated => simulated.clone() as Arc<dyn CloudDriver>,
+    };
+    let drivers = Drivers::new()
+        .with(
             CloudKind::Aws,
-            Arc::new(AwsDriver::new(sdk.clone(), config.deployment.clone())),
-        ),
-        Choice::Simulated => drivers.with(CloudKind::Aws, simulated.clone()),
-    };
-    drivers = match config.azure {
-        Choice::Simulated => drivers.with(CloudKind::Azure, simulated.clone()),
-        Choice::Real => {
-            let (config, secrets) = (config.clone(), secrets.clone());
-            let lazy = LazyDriver::new(
-                DriverKind::Azure,
-                AzureDriver::static_capabilities(),
-                move || {
-                    let (config, secrets) = (config.clone(), secrets.clone());
-                    async move { logged(CloudKind::Azure, azure_driver(&config, &secrets).await) }
-                },
-            );
-            drivers.with(CloudKind::Azure, Arc::new(lazy))
-        }
-    };
-    drivers = match config.kraud {
-        Choice::Simulated => drivers.with(CloudKind::Kraud, simulated),
-        Choice::Real => {
-            let (config, secrets) = (config.clone(), secrets.clone());
-            let lazy = LazyDriver::new(
-                DriverKind::Kraud,
-                KraudDriver::static_capabilities(),
-                move || {
-                    let (config, secrets) = (config.clone(), secrets.clone());
-                    async move { logged(CloudKind::Kraud, kraud_driver(&config, &secrets).await) }
-                },
-            );
-            drivers.with(CloudKind::Kraud, Arc::new(lazy))
-        }
-    };
+            pick(config.aws, &|| {
+                Arc::new(AwsDriver::new(sdk.clone(), config.deployment.clone()))
+            }),
+        )
+        .with(
+            CloudKind::Azure,
+            pick(config.azure, &|| {
+                let caps = AzureDriver::static_capabilities();
+                lazy(DriverKind::Azure, caps, config, secrets, azure_driver)
+            }),
+        )
+        .with(
+            CloudKind::Kraud,
+            pick(config.kraud, &|| {
+                let caps = KraudDriver::static_capabilities();
+                lazy(DriverKind::Kraud, caps, config, secrets, kraud_driver)
+            }),
+        );
     tracing::info!(drivers = %drivers.describe(), "cloud drivers (simulated ones are for local development only; Azure and Kraud.Cloud read their credentials on first use)");
     drivers
 }
 
-/// Logs a failed driver build once per attempt (the operation's error carries only a generic
-/// reason to users).
-fn logged(
-    cloud: CloudKind,
-    built: Result<Arc<dyn CloudDriver>, DriverError>,
-) -> Result<Arc<dyn CloudDriver>, DriverError> {
-    if let Err(e) = &built {
-        tracing::error!(cloud = ?cloud, error = %e, "cannot build the cloud driver; this cloud's VM operations fail until its credentials can be read");
-    }
-    built
+/// A driver that reads its cloud's credentials from `secrets` with `build` on first use
+/// ([`LazyDriver`]); a failed build is logged once per attempt (the operation's error carries
+/// only a generic reason to users).
+fn lazy<Fut>(
+    kind: DriverKind,
+    capabilities: Capabilities,
+    config: &ProvisionConfig,
+    secrets: &Arc<dyn SecretStore>,
+    build: fn(ProvisionConfig, Arc<dyn SecretStore>) -> Fut,
+) -> Arc<dyn CloudDriver>
+where
+    Fut: Future<Output = Result<Arc<dyn CloudDriver>, DriverError>> + Send + 'static,
+{
+    let (config, secrets) = (config.clone(), secrets.clone());
+    Arc::new(LazyDriver::new(kind, capabilities, move || {
+        let built = build(config.clone(), secrets.clone());
+        async move {
+            let built = built.await;
+            if let Err(e) = &built {
+                tracing::error!(cloud = %kind, error = %e, "cannot build the cloud driver; this cloud's VM operations fail until its credentials can be read");
+            }
+            built
+        }
+    }))
 }
 
 async fn azure_driver(
-    config: &ProvisionConfig,
-    secrets: &Arc<dyn SecretStore>,
+    config: ProvisionConfig,
+    secrets: Arc<dyn SecretStore>,
 ) -> Result<Arc<dyn CloudDriver>, DriverError> {
     let path = config.cloud_secret_path(&config.azure_credentials_secret);
-    let doc: AzureCredentials = read_credentials(secrets, &path).await?;
+    let doc: AzureCredentials = read_credentials(&secrets, &path).await?;
     let mut azure = AzureConfig::new(
         doc.tenant_id,
         doc.client_id,
@@ -175,11 +177,11 @@ async fn azure_driver(
 }
 
 async fn kraud_driver(
-    config: &ProvisionConfig,
-    secrets: &Arc<dyn SecretStore>,
+    config: ProvisionConfig,
+    secrets: Arc<dyn SecretStore>,
 ) -> Result<Arc<dyn CloudDriver>, DriverError> {
     let path = config.cloud_secret_path(&config.kraud_credentials_secret);
-    let doc: KraudCredentials = read_credentials(secrets, &path).await?;
+    let doc: KraudCredentials = read_credentials(&secrets, &path).await?;
     let mut kraud = KraudConfig::new(Sensitive::new(doc.token));
     kraud.deployment = config.deployment.clone();
     if let Some(base) = doc.base_url {
@@ -211,7 +213,7 @@ pub async fn provisioner(
     sdk: &aws_config::SdkConfig,
     repo: Arc<dyn Repository>,
     secrets: Arc<dyn SecretStore>,
-) -> Result<Provisioner, ProvisionConfigError> {
+) -> Result<Provisioner, vmapi_config::ConfigError> {
     let drivers = drivers(config, sdk, &cloud_store(secrets_config, sdk));
     Ok(Provisioner::new(
         repo,
@@ -222,6 +224,25 @@ pub async fn provisioner(
     ))
 }
 
+/// What the provisioner and cleanup functions build once per cold start from `env`: the
+/// table's repository and the provisioner over it.
+pub async fn from_env(
+    env: &vmapi_config::Env<'_>,
+) -> Result<(Arc<vmapi_store_dynamodb::DynamoRepository>, Provisioner), vmapi_config::ConfigError> {
+    let secrets_config = vmapi_secrets::SecretsConfig::read(env)?;
+    let config = ProvisionConfig::read(env)?;
+    let sdk = vmapi_aws::sdk_config().await;
+    let repo = Arc::new(vmapi_store_dynamodb::DynamoRepository::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        env.string(&vmapi_aws::settings::TABLE_NAME)
+            .unwrap_or_default(),
+        vmapi_store_dynamodb::RepositoryOptions::default(),
+    ));
+    let secrets = vmapi_secrets::build(&secrets_config, &sdk);
+    let provisioner = provisioner(&config, &secrets_config, &sdk, repo.clone(), secrets).await?;
+    Ok((repo, provisioner))
+}
+
 #[cfg(test)]
 mod tests {
     use async_trait::async_trait;
@@ -230,13 +251,16 @@ mod tests {
 
     use super::*;
 
-    /// A secret store whose reads fail with the given error.
-    struct Failing(fn() -> Error);
+    /// A secret store whose documents come from a function (the drivers only read those).
+    struct Documents<F>(F);
 
     #[async_trait]
-    impl SecretStore for Failing {
+    impl<F> SecretStore for Documents<F>
+    where
+        F: Fn(&SecretPath) -> vmapi_core::Result<Option<Sensitive>> + Send + Sync,
+    {
         async fn read(&self, _: &SecretPath) -> vmapi_core::Result<Option<LoginSecret>> {
-            Err((self.0)())
+            unreachable!("the drivers read only documents")
         }
         async fn create(
             &self,
@@ -244,24 +268,63 @@ mod tests {
             _: &LoginSecret,
             _: SecretLabels,
         ) -> vmapi_core::Result<Created> {
-            Err((self.0)())
+            unreachable!("the drivers only read")
         }
         async fn delete(&self, _: &SecretPath) -> vmapi_core::Result<()> {
-            Err((self.0)())
+            unreachable!("the drivers only read")
         }
-        async fn read_document(&self, _: &SecretPath) -> vmapi_core::Result<Option<Sensitive>> {
-            Err((self.0)())
+        async fn read_document(&self, path: &SecretPath) -> vmapi_core::Result<Option<Sensitive>> {
+            (self.0)(path)
         }
         async fn list_managed(&self) -> vmapi_core::Result<Vec<ManagedSecret>> {
-            Err((self.0)())
+            unreachable!("the drivers list no secrets")
         }
         fn backend(&self) -> &'static str {
-            "failing"
+            "documents"
+        }
+    }
+
+    #[tokio::test]
+    async fn azure_and_kraud_read_their_credentials_on_first_use() {
+        let config = ProvisionConfig::read(&vmapi_config::Env::from_pairs(&[
+            ("AWS_DRIVER", "simulated"),
+            ("CLOUD_SECRETS_PREFIX", "clouds/"),
+        ]))
+        .unwrap();
+        let reads = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let seen = reads.clone();
+        let store: Arc<dyn SecretStore> = Arc::new(Documents(move |path: &SecretPath| {
+            seen.lock().unwrap().push(path.as_str().to_string());
+            Ok(None)
+        }));
+        let drivers = drivers(&config, &aws_config::SdkConfig::builder().build(), &store);
+        assert_eq!(
+            drivers.get(CloudKind::Aws).unwrap().kind(),
+            DriverKind::Simulated
+        );
+        let target = vmapi_core::cloud::CloudTarget {
+            vm_id: vmapi_models::VmId::new(),
+            region: "r".into(),
+            provider_id: None,
+        };
+        for (cloud, kind, path) in [
+            (CloudKind::Azure, DriverKind::Azure, "clouds/azure"),
+            (CloudKind::Kraud, DriverKind::Kraud, "clouds/kraud"),
+        ] {
+            let driver = drivers.get(cloud).unwrap();
+            assert_eq!(driver.kind(), kind);
+            assert!(reads.lock().unwrap().iter().all(|p| p != path), "{path}");
+            let e = driver.get(&target).await.unwrap_err();
+            assert!(
+                matches!(&e, DriverError::Unauthorized(m) if m.contains(path)),
+                "{e:?}"
+            );
+            assert_eq!(reads.lock().unwrap().last().map(String::as_str), Some(path));
         }
     }
 
     async fn read(fail: fn() -> Error) -> DriverError {
-        let store: Arc<dyn SecretStore> = Arc::new(Failing(fail));
+        let store: Arc<dyn SecretStore> = Arc::new(Documents(move |_: &SecretPath| Err(fail())));
         read_credentials::<KraudCredentials>(&store, "vm-api-clouds/kraud")
             .await
             .err()

@@ -1,13 +1,143 @@
-//! Secret-store configuration from environment variables (names in docs/configuration.md).
+//! Secret-store configuration from environment variables (docs/configuration.md's table is
+//! generated from the declarations here).
 
 use std::time::Duration;
 
+use vmapi_aws::settings::deployment;
+use vmapi_config::{ConfigError, Env, Reader, Var};
 use vmapi_models::{CredentialScope, DeploymentId, Sensitive};
 
-/// A configuration problem found at start-up.
-#[derive(Debug, thiserror::Error)]
-#[error("configuration: {0}")]
-pub struct SecretsConfigError(pub String);
+use Reader::{Cleanup, Logins, Provisioner, Vmctl};
+
+/// Who reads the secret store's settings.
+const READERS: &[Reader] = &[Logins, Provisioner, Cleanup, Vmctl];
+
+/// Which store keeps the logins.
+pub const SECRET_BACKEND: Var = Var::new(
+    "SECRET_BACKEND",
+    READERS,
+    "where VM logins (and the clouds' own credentials) are kept",
+)
+.default("secretsmanager")
+.note("`make run`: `vault`")
+.values("`secretsmanager` or `vault`");
+/// Scope of new logins.
+pub const CREDENTIAL_SCOPE: Var = Var::new(
+    "CREDENTIAL_SCOPE",
+    READERS,
+    "`team` (`{teamId}/user/root`, shared by the team's VMs) or `vm` (`{teamId}/vm/{vmId}/root`)",
+)
+.default("team")
+.values("`team` or `vm`");
+/// Read cache lifetime.
+pub const SECRETS_CACHE_SECONDS: Var = Var::new(
+    "SECRETS_CACHE_SECONDS",
+    READERS,
+    "how long a container caches secret reads (0 disables)",
+)
+.default("300")
+.values("a whole number of seconds");
+/// Secrets Manager name prefix.
+pub const SECRETS_PREFIX: Var = Var::new(
+    "SECRETS_PREFIX",
+    READERS,
+    "Secrets Manager name prefix of the logins",
+)
+.default(DEFAULT_SECRETS_PREFIX)
+.values("made of letters, digits and `/_+=.@-`");
+/// KMS key of new secrets.
+pub const SECRETS_KMS_KEY_ID: Var = Var::new(
+    "SECRETS_KMS_KEY_ID",
+    READERS,
+    "KMS key of new secrets (else `aws/secretsmanager`)",
+);
+/// Recovery window of deleted secrets.
+pub const SECRETS_RECOVERY_WINDOW_DAYS: Var = Var::new(
+    "SECRETS_RECOVERY_WINDOW_DAYS",
+    READERS,
+    "0 deletes logins at once; 7–30 schedules the deletion",
+)
+.default("0")
+.values("0 (delete at once) or 7 to 30");
+/// Vault address.
+pub const VAULT_ADDR: Var = Var::new(
+    "VAULT_ADDR",
+    READERS,
+    "Vault address (with `VAULT_AUTH=lambda-extension` the extension's setting: the functions \
+     call `VAULT_PROXY_ADDR`)",
+)
+.values("an http(s) URL");
+/// The Vault Lambda Extension's proxy.
+pub const VAULT_PROXY_ADDR: Var = Var::new(
+    "VAULT_PROXY_ADDR",
+    READERS,
+    "with `VAULT_AUTH=lambda-extension`: the Vault Lambda Extension's local proxy, which the \
+     functions call instead of `VAULT_ADDR` (docs/credentials.md)",
+)
+.default(LAMBDA_EXTENSION_ADDR)
+.values("an http(s) URL");
+/// KV v2 mount.
+pub const VAULT_MOUNT: Var =
+    Var::new("VAULT_MOUNT", READERS, "KV v2 mount").default(DEFAULT_VAULT_MOUNT);
+/// How the service logs in to Vault.
+pub const VAULT_AUTH: Var = Var::new(
+    "VAULT_AUTH",
+    READERS,
+    "how the service logs in to Vault: `token` (`VAULT_TOKEN`), `aws-iam` (the function's \
+     role) or `lambda-extension` (the extension logs in)",
+)
+.default("token")
+.values("`token`, `aws-iam` or `lambda-extension`");
+/// A fixed Vault token.
+pub const VAULT_TOKEN: Var = Var::new("VAULT_TOKEN", READERS, "token for `VAULT_AUTH=token`");
+/// AWS IAM login: role.
+pub const VAULT_AWS_ROLE: Var = Var::new(
+    "VAULT_AWS_ROLE",
+    READERS,
+    "AWS IAM login to Vault: the Vault role (else Vault's default)",
+);
+/// AWS IAM login: mount.
+pub const VAULT_AWS_MOUNT: Var = Var::new(
+    "VAULT_AWS_MOUNT",
+    READERS,
+    "AWS IAM login to Vault: the auth method's mount",
+)
+.default("aws");
+/// AWS IAM login: server id header.
+pub const VAULT_AWS_SERVER_ID: Var = Var::new(
+    "VAULT_AWS_SERVER_ID",
+    READERS,
+    "AWS IAM login to Vault: `X-Vault-AWS-IAM-Server-ID`, if Vault requires it",
+);
+/// AWS IAM login: STS region.
+pub const VAULT_AWS_STS_REGION: Var = Var::new(
+    "VAULT_AWS_STS_REGION",
+    READERS,
+    "AWS IAM login to Vault: region of the STS endpoint Vault is configured for",
+)
+.default("us-east-1");
+/// Enterprise namespace.
+pub const VAULT_NAMESPACE: Var = Var::new("VAULT_NAMESPACE", READERS, "Vault Enterprise namespace");
+
+/// The variables of this crate.
+pub const VARS: &[Var] = &[
+    SECRET_BACKEND,
+    CREDENTIAL_SCOPE,
+    SECRETS_CACHE_SECONDS,
+    SECRETS_PREFIX,
+    SECRETS_KMS_KEY_ID,
+    SECRETS_RECOVERY_WINDOW_DAYS,
+    VAULT_ADDR,
+    VAULT_PROXY_ADDR,
+    VAULT_MOUNT,
+    VAULT_AUTH,
+    VAULT_TOKEN,
+    VAULT_AWS_ROLE,
+    VAULT_AWS_MOUNT,
+    VAULT_AWS_SERVER_ID,
+    VAULT_AWS_STS_REGION,
+    VAULT_NAMESPACE,
+];
 
 /// Which store keeps the logins.
 #[derive(Clone, Debug)]
@@ -85,133 +215,88 @@ pub const LAMBDA_EXTENSION_ADDR: &str = "http://127.0.0.1:8200";
 
 impl SecretsConfig {
     /// Reads the process environment.
-    pub fn from_env() -> Result<Self, SecretsConfigError> {
-        Self::from_vars(|name| std::env::var(name).ok())
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::read(&Env::process())
     }
 
-    /// Reads settings through `get` (the environment, or a map in tests).
-    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, SecretsConfigError> {
-        let var = |name: &str| get(name).filter(|v| !v.trim().is_empty());
-        let err = |m: String| SecretsConfigError(m);
-        let deployment = DeploymentId::from_setting(
-            var(DeploymentId::ENV).as_deref(),
-            var("AWS_LAMBDA_FUNCTION_NAME").is_some(),
-        )
-        .map_err(|e| err(e.0))?;
-        let scope = match var("CREDENTIAL_SCOPE") {
-            Some(v) => {
-                CredentialScope::parse(&v).map_err(|e| err(format!("CREDENTIAL_SCOPE: {e}")))?
-            }
-            None => CredentialScope::Team,
-        };
-        let cache_ttl =
-            match var("SECRETS_CACHE_SECONDS") {
-                Some(v) => Duration::from_secs(v.parse().map_err(|_| {
-                    err(format!("SECRETS_CACHE_SECONDS must be a number, got '{v}'"))
-                })?),
-                None => Duration::from_secs(300),
-            };
-        let backend = match var("SECRET_BACKEND")
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
+    /// Reads settings from `env` (the process environment, or a stand-in).
+    pub fn read(env: &Env) -> Result<Self, ConfigError> {
+        let scope = env.parse_with(&CREDENTIAL_SCOPE, |v| CredentialScope::parse(v).ok())?;
+        let backend = match env
+            .parse_with(&SECRET_BACKEND, |v| {
+                let v = v.to_ascii_lowercase();
+                ["secretsmanager", "vault"]
+                    .contains(&v.as_str())
+                    .then_some(v)
+            })?
+            .as_str()
         {
-            None | Some("secretsmanager") => {
-                let recovery_window_days = match var("SECRETS_RECOVERY_WINDOW_DAYS") {
-                    Some(v) => v
-                        .parse::<u8>()
+            "vault" => Backend::Vault(vault(env)?),
+            _ => Backend::SecretsManager(SecretsManagerConfig {
+                prefix: env.parse_with(&SECRETS_PREFIX, |v| {
+                    let ok = |c: char| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c);
+                    v.chars().all(ok).then(|| v.to_string())
+                })?,
+                kms_key_id: env.get(&SECRETS_KMS_KEY_ID),
+                recovery_window_days: env.parse_with(&SECRETS_RECOVERY_WINDOW_DAYS, |v| {
+                    v.parse::<u8>()
                         .ok()
                         .filter(|d| *d == 0 || (7..=30).contains(d))
-                        .ok_or_else(|| {
-                            err(format!(
-                                "SECRETS_RECOVERY_WINDOW_DAYS must be 0 (delete at once) or 7 to 30, got '{v}'"
-                            ))
-                        })?,
-                    None => 0,
-                };
-                let prefix = var("SECRETS_PREFIX").unwrap_or_else(|| DEFAULT_SECRETS_PREFIX.into());
-                if !prefix
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
-                {
-                    return Err(err(format!(
-                        "SECRETS_PREFIX may hold only letters, digits and /_+=.@-, got '{prefix}'"
-                    )));
-                }
-                Backend::SecretsManager(SecretsManagerConfig {
-                    prefix,
-                    kms_key_id: var("SECRETS_KMS_KEY_ID"),
-                    recovery_window_days,
-                })
-            }
-            Some("vault") => {
-                let auth = match var("VAULT_AUTH").as_deref().unwrap_or("token") {
-                    "token" => VaultAuth::Token(Sensitive::new(
-                        var("VAULT_TOKEN")
-                            .ok_or_else(|| err("VAULT_AUTH=token needs VAULT_TOKEN".into()))?,
-                    )),
-                    "aws-iam" => VaultAuth::AwsIam {
-                        role: var("VAULT_AWS_ROLE"),
-                        mount: var("VAULT_AWS_MOUNT").unwrap_or_else(|| "aws".into()),
-                        server_id: var("VAULT_AWS_SERVER_ID"),
-                        sts_region: var("VAULT_AWS_STS_REGION")
-                            .unwrap_or_else(|| "us-east-1".into()),
-                    },
-                    "lambda-extension" => VaultAuth::LambdaExtension,
-                    other => {
-                        return Err(err(format!(
-                            "VAULT_AUTH must be token, aws-iam or lambda-extension, got '{other}'"
-                        )))
-                    }
-                };
-                let address = match &auth {
-                    // VAULT_ADDR is the extension's (the real Vault it logs in to and forwards
-                    // to); the function talks only to the extension's proxy.
-                    VaultAuth::LambdaExtension => {
-                        var("VAULT_PROXY_ADDR").unwrap_or_else(|| LAMBDA_EXTENSION_ADDR.into())
-                    }
-                    _ => var("VAULT_ADDR")
-                        .ok_or_else(|| err("SECRET_BACKEND=vault needs VAULT_ADDR".into()))?,
-                };
-                if !(address.starts_with("http://") || address.starts_with("https://")) {
-                    return Err(err(format!(
-                        "VAULT_ADDR must be an http(s) URL, got '{address}'"
-                    )));
-                }
-                Backend::Vault(VaultConfig {
-                    address,
-                    mount: var("VAULT_MOUNT").unwrap_or_else(|| DEFAULT_VAULT_MOUNT.into()),
-                    namespace: var("VAULT_NAMESPACE"),
-                    auth,
-                })
-            }
-            Some(other) => {
-                return Err(err(format!(
-                    "SECRET_BACKEND must be secretsmanager or vault, got '{other}'"
-                )))
-            }
+                })?,
+            }),
         };
         Ok(SecretsConfig {
             backend,
             scope,
-            cache_ttl,
-            deployment,
+            cache_ttl: env.secs(&SECRETS_CACHE_SECONDS)?,
+            deployment: deployment(env)?,
         })
     }
 }
 
+/// The Vault settings (`SECRET_BACKEND=vault`).
+fn vault(env: &Env) -> Result<VaultConfig, ConfigError> {
+    let auth = match env.parse_with(&VAULT_AUTH, |v| {
+        ["token", "aws-iam", "lambda-extension"]
+            .into_iter()
+            .find(|a| *a == v)
+    })? {
+        "token" => VaultAuth::Token(Sensitive::new(
+            env.require(&VAULT_TOKEN, "with VAULT_AUTH=token")?,
+        )),
+        "aws-iam" => VaultAuth::AwsIam {
+            role: env.get(&VAULT_AWS_ROLE),
+            mount: env.string(&VAULT_AWS_MOUNT).unwrap_or_default(),
+            server_id: env.get(&VAULT_AWS_SERVER_ID),
+            sts_region: env.string(&VAULT_AWS_STS_REGION).unwrap_or_default(),
+        },
+        _ => VaultAuth::LambdaExtension,
+    };
+    let http_url =
+        |v: &str| (v.starts_with("http://") || v.starts_with("https://")).then(|| v.to_string());
+    let address = match &auth {
+        // VAULT_ADDR is the extension's (the real Vault it logs in to and forwards to); the
+        // function talks only to the extension's proxy.
+        VaultAuth::LambdaExtension => env.parse_with(&VAULT_PROXY_ADDR, http_url)?,
+        _ => {
+            let address = env.require(&VAULT_ADDR, "with SECRET_BACKEND=vault")?;
+            VAULT_ADDR.check(address.trim(), http_url)?
+        }
+    };
+    Ok(VaultConfig {
+        address,
+        mount: env.string(&VAULT_MOUNT).unwrap_or_default(),
+        namespace: env.get(&VAULT_NAMESPACE),
+        auth,
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
-    fn parse(pairs: &[(&str, &str)]) -> Result<SecretsConfig, SecretsConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        SecretsConfig::from_vars(|k| map.get(k).cloned())
+    fn parse(pairs: &[(&str, &str)]) -> Result<SecretsConfig, ConfigError> {
+        SecretsConfig::read(&Env::from_pairs(pairs))
     }
 
     #[test]
@@ -298,7 +383,7 @@ mod tests {
             (vec![("CREDENTIAL_SCOPE", "project")], "CREDENTIAL_SCOPE"),
             (vec![("SECRETS_PREFIX", "bad prefix")], "SECRETS_PREFIX"),
         ] {
-            let e = parse(&pairs).unwrap_err().0;
+            let e = parse(&pairs).unwrap_err().message;
             assert!(e.contains(needle), "{pairs:?}: {e}");
         }
     }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 use vmapi_core::{CachedSecretStore, SecretStore};
 
-pub use config::{Backend, SecretsConfig, SecretsConfigError, VaultAuth, VaultConfig};
+pub use config::{Backend, SecretsConfig, VaultAuth, VaultConfig};
 pub(crate) use json_problem::json_problem;
 pub use secretsmanager::SecretsManagerStore;
 pub use vault::VaultStore;

@@ -1,29 +1,93 @@
-//! docs/configuration.md and the code agree: every variable in the table is read somewhere, and
-//! every variable the non-test sources read (`var("X")`, `var_os("X")`, `env_set("X")`, or a
-//! `const ...: &str = "X"` named `ENV`) is in the table, but for the few that are not settings.
+//! docs/configuration.md's table is generated from the code's declarations (`vmapi_config::Var`,
+//! beside each reader): the committed table is current, every declaration is in it, every
+//! declared variable is read, and the code reads no variable it has not declared.
+//!
+//! Regenerate the table with
+//! `UPDATE_DOCS=1 cargo test -p vmapi-tests --test suite configuration`.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use vmapi_config::{Reader, Var};
+use vmapi_http::Endpoint;
 use vmapi_tests::{read, root};
 
-/// Read by the code, but not settings of the service: set by Lambda or the SDK's own
-/// credential chain, or used only by the tests' tooling.
-const NOT_SETTINGS: &[&str] = &[
-    "AWS_LAMBDA_FUNCTION_NAME", // set by Lambda: tells the code it runs there
-    "AWS_LAMBDA_LOG_FORMAT",    // Lambda's logging controls (JSON or text)
-    "AWS_LAMBDA_LOG_LEVEL",
-    "AWS_REGION",            // the SDK's region, set by Lambda
-    "AWS_ACCESS_KEY_ID",     // the SDK's credential chain, set by Lambda
-    "AWS_SECRET_ACCESS_KEY", // the same
-    "RUST_LOG",              // the log filter (docs/testing.md)
-    "UPDATE_OPENAPI",        // rewrites the committed openapi.json (docs/openapi.md)
-];
+const UPDATE_HINT: &str = "UPDATE_DOCS=1 cargo test -p vmapi-tests --test suite configuration";
+const BEGIN: &str = "<!-- variable-table:begin (generated from the declarations, \
+                     vmapi_config::Var; UPDATE_DOCS=1 cargo test -p vmapi-tests --test suite \
+                     configuration) -->";
+const END: &str = "<!-- variable-table:end -->";
 
-/// The non-test Rust sources of shared/, functions/ and tools/: `src/` only, each cut at its
-/// first `#[cfg(test)]`.
-fn sources() -> Vec<String> {
-    fn walk(dir: &Path, out: &mut Vec<String>) {
+/// Every declared variable, in the table's order.
+fn declared() -> Vec<Var> {
+    [
+        vmapi_aws::settings::VARS,
+        vmapi_http::config::VARS,
+        vmapi_secrets::config::VARS,
+        vmapi_provision::config::VARS,
+        vmapi_config::VARS,
+    ]
+    .concat()
+}
+
+#[test]
+fn the_configuration_table_is_generated_from_the_declarations() {
+    let generated = vmapi_config::table(&declared());
+    let path = root().join("docs/configuration.md");
+    let doc = read("docs/configuration.md");
+    let (before, rest) = doc
+        .split_once(BEGIN)
+        .unwrap_or_else(|| panic!("docs/configuration.md has no line {BEGIN}"));
+    let (committed, after) = rest
+        .split_once(END)
+        .unwrap_or_else(|| panic!("docs/configuration.md has no line {END}"));
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        let doc = format!("{before}{BEGIN}\n{generated}{END}{after}");
+        std::fs::write(&path, doc).expect("writing docs/configuration.md");
+        eprintln!("wrote {}", path.display());
+        return;
+    }
+    let committed = committed.strip_prefix('\n').unwrap_or(committed);
+    if committed != generated {
+        let line = committed
+            .lines()
+            .zip(generated.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(committed.lines().count().min(generated.lines().count()));
+        panic!(
+            "docs/configuration.md's table is stale (row {line}: {:?}, generated {:?}); \
+             regenerate it with `{UPDATE_HINT}` and commit it",
+            committed.lines().nth(line),
+            generated.lines().nth(line)
+        );
+    }
+}
+
+#[test]
+fn each_variable_is_declared_once_and_readers_are_true() {
+    let vars = declared();
+    let names: BTreeSet<_> = vars.iter().map(|v| v.name).collect();
+    assert_eq!(names.len(), vars.len(), "a variable declared twice");
+    assert!(
+        names.contains("TABLE_NAME") && names.len() > 50,
+        "{names:?}"
+    );
+    for var in &vars {
+        assert!(!var.about.is_empty() && !var.readers.is_empty(), "{var:?}");
+    }
+    // The label of the functions that keep logins names them.
+    let logins: Vec<_> = Endpoint::ALL
+        .iter()
+        .filter(|e| e.needs_logins())
+        .map(|e| e.function())
+        .collect();
+    assert_eq!(Reader::Logins.label(), logins.join(", "));
+}
+
+/// The non-test Rust sources of shared/, functions/ and tools/ (`src/` only, each cut at its
+/// first `#[cfg(test)]`), by path from the root.
+fn sources() -> Vec<(String, String)> {
+    fn walk(dir: &Path, out: &mut Vec<(String, String)>) {
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let path = entry.path();
             if path.is_dir() {
@@ -31,7 +95,8 @@ fn sources() -> Vec<String> {
             } else if path.extension().is_some_and(|e| e == "rs") {
                 let text = std::fs::read_to_string(&path).unwrap();
                 let cut = text.find("#[cfg(test)]").unwrap_or(text.len());
-                out.push(text[..cut].to_string());
+                let name = path.strip_prefix(root()).unwrap_or(&path);
+                out.push((name.display().to_string(), text[..cut].to_string()));
             }
         }
     }
@@ -45,63 +110,50 @@ fn sources() -> Vec<String> {
     out
 }
 
-/// The variables of the table (first column).
-fn documented() -> BTreeSet<String> {
-    let row = regex::Regex::new(r"^\| `([A-Z][A-Z0-9_]+)`(?:, `([A-Z][A-Z0-9_]+)`)*").unwrap();
-    let names = regex::Regex::new(r"`([A-Z][A-Z0-9_]{2,})`").unwrap();
-    read("docs/configuration.md")
-        .lines()
-        .filter(|l| row.is_match(l))
-        .flat_map(|l| {
-            let first = l.split(" | ").next().unwrap().to_string();
-            names
-                .captures_iter(&first)
-                .map(|c| c[1].to_string())
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
+/// Files that read the environment by a name they are given, not one of their own.
+const GENERIC_READERS: &[&str] = &[
+    "shared/config/src/lib.rs",    // `Env::process`
+    "shared/aws/src/endpoints.rs", // the SDK's service settings, by the SDK's key
+];
 
 #[test]
-fn the_configuration_table_and_the_code_name_the_same_variables() {
+fn the_code_reads_only_declared_variables_and_every_declared_one() {
+    let names: BTreeSet<String> = declared().iter().map(|v| v.name.to_string()).collect();
     let sources = sources();
-    let documented = documented();
-    assert!(
-        documented.contains("TABLE_NAME") && documented.len() > 40,
-        "{documented:?}"
-    );
-    // The SDK reads its `AWS_ENDPOINT_URL_<SERVICE>` variables itself, through the loader of
-    // `vmapi_aws::endpoints` (which makes an empty one count as unset).
-    let endpoints = read("shared/aws/src/endpoints.rs");
-    for name in &documented {
-        let quoted = format!("\"{name}\"");
-        let by_the_sdk =
-            name.starts_with("AWS_ENDPOINT_URL_") && endpoints.contains("impl LoadServiceConfig");
-        assert!(
-            by_the_sdk || sources.iter().any(|s| s.contains(&quoted)),
-            "docs/configuration.md lists {name}, which no source reads"
-        );
-    }
-    let read = regex::Regex::new(
-        r#"(?:\bvar|\bvar_os|\benv_set)\("([A-Z][A-Z0-9_]{2,})"\)|const ENV: &str = "([A-Z][A-Z0-9_]{2,})""#,
+    let raw = regex::Regex::new(r"env::var(?:_os)?\(").unwrap();
+    let literal = regex::Regex::new(
+        r#"Var::new\(\s*"([A-Z][A-Z0-9_]+)"|const ENV: &str = "([A-Z][A-Z0-9_]+)"|\benv = "([A-Z][A-Z0-9_]+)""#,
     )
     .unwrap();
     let mut found = BTreeSet::new();
-    for s in &sources {
-        for c in read.captures_iter(s) {
-            found.insert(c.get(1).or(c.get(2)).unwrap().as_str().to_string());
+    for (path, text) in &sources {
+        assert!(
+            GENERIC_READERS.contains(&path.as_str()) || !raw.is_match(text),
+            "{path} reads the environment itself: declare a `vmapi_config::Var` and read it \
+             through `vmapi_config::Env`"
+        );
+        for c in literal.captures_iter(text) {
+            found.insert((1..=3).find_map(|i| c.get(i)).unwrap().as_str().to_string());
         }
     }
     assert!(
         found.contains("TABLE_NAME"),
         "the reads were found: {found:?}"
     );
-    let missing: Vec<_> = found
-        .iter()
-        .filter(|n| !documented.contains(*n) && !NOT_SETTINGS.contains(&n.as_str()))
-        .collect();
+    let undeclared: Vec<_> = found.difference(&names).collect();
     assert!(
-        missing.is_empty(),
-        "read by the code but not in docs/configuration.md: {missing:?}"
+        undeclared.is_empty(),
+        "declared or read but in no crate's `VARS` (so not in docs/configuration.md): \
+         {undeclared:?}"
     );
+    // Every declaration is used: read through `Env` (`&NAME`) or taken apart (`NAME.name`),
+    // but the endpoint overrides, which the SDK reads (through `vmapi_aws::endpoints`).
+    let all: String = sources.iter().map(|(_, t)| t.as_str()).collect();
+    for name in &names {
+        let used = regex::Regex::new(&format!(r"&{name}\b|\b{name}\.[a-z]")).unwrap();
+        assert!(
+            name.starts_with("AWS_ENDPOINT_URL_") || used.is_match(&all),
+            "{name} is declared but nothing reads it"
+        );
+    }
 }

@@ -206,6 +206,6 @@ fn the_dashboard_is_json_over_every_alarm_and_the_metrics_the_code_emits() {
     );
     assert_eq!(
         t["Parameters"]["MetricsNamespace"]["Default"],
-        emf::DEFAULT_NAMESPACE
+        vmapi_aws::settings::METRICS_NAMESPACE.default.unwrap()
     );
 }

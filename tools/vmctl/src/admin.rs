@@ -22,11 +22,12 @@ pub async fn operator_provisioner(
     AnyError,
 > {
     let repo = ctx.repo().await;
-    let policy = vmapi_provision::config::cleanup_policy_from_vars(|k| ctx.settings.var(k))?;
-    let secrets = SecretsConfig::from_vars(|k| ctx.settings.var(k))?;
+    let env = ctx.settings.env();
+    let policy = vmapi_provision::config::cleanup_policy(&env)?;
+    let secrets = SecretsConfig::read(&env)?;
     let sdk = vmapi_aws::sdk_config().await;
     let store = vmapi_secrets::build(&secrets, &sdk);
-    let provision = vmapi_provision::ProvisionConfig::from_vars(|k| ctx.settings.var(k))?;
+    let provision = vmapi_provision::ProvisionConfig::read(&env)?;
     let provisioner =
         vmapi_provision::provisioner(&provision, &secrets, &sdk, repo.clone(), store).await?;
     Ok((repo, provisioner, policy))

@@ -15,8 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use vmapi_aws::settings::TABLE_NAME;
 use vmapi_http::auth::mint_local_token;
-use vmapi_http::config::Config;
+use vmapi_http::config::{Config, PORT};
 use vmapi_http::state::dynamodb_client;
 use vmapi_models::UserId;
 use vmapi_store_dynamodb::{DynamoRepository, RepositoryOptions};
@@ -37,7 +38,7 @@ use crate::stack::Settings;
 #[command(name = "vmctl", version)]
 struct Cli {
     /// DynamoDB table.
-    #[arg(long, global = true, env = "TABLE_NAME", default_value = "vm-api")]
+    #[arg(long, global = true, env = TABLE_NAME.name, default_value = TABLE_NAME.default)]
     table: String,
     /// Take the table (output TableName) and the deployment id (output DeploymentId, as
     /// DEPLOYMENT_ID) from this deployed CloudFormation stack's outputs; overrides --table.
@@ -86,7 +87,7 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
         /// Port.
-        #[arg(long, env = "PORT", default_value_t = 3000)]
+        #[arg(long, env = PORT.name, default_value = PORT.default)]
         port: u16,
         #[command(flatten)]
         stream: StreamArgs,
@@ -137,7 +138,7 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1")]
         host: String,
         /// Port.
-        #[arg(long, env = "PORT", default_value_t = 3000)]
+        #[arg(long, env = PORT.name, default_value = PORT.default)]
         port: u16,
         /// Data file to load.
         #[arg(long, default_value = "data/demo.json")]
@@ -184,7 +185,8 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             eprintln!(
                 "stack {name}: table {}, deployment {}",
                 s.table,
-                s.var(vmapi_models::DeploymentId::ENV)
+                s.env()
+                    .get(&vmapi_aws::settings::DEPLOYMENT_ID)
                     .unwrap_or_else(|| "(no DeploymentId output)".into())
             );
             s
@@ -261,7 +263,9 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
         } => {
             config.check_builtin_secrets(
                 &host,
-                std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok().as_deref(),
+                vmapi_config::Env::process()
+                    .get(&vmapi_aws::settings::AWS_ENDPOINT_URL_DYNAMODB)
+                    .as_deref(),
             )?;
             let client = dynamodb_client().await;
             ensure_table(&client, &table).await?;

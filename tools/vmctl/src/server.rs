@@ -7,9 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
+use vmapi_aws::settings::{AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SECRETS_MANAGER};
+use vmapi_config::Env;
 use vmapi_http::config::{Config, JwtMode};
 use vmapi_http::AppState;
 use vmapi_models::Seed;
+use vmapi_provision::config::{STREAM_CHECKPOINT_FILE, STREAM_FAILURE_FILE};
 use vmapi_secrets::{Backend, SecretsConfig};
 use vmapi_store_dynamodb::{create_table, DynamoRepository};
 
@@ -22,15 +25,15 @@ pub struct StreamArgs {
     /// Checkpoint per shard; a restart against the same table resumes from it.
     #[arg(
         long,
-        env = "STREAM_CHECKPOINT_FILE",
-        default_value = ".local/stream-consumer.json"
+        env = STREAM_CHECKPOINT_FILE.name,
+        default_value = STREAM_CHECKPOINT_FILE.default
     )]
     pub checkpoint_file: PathBuf,
     /// The on-failure destination: records given up on, one JSON line each.
     #[arg(
         long,
-        env = "STREAM_FAILURE_FILE",
-        default_value = ".local/stream-failures.jsonl"
+        env = STREAM_FAILURE_FILE.name,
+        default_value = STREAM_FAILURE_FILE.default
     )]
     pub failure_file: PathBuf,
 }
@@ -46,11 +49,12 @@ pub fn local_secret(config: &Config) -> Result<String, AnyError> {
 
 /// The secret-store settings, announced on standard output.
 pub fn secrets_config(settings: &Settings) -> Result<SecretsConfig, AnyError> {
-    let secrets = SecretsConfig::from_vars(|k| settings.var(k))?;
+    let secrets = SecretsConfig::read(&settings.env())?;
     match &secrets.backend {
         Backend::SecretsManager(sm) => println!(
             "VM logins: AWS Secrets Manager{} (names {}<path>), {} scope",
-            std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER")
+            Env::process()
+                .get(&AWS_ENDPOINT_URL_SECRETS_MANAGER)
                 .map(|u| format!(" at {u}"))
                 .unwrap_or_default(),
             sm.prefix,
@@ -141,13 +145,14 @@ pub async fn serve_with_provisioner(
     // The well-known local secrets only on loopback, in front of DynamoDB Local.
     config.check_builtin_secrets(
         host,
-        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok().as_deref(),
+        Env::process().get(&AWS_ENDPOINT_URL_DYNAMODB).as_deref(),
     )?;
     let secrets = secrets_config(settings)?;
     let sdk = vmapi_aws::sdk_config().await;
     let store = vmapi_secrets::build(&secrets, &sdk);
     let state = AppState::new(repo.clone(), config).with_logins(store.clone(), secrets.scope);
-    let provision = vmapi_provision::ProvisionConfig::from_vars(|k| settings.var(k))?;
+    let env = settings.env();
+    let provision = vmapi_provision::ProvisionConfig::read(&env)?;
     let provisioner =
         vmapi_provision::provisioner(&provision, &secrets, &sdk, repo.clone(), store).await?;
     println!(
@@ -155,11 +160,8 @@ pub async fn serve_with_provisioner(
         provision_summary(&provision)
     );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let cleanup_every = std::env::var("CLEANUP_INTERVAL_SECONDS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(60);
-    let policy = vmapi_provision::config::cleanup_policy_from_vars(|k| settings.var(k))?;
+    let cleanup_every = vmapi_provision::config::cleanup_interval(&env).as_secs();
+    let policy = vmapi_provision::config::cleanup_policy(&env)?;
     let cleanup = vmapi_core::Cleanup::new(
         repo.clone(),
         Arc::new(vmapi_core::SystemClock),

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use vmapi_config::Env;
 use vmapi_models::DeploymentId;
 
 use crate::error::AnyError;
@@ -26,12 +27,9 @@ impl Settings {
         }
     }
 
-    /// A setting: the stack's value, else the environment's.
-    pub fn var(&self, name: &str) -> Option<String> {
-        self.overrides
-            .get(name)
-            .cloned()
-            .or_else(|| std::env::var(name).ok())
+    /// The settings: the stack's values, else the environment's.
+    pub fn env(&self) -> Env<'_> {
+        Env::process().overridden_by(|name| self.overrides.get(name).cloned())
     }
 
     /// From a deployed stack's outputs: `TableName` (required) is the table, `DeploymentId`
@@ -98,7 +96,8 @@ mod tests {
         let outputs = HashMap::from([("TableName", "vm-api-prod"), ("DeploymentId", "prod")]);
         let s = Settings::from_outputs("vm-api", &outputs).unwrap();
         assert_eq!(s.table, "vm-api-prod");
-        assert_eq!(s.var("DEPLOYMENT_ID").as_deref(), Some("prod"));
+        let deployment = vmapi_aws::settings::DEPLOYMENT_ID;
+        assert_eq!(s.env().get(&deployment).as_deref(), Some("prod"));
 
         let e = Settings::from_outputs("other", &HashMap::from([("ApiUrl", "https://x")]))
             .unwrap_err()

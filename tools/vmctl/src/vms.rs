@@ -70,8 +70,7 @@ pub async fn run(cmd: VmsCommand, ctx: &Ctx) -> Result<(), AnyError> {
     let now = Timestamp::now();
     match cmd {
         VmsCommand::Stale { json } => {
-            let policy =
-                vmapi_provision::config::cleanup_policy_from_vars(|k| ctx.settings.var(k))?;
+            let policy = vmapi_provision::config::cleanup_policy(&ctx.settings.env())?;
             let cleanup = Cleanup::new(repo, Arc::new(SystemClock), None, policy);
             let candidates = cleanup.candidates().await?;
             if json {

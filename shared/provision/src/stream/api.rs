@@ -94,9 +94,10 @@ impl StreamsApi {
             .region()
             .map(|r| r.to_string())
             .unwrap_or_else(|| "us-east-1".into());
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        let endpoint = var("AWS_ENDPOINT_URL_DYNAMODB_STREAMS")
-            .or_else(|| var("AWS_ENDPOINT_URL_DYNAMODB"))
+        let env = vmapi_config::Env::process();
+        let endpoint = env
+            .get(&crate::config::AWS_ENDPOINT_URL_DYNAMODB_STREAMS)
+            .or_else(|| env.get(&vmapi_aws::settings::AWS_ENDPOINT_URL_DYNAMODB))
             .unwrap_or_else(|| format!("https://streams.dynamodb.{region}.amazonaws.com"));
         StreamsApi {
             http: reqwest::Client::new(),

@@ -84,12 +84,7 @@ async fn the_extension_mode_goes_through_the_proxy_whatever_vault_addr_says() {
         ("VAULT_AUTH_PROVIDER", "aws"),
         ("VAULT_AUTH_ROLE", "vm-api"),
     ];
-    let config = SecretsConfig::from_vars(|k| {
-        env.iter()
-            .find(|(name, _)| *name == k)
-            .map(|(_, v)| v.to_string())
-    })
-    .unwrap();
+    let config = SecretsConfig::read(&vmapi_config::Env::from_pairs(&env)).unwrap();
     assert!(matches!(&config.backend, Backend::Vault(v) if v.address == proxy));
     assert_eq!(config.deployment, DeploymentId::local());
     let store = vmapi_secrets::build(&config, &vmapi_aws::sdk_config().await);
