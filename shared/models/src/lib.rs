@@ -24,8 +24,8 @@ pub mod vm;
 
 pub use activity::{EventKind, VmEvent};
 pub use catalog::{
-    Catalog, CloudProvider, ConfidentialTech, Datacenter, Image, ImageVersion, Price, Provider,
-    ProviderRecord, Region, Size,
+    Catalog, CloudProvider, CloudProviderRef, ConfidentialTech, Datacenter, Image, ImageVersion,
+    Price, PriceRef, Provider, ProviderRecord, ProviderRef, Region, Size, SizeRef,
 };
 pub use cloud::CloudKind;
 pub use credentials::{
@@ -48,7 +48,7 @@ pub use rules::{
 };
 pub use seed::{DemoVm, Seed};
 pub use status::{AuthMethod, Role, VmStatus};
-pub use team::{Member, Project, Team, TeamQuotas};
+pub use team::{Member, Project, ProjectRef, Team, TeamQuotas, TeamRef};
 pub use timestamp::Timestamp;
 pub use vm::{
     Access, ActionResult, CloudRef, IpConfiguration, OpKind, PendingOp, StaleCategory,

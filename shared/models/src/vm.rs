@@ -4,7 +4,7 @@ use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
 use uuid::Uuid;
 
-use crate::catalog::{Image, Price, Provider, Region, Size};
+use crate::catalog::{Image, PriceRef, ProviderRef, Region, SizeRef};
 use crate::credentials::{Login, SshPublicKey};
 use crate::ids::{
     CloudProviderId, IpConfigId, PriceId, ProjectId, ProviderId, SizeId, SubscriptionId, TeamId,
@@ -13,7 +13,7 @@ use crate::ids::{
 use crate::names::{HostName, Tags};
 use crate::reference::Ref;
 use crate::status::{AuthMethod, VmStatus};
-use crate::team::{Project, Team};
+use crate::team::{ProjectRef, TeamRef};
 use crate::timestamp::Timestamp;
 
 /// The user's own login material (`access`); `null` means the service generates it.
@@ -292,17 +292,17 @@ pub struct VirtualMachine {
     /// Host name.
     pub name: HostName,
     /// Provider offering.
-    pub provider: Ref<ProviderId, Provider>,
+    pub provider: ProviderRef,
     /// Size.
-    pub size: Ref<SizeId, Size>,
+    pub size: SizeRef,
     /// Price.
-    pub price: Ref<PriceId, Price>,
+    pub price: PriceRef,
     /// Creator.
     pub owner: UserId,
     /// Project.
-    pub project: Ref<ProjectId, Project>,
+    pub project: ProjectRef,
     /// Team.
-    pub team: Ref<TeamId, Team>,
+    pub team: TeamRef,
     /// Addresses.
     pub ip_configurations: Vec<IpConfiguration>,
     /// User-set expiry, if any.
@@ -484,17 +484,17 @@ mod schema {
         /// Host name, unique among the project's active VMs.
         name: HostName,
         /// Provider offering.
-        provider: Ref<ProviderId, Provider>,
+        provider: ProviderRef,
         /// Size.
-        size: Ref<SizeId, Size>,
+        size: SizeRef,
         /// Price.
-        price: Ref<PriceId, Price>,
+        price: PriceRef,
         /// Creator (the `sub` of the token that created it).
         owner: UserId,
         /// Project.
-        project: Ref<ProjectId, Project>,
+        project: ProjectRef,
         /// Team.
-        team: Ref<TeamId, Team>,
+        team: TeamRef,
         /// Addresses (empty until the cloud has given it some).
         ip_configurations: Vec<IpConfiguration>,
         /// User-set expiry, if any: the cleanup job deletes the VM after it.
