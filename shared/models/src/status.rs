@@ -28,6 +28,11 @@ macro_rules! numeric_enum {
             pub fn from_code(code: u64) -> Option<Self> {
                 match code { $($num => Some($name::$variant),)* _ => None }
             }
+
+            /// From the lower-case name.
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name { $($text => Some($name::$variant),)* _ => None }
+            }
         }
 
         impl fmt::Display for $name {
