@@ -13,6 +13,7 @@ pub mod error;
 pub mod ids;
 pub mod money;
 pub mod names;
+mod newtype;
 pub mod reference;
 pub mod requests;
 pub mod rules;
