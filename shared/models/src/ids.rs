@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::error::truncate;
 use crate::newtype::checked_text;
 use crate::ParseError;
 
@@ -110,18 +111,6 @@ fn nibble(c: u8) -> Option<u8> {
 impl Default for ObjectId {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// Shortens user input quoted in error messages.
-pub(crate) fn truncate(s: &str) -> String {
-    const MAX: usize = 40;
-    if s.chars().count() <= MAX {
-        s.to_string()
-    } else {
-        let mut out: String = s.chars().take(MAX).collect();
-        out.push('…');
-        out
     }
 }
 
@@ -264,7 +253,7 @@ mod schema {
     use utoipa::openapi::schema::{ObjectBuilder, Type};
 
     use super::*;
-    use crate::newtype::named_schema;
+    use crate::newtype::{named_schema, NO_CONTROL_CHARACTERS};
 
     /// A 24-hex id: read in either case, always written in lower case.
     pub(crate) const OBJECT_ID_PATTERN: &str = "^[0-9a-fA-F]{24}$";
@@ -301,7 +290,7 @@ mod schema {
             ))
             .min_length(Some(1))
             .max_length(Some(UserId::MAX_LEN))
-            .pattern(Some("^[^\\u0000-\\u001F\\u007F-\\u009F]+$"))
+            .pattern(Some(NO_CONTROL_CHARACTERS))
             .examples(["6548a41138406c14db33b606"]),
     );
 }

@@ -19,7 +19,7 @@ impl Money {
             .map_err(|_| {
                 crate::ParseError(format!(
                     "'{}' is not a decimal number",
-                    crate::ids::truncate(s)
+                    crate::error::truncate(s)
                 ))
             })
     }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::truncate;
+use crate::error::truncate;
 use crate::newtype::checked_text;
 use crate::ParseError;
 
@@ -120,7 +120,7 @@ mod schema {
     use utoipa::{PartialSchema, ToSchema};
 
     use super::*;
-    use crate::newtype::named_schema;
+    use crate::newtype::{named_schema, NO_CONTROL_CHARACTERS};
 
     named_schema!(
         HostName => ObjectBuilder::new()
@@ -137,7 +137,7 @@ mod schema {
             .description(Some("A tag: 1-64 characters, no control characters"))
             .min_length(Some(1))
             .max_length(Some(Tag::MAX_LEN))
-            .pattern(Some("^[^\\u0000-\\u001F\\u007F-\\u009F]+$")),
+            .pattern(Some(NO_CONTROL_CHARACTERS)),
     );
 
     impl PartialSchema for Tags {
@@ -158,17 +158,6 @@ mod schema {
         fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
             schemas.push((Tag::name().into_owned(), Tag::schema()));
         }
-    }
-}
-
-/// At most `max` characters of user input, for quoting it in an error message.
-pub(crate) fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let mut out: String = s.chars().take(max).collect();
-        out.push('…');
-        out
     }
 }
 

@@ -88,6 +88,10 @@ macro_rules! named_schema {
 #[cfg(feature = "openapi")]
 pub(crate) use named_schema;
 
+/// The schema pattern of text without control characters (those `char::is_control` finds).
+#[cfg(feature = "openapi")]
+pub(crate) const NO_CONTROL_CHARACTERS: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$";
+
 #[cfg(test)]
 mod tests {
     use crate::{HostName, Tag};

@@ -48,13 +48,13 @@ impl Timestamp {
         let parsed = OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
             ParseError(format!(
                 "'{}' is not an RFC 3339 timestamp",
-                crate::ids::truncate(s)
+                crate::error::truncate(s)
             ))
         })?;
         Self::from_datetime(parsed).ok_or_else(|| {
             ParseError(format!(
                 "'{}' is outside the years 0000-9999 in UTC",
-                crate::ids::truncate(s)
+                crate::error::truncate(s)
             ))
         })
     }

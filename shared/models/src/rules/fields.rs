@@ -69,7 +69,7 @@ impl RuleName {
         {
             return Err(ParseError(format!(
                 "`{}` is not a rule name: 1-{} letters, digits, '.', '_' or '-', starting with a letter or digit and ending with a letter, digit or '_'",
-                crate::names::clip(s, 40),
+                crate::error::clip(s, 40),
                 Self::MAX_LEN
             )));
         }
