@@ -6,8 +6,8 @@
 #[error("{0}")]
 pub struct ParseError(pub String);
 
-/// At most `max` characters of user input, for quoting it in an error message.
-pub(crate) fn clip(s: &str, max: usize) -> String {
+/// At most `max` characters of user or provider text, for quoting it in an error message.
+pub fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_owned()
     } else {

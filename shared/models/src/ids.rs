@@ -253,7 +253,7 @@ mod schema {
     use utoipa::openapi::schema::{ObjectBuilder, Type};
 
     use super::*;
-    use crate::newtype::{named_schema, NO_CONTROL_CHARACTERS};
+    use crate::newtype::{named_schema, text_schema, NO_CONTROL_CHARACTERS};
 
     /// A 24-hex id: read in either case, always written in lower case.
     pub(crate) const OBJECT_ID_PATTERN: &str = "^[0-9a-fA-F]{24}$";
@@ -283,15 +283,12 @@ mod schema {
         SubscriptionId => object_id("Id of a subscription"),
         BillingSettingsId => object_id("Id of a team's billing settings"),
         SecurityRuleId => object_id("Id of a security rule"),
-        UserId => ObjectBuilder::new()
-            .schema_type(Type::String)
-            .description(Some(
-                "A user id: the `sub` claim of the caller's token (1-128 characters, no control characters)",
-            ))
-            .min_length(Some(1))
-            .max_length(Some(UserId::MAX_LEN))
-            .pattern(Some(NO_CONTROL_CHARACTERS))
-            .examples(["6548a41138406c14db33b606"]),
+        UserId => text_schema(
+            "A user id: the `sub` claim of the caller's token (1-128 characters, no control characters)",
+            UserId::MAX_LEN,
+            NO_CONTROL_CHARACTERS,
+        )
+        .examples(["6548a41138406c14db33b606"]),
     );
 }
 

@@ -115,29 +115,25 @@ impl From<Tags> for Vec<Tag> {
 mod schema {
     use std::borrow::Cow;
 
-    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
+    use utoipa::openapi::schema::{ArrayBuilder, Schema};
     use utoipa::openapi::{Ref, RefOr};
     use utoipa::{PartialSchema, ToSchema};
 
     use super::*;
-    use crate::newtype::{named_schema, NO_CONTROL_CHARACTERS};
+    use crate::newtype::{named_schema, text_schema, NO_CONTROL_CHARACTERS};
 
     named_schema!(
-        HostName => ObjectBuilder::new()
-            .schema_type(Type::String)
-            .description(Some(
-                "A host name: an RFC 1123 DNS label of 1-63 lower-case letters, digits and `-`, not starting or ending with `-` (upper case is refused, not folded)",
-            ))
-            .min_length(Some(1))
-            .max_length(Some(HostName::MAX_LEN))
-            .pattern(Some("^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"))
-            .examples(["kraud-cloud-ubuntu-1vcpu-4gb-berlin-01"]),
-        Tag => ObjectBuilder::new()
-            .schema_type(Type::String)
-            .description(Some("A tag: 1-64 characters, no control characters"))
-            .min_length(Some(1))
-            .max_length(Some(Tag::MAX_LEN))
-            .pattern(Some(NO_CONTROL_CHARACTERS)),
+        HostName => text_schema(
+            "A host name: an RFC 1123 DNS label of 1-63 lower-case letters, digits and `-`, not starting or ending with `-` (upper case is refused, not folded)",
+            HostName::MAX_LEN,
+            "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$",
+        )
+        .examples(["kraud-cloud-ubuntu-1vcpu-4gb-berlin-01"]),
+        Tag => text_schema(
+            "A tag: 1-64 characters, no control characters",
+            Tag::MAX_LEN,
+            NO_CONTROL_CHARACTERS,
+        ),
     );
 
     impl PartialSchema for Tags {

@@ -92,6 +92,21 @@ pub(crate) use named_schema;
 #[cfg(feature = "openapi")]
 pub(crate) const NO_CONTROL_CHARACTERS: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]+$";
 
+/// The schema of checked text: a string of 1 to `max_len` characters that matches `pattern`.
+#[cfg(feature = "openapi")]
+pub(crate) fn text_schema(
+    description: &str,
+    max_len: usize,
+    pattern: &str,
+) -> utoipa::openapi::schema::ObjectBuilder {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some(description))
+        .min_length(Some(1))
+        .max_length(Some(max_len))
+        .pattern(Some(pattern))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::{HostName, Tag};
