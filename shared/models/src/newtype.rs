@@ -1,5 +1,5 @@
-//! The impls every text newtype repeats, and the OpenAPI schema of a hand-described type,
-//! written once as macros.
+//! Written once for the models' newtypes: the impls every checked-text type repeats, and the
+//! pieces of hand-written OpenAPI schemas.
 
 /// The impls of `$name(String)`, text checked by `$name::parse(&str) -> Result<$name,
 /// ParseError>`: `as_str`, `Display` (the text), `FromStr` and `TryFrom<String>` (through
