@@ -79,8 +79,14 @@ pub struct Provider {
     /// Disabled providers accept no new VMs.
     pub is_disabled: bool,
     /// The cloud provider.
-    pub cloud_provider: Ref<CloudProviderId, CloudProvider>,
+    pub cloud_provider: CloudProviderRef,
 }
+
+/// A cloud provider: its id, or the object.
+pub type CloudProviderRef = Ref<CloudProviderId, CloudProvider>;
+
+/// A provider offering: its id, or the object.
+pub type ProviderRef = Ref<ProviderId, Provider>;
 
 /// A provider as stored: the wire fields plus the locations and images it offers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +165,9 @@ pub struct Size {
     pub confidential: Option<ConfidentialTech>,
 }
 
+/// A size: its id, or the object.
+pub type SizeRef = Ref<SizeId, Size>;
+
 /// A confidential-computing technology a size provides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -208,6 +217,9 @@ pub struct Price {
     /// Last changed.
     pub updated_at: Timestamp,
 }
+
+/// A price: its id, or the object.
+pub type PriceRef = Ref<PriceId, Price>;
 
 /// The whole catalog: what `vmctl catalog import` writes and `vmctl catalog list` reads
 /// (the format: `docs/catalog.md`, `data/catalog.schema.json`).

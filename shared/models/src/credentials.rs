@@ -9,6 +9,7 @@ use ssh_key::PublicKey;
 use zeroize::Zeroizing;
 
 use crate::ids::{TeamId, VmId};
+use crate::newtype::checked_text;
 use crate::status::AuthMethod;
 use crate::ParseError;
 
@@ -61,6 +62,8 @@ pub const MIN_RSA_BITS: usize = 3072;
 #[derive(Clone, PartialEq, Eq)]
 pub struct SshPublicKey(String);
 
+checked_text!(SshPublicKey);
+
 impl SshPublicKey {
     /// Parses and checks an `authorized_keys`-style line without options.
     pub fn parse(line: &str) -> Result<Self, ParseError> {
@@ -105,36 +108,6 @@ impl SshPublicKey {
             .to_openssh()
             .map_err(|_| err("the key could not be encoded"))?;
         Ok(SshPublicKey(canonical))
-    }
-
-    /// The canonical OpenSSH line.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SshPublicKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SshPublicKey({})", self.0)
-    }
-}
-
-impl fmt::Display for SshPublicKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl Serialize for SshPublicKey {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for SshPublicKey {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(deserializer)?;
-        SshPublicKey::parse(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -308,51 +281,27 @@ pub struct VmCredentials {
 /// OpenAPI schemas of secrets and public keys (feature `openapi`).
 #[cfg(feature = "openapi")]
 mod schema {
-    use std::borrow::Cow;
-
-    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
-    use utoipa::openapi::RefOr;
-    use utoipa::{PartialSchema, ToSchema};
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
 
     use super::*;
+    use crate::newtype::named_schema;
 
-    impl PartialSchema for Sensitive {
-        fn schema() -> RefOr<Schema> {
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .description(Some(
-                    "A secret (generated password or OpenSSH private key), handed out only to those allowed to read it",
-                ))
-                .into()
-        }
-    }
-
-    impl ToSchema for Sensitive {
-        fn name() -> Cow<'static, str> {
-            Cow::Borrowed("Sensitive")
-        }
-    }
-
-    impl PartialSchema for SshPublicKey {
-        fn schema() -> RefOr<Schema> {
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .description(Some(
-                    "An OpenSSH public key on one line (`ssh-ed25519 AAAA... [comment]`): Ed25519, or RSA of at least 3072 bits; ECDSA, security keys and DSA are refused. Stored and shown in canonical form",
-                ))
-                .max_length(Some(16 * 1024))
-                .examples([
-                    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOAKEyfwmZRghqzj9JLL8xl+SfAN+bqcjzApJNJ0S2Ck user@host",
-                ])
-                .into()
-        }
-    }
-
-    impl ToSchema for SshPublicKey {
-        fn name() -> Cow<'static, str> {
-            Cow::Borrowed("SshPublicKey")
-        }
-    }
+    named_schema!(
+        Sensitive => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "A secret (generated password or OpenSSH private key), handed out only to those allowed to read it",
+            )),
+        SshPublicKey => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "An OpenSSH public key on one line (`ssh-ed25519 AAAA... [comment]`): Ed25519, or RSA of at least 3072 bits; ECDSA, security keys and DSA are refused. Stored and shown in canonical form",
+            ))
+            .max_length(Some(16 * 1024))
+            .examples([
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOAKEyfwmZRghqzj9JLL8xl+SfAN+bqcjzApJNJ0S2Ck user@host",
+            ]),
+    );
 }
 
 #[cfg(test)]

@@ -6,8 +6,7 @@
 //! label or Vault `custom_metadata` entry, never in a path; a deployment's ownership tests and
 //! IAM conditions accept only its own id.
 
-use std::fmt;
-
+use crate::newtype::checked_text;
 use crate::ParseError;
 
 /// A deployment's id: 1–63 ASCII letters, digits, `-`, `_` or `.`, starting with a letter or
@@ -15,6 +14,8 @@ use crate::ParseError;
 /// value all accept). The stack name by default (template parameter `DeploymentId`).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DeploymentId(String);
+
+checked_text!(DeploymentId);
 
 /// Ownership of a listed resource or secret, judged by its deployment tag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,11 +81,6 @@ impl DeploymentId {
         DeploymentId(Self::LOCAL.into())
     }
 
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// Whose a resource or secret is, from the value of its [`Self::TAG`] (`None`: no such tag).
     pub fn ownership(&self, tag: Option<&str>) -> Ownership {
         match tag {
@@ -92,18 +88,6 @@ impl DeploymentId {
             Some(_) => Ownership::Foreign,
             None => Ownership::Untagged,
         }
-    }
-}
-
-impl fmt::Display for DeploymentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for DeploymentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DeploymentId({})", self.0)
     }
 }
 

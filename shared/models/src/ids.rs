@@ -8,6 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::error::truncate;
+use crate::newtype::checked_text;
 use crate::ParseError;
 
 /// A 12-byte id shown as 24 lowercase hex digits: 4 bytes of Unix seconds,
@@ -109,18 +111,6 @@ fn nibble(c: u8) -> Option<u8> {
 impl Default for ObjectId {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// Shortens user input quoted in error messages.
-pub(crate) fn truncate(s: &str) -> String {
-    const MAX: usize = 40;
-    if s.chars().count() <= MAX {
-        s.to_string()
-    } else {
-        let mut out: String = s.chars().take(MAX).collect();
-        out.push('…');
-        out
     }
 }
 
@@ -230,9 +220,10 @@ typed_id!(
 );
 
 /// A user id: the `sub` claim of a verified token (1–128 printable characters).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserId(String);
+
+checked_text!(UserId);
 
 impl UserId {
     /// Longest accepted user id.
@@ -254,53 +245,20 @@ impl UserId {
         }
         Ok(UserId(s.to_string()))
     }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for UserId {
-    type Error = ParseError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        UserId::parse(&s)
-    }
-}
-
-impl From<UserId> for String {
-    fn from(id: UserId) -> String {
-        id.0
-    }
-}
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "UserId({})", self.0)
-    }
 }
 
 /// OpenAPI schemas of the ids (feature `openapi`).
 #[cfg(feature = "openapi")]
 mod schema {
-    use std::borrow::Cow;
-
-    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
-    use utoipa::openapi::RefOr;
-    use utoipa::{PartialSchema, ToSchema};
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
 
     use super::*;
+    use crate::newtype::{named_schema, text_schema, NO_CONTROL_CHARACTERS};
 
     /// A 24-hex id: read in either case, always written in lower case.
     pub(crate) const OBJECT_ID_PATTERN: &str = "^[0-9a-fA-F]{24}$";
 
-    fn object_id_schema(what: &str) -> RefOr<Schema> {
+    fn object_id(what: &str) -> ObjectBuilder {
         ObjectBuilder::new()
             .schema_type(Type::String)
             .description(Some(format!(
@@ -310,60 +268,28 @@ mod schema {
             .max_length(Some(24))
             .pattern(Some(OBJECT_ID_PATTERN))
             .examples(["6548a41f38406c14db33b61e"])
-            .into()
     }
 
-    macro_rules! id_schema {
-        ($($name:ident => $what:literal),* $(,)?) => {$(
-            impl PartialSchema for $name {
-                fn schema() -> RefOr<Schema> {
-                    object_id_schema($what)
-                }
-            }
-
-            impl ToSchema for $name {
-                fn name() -> Cow<'static, str> {
-                    Cow::Borrowed(stringify!($name))
-                }
-            }
-        )*};
-    }
-
-    id_schema!(
-        ObjectId => "An id",
-        VmId => "Id of a virtual machine",
-        TeamId => "Id of a team",
-        ProjectId => "Id of a project",
-        CloudProviderId => "Id of a cloud provider",
-        ProviderId => "Id of a provider offering",
-        SizeId => "Id of a catalog size",
-        PriceId => "Id of a catalog price",
-        IpConfigId => "Id of an IP configuration",
-        SubscriptionId => "Id of a subscription",
-        BillingSettingsId => "Id of a team's billing settings",
-        SecurityRuleId => "Id of a security rule",
+    named_schema!(
+        ObjectId => object_id("An id"),
+        VmId => object_id("Id of a virtual machine"),
+        TeamId => object_id("Id of a team"),
+        ProjectId => object_id("Id of a project"),
+        CloudProviderId => object_id("Id of a cloud provider"),
+        ProviderId => object_id("Id of a provider offering"),
+        SizeId => object_id("Id of a catalog size"),
+        PriceId => object_id("Id of a catalog price"),
+        IpConfigId => object_id("Id of an IP configuration"),
+        SubscriptionId => object_id("Id of a subscription"),
+        BillingSettingsId => object_id("Id of a team's billing settings"),
+        SecurityRuleId => object_id("Id of a security rule"),
+        UserId => text_schema(
+            "A user id: the `sub` claim of the caller's token (1-128 characters, no control characters)",
+            UserId::MAX_LEN,
+            NO_CONTROL_CHARACTERS,
+        )
+        .examples(["6548a41138406c14db33b606"]),
     );
-
-    impl PartialSchema for UserId {
-        fn schema() -> RefOr<Schema> {
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .description(Some(
-                    "A user id: the `sub` claim of the caller's token (1-128 characters, no control characters)",
-                ))
-                .min_length(Some(1))
-                .max_length(Some(UserId::MAX_LEN))
-                .pattern(Some("^[^\\u0000-\\u001F\\u007F-\\u009F]+$"))
-                .examples(["6548a41138406c14db33b606"])
-                .into()
-        }
-    }
-
-    impl ToSchema for UserId {
-        fn name() -> Cow<'static, str> {
-            Cow::Borrowed("UserId")
-        }
-    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod error;
 pub mod ids;
 pub mod money;
 pub mod names;
+mod newtype;
 pub mod reference;
 pub mod requests;
 pub mod rules;
@@ -24,8 +25,8 @@ pub mod vm;
 
 pub use activity::{EventKind, VmEvent};
 pub use catalog::{
-    Catalog, CloudProvider, ConfidentialTech, Datacenter, Image, ImageVersion, Price, Provider,
-    ProviderRecord, Region, Size,
+    Catalog, CloudProvider, CloudProviderRef, ConfidentialTech, Datacenter, Image, ImageVersion,
+    Price, PriceRef, Provider, ProviderRecord, ProviderRef, Region, Size, SizeRef,
 };
 pub use cloud::CloudKind;
 pub use credentials::{
@@ -48,7 +49,7 @@ pub use rules::{
 };
 pub use seed::{DemoVm, Seed};
 pub use status::{AuthMethod, Role, VmStatus};
-pub use team::{Member, Project, Team, TeamQuotas};
+pub use team::{Member, Project, ProjectRef, Team, TeamQuotas, TeamRef};
 pub use timestamp::Timestamp;
 pub use vm::{
     Access, ActionResult, CloudRef, IpConfiguration, OpKind, PendingOp, StaleCategory,

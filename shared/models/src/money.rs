@@ -19,7 +19,7 @@ impl Money {
             .map_err(|_| {
                 crate::ParseError(format!(
                     "'{}' is not a decimal number",
-                    crate::ids::truncate(s)
+                    crate::error::truncate(s)
                 ))
             })
     }
@@ -85,25 +85,14 @@ impl<'de> Deserialize<'de> for Money {
 }
 
 #[cfg(feature = "openapi")]
-impl utoipa::PartialSchema for Money {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{ObjectBuilder, Type};
-        ObjectBuilder::new()
-            .schema_type(Type::Number)
-            .description(Some(
-                "An exact decimal amount written as a JSON number, without trailing zeros (`30`, `0.04`, `63.072`)",
-            ))
-            .examples([0.04])
-            .into()
-    }
-}
-
-#[cfg(feature = "openapi")]
-impl utoipa::ToSchema for Money {
-    fn name() -> std::borrow::Cow<'static, str> {
-        std::borrow::Cow::Borrowed("Money")
-    }
-}
+crate::newtype::named_schema!(
+    Money => utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Number)
+        .description(Some(
+            "An exact decimal amount written as a JSON number, without trailing zeros (`30`, `0.04`, `63.072`)",
+        ))
+        .examples([0.04])
+);
 
 #[cfg(test)]
 mod tests {

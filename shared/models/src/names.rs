@@ -1,17 +1,17 @@
 //! Host names (RFC 1123 labels) and tags.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
-use crate::ids::truncate;
+use crate::error::truncate;
+use crate::newtype::checked_text;
 use crate::ParseError;
 
 /// A VM name: an RFC 1123 DNS label (1–63 of `a-z`, `0-9`, `-`, not starting or ending with `-`).
 /// Upper-case input is rejected rather than folded, so names are stored as given.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct HostName(String);
+
+checked_text!(HostName);
 
 impl HostName {
     /// Longest label RFC 1123 allows.
@@ -38,42 +38,13 @@ impl HostName {
         }
         Ok(HostName(s.to_string()))
     }
-
-    /// The name as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for HostName {
-    type Error = ParseError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        HostName::parse(&s)
-    }
-}
-
-impl From<HostName> for String {
-    fn from(n: HostName) -> String {
-        n.0
-    }
-}
-
-impl fmt::Display for HostName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for HostName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "HostName({})", self.0)
-    }
 }
 
 /// A tag: 1–64 characters, no control characters.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Debug)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
 pub struct Tag(String);
+
+checked_text!(Tag; Debug derived);
 
 impl Tag {
     /// Longest tag.
@@ -96,24 +67,6 @@ impl Tag {
             )));
         }
         Ok(Tag(s.to_string()))
-    }
-
-    /// The tag as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for Tag {
-    type Error = ParseError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Tag::parse(&s)
-    }
-}
-
-impl From<Tag> for String {
-    fn from(t: Tag) -> String {
-        t.0
     }
 }
 
@@ -162,50 +115,26 @@ impl From<Tags> for Vec<Tag> {
 mod schema {
     use std::borrow::Cow;
 
-    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
+    use utoipa::openapi::schema::{ArrayBuilder, Schema};
     use utoipa::openapi::{Ref, RefOr};
     use utoipa::{PartialSchema, ToSchema};
 
     use super::*;
+    use crate::newtype::{named_schema, text_schema, NO_CONTROL_CHARACTERS};
 
-    impl PartialSchema for HostName {
-        fn schema() -> RefOr<Schema> {
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .description(Some(
-                    "A host name: an RFC 1123 DNS label of 1-63 lower-case letters, digits and `-`, not starting or ending with `-` (upper case is refused, not folded)",
-                ))
-                .min_length(Some(1))
-                .max_length(Some(HostName::MAX_LEN))
-                .pattern(Some("^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"))
-                .examples(["kraud-cloud-ubuntu-1vcpu-4gb-berlin-01"])
-                .into()
-        }
-    }
-
-    impl ToSchema for HostName {
-        fn name() -> Cow<'static, str> {
-            Cow::Borrowed("HostName")
-        }
-    }
-
-    impl PartialSchema for Tag {
-        fn schema() -> RefOr<Schema> {
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .description(Some("A tag: 1-64 characters, no control characters"))
-                .min_length(Some(1))
-                .max_length(Some(Tag::MAX_LEN))
-                .pattern(Some("^[^\\u0000-\\u001F\\u007F-\\u009F]+$"))
-                .into()
-        }
-    }
-
-    impl ToSchema for Tag {
-        fn name() -> Cow<'static, str> {
-            Cow::Borrowed("Tag")
-        }
-    }
+    named_schema!(
+        HostName => text_schema(
+            "A host name: an RFC 1123 DNS label of 1-63 lower-case letters, digits and `-`, not starting or ending with `-` (upper case is refused, not folded)",
+            HostName::MAX_LEN,
+            "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$",
+        )
+        .examples(["kraud-cloud-ubuntu-1vcpu-4gb-berlin-01"]),
+        Tag => text_schema(
+            "A tag: 1-64 characters, no control characters",
+            Tag::MAX_LEN,
+            NO_CONTROL_CHARACTERS,
+        ),
+    );
 
     impl PartialSchema for Tags {
         fn schema() -> RefOr<Schema> {
@@ -225,17 +154,6 @@ mod schema {
         fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
             schemas.push((Tag::name().into_owned(), Tag::schema()));
         }
-    }
-}
-
-/// At most `max` characters of user input, for quoting it in an error message.
-pub(crate) fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let mut out: String = s.chars().take(max).collect();
-        out.push('…');
-        out
     }
 }
 

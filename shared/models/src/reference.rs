@@ -3,6 +3,11 @@
 use serde::{Deserialize, Serialize};
 
 /// A reference: a bare id, or the object it names ("populated").
+///
+/// Wire types name a reference by a type alias (`ProviderRef`, `TeamRef`, ...): utoipa's
+/// `derive(ToSchema)` composes a field type written with generic arguments through a hidden
+/// trait of its own, and takes an alias for the plain type it is, whose schema is the public
+/// `ToSchema` below.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Ref<I, T> {
@@ -12,23 +17,20 @@ pub enum Ref<I, T> {
     Populated(T),
 }
 
-/// The OpenAPI schema of [`Ref`] (feature `openapi`).
+/// The OpenAPI schema of [`Ref`] (feature `openapi`): the component `Ref_{I}_{T}`,
+/// `oneOf: [I, T]`, both by reference.
 #[cfg(feature = "openapi")]
 mod schema {
     use std::borrow::Cow;
 
     use utoipa::openapi::schema::{OneOfBuilder, Schema};
     use utoipa::openapi::RefOr;
-    use utoipa::ToSchema;
+    use utoipa::{PartialSchema, ToSchema};
 
     use super::Ref;
 
-    /// `Ref<I, T>` is `oneOf: [I, T]`, both by reference. Derived schemas compose generic
-    /// field types through `utoipa::__dev::ComposeSchema` (what `derive(ToSchema)` would
-    /// implement), so that is the trait to implement by hand; the generics it is handed (the
-    /// inlined schemas of `I` and `T`) are replaced by references to their components.
-    impl<I: ToSchema, T: ToSchema> utoipa::__dev::ComposeSchema for Ref<I, T> {
-        fn compose(_generics: Vec<RefOr<Schema>>) -> RefOr<Schema> {
+    impl<I: ToSchema, T: ToSchema> PartialSchema for Ref<I, T> {
+        fn schema() -> RefOr<Schema> {
             OneOfBuilder::new()
                 .item(utoipa::openapi::Ref::from_schema_name(I::name()))
                 .item(utoipa::openapi::Ref::from_schema_name(T::name()))
@@ -43,7 +45,7 @@ mod schema {
 
     impl<I: ToSchema, T: ToSchema> ToSchema for Ref<I, T> {
         fn name() -> Cow<'static, str> {
-            Cow::Borrowed("Ref")
+            Cow::Owned(format!("Ref_{}_{}", I::name(), T::name()))
         }
 
         fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {

@@ -28,6 +28,11 @@ macro_rules! numeric_enum {
             pub fn from_code(code: u64) -> Option<Self> {
                 match code { $($num => Some($name::$variant),)* _ => None }
             }
+
+            /// From the lower-case name.
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name { $($text => Some($name::$variant),)* _ => None }
+            }
         }
 
         impl fmt::Display for $name {
@@ -63,18 +68,9 @@ macro_rules! numeric_enum {
         }
 
         #[cfg(feature = "openapi")]
-        impl utoipa::PartialSchema for $name {
-            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-                numeric_enum_schema($name::ALL.iter().map(|v| (v.code(), v.name())))
-            }
-        }
-
-        #[cfg(feature = "openapi")]
-        impl utoipa::ToSchema for $name {
-            fn name() -> std::borrow::Cow<'static, str> {
-                std::borrow::Cow::Borrowed(stringify!($name))
-            }
-        }
+        $crate::newtype::named_schema!(
+            $name => numeric_enum_schema($name::ALL.iter().map(|v| (v.code(), v.name())))
+        );
     };
 }
 

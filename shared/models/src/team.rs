@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{BillingSettingsId, ProjectId, TeamId, UserId};
+use crate::reference::Ref;
 use crate::status::Role;
 use crate::timestamp::Timestamp;
 
@@ -44,6 +45,9 @@ pub struct Team {
     #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub quotas: Option<TeamQuotas>,
 }
+
+/// A team: its id, or the object.
+pub type TeamRef = Ref<TeamId, Team>;
 
 /// A team's own quota limits; an absent limit is the service's default.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +103,9 @@ pub struct Project {
     /// Last changed.
     pub updated_at: Timestamp,
 }
+
+/// A project: its id, or the object.
+pub type ProjectRef = Ref<ProjectId, Project>;
 
 #[cfg(test)]
 mod tests {

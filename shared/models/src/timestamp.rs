@@ -48,13 +48,13 @@ impl Timestamp {
         let parsed = OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
             ParseError(format!(
                 "'{}' is not an RFC 3339 timestamp",
-                crate::ids::truncate(s)
+                crate::error::truncate(s)
             ))
         })?;
         Self::from_datetime(parsed).ok_or_else(|| {
             ParseError(format!(
                 "'{}' is outside the years 0000-9999 in UTC",
-                crate::ids::truncate(s)
+                crate::error::truncate(s)
             ))
         })
     }
@@ -124,8 +124,8 @@ impl<'de> Deserialize<'de> for Timestamp {
 }
 
 #[cfg(feature = "openapi")]
-impl utoipa::PartialSchema for Timestamp {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+crate::newtype::named_schema!(
+    Timestamp => {
         use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
         ObjectBuilder::new()
             .schema_type(Type::String)
@@ -135,16 +135,8 @@ impl utoipa::PartialSchema for Timestamp {
             ))
             // In the future, so the example also fits the fields that must be (`expiresAt`).
             .examples(["2099-11-07T10:31:02.692Z"])
-            .into()
     }
-}
-
-#[cfg(feature = "openapi")]
-impl utoipa::ToSchema for Timestamp {
-    fn name() -> std::borrow::Cow<'static, str> {
-        std::borrow::Cow::Borrowed("Timestamp")
-    }
-}
+);
 
 #[cfg(test)]
 mod tests {

@@ -1,10 +1,9 @@
 //! Virtual machines: the stored record, the wire form and action results.
 
-use serde::ser::SerializeStruct;
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::catalog::{Image, Price, Provider, Region, Size};
+use crate::catalog::{Image, PriceRef, ProviderRef, Region, SizeRef};
 use crate::credentials::{Login, SshPublicKey};
 use crate::ids::{
     CloudProviderId, IpConfigId, PriceId, ProjectId, ProviderId, SizeId, SubscriptionId, TeamId,
@@ -13,7 +12,7 @@ use crate::ids::{
 use crate::names::{HostName, Tags};
 use crate::reference::Ref;
 use crate::status::{AuthMethod, VmStatus};
-use crate::team::{Project, Team};
+use crate::team::{ProjectRef, TeamRef};
 use crate::timestamp::Timestamp;
 
 /// The user's own login material (`access`); `null` means the service generates it.
@@ -261,8 +260,10 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
-/// A VM on the wire. References are ids or populated objects, as each endpoint documents.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+/// A virtual machine. `provider`, `size`, `price`, `project` and `team` are ids or the
+/// objects they name ("populated"), as each endpoint documents.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct VirtualMachine {
     /// Id.
@@ -272,41 +273,51 @@ pub struct VirtualMachine {
     pub region: Region,
     /// Image.
     pub image: Image,
-    /// Attestation id.
+    /// Attestation id (UUID v4) set at creation
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = "uuid"))]
     pub attestation_id: Uuid,
-    /// The user's own public key, or `null`.
+    /// The user's own public key, or `null` (the service generated the login).
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub access: Option<Access>,
     /// Login method.
     pub auth_method: AuthMethod,
-    /// Lifecycle status; `statusName` is written beside it.
+    /// Lifecycle status.
     pub status: VmStatus,
-    /// Why the VM failed or its last operation did not complete; absent otherwise.
-    #[serde(default)]
+    /// `status` again, written by name (the constructor sets both).
+    #[serde(with = "status_name")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = status_name::schema))]
+    pub status_name: VmStatus,
+    /// Why the VM failed (status 6) or its teardown did not complete (status 5); absent
+    /// otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub status_reason: Option<String>,
     /// Blocked by an administrator.
     pub is_blocked: bool,
     /// Tags.
     pub tags: Tags,
     /// Subscription, or `null`.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub subscription: Option<SubscriptionId>,
-    /// Host name.
+    /// Host name, unique among the project's active VMs.
     pub name: HostName,
     /// Provider offering.
-    pub provider: Ref<ProviderId, Provider>,
+    pub provider: ProviderRef,
     /// Size.
-    pub size: Ref<SizeId, Size>,
+    pub size: SizeRef,
     /// Price.
-    pub price: Ref<PriceId, Price>,
-    /// Creator.
+    pub price: PriceRef,
+    /// Creator (the `sub` of the token that created it).
     pub owner: UserId,
     /// Project.
-    pub project: Ref<ProjectId, Project>,
+    pub project: ProjectRef,
     /// Team.
-    pub team: Ref<TeamId, Team>,
-    /// Addresses.
+    pub team: TeamRef,
+    /// Addresses (empty until the cloud has given it some).
     pub ip_configurations: Vec<IpConfiguration>,
-    /// User-set expiry, if any.
-    #[serde(default)]
+    /// User-set expiry, if any: the cleanup job deletes the VM after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub expires_at: Option<Timestamp>,
     /// Created.
     pub created_at: Timestamp,
@@ -314,6 +325,7 @@ pub struct VirtualMachine {
     pub updated_at: Timestamp,
     /// Attestation report; `null` until attestation exists.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub attestation: Option<serde_json::Value>,
 }
 
@@ -328,6 +340,7 @@ impl VirtualMachine {
             access: r.access.clone(),
             auth_method: r.auth_method,
             status: r.status,
+            status_name: r.status,
             status_reason: r.status_reason.clone(),
             is_blocked: r.is_blocked,
             tags: r.tags.clone(),
@@ -348,43 +361,10 @@ impl VirtualMachine {
     }
 }
 
-impl Serialize for VirtualMachine {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("VirtualMachine", 25)?;
-        s.serialize_field("_id", &self.id)?;
-        s.serialize_field("region", &self.region)?;
-        s.serialize_field("image", &self.image)?;
-        s.serialize_field("attestationId", &self.attestation_id)?;
-        s.serialize_field("access", &self.access)?;
-        s.serialize_field("authMethod", &self.auth_method)?;
-        s.serialize_field("status", &self.status)?;
-        s.serialize_field("statusName", self.status.name())?;
-        if let Some(reason) = &self.status_reason {
-            s.serialize_field("statusReason", reason)?;
-        }
-        s.serialize_field("isBlocked", &self.is_blocked)?;
-        s.serialize_field("tags", &self.tags)?;
-        s.serialize_field("subscription", &self.subscription)?;
-        s.serialize_field("name", &self.name)?;
-        s.serialize_field("provider", &self.provider)?;
-        s.serialize_field("size", &self.size)?;
-        s.serialize_field("price", &self.price)?;
-        s.serialize_field("owner", &self.owner)?;
-        s.serialize_field("project", &self.project)?;
-        s.serialize_field("team", &self.team)?;
-        s.serialize_field("ipConfigurations", &self.ip_configurations)?;
-        if let Some(at) = &self.expires_at {
-            s.serialize_field("expiresAt", at)?;
-        }
-        s.serialize_field("createdAt", &self.created_at)?;
-        s.serialize_field("updatedAt", &self.updated_at)?;
-        s.serialize_field("attestation", &self.attestation)?;
-        s.end()
-    }
-}
-
-/// The body of a start, stop or delete answer.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The answer of start, stop and delete: the VM's status after the request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
 pub struct ActionResult {
     /// Human-readable, true to `status` ("Virtual machine is stopping").
     pub message: String,
@@ -392,6 +372,10 @@ pub struct ActionResult {
     pub vm_id: VmId,
     /// Status after the request.
     pub status: VmStatus,
+    /// `status` again, written by name (the constructor sets both).
+    #[serde(with = "status_name")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = status_name::schema))]
+    pub status_name: VmStatus,
 }
 
 impl ActionResult {
@@ -401,158 +385,36 @@ impl ActionResult {
             message: format!("Virtual machine is {}", status.name()),
             vm_id,
             status,
+            status_name: status,
         }
     }
 }
 
-impl Serialize for ActionResult {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("ActionResult", 4)?;
-        s.serialize_field("message", &self.message)?;
-        s.serialize_field("vmId", &self.vm_id)?;
-        s.serialize_field("status", &self.status)?;
-        s.serialize_field("statusName", self.status.name())?;
-        s.end()
-    }
-}
-
-/// OpenAPI schemas of the hand-serialized wire types (feature `openapi`). `VirtualMachine` and
-/// `ActionResult` write `statusName` beside `status`, so their schemas are declared here field
-/// by field in the order their `Serialize` writes them; the OpenAPI tests compare them with
-/// serialized values.
-#[cfg(feature = "openapi")]
-mod schema {
+/// `statusName`: a [`VmStatus`] written by its name, beside `status` (its code).
+mod status_name {
     use std::borrow::Cow;
 
-    use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, Type};
-    use utoipa::openapi::RefOr;
-    use utoipa::{PartialSchema, ToSchema};
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
 
-    use super::*;
+    use crate::status::VmStatus;
 
-    /// `statusName`: the name of `status`.
-    fn status_name() -> ObjectBuilder {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
+    pub(super) fn serialize<S: Serializer>(status: &VmStatus, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(status.name())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<VmStatus, D::Error> {
+        let name = <Cow<'de, str>>::deserialize(d)?;
+        VmStatus::from_name(&name)
+            .ok_or_else(|| D::Error::custom(format!("'{name}' is not a VmStatus name")))
+    }
+
+    /// The schema: a string, one of the status names.
+    #[cfg(feature = "openapi")]
+    pub(super) fn schema() -> utoipa::openapi::schema::ObjectBuilder {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
             .enum_values(Some(VmStatus::ALL.iter().map(|s| s.name())))
             .description(Some("The name of `status`"))
-    }
-
-    /// `attestationId`: a UUID v4.
-    fn uuid() -> ObjectBuilder {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .format(Some(SchemaFormat::Custom("uuid".into())))
-            .description(Some("Attestation id (UUID v4) set at creation"))
-    }
-
-    /// A virtual machine. `provider`, `size`, `price`, `project` and `team` are ids or the
-    /// objects they name ("populated"), as each endpoint documents.
-    #[derive(ToSchema)]
-    #[schema(rename_all = "camelCase")]
-    #[allow(dead_code)]
-    struct VirtualMachineWire {
-        /// Id.
-        #[schema(rename = "_id")]
-        id: VmId,
-        /// Region.
-        region: Region,
-        /// Image.
-        image: Image,
-        #[schema(schema_with = uuid)]
-        attestation_id: String,
-        /// The user's own public key, or `null` (the service generated the login).
-        #[schema(required = true)]
-        access: Option<Access>,
-        /// Login method.
-        auth_method: AuthMethod,
-        /// Lifecycle status.
-        status: VmStatus,
-        #[schema(schema_with = status_name)]
-        status_name: String,
-        /// Why the VM failed (status 6) or its teardown did not complete (status 5); absent
-        /// otherwise.
-        #[schema(required = false)]
-        status_reason: String,
-        /// Blocked by an administrator.
-        is_blocked: bool,
-        /// Tags.
-        tags: Tags,
-        /// Subscription, or `null`.
-        #[schema(required = true)]
-        subscription: Option<SubscriptionId>,
-        /// Host name, unique among the project's active VMs.
-        name: HostName,
-        /// Provider offering.
-        provider: Ref<ProviderId, Provider>,
-        /// Size.
-        size: Ref<SizeId, Size>,
-        /// Price.
-        price: Ref<PriceId, Price>,
-        /// Creator (the `sub` of the token that created it).
-        owner: UserId,
-        /// Project.
-        project: Ref<ProjectId, Project>,
-        /// Team.
-        team: Ref<TeamId, Team>,
-        /// Addresses (empty until the cloud has given it some).
-        ip_configurations: Vec<IpConfiguration>,
-        /// User-set expiry, if any: the cleanup job deletes the VM after it.
-        #[schema(required = false)]
-        expires_at: Timestamp,
-        /// Created.
-        created_at: Timestamp,
-        /// Last changed.
-        updated_at: Timestamp,
-        /// Attestation report; `null` until attestation exists.
-        #[schema(required = true)]
-        attestation: Option<serde_json::Value>,
-    }
-
-    impl PartialSchema for VirtualMachine {
-        fn schema() -> RefOr<Schema> {
-            VirtualMachineWire::schema()
-        }
-    }
-
-    impl ToSchema for VirtualMachine {
-        fn name() -> Cow<'static, str> {
-            Cow::Borrowed("VirtualMachine")
-        }
-
-        fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-            VirtualMachineWire::schemas(schemas);
-        }
-    }
-
-    /// The answer of start, stop and delete: the VM's status after the request.
-    #[derive(ToSchema)]
-    #[schema(rename_all = "camelCase")]
-    #[allow(dead_code)]
-    struct ActionResultWire {
-        /// Human-readable, true to `status` ("Virtual machine is stopping").
-        message: String,
-        /// The VM.
-        vm_id: VmId,
-        /// Status after the request.
-        status: VmStatus,
-        #[schema(schema_with = status_name)]
-        status_name: String,
-    }
-
-    impl PartialSchema for ActionResult {
-        fn schema() -> RefOr<Schema> {
-            ActionResultWire::schema()
-        }
-    }
-
-    impl ToSchema for ActionResult {
-        fn name() -> Cow<'static, str> {
-            Cow::Borrowed("ActionResult")
-        }
-
-        fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-            ActionResultWire::schemas(schemas);
-        }
     }
 }

@@ -1,5 +1,6 @@
 //! Golden tests: every JSON example of the API page parses into the models and
-//! re-serializes to the same JSON, apart from the documented additions.
+//! re-serializes to the same JSON, apart from the documented additions (a VM's `statusName`,
+//! which the models also read, is added to the page's VMs before they are parsed).
 
 use serde_json::{json, Value};
 use vmapi_models::{ActionResult, CreateVmRequest, VirtualMachine, VmId, VmStatus};
@@ -9,9 +10,17 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
+/// A VM of the API page, parsed with its `statusName` added.
+fn parse_vm(spec: &Value) -> VirtualMachine {
+    let mut vm = spec.clone();
+    let status = VmStatus::from_code(spec["status"].as_u64().unwrap()).unwrap();
+    vm["statusName"] = json!(status.name());
+    serde_json::from_value(vm).expect("spec VM parses")
+}
+
 /// Re-serializes one VM and removes the documented additions.
 fn round_trip_vm(original: &Value, additions: &[&str]) -> Value {
-    let vm: VirtualMachine = serde_json::from_value(original.clone()).expect("spec VM parses");
+    let vm = parse_vm(original);
     let mut out = serde_json::to_value(&vm).unwrap();
     let obj = out.as_object_mut().unwrap();
     assert_eq!(
@@ -35,7 +44,7 @@ fn create_response_round_trips() {
         round_trip_vm(&vms[0], &["statusName", "attestation"]),
         vms[0]
     );
-    let vm: VirtualMachine = serde_json::from_value(vms[0].clone()).unwrap();
+    let vm = parse_vm(&vms[0]);
     assert_eq!(vm.status, VmStatus::Creating);
     assert_eq!(vm.attestation_id.get_version_num(), 4);
 }
@@ -45,7 +54,7 @@ fn list_response_round_trips_with_populated_references() {
     let spec = fixture("list-response");
     let vm = &spec.as_array().unwrap()[0];
     assert_eq!(round_trip_vm(vm, &["statusName"]), *vm);
-    let parsed: VirtualMachine = serde_json::from_value(vm.clone()).unwrap();
+    let parsed = parse_vm(vm);
     assert!(matches!(parsed.provider, vmapi_models::Ref::Populated(_)));
     assert!(matches!(parsed.project, vmapi_models::Ref::Id(_)));
 }
@@ -54,13 +63,28 @@ fn list_response_round_trips_with_populated_references() {
 fn get_response_round_trips_with_project_and_team() {
     let spec = fixture("get-response");
     assert_eq!(round_trip_vm(&spec, &["statusName"]), spec);
-    let parsed: VirtualMachine = serde_json::from_value(spec.clone()).unwrap();
+    let parsed = parse_vm(&spec);
     assert!(matches!(parsed.team, vmapi_models::Ref::Populated(_)));
     assert_eq!(parsed.status, VmStatus::Running);
     // Money keeps its form: 30 stays 30, 0.04 stays 0.04.
     let out = serde_json::to_string(&parsed).unwrap();
     assert!(out.contains(r#""pricePerMonth":30,"#), "{out}");
     assert!(out.contains(r#""pricePerHour":0.04,"#), "{out}");
+}
+
+#[test]
+fn status_name_is_read_by_name() {
+    let spec = fixture("get-response");
+    let mut vm = spec.clone();
+    vm["statusName"] = json!("runing");
+    let err = serde_json::from_value::<VirtualMachine>(vm)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("'runing' is not a VmStatus name"), "{err}");
+    assert!(
+        serde_json::from_value::<VirtualMachine>(spec).is_err(),
+        "statusName is required"
+    );
 }
 
 #[test]

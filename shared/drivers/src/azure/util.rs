@@ -78,13 +78,7 @@ pub(super) fn path_of(url: &str) -> &str {
 }
 
 pub(super) fn truncate(s: &str) -> String {
-    if s.chars().count() <= MAX_MESSAGE {
-        s.to_string()
-    } else {
-        let mut out: String = s.chars().take(MAX_MESSAGE).collect();
-        out.push('…');
-        out
-    }
+    vmapi_models::error::clip(s, MAX_MESSAGE)
 }
 
 /// What a form value keeps as it is: the unreserved characters of RFC 3986 (a space is `%20`).

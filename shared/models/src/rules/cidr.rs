@@ -41,7 +41,7 @@ impl FromStr for Cidr {
         let net: IpNet = s.parse().map_err(|_| {
             ParseError(format!(
                 "`{}` is not a network in CIDR notation, e.g. 203.0.113.0/24 or \"*\"",
-                crate::names::clip(s, 48)
+                crate::error::clip(s, 48)
             ))
         })?;
         if net.trunc() != net {

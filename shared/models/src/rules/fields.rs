@@ -1,10 +1,9 @@
 //! The small fields of a rule: direction, protocol, access, name and description.
 
-use std::fmt;
-
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use super::limits::MAX_DESCRIPTION;
+use crate::newtype::checked_text;
 use crate::ParseError;
 
 /// Which traffic a rule is about.
@@ -45,9 +44,10 @@ pub enum RuleAccess {
 /// A rule name: 1–80 characters, letters, digits, `.`, `_` and `-`, starting with a letter or
 /// digit and ending with a letter, digit or `_` (Azure's rule-name rule, so every cloud takes
 /// it). Unique among one VM's rules, ignoring case.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RuleName(pub(super) String);
+
+checked_text!(RuleName; Debug derived);
 
 impl RuleName {
     /// Longest name.
@@ -69,29 +69,11 @@ impl RuleName {
         {
             return Err(ParseError(format!(
                 "`{}` is not a rule name: 1-{} letters, digits, '.', '_' or '-', starting with a letter or digit and ending with a letter, digit or '_'",
-                crate::names::clip(s, 40),
+                crate::error::clip(s, 40),
                 Self::MAX_LEN
             )));
         }
         Ok(RuleName(s.to_owned()))
-    }
-
-    /// The name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for RuleName {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        RuleName::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
-
-impl fmt::Display for RuleName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

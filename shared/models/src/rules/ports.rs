@@ -25,7 +25,7 @@ impl FromStr for PortRange {
                 Ok(n) if n >= 1 => Ok(n),
                 _ => Err(ParseError(format!(
                     "`{}` is not a port (1-65535)",
-                    crate::names::clip(p, 16)
+                    crate::error::clip(p, 16)
                 ))),
             }
         };

@@ -132,7 +132,7 @@ fn word<T: Copy>(field: &str, s: &str, options: &[(&str, T)]) -> Result<T, (Stri
                 field.to_owned(),
                 format!(
                     "`{}` is not one of {}",
-                    crate::names::clip(s, 24),
+                    crate::error::clip(s, 24),
                     names.join(", ")
                 ),
             )
@@ -271,7 +271,7 @@ impl CreateRuleRequest {
                         field,
                         format!(
                             "only \"*\" is supported (got `{}`): rules match any source port and the VM itself",
-                            crate::names::clip(v, 24)
+                            crate::error::clip(v, 24)
                         ),
                     );
                 }
