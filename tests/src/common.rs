@@ -1,4 +1,5 @@
-//! The demo data's ids, the repository's files, and clients of the local services.
+//! The demo data's ids, the repository's files, clients of the local services, and the `_id` of
+//! an answered VM.
 
 use std::path::PathBuf;
 
@@ -19,6 +20,11 @@ pub const OTHER_TEAM: &str = "6548a41f38406c14db33b700";
 pub const OTHER_PROJECT: &str = "6548a41f38406c14db33b701";
 /// Secret of the test tokens.
 pub const SECRET: &str = "integration-test-secret";
+
+/// The `_id` of a VM as the API answers it.
+pub fn id_of(v: &Value) -> String {
+    v["_id"].as_str().expect("an _id").to_string()
+}
 
 /// The workspace root.
 pub fn root() -> PathBuf {

@@ -17,10 +17,6 @@ const RSA_3072: &str = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABgQCnuUHfAwDitGrdoJLT
 const RSA_1024: &str = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQDUeV68ACuTkHxjEgNwQG6PQrBL0Wtlcn5KPnVf7G0voWUqlEGCXsIomMwkS8ti/PthGNAYvwRzdIg3QTOo8OCuSlCTIIZaUXaKE+0uuvwplaOdYfo3gY8usyMe26GBBRD0BE6UyIXjOSSrbgZ1EGyzv8LJB5I6ma4J6Lu3teyYBw== small";
 const ECDSA: &str = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBJxQLV8pohV61Y9evXguU96wViq3zoW67cUkjndz+hBMme/FdJV1iz8FzbeyzwyoKBpn4+HdQAfzeCN6bjXhiJA= ec";
 
-fn id_of(v: &Value) -> String {
-    v["_id"].as_str().expect("an _id").to_string()
-}
-
 pub(crate) fn creds_path(id: &str) -> String {
     format!("/api/virtual-machines/{id}/credentials")
 }

@@ -15,10 +15,6 @@ use vmapi_drivers::SimulatedDriver;
 use vmapi_models::{CloudKind, CredentialScope, OpKind, VmId, VmStatus};
 use vmapi_tests::*;
 
-fn id_of(v: &Value) -> String {
-    v["_id"].as_str().expect("an _id").to_string()
-}
-
 fn vm_path(id: &str) -> String {
     format!("/api/virtual-machines/{id}")
 }

@@ -1,4 +1,4 @@
-//! Unit tests of the Azure driver's files (the ARM test server drives it in `tests/azure.rs`).
+//! Unit tests of the Azure driver's files (the ARM test server drives it in `tests/azure/`).
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! Unit tests of the Kraud driver's files (the Kraud API test server drives it in `tests/kraud.rs`).
+//! Unit tests of the Kraud driver's files (the Kraud API test server drives it in `tests/kraud/`).
 
 use vmapi_core::cloud::{CloudDriver, CloudState, CloudTarget, DriverError, LoginSpec};
 use vmapi_models::{Sensitive, VmId};

@@ -8,8 +8,8 @@ use serde_json::json;
 use vmapi_core::cloud::{CloudDriver, ManagedKind, ManagedResource};
 
 use super::azure_arm::{shapes, ActionStyle, ArmServer};
+use super::common::{driver, spec};
 use super::spec_check::{self, Exchange};
-use super::{driver, spec};
 
 /// Every Resource Manager operation the Azure driver calls, by the documents' `operationId`
 /// (the Tags API of `adopt` is not vendored: see docs/providers.md).

@@ -5,9 +5,9 @@
 use vmapi_core::cloud::{CloudDriver, ManagedKind, ManagedResource};
 use vmapi_drivers::kraud::KraudDriver;
 
+use super::common::{driver, spec};
 use super::kraud_api::{KraudApi, Options};
 use super::spec_check::{self, Exchange};
-use super::{driver, spec};
 
 /// Every Kraud.Cloud operation the driver calls, by the document's `operationId`.
 const DRIVER_OPERATIONS: [&str; 12] = [
@@ -30,7 +30,7 @@ async fn every_operation_the_driver_uses_is_checked_against_the_api_description(
     let api = KraudApi::start(Options::default()).await;
     let driver = driver(&api);
     let mut spec = spec(None);
-    spec.rules = vec![super::address_rule(
+    spec.rules = vec![super::common::address_rule(
         "web",
         vmapi_models::RuleAccess::Allow,
         100,
