@@ -84,6 +84,8 @@ export LOCAL_JWT_SECRET="vm-api-local-development-secret" CURSOR_SECRET="vm-api-
 # The functions run under tools/lambda-emulator (AWS_LAMBDA_FUNCTION_NAME set): local tokens are
 # accepted there only as under `sam local`.
 export AWS_SAM_LOCAL=true
+# As in Lambda, where the template always sets it (required there).
+export DEPLOYMENT_ID=local
 export SECRET_BACKEND=secretsmanager CREDENTIAL_SCOPE=team
 unset JWKS_URL VAULT_ADDR VAULT_TOKEN
 "$RELEASE/vmctl" create-table >/dev/null
