@@ -366,7 +366,8 @@ impl TestApp {
         let region = p
             .locations
             .iter()
-            .find(|l| l.datacenter.name == price.location_name)
+            .find(|l| l.region.datacenter.name == price.location_name)
+            .map(|l| &l.region)
             .unwrap();
         let image = p
             .images

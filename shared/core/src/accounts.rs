@@ -277,7 +277,8 @@ impl Accounts {
     }
 }
 
-/// What is wrong with a catalog beyond its shape (the JSON Schema's part): ids given twice,
+/// What is wrong with a catalog beyond its shape (the JSON Schema's part): ids given twice
+/// (a location's within its provider),
 /// references to entries the catalog does not have, sizes in locations their provider does
 /// not offer, prices for no size, image references for no image. One entry per problem,
 /// naming the field (`sizes[2].location`) and what is wrong; empty when it is consistent.
@@ -307,6 +308,13 @@ pub fn catalog_problems(c: &Catalog) -> Vec<FieldError> {
     dupes("providers", c.providers.iter().map(|x| x.id), &mut out);
     dupes("sizes", c.sizes.iter().map(|x| x.id), &mut out);
     dupes("prices", c.prices.iter().map(|x| x.id), &mut out);
+    for (i, p) in c.providers.iter().enumerate() {
+        dupes(
+            &format!("providers[{i}].locations"),
+            p.locations.iter().map(|l| l.id),
+            &mut out,
+        );
+    }
 
     let clouds: BTreeSet<_> = c.cloud_providers.iter().map(|x| x.id).collect();
     let providers: HashMap<_, &ProviderRecord> = c.providers.iter().map(|p| (p.id, p)).collect();
@@ -339,7 +347,7 @@ pub fn catalog_problems(c: &Catalog) -> Vec<FieldError> {
                 format!("sizes[{i}].provider"),
                 format!("{} is not a provider of the catalog", z.provider),
             )),
-            Some(p) if !p.locations.iter().any(|l| l.datacenter.name == z.location) => {
+            Some(p) if !p.locations.iter().any(|l| l.region.datacenter.name == z.location) => {
                 out.push(FieldError::new(
                     format!("sizes[{i}].location"),
                     format!(

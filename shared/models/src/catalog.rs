@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{CloudProviderId, PriceId, ProviderId, SizeId};
+use crate::ids::{CloudProviderId, LocationId, PriceId, ProviderId, SizeId};
 use crate::money::Money;
 use crate::reference::Ref;
 use crate::timestamp::Timestamp;
@@ -27,6 +27,19 @@ pub struct Region {
     pub datacenter: Datacenter,
     /// Country or area, e.g. `Germany`.
     pub physical_location: String,
+}
+
+/// A location a provider offers: a region with an id of its own.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Location {
+    /// Id.
+    #[serde(rename = "_id")]
+    pub id: LocationId,
+    /// Where it is (what a VM's `region` names).
+    #[serde(flatten)]
+    pub region: Region,
 }
 
 /// An image version.
@@ -102,9 +115,9 @@ pub struct ProviderRecord {
     pub is_disabled: bool,
     /// The cloud provider's id.
     pub cloud_provider: CloudProviderId,
-    /// Regions this provider offers.
+    /// Locations this provider offers.
     #[serde(default)]
-    pub locations: Vec<Region>,
+    pub locations: Vec<Location>,
     /// Images this provider offers.
     #[serde(default)]
     pub images: Vec<Image>,
@@ -115,6 +128,18 @@ pub struct ProviderRecord {
 }
 
 impl ProviderRecord {
+    /// The location with this id or datacenter name.
+    pub fn location(&self, id_or_name: &str) -> Option<&Location> {
+        self.locations
+            .iter()
+            .find(|l| l.id.to_string() == id_or_name || l.region.datacenter.name == id_or_name)
+    }
+
+    /// Whether it offers `region`.
+    pub fn offers_region(&self, region: &Region) -> bool {
+        self.locations.iter().any(|l| &l.region == region)
+    }
+
     /// The key of an image in `image_refs`: `{distribution}/{version}`.
     pub fn image_key(image: &Image) -> String {
         format!("{}/{}", image.distribution, image.version.name)
@@ -220,6 +245,17 @@ pub struct Price {
 
 /// A price: its id, or the object.
 pub type PriceRef = Ref<PriceId, Price>;
+
+/// A price with its size populated: what the catalog's price lookup answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PriceOffer {
+    /// The price.
+    #[serde(flatten)]
+    pub price: Price,
+    /// The size the price is for.
+    pub size: Size,
+}
 
 /// The whole catalog: what `vmctl catalog import` writes and `vmctl catalog list` reads
 /// (the format: `docs/catalog.md`, `data/catalog.schema.json`).

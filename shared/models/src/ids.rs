@@ -209,6 +209,8 @@ typed_id!(
     SizeId,
     /// Id of a catalog price.
     PriceId,
+    /// Id of a provider's location (a datacenter).
+    LocationId,
     /// Id of an IP configuration of a VM.
     IpConfigId,
     /// Id of a subscription.
@@ -279,6 +281,7 @@ mod schema {
         ProviderId => object_id("Id of a provider offering"),
         SizeId => object_id("Id of a catalog size"),
         PriceId => object_id("Id of a catalog price"),
+        LocationId => object_id("Id of a provider's location"),
         IpConfigId => object_id("Id of an IP configuration"),
         SubscriptionId => object_id("Id of a subscription"),
         BillingSettingsId => object_id("Id of a team's billing settings"),

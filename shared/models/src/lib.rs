@@ -26,7 +26,8 @@ pub mod vm;
 pub use activity::{EventKind, VmEvent};
 pub use catalog::{
     Catalog, CloudProvider, CloudProviderRef, ConfidentialTech, Datacenter, Image, ImageVersion,
-    Price, PriceRef, Provider, ProviderRecord, ProviderRef, Region, Size, SizeRef,
+    Location, Price, PriceOffer, PriceRef, Provider, ProviderRecord, ProviderRef, Region, Size,
+    SizeRef,
 };
 pub use cloud::CloudKind;
 pub use credentials::{
@@ -36,7 +37,7 @@ pub use credentials::{
 pub use deployment::{DeploymentId, Ownership};
 pub use error::ParseError;
 pub use ids::{
-    BillingSettingsId, CloudProviderId, IpConfigId, ObjectId, PriceId, ProjectId, ProviderId,
+    BillingSettingsId, CloudProviderId, IpConfigId, LocationId, ObjectId, PriceId, ProjectId, ProviderId,
     SecurityRuleId, SizeId, SubscriptionId, TeamId, UserId, VmId,
 };
 pub use money::Money;

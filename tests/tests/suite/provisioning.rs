@@ -39,7 +39,7 @@ fn catalog_request(provider: &str, size: &str, price: &str, name: &str) -> Value
         "subscription": "",
         "tags": [],
         "access": null,
-        "region": p.locations[0],
+        "region": p.locations[0].region,
         "image": p.images[0],
         "authMethod": 1
     })

@@ -136,7 +136,7 @@ async fn the_vcpu_limit_counts_size_times_count_and_is_named() {
             "cloudProvider": aws.cloud_provider, "team": TEAM, "project": PROJECT,
             "hostNames": names, "quantity": names.len(),
             "provider": aws.id, "size": "6548a383e2442d14b6bf9746", "price": "6548a383e2442d14b6bf970c",
-            "region": aws.locations[0], "image": aws.images[0], "authMethod": 1
+            "region": aws.locations[0].region, "image": aws.images[0], "authMethod": 1
         })
     };
     app.call(

@@ -529,7 +529,7 @@ async fn the_provisioner_applies_rules_on_aws_and_removes_the_group_with_the_vm(
     let body = serde_json::json!({
         "cloudProvider": aws.cloud_provider, "team": TEAM, "project": PROJECT,
         "hostNames": ["aws-rules-1"], "provider": aws.id, "size": "6548a383e2442d14b6bf9746",
-        "price": "6548a383e2442d14b6bf970c", "region": aws.locations[0], "image": aws.images[0],
+        "price": "6548a383e2442d14b6bf970c", "region": aws.locations[0].region, "image": aws.images[0],
         "authMethod": 0
     });
     let id = VmId::parse(&app.create_vm_as(OWNER, &body).await).unwrap();

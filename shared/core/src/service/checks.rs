@@ -121,7 +121,7 @@ pub(super) fn check_catalog(req: &CreateVmRequest, found: &Found) -> Result<()> 
         ));
     }
     if req.region.datacenter.name != price.location_name
-        || !provider.locations.contains(&req.region)
+        || !provider.offers_region(&req.region)
     {
         details.push(FieldError::new(
             "region",

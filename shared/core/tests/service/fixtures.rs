@@ -10,6 +10,7 @@ use vmapi_models::*;
 pub(crate) const CLOUD: &str = "6548a383e2442d14b6bf9685";
 pub(crate) const PROVIDER: &str = "6548a383e2442d14b6bf968b";
 pub(crate) const SIZE: &str = "6548a383e2442d14b6bf9745";
+pub(crate) const LOCATION: &str = "6548a383e2442d14b6bf96a1";
 pub(crate) const PRICE: &str = "6548a383e2442d14b6bf970b";
 pub(crate) const TEAM: &str = "6548a41f38406c14db33b61e";
 pub(crate) const PROJECT: &str = "6548a41f38406c14db33b62c";
@@ -61,7 +62,10 @@ pub(crate) fn setup_with(
         kind: "vm".into(),
         is_disabled: false,
         cloud_provider: CloudProviderId::parse(CLOUD).unwrap(),
-        locations: vec![region()],
+        locations: vec![Location {
+            id: LocationId::parse(LOCATION).unwrap(),
+            region: region(),
+        }],
         images: vec![image()],
         image_refs: Default::default(),
     });

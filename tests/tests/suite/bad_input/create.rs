@@ -149,12 +149,16 @@ pub(super) fn create_cases(existing_name: &str) -> Vec<Case> {
     let mut regions: Vec<Value> = seed
         .providers
         .iter()
-        .flat_map(|p| p.locations.iter().map(|l| serde_json::to_value(l).unwrap()))
+        .flat_map(|p| {
+            p.locations
+                .iter()
+                .map(|l| serde_json::to_value(&l.region).unwrap())
+        })
         .filter(|r| {
             !offering
                 .locations
                 .iter()
-                .any(|l| serde_json::to_value(l).unwrap() == *r)
+                .any(|l| serde_json::to_value(&l.region).unwrap() == *r)
         })
         .collect();
     let mut renamed = spec["region"].clone();

@@ -380,7 +380,7 @@ async fn every_role_allows_the_calls_its_code_makes_and_nothing_beyond() {
     let body = json!({
         "cloudProvider": aws.cloud_provider, "team": TEAM, "project": PROJECT, "hostNames": ["iam-aws"],
         "provider": aws.id, "size": "6548a383e2442d14b6bf9746", "price": "6548a383e2442d14b6bf970c",
-        "region": aws.locations[0], "image": aws.images[0], "authMethod": 0
+        "region": aws.locations[0].region, "image": aws.images[0], "authMethod": 0
     });
     let r = app
         .call(
