@@ -220,6 +220,11 @@ invoke list-vms 200
 invoke get-activity 200
 invoke get-credentials 200
 invoke list-security-rules 200
+invoke list-cloud-providers 200
+invoke list-providers 200
+invoke list-locations 200
+invoke list-images 200
+invoke list-prices 200
 invoke create-vm 201
 invoke update-vm 200
 invoke create-security-rule 201

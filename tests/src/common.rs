@@ -18,6 +18,10 @@ pub const OTHER_OWNER: &str = "6548a41138406c14db33b700";
 pub const OTHER_TEAM: &str = "6548a41f38406c14db33b700";
 /// The second demo team's project.
 pub const OTHER_PROJECT: &str = "6548a41f38406c14db33b701";
+/// The demo catalog's Kraud.Cloud cloud provider (spec page).
+pub const CLOUD: &str = "6548a383e2442d14b6bf9685";
+/// Its VM provider (spec page).
+pub const PROVIDER: &str = "6548a383e2442d14b6bf968b";
 /// Secret of the test tokens.
 pub const SECRET: &str = "integration-test-secret";
 

@@ -37,6 +37,14 @@ pub enum NotFoundKind {
     Credentials,
     /// A security rule.
     SecurityRule,
+    /// A cloud provider of the catalog.
+    CloudProvider,
+    /// A provider of the catalog.
+    Provider,
+    /// A location of a provider.
+    Location,
+    /// An image a provider offers at a location.
+    Image,
 }
 
 impl fmt::Display for NotFoundKind {
@@ -47,6 +55,10 @@ impl fmt::Display for NotFoundKind {
             NotFoundKind::Project => "Project",
             NotFoundKind::Credentials => "Credentials of virtual machine",
             NotFoundKind::SecurityRule => "Security rule",
+            NotFoundKind::CloudProvider => "Cloud provider",
+            NotFoundKind::Provider => "Provider",
+            NotFoundKind::Location => "Location",
+            NotFoundKind::Image => "Image",
         })
     }
 }

@@ -31,6 +31,10 @@ pub const ALL_CODES: &[(&str, u16)] = &[
     ("PROJECT_NOT_FOUND", 404),
     ("CREDENTIALS_NOT_FOUND", 404),
     ("SECURITY_RULE_NOT_FOUND", 404),
+    ("CLOUD_PROVIDER_NOT_FOUND", 404),
+    ("PROVIDER_NOT_FOUND", 404),
+    ("LOCATION_NOT_FOUND", 404),
+    ("IMAGE_NOT_FOUND", 404),
     ("ROUTE_NOT_FOUND", 404),
     ("METHOD_NOT_ALLOWED", 405),
     ("ILLEGAL_TRANSITION", 409),
@@ -138,6 +142,10 @@ impl ApiError {
                         NotFoundKind::Project => "PROJECT_NOT_FOUND",
                         NotFoundKind::Credentials => "CREDENTIALS_NOT_FOUND",
                         NotFoundKind::SecurityRule => "SECURITY_RULE_NOT_FOUND",
+                        NotFoundKind::CloudProvider => "CLOUD_PROVIDER_NOT_FOUND",
+                        NotFoundKind::Provider => "PROVIDER_NOT_FOUND",
+                        NotFoundKind::Location => "LOCATION_NOT_FOUND",
+                        NotFoundKind::Image => "IMAGE_NOT_FOUND",
                     };
                     (S::NOT_FOUND, code, e.to_string(), None, None)
                 }

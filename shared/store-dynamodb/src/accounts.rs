@@ -168,6 +168,9 @@ impl AccountStore for DynamoRepository {
                 _ => break,
             }
         }
+        // The index sorts a provider's sizes and prices after it; the lists are in id order.
+        catalog.sizes.sort_by_key(|z| z.id);
+        catalog.prices.sort_by_key(|p| p.id);
         Ok(catalog)
     }
 }

@@ -4,7 +4,10 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use vmapi_core::Gone;
-use vmapi_models::{HostName, ProjectId, StaleCategory, TeamId, Timestamp, VmId, VmRecord};
+use vmapi_models::{
+    CloudProviderId, HostName, ProjectId, ProviderId, StaleCategory, TeamId, Timestamp, VmId,
+    VmRecord,
+};
 
 use crate::table::{GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, PK, SK};
 
@@ -122,9 +125,30 @@ pub(crate) fn event_key(vm: VmId, at: &str) -> Key {
     ])
 }
 
-/// Partition of the catalog in the list index (gsi1): every catalog item carries it, with
-/// `KIND#id` as its sort key, so the catalog is read with one query, never a scan.
+/// Partition of the catalog in the list index (gsi1): every catalog item carries it, so the
+/// catalog is read with one query, never a scan. Sort keys ([`catalog_sk`]): `CLOUD#{id}`,
+/// `PROVIDER#{id}`, and a provider's sizes and prices right after it.
 pub(crate) const CATALOG_PK: &str = "CATALOG";
+
+/// A catalog item's sort key in [`CATALOG_PK`]: `KIND#id`, or for a size or price
+/// `PROVIDER#{provider}#KIND#id`, so one query (`begins_with PROVIDER#{provider}`) reads a
+/// provider with everything it offers.
+pub(crate) fn catalog_sk(kind: Kind, id: &str, provider: Option<ProviderId>) -> String {
+    match provider {
+        Some(p) => format!("{}#{p}#{}#{id}", Kind::Provider.prefix(), kind.prefix()),
+        None => format!("{}#{id}", kind.prefix()),
+    }
+}
+
+/// A provider's copy in its cloud provider's partition (`pk = CLOUD#{cloud}`,
+/// `sk = PROVIDER#{id}`), so one query of that partition reads a cloud provider with its
+/// providers.
+pub(crate) fn cloud_provider_copy_key(cloud: CloudProviderId, provider: ProviderId) -> Key {
+    HashMap::from([
+        (PK.to_string(), s(format!("{}#{cloud}", Kind::Cloud.prefix()))),
+        (SK.to_string(), s(format!("{}#{provider}", Kind::Provider.prefix()))),
+    ])
+}
 
 /// Partition of a project's active VMs in the GSI.
 pub(crate) fn project_vms_pk(project: ProjectId) -> String {

@@ -105,6 +105,11 @@ const MATRIX: [(Ep, [Cell; 10]); Ep::ALL.len()] = [
     (Ep::CreateSecurityRule,  [CREATED, CREATED, CREATED, CREATED, DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
     (Ep::ListSecurityRules,   [OK,      OK,      OK,      OK,      OK,     HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
     (Ep::DeleteSecurityRule,  [OK,      OK,      OK,      OK,      DENY,   HIDE_RULE, AUTH, AUTH, AUTH, AUTH]),
+    (Ep::ListCloudProviders,  [OK,      OK,      OK,      OK,      OK,     OK,        AUTH, AUTH, AUTH, AUTH]),
+    (Ep::ListProviders,       [OK,      OK,      OK,      OK,      OK,     OK,        AUTH, AUTH, AUTH, AUTH]),
+    (Ep::ListLocations,       [OK,      OK,      OK,      OK,      OK,     OK,        AUTH, AUTH, AUTH, AUTH]),
+    (Ep::ListImages,          [OK,      OK,      OK,      OK,      OK,     OK,        AUTH, AUTH, AUTH, AUTH]),
+    (Ep::ListPrices,          [OK,      OK,      OK,      OK,      OK,     OK,        AUTH, AUTH, AUTH, AUTH]),
 ];
 
 /// The Authorization header value a caller sends (None: no header).
@@ -406,6 +411,19 @@ async fn every_endpoint_for_every_caller() {
                     format!("/api/security-rules/{own_rule}"),
                     None,
                 ),
+                Ep::ListCloudProviders => (Method::GET, "/api/cloud-providers".into(), None),
+                Ep::ListProviders => (Method::GET, format!("/api/cloud-providers/{CLOUD}/providers"), None),
+                Ep::ListLocations => (Method::GET, format!("/api/providers/{PROVIDER}/locations"), None),
+                Ep::ListImages => (
+                    Method::GET,
+                    format!("/api/providers/{PROVIDER}/locations/berlin/images"),
+                    None,
+                ),
+                Ep::ListPrices => (
+                    Method::GET,
+                    format!("/api/providers/{PROVIDER}/locations/berlin/images/Ubuntu/prices"),
+                    None,
+                ),
             };
 
             let before = app.dump().await;
@@ -461,6 +479,13 @@ async fn every_endpoint_for_every_caller() {
                                 || new_events != 1)
                                 .then_some("no key, or the read was not recorded exactly once")
                         }
+                        Ep::ListCloudProviders
+                        | Ep::ListProviders
+                        | Ep::ListLocations
+                        | Ep::ListImages
+                        | Ep::ListPrices => (r.json.as_array().is_none_or(Vec::is_empty)
+                            || before != after)
+                            .then_some("an empty catalog answer, or the read wrote"),
                         Ep::UpdateVm | Ep::StartVm | Ep::StopVm | Ep::RebootVm | Ep::DeleteVm => {
                             let now = app.get(&vm_path, TEAM_OWNER).await.json;
                             let want_status = match ep {

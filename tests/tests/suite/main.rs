@@ -4,6 +4,7 @@ mod api;
 mod authz_matrix;
 mod bad_input;
 mod blocked;
+mod catalog;
 mod cleanup;
 mod configuration;
 mod credentials;

@@ -6,14 +6,14 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use vmapi_models::{
-    CloudProvider, Price, Project, ProjectId, ProviderRecord, SecurityRuleId, Size, StaleCategory,
-    Team, TeamId, Timestamp, VmEvent, VmId, VmRecord,
+    CloudProvider, CloudProviderId, Price, Project, ProjectId, ProviderId, ProviderRecord,
+    SecurityRuleId, Size, StaleCategory, Team, TeamId, Timestamp, VmEvent, VmId, VmRecord,
 };
 
 use crate::error::{ConflictCode, Error, Result};
 use crate::ports::{
-    EventPage, Found, Gone, Lookup, NameChange, PageKey, Repository, RuleChange, RuleOwner,
-    Tombstone, VmFilter, VmPage,
+    EventPage, Found, Gone, Lookup, NameChange, PageKey, ProviderOffers, Repository, RuleChange,
+    RuleOwner, Tombstone, VmFilter, VmPage,
 };
 use crate::quota::{QuotaLimits, Usage};
 
@@ -180,6 +180,46 @@ impl Repository for MemoryRepository {
 
     async fn get_vm(&self, id: VmId) -> Result<Option<VmRecord>> {
         Ok(self.vm(id))
+    }
+
+    async fn cloud_providers(&self) -> Result<Vec<CloudProvider>> {
+        let s = self.state.lock().unwrap();
+        let mut all: Vec<CloudProvider> = s.found.cloud_providers.values().cloned().collect();
+        all.sort_by_key(|c| c.id);
+        Ok(all)
+    }
+
+    async fn cloud_with_providers(
+        &self,
+        id: CloudProviderId,
+    ) -> Result<Option<(CloudProvider, Vec<ProviderRecord>)>> {
+        let s = self.state.lock().unwrap();
+        let Some(cloud) = s.found.cloud_providers.get(&id).cloned() else {
+            return Ok(None);
+        };
+        let mut providers: Vec<ProviderRecord> = s
+            .found
+            .providers
+            .values()
+            .filter(|p| p.cloud_provider == id)
+            .cloned()
+            .collect();
+        providers.sort_by_key(|p| p.id);
+        Ok(Some((cloud, providers)))
+    }
+
+    async fn provider_offers(&self, id: ProviderId) -> Result<ProviderOffers> {
+        let s = self.state.lock().unwrap();
+        let f = &s.found;
+        let mut sizes: Vec<Size> = f.sizes.values().filter(|z| z.provider == id).cloned().collect();
+        sizes.sort_by_key(|z| z.id);
+        let mut prices: Vec<Price> = f.prices.values().filter(|p| p.provider == id).cloned().collect();
+        prices.sort_by_key(|p| p.id);
+        Ok(ProviderOffers {
+            provider: f.providers.get(&id).cloned(),
+            sizes,
+            prices,
+        })
     }
 
     async fn list_project_vms(

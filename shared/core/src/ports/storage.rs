@@ -194,10 +194,35 @@ pub struct RuleOwner {
 }
 
 /// Storage of VMs, teams, projects and the catalog.
+/// A provider with everything it offers: what the catalog lookups of one provider read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProviderOffers {
+    /// The provider, with its locations and images.
+    pub provider: Option<ProviderRecord>,
+    /// Its sizes, in id order.
+    pub sizes: Vec<Size>,
+    /// Its prices, in id order.
+    pub prices: Vec<Price>,
+}
+
 #[async_trait]
 pub trait Repository: Send + Sync {
     /// Fetches every item named by `lookup` in one round trip (catalog entries may come from a cache).
     async fn lookup(&self, lookup: &Lookup) -> Result<Found>;
+
+    /// Every cloud provider, in id order. One round trip.
+    async fn cloud_providers(&self) -> Result<Vec<CloudProvider>>;
+
+    /// A cloud provider with its providers (in id order); `None` if there is no such cloud
+    /// provider. One round trip.
+    async fn cloud_with_providers(
+        &self,
+        id: CloudProviderId,
+    ) -> Result<Option<(CloudProvider, Vec<ProviderRecord>)>>;
+
+    /// A provider with its sizes and prices (`provider` is `None` if there is no such
+    /// provider). One round trip.
+    async fn provider_offers(&self, id: ProviderId) -> Result<ProviderOffers>;
 
     /// A VM by id, in any status.
     async fn get_vm(&self, id: VmId) -> Result<Option<VmRecord>>;

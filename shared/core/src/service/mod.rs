@@ -3,6 +3,7 @@
 
 mod act;
 mod base;
+mod catalog;
 mod checks;
 mod create;
 mod logins;

@@ -3,6 +3,7 @@
 //! `cargo lambda watch` routes, events), the bench list and the endpoint list in docs/api.md
 //! all follow from it; docs/adding-an-endpoint.md says what else a new endpoint needs.
 
+mod catalog;
 mod credentials;
 mod rules;
 mod service;
@@ -52,6 +53,11 @@ endpoints! {
     CreateSecurityRule => rules::CREATE_SECURITY_RULE,
     ListSecurityRules => rules::LIST_SECURITY_RULES,
     DeleteSecurityRule => rules::DELETE_SECURITY_RULE,
+    ListCloudProviders => catalog::LIST_CLOUD_PROVIDERS,
+    ListProviders => catalog::LIST_PROVIDERS,
+    ListLocations => catalog::LIST_LOCATIONS,
+    ListImages => catalog::LIST_IMAGES,
+    ListPrices => catalog::LIST_PRICES,
 }
 
 impl Endpoint {

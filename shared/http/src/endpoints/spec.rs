@@ -82,18 +82,26 @@ pub enum Tag {
     Vms,
     Rules,
     Credentials,
+    Catalog,
     Service,
 }
 
 impl Tag {
     /// Every tag, in the document's order.
-    pub const ALL: [Tag; 4] = [Tag::Vms, Tag::Rules, Tag::Credentials, Tag::Service];
+    pub const ALL: [Tag; 5] = [
+        Tag::Vms,
+        Tag::Rules,
+        Tag::Credentials,
+        Tag::Catalog,
+        Tag::Service,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Tag::Vms => "virtual machines",
             Tag::Rules => "security rules",
             Tag::Credentials => "credentials",
+            Tag::Catalog => "catalog",
             Tag::Service => "service",
         }
     }
@@ -103,6 +111,9 @@ impl Tag {
             Tag::Vms => "Create, list, read, change, start, stop and delete VMs",
             Tag::Rules => "A VM's firewall rules (docs/security-rules.md)",
             Tag::Credentials => "The login of a VM (docs/credentials.md)",
+            Tag::Catalog => {
+                "What a create may name: cloud providers, providers, locations, images, prices and sizes (docs/catalog.md)"
+            }
             Tag::Service => "Health and this document",
         }
     }
@@ -119,6 +130,14 @@ pub enum Param {
     Vm,
     /// Path `{id}`: a security rule id.
     Rule,
+    /// Path `{id}`: a cloud provider id.
+    CloudProvider,
+    /// Path `{id}`: a provider id.
+    Provider,
+    /// Path `{location}`: a provider's location, by `_id` or datacenter name.
+    Location,
+    /// Path `{imageName}`: an image's distribution.
+    ImageName,
     /// Query `limit`: the page size.
     Limit,
     /// Query `cursor`: where the page starts.
@@ -137,7 +156,9 @@ impl Param {
         match self {
             Param::Team => "team",
             Param::Project => "project",
-            Param::Vm | Param::Rule => "id",
+            Param::Vm | Param::Rule | Param::CloudProvider | Param::Provider => "id",
+            Param::Location => "location",
+            Param::ImageName => "imageName",
             Param::Limit => "limit",
             Param::Cursor => "cursor",
             Param::Status => "status",
@@ -173,6 +194,8 @@ pub struct Success {
     pub etag: bool,
     /// `Cache-Control: no-store` (and `Pragma: no-cache`).
     pub no_store: bool,
+    /// `Cache-Control: max-age=300` and an `ETag` of the body; `If-None-Match` gets a 304.
+    pub cacheable: bool,
 }
 
 impl Success {
@@ -185,6 +208,7 @@ impl Success {
             paged: false,
             etag: false,
             no_store: false,
+            cacheable: false,
         }
     }
 }

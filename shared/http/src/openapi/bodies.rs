@@ -108,6 +108,19 @@ pub(super) fn schemas() -> Vec<(String, RefOr<Schema>)> {
             "Every rule of a VM (at most 50), inbound first, then by priority",
         ),
     ));
+    for (name, item, description) in [
+        ("CloudProviderList", CloudProvider::name(), "The cloud providers"),
+        ("ProviderList", Provider::name(), "A cloud provider's providers"),
+        ("LocationList", Location::name(), "A provider's locations"),
+        ("ImageList", Image::name(), "The images of a provider's location"),
+        (
+            "PriceOfferList",
+            PriceOffer::name(),
+            "The prices of an image at a provider's location, each with its size",
+        ),
+    ] {
+        out.push((name.into(), list(&item, description)));
+    }
     out.push((
         OPENAPI_DOCUMENT.into(),
         ObjectBuilder::new()

@@ -12,8 +12,9 @@ use utoipa::openapi::tag::TagBuilder;
 use utoipa::openapi::{InfoBuilder, LicenseBuilder, OpenApi, OpenApiBuilder, PathsBuilder, RefOr};
 use utoipa::ToSchema;
 use vmapi_models::{
-    ActionResult, AuthMethod, CreateRuleRequest, CreateVmRequest, EventKind, Role, RuleDeleted,
-    SecurityRuleView, UpdateVmRequest, VirtualMachine, VmCredentials, VmEvent, VmStatus,
+    ActionResult, AuthMethod, CloudProvider, CreateRuleRequest, CreateVmRequest, EventKind, Image,
+    Location, PriceOffer, Provider, Role, RuleDeleted, SecurityRuleView, UpdateVmRequest,
+    VirtualMachine, VmCredentials, VmEvent, VmStatus,
 };
 
 use super::common::{BEARER_AUTH, OPENAPI_PATH};
@@ -132,6 +133,11 @@ fn components() -> utoipa::openapi::Components {
     add::<VmStatus>(&mut schemas);
     add::<AuthMethod>(&mut schemas);
     add::<Role>(&mut schemas);
+    add::<CloudProvider>(&mut schemas);
+    add::<Provider>(&mut schemas);
+    add::<Location>(&mut schemas);
+    add::<Image>(&mut schemas);
+    add::<PriceOffer>(&mut schemas);
     schemas.extend(bodies::schemas());
     schemas.extend(errors::schemas());
     schemas.push(("Health".into(), health_schema()));

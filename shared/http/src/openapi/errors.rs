@@ -79,6 +79,14 @@ fn code_meaning_anywhere(code: &str) -> &'static str {
         "TEAM_NOT_FOUND" => "no such team, or the caller is not a member",
         "PROJECT_NOT_FOUND" => "no such project, or it is not the team's",
         "CREDENTIALS_NOT_FOUND" => "the VM has no stored login (made before logins existed)",
+        "CLOUD_PROVIDER_NOT_FOUND" => "no such cloud provider in the catalog",
+        "PROVIDER_NOT_FOUND" => "no such provider in the catalog",
+        "LOCATION_NOT_FOUND" => {
+            "the provider has no location with this `_id` or datacenter name"
+        }
+        "IMAGE_NOT_FOUND" => {
+            "the provider offers no image of this distribution at the location (no price names it)"
+        }
         "SECURITY_RULE_NOT_FOUND" => {
             "no such security rule, or a rule of a VM of a team the caller is not in (never 403)"
         }

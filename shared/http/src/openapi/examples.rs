@@ -15,6 +15,10 @@ pub(super) const PROJECT: &str = "6548a41f38406c14db33b62c";
 pub(super) const VM: &str = "654a11e60b23ef1b0f36d44e";
 /// A security rule.
 pub(super) const RULE: &str = "6549fc8570c99a149c79194a";
+/// The demo catalog's Kraud.Cloud cloud provider.
+pub(super) const CLOUD_PROVIDER: &str = "6548a383e2442d14b6bf9685";
+/// Its VM provider.
+pub(super) const PROVIDER: &str = "6548a383e2442d14b6bf968b";
 /// An `Idempotency-Key`.
 pub(super) const IDEMPOTENCY_KEY: &str = "5f0c6f9e-8d51-4c1e-9a53-2b7f3f0d6a41";
 

@@ -8,7 +8,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{ContentBuilder, Required, ResponseBuilder};
 use utoipa::ToSchema;
-use vmapi_models::{ProjectId, SecurityRuleId, TeamId, VmId};
+use vmapi_models::{CloudProviderId, ProjectId, ProviderId, SecurityRuleId, TeamId, VmId};
 
 use super::common::{
     const_header, request_id_header, schema_ref, string_header, BEARER_AUTH, JSON,
@@ -53,6 +53,18 @@ pub(super) fn operation(endpoint: Endpoint) -> Operation {
                 )),
         );
     }
+    if spec.success.cacheable {
+        op = op.parameter(
+            ParameterBuilder::new()
+                .name("If-None-Match")
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .description(Some(
+                    "The `ETag` of an earlier answer (or several, separated by commas; or `*`): while the answer is the same, a 304 without a body",
+                )),
+        );
+    }
     if spec.idempotent {
         op = op.parameter(
             ParameterBuilder::new()
@@ -76,6 +88,16 @@ pub(super) fn operation(endpoint: Endpoint) -> Operation {
         op = op.request_body(Some(bodies::request_body(body)));
     }
     op = op.response(spec.success.status.to_string(), success_response(spec));
+    if spec.success.cacheable {
+        op = op.response(
+            "304",
+            ResponseBuilder::new()
+                .description("Not Modified: `If-None-Match` names the answer's current `ETag`; no body")
+                .header("ETag", string_header("The answer's entity tag"))
+                .header("X-Request-Id", request_id_header())
+                .build(),
+        );
+    }
     for (status, response) in errors::operation_responses(endpoint) {
         op = op.response(status.to_string(), response);
     }
@@ -119,6 +141,40 @@ fn parameter(param: Param) -> ParameterBuilder {
             "The security rule",
             examples::RULE,
         ),
+        Param::CloudProvider => path(
+            CloudProviderId::name().into(),
+            "The cloud provider",
+            examples::CLOUD_PROVIDER,
+        ),
+        Param::Provider => path(
+            ProviderId::name().into(),
+            "The provider",
+            examples::PROVIDER,
+        ),
+        Param::Location => ParameterBuilder::new()
+            .name(param.name())
+            .parameter_in(ParameterIn::Path)
+            .required(Required::True)
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1)),
+            ))
+            .description(Some(
+                "A location of the provider: its `_id`, or its datacenter name",
+            ))
+            .example(Some("berlin".into())),
+        Param::ImageName => ParameterBuilder::new()
+            .name(param.name())
+            .parameter_in(ParameterIn::Path)
+            .required(Required::True)
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1)),
+            ))
+            .description(Some("An image's distribution"))
+            .example(Some("Ubuntu".into())),
         Param::Limit => ParameterBuilder::new()
             .name(param.name())
             .parameter_in(ParameterIn::Query)
@@ -206,6 +262,19 @@ fn success_response(spec: &Spec) -> utoipa::openapi::Response {
         response = paged(response);
     }
     response = response.description(success.description);
+    if success.cacheable {
+        response = response
+            .header(
+                "ETag",
+                string_header(
+                    "A strong entity tag of the body; send it back in `If-None-Match` to get a 304 while the answer is unchanged",
+                ),
+            )
+            .header(
+                "Cache-Control",
+                const_header("max-age=300", "The answer may be reused for five minutes"),
+            );
+    }
     if success.no_store {
         response = response
             .header(

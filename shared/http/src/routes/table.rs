@@ -6,6 +6,9 @@ use axum::Router;
 use vmapi_core::Action;
 
 use super::context::{measured, method_not_allowed, request_context, route_not_found};
+use super::catalog::{
+    list_cloud_providers, list_images, list_locations, list_prices, list_providers,
+};
 use super::rules::{create_security_rule, delete_security_rule, list_security_rules};
 use super::vms::{
     action, create_vm, get_activity, get_credentials, get_vm, health, list_vms, update_vm,
@@ -61,6 +64,11 @@ fn endpoint_route(state: &AppState, endpoint: Endpoint) -> MethodRouter<AppState
         Endpoint::CreateSecurityRule => on(filter, create_security_rule),
         Endpoint::ListSecurityRules => on(filter, list_security_rules),
         Endpoint::DeleteSecurityRule => on(filter, delete_security_rule),
+        Endpoint::ListCloudProviders => on(filter, list_cloud_providers),
+        Endpoint::ListProviders => on(filter, list_providers),
+        Endpoint::ListLocations => on(filter, list_locations),
+        Endpoint::ListImages => on(filter, list_images),
+        Endpoint::ListPrices => on(filter, list_prices),
     };
     let method_router = if endpoint.idempotent() {
         method_router.route_layer(middleware::from_fn_with_state(

@@ -3,6 +3,7 @@
 
 mod base;
 mod catalog;
+mod discovery;
 mod events;
 mod port;
 mod rules;

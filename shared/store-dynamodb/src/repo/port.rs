@@ -3,13 +3,16 @@
 use async_trait::async_trait;
 use vmapi_core::QuotaLimits;
 use vmapi_core::{
-    EventPage, Found, Gone, Lookup, NameChange, PageKey, Repository, Result, RuleChange, RuleOwner,
-    Tombstone, VmFilter, VmPage,
+    EventPage, Found, Gone, Lookup, NameChange, PageKey, ProviderOffers, Repository, Result,
+    RuleChange, RuleOwner, Tombstone, VmFilter, VmPage,
 };
-use vmapi_models::{ProjectId, SecurityRuleId, StaleCategory, Timestamp, VmEvent, VmId, VmRecord};
+use vmapi_models::{
+    CloudProvider, CloudProviderId, ProjectId, ProviderId, ProviderRecord, SecurityRuleId,
+    StaleCategory, Timestamp, VmEvent, VmId, VmRecord,
+};
 
 use super::base::DynamoRepository;
-use super::{catalog, events, rules, stale, vms};
+use super::{catalog, discovery, events, rules, stale, vms};
 
 #[async_trait]
 impl Repository for DynamoRepository {
@@ -19,6 +22,21 @@ impl Repository for DynamoRepository {
 
     async fn get_vm(&self, id: VmId) -> Result<Option<VmRecord>> {
         vms::get_vm(self, id).await
+    }
+
+    async fn cloud_providers(&self) -> Result<Vec<CloudProvider>> {
+        discovery::cloud_providers(self).await
+    }
+
+    async fn cloud_with_providers(
+        &self,
+        id: CloudProviderId,
+    ) -> Result<Option<(CloudProvider, Vec<ProviderRecord>)>> {
+        discovery::cloud_with_providers(self, id).await
+    }
+
+    async fn provider_offers(&self, id: ProviderId) -> Result<ProviderOffers> {
+        discovery::provider_offers(self, id).await
     }
 
     async fn stale_vms(

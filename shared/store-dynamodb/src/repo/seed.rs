@@ -5,46 +5,56 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use vmapi_core::Result;
-use vmapi_models::{Seed, VmRecord};
+use vmapi_models::{ProviderId, Seed, VmRecord};
 
 use super::base::{to_item, DynamoRepository, BATCH_WRITE_MAX, UNPROCESSED_RETRIES};
 use crate::errors::{map_sdk, unavailable};
-use crate::keys::{key, s, vm_item_keys, Key, Kind, CATALOG_PK};
+use crate::keys::{
+    catalog_sk, cloud_provider_copy_key, key, s, vm_item_keys, Key, Kind, CATALOG_PK,
+};
 use crate::table::{GSI1_PK, GSI1_SK};
 
 impl DynamoRepository {
     /// Writes catalog entries, teams and projects (overwriting same ids). Operator use only.
     pub async fn load_seed(&self, seed: &Seed) -> Result<usize> {
         let mut items: Vec<Key> = Vec::new();
-        let mut push = |kind: Kind, id: String, mut item: Key| {
+        let mut push = |kind: Kind, id: String, mut item: Key, provider: Option<ProviderId>| {
             item.extend(key(kind, &id));
             if kind.is_catalog() {
-                // The catalog's own index (`vmctl catalog list`), in the list index.
+                // The catalog's own index (`vmctl catalog list`, the catalog lookups).
                 item.insert(GSI1_PK.into(), s(CATALOG_PK));
-                item.insert(GSI1_SK.into(), s(format!("{}#{id}", kind.prefix())));
+                item.insert(GSI1_SK.into(), s(catalog_sk(kind, &id, provider)));
             }
             item.insert("entity".into(), s(kind.prefix().to_ascii_lowercase()));
             items.push(item);
         };
         for c in &seed.cloud_providers {
-            push(Kind::Cloud, c.id.to_string(), to_item(c)?);
+            push(Kind::Cloud, c.id.to_string(), to_item(c)?, None);
         }
         for p in &seed.providers {
-            push(Kind::Provider, p.id.to_string(), to_item(p)?);
+            push(Kind::Provider, p.id.to_string(), to_item(p)?, None);
         }
         for z in &seed.sizes {
-            push(Kind::Size, z.id.to_string(), to_item(z)?);
+            push(Kind::Size, z.id.to_string(), to_item(z)?, Some(z.provider));
         }
         for p in &seed.prices {
-            push(Kind::Price, p.id.to_string(), to_item(p)?);
+            push(Kind::Price, p.id.to_string(), to_item(p)?, Some(p.provider));
         }
         for t in &seed.teams {
-            push(Kind::Team, t.id.to_string(), to_item(t)?);
+            push(Kind::Team, t.id.to_string(), to_item(t)?, None);
         }
         for p in &seed.projects {
-            push(Kind::Project, p.id.to_string(), to_item(p)?);
+            push(Kind::Project, p.id.to_string(), to_item(p)?, None);
         }
+        // Entries written, not counting the providers' copies below.
         let count = items.len();
+        // Each provider's copy in its cloud provider's partition (not in the catalog index).
+        for p in &seed.providers {
+            let mut item = to_item(p)?;
+            item.extend(cloud_provider_copy_key(p.cloud_provider, p.id));
+            item.insert("entity".into(), s("cloud-provider-copy"));
+            items.push(item);
+        }
         for chunk in items.chunks(BATCH_WRITE_MAX) {
             let mut pending: Vec<WriteRequest> = chunk
                 .iter()

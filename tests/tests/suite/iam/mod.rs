@@ -283,6 +283,20 @@ async fn every_role_allows_the_calls_its_code_makes_and_nothing_beyond() {
         .await
         .expect(200);
     rec.cover("list-security-rules", &counter.take());
+    // Catalog discovery.
+    for (function, path) in [
+        ("list-cloud-providers", "/api/cloud-providers".to_string()),
+        ("list-providers", format!("/api/cloud-providers/{CLOUD}/providers")),
+        ("list-locations", format!("/api/providers/{PROVIDER}/locations")),
+        ("list-images", format!("/api/providers/{PROVIDER}/locations/berlin/images")),
+        (
+            "list-prices",
+            format!("/api/providers/{PROVIDER}/locations/berlin/images/Ubuntu/prices"),
+        ),
+    ] {
+        app.get(&path, OWNER).await.expect(200);
+        rec.cover(function, &counter.take());
+    }
     let rule_path = format!("{rules}/{}", made.json["_id"].as_str().unwrap());
     app.call(Method::DELETE, &rule_path, Some(OWNER), None)
         .await
