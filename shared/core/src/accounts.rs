@@ -347,7 +347,12 @@ pub fn catalog_problems(c: &Catalog) -> Vec<FieldError> {
                 format!("sizes[{i}].provider"),
                 format!("{} is not a provider of the catalog", z.provider),
             )),
-            Some(p) if !p.locations.iter().any(|l| l.region.datacenter.name == z.location) => {
+            Some(p)
+                if !p
+                    .locations
+                    .iter()
+                    .any(|l| l.region.datacenter.name == z.location) =>
+            {
                 out.push(FieldError::new(
                     format!("sizes[{i}].location"),
                     format!(

@@ -37,8 +37,8 @@ pub use credentials::{
 pub use deployment::{DeploymentId, Ownership};
 pub use error::ParseError;
 pub use ids::{
-    BillingSettingsId, CloudProviderId, IpConfigId, LocationId, ObjectId, PriceId, ProjectId, ProviderId,
-    SecurityRuleId, SizeId, SubscriptionId, TeamId, UserId, VmId,
+    BillingSettingsId, CloudProviderId, IpConfigId, LocationId, ObjectId, PriceId, ProjectId,
+    ProviderId, SecurityRuleId, SizeId, SubscriptionId, TeamId, UserId, VmId,
 };
 pub use money::Money;
 pub use names::{HostName, Tag, Tags};

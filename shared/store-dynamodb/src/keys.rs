@@ -145,8 +145,14 @@ pub(crate) fn catalog_sk(kind: Kind, id: &str, provider: Option<ProviderId>) -> 
 /// providers.
 pub(crate) fn cloud_provider_copy_key(cloud: CloudProviderId, provider: ProviderId) -> Key {
     HashMap::from([
-        (PK.to_string(), s(format!("{}#{cloud}", Kind::Cloud.prefix()))),
-        (SK.to_string(), s(format!("{}#{provider}", Kind::Provider.prefix()))),
+        (
+            PK.to_string(),
+            s(format!("{}#{cloud}", Kind::Cloud.prefix())),
+        ),
+        (
+            SK.to_string(),
+            s(format!("{}#{provider}", Kind::Provider.prefix())),
+        ),
     ])
 }
 

@@ -20,7 +20,11 @@ async fn following_the_chain_yields_the_spec_request_and_a_create_from_it_succee
     let app = TestApp::spawn().await;
     let spec = spec_create_request();
 
-    let clouds = app.get("/api/cloud-providers", OWNER).await.expect(200).json;
+    let clouds = app
+        .get("/api/cloud-providers", OWNER)
+        .await
+        .expect(200)
+        .json;
     assert_eq!(clouds.as_array().unwrap().len(), 3, "{clouds}");
     let kraud = find(&clouds, "name", "Kraud.Cloud");
     assert_eq!(kraud["_id"], spec["cloudProvider"]);
@@ -53,12 +57,18 @@ async fn following_the_chain_yields_the_spec_request_and_a_create_from_it_succee
 
     // `{location}` is the `_id` or the datacenter name: the same answer.
     let images = app
-        .get(&format!("/api/providers/{p}/locations/{location_id}/images"), OWNER)
+        .get(
+            &format!("/api/providers/{p}/locations/{location_id}/images"),
+            OWNER,
+        )
         .await
         .expect(200)
         .json;
     let by_name = app
-        .get(&format!("/api/providers/{p}/locations/berlin/images"), OWNER)
+        .get(
+            &format!("/api/providers/{p}/locations/berlin/images"),
+            OWNER,
+        )
         .await
         .expect(200)
         .json;
@@ -80,7 +90,10 @@ async fn following_the_chain_yields_the_spec_request_and_a_create_from_it_succee
         .expect(200)
         .json;
     let price = find(&prices, "_id", spec["price"].as_str().unwrap());
-    assert_eq!(price["size"]["_id"], spec["size"], "size populated: {price}");
+    assert_eq!(
+        price["size"]["_id"], spec["size"],
+        "size populated: {price}"
+    );
     assert_eq!(price["locationName"], "berlin");
     assert_eq!(price["imageName"], "Ubuntu");
 
@@ -157,7 +170,11 @@ async fn disabled_providers_are_listed_and_create_still_refuses_them() {
     });
     app.repo.put_catalog(&catalog).await.unwrap();
 
-    let clouds = app.get("/api/cloud-providers", OWNER).await.expect(200).json;
+    let clouds = app
+        .get("/api/cloud-providers", OWNER)
+        .await
+        .expect(200)
+        .json;
     assert_eq!(find(&clouds, "_id", &cloud.to_string())["isDisabled"], true);
     let providers = app
         .get(&format!("/api/cloud-providers/{cloud}/providers"), OWNER)
@@ -187,11 +204,31 @@ async fn unknown_or_malformed_names_are_404_or_400() {
     let app = TestApp::spawn().await;
     let nobody = "6548a383e2442d14b6bf0000";
     for (path, status, code) in [
-        (format!("/api/cloud-providers/{nobody}/providers"), 404, "CLOUD_PROVIDER_NOT_FOUND"),
-        ("/api/cloud-providers/xyz/providers".to_string(), 400, "INVALID_PARAMETER"),
-        (format!("/api/providers/{nobody}/locations"), 404, "PROVIDER_NOT_FOUND"),
-        ("/api/providers/12/locations".to_string(), 400, "INVALID_PARAMETER"),
-        (format!("/api/providers/{PROVIDER}/locations/paris/images"), 404, "LOCATION_NOT_FOUND"),
+        (
+            format!("/api/cloud-providers/{nobody}/providers"),
+            404,
+            "CLOUD_PROVIDER_NOT_FOUND",
+        ),
+        (
+            "/api/cloud-providers/xyz/providers".to_string(),
+            400,
+            "INVALID_PARAMETER",
+        ),
+        (
+            format!("/api/providers/{nobody}/locations"),
+            404,
+            "PROVIDER_NOT_FOUND",
+        ),
+        (
+            "/api/providers/12/locations".to_string(),
+            400,
+            "INVALID_PARAMETER",
+        ),
+        (
+            format!("/api/providers/{PROVIDER}/locations/paris/images"),
+            404,
+            "LOCATION_NOT_FOUND",
+        ),
         (
             format!("/api/providers/{PROVIDER}/locations/berlin/images/Windows/prices"),
             404,
@@ -222,7 +259,10 @@ async fn each_call_is_one_dynamodb_round_trip() {
         ("/api/cloud-providers".to_string(), "Query"),
         (format!("/api/cloud-providers/{CLOUD}/providers"), "Query"),
         (format!("/api/providers/{PROVIDER}/locations"), "Query"),
-        (format!("/api/providers/{PROVIDER}/locations/berlin/images"), "Query"),
+        (
+            format!("/api/providers/{PROVIDER}/locations/berlin/images"),
+            "Query",
+        ),
         (
             format!("/api/providers/{PROVIDER}/locations/berlin/images/Ubuntu/prices"),
             "Query",

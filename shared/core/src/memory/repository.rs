@@ -211,9 +211,19 @@ impl Repository for MemoryRepository {
     async fn provider_offers(&self, id: ProviderId) -> Result<ProviderOffers> {
         let s = self.state.lock().unwrap();
         let f = &s.found;
-        let mut sizes: Vec<Size> = f.sizes.values().filter(|z| z.provider == id).cloned().collect();
+        let mut sizes: Vec<Size> = f
+            .sizes
+            .values()
+            .filter(|z| z.provider == id)
+            .cloned()
+            .collect();
         sizes.sort_by_key(|z| z.id);
-        let mut prices: Vec<Price> = f.prices.values().filter(|p| p.provider == id).cloned().collect();
+        let mut prices: Vec<Price> = f
+            .prices
+            .values()
+            .filter(|p| p.provider == id)
+            .cloned()
+            .collect();
         prices.sort_by_key(|p| p.id);
         Ok(ProviderOffers {
             provider: f.providers.get(&id).cloned(),

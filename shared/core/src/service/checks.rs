@@ -120,9 +120,7 @@ pub(super) fn check_catalog(req: &CreateVmRequest, found: &Found) -> Result<()> 
             ),
         ));
     }
-    if req.region.datacenter.name != price.location_name
-        || !provider.offers_region(&req.region)
-    {
+    if req.region.datacenter.name != price.location_name || !provider.offers_region(&req.region) {
         details.push(FieldError::new(
             "region",
             format!(

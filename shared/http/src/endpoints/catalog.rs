@@ -42,11 +42,7 @@ pub(super) const LIST_CLOUD_PROVIDERS: Spec = Spec {
         refuses them). The first step of the selection flow: cloud provider, provider, location, \
         image, price (which names the size).",
     success: answer("CloudProviderList", "The cloud providers, in id order"),
-    errors: &[
-        "UNAUTHORIZED",
-        "INTERNAL_ERROR",
-        "SERVICE_UNAVAILABLE",
-    ],
+    errors: &["UNAUTHORIZED", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE"],
     ..READ
 };
 
@@ -115,7 +111,10 @@ pub(super) const LIST_PRICES: Spec = Spec {
         its `size` populated. A create names a price's `_id` as `price` and its size's `_id` as \
         `size`.",
     params: &[Param::Provider, Param::Location, Param::ImageName],
-    success: answer("PriceOfferList", "The prices, in id order, each with its size"),
+    success: answer(
+        "PriceOfferList",
+        "The prices, in id order, each with its size",
+    ),
     errors: &[
         "INVALID_PARAMETER",
         "UNAUTHORIZED",

@@ -169,7 +169,19 @@ impl Param {
 
     /// Whether it is a path parameter (else a query parameter).
     pub fn in_path(self) -> bool {
-        matches!(self, Param::Team | Param::Project | Param::Vm | Param::Rule)
+        match self {
+            Param::Team
+            | Param::Project
+            | Param::Vm
+            | Param::Rule
+            | Param::CloudProvider
+            | Param::Provider
+            | Param::Location
+            | Param::ImageName => true,
+            Param::Limit | Param::Cursor | Param::Status | Param::TagFilter | Param::NamePrefix => {
+                false
+            }
+        }
     }
 }
 

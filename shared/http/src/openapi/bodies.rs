@@ -7,7 +7,10 @@ use utoipa::openapi::schema::{
 };
 use utoipa::openapi::{ContentBuilder, RefOr, Required};
 use utoipa::ToSchema;
-use vmapi_models::{CreateRuleRequest, CreateVmRequest, SecurityRuleView, VirtualMachine, VmEvent};
+use vmapi_models::{
+    CloudProvider, CreateRuleRequest, CreateVmRequest, Image, Location, PriceOffer, Provider,
+    SecurityRuleView, VirtualMachine, VmEvent,
+};
 
 use super::common::{schema_ref, JSON};
 use super::examples;
@@ -109,10 +112,22 @@ pub(super) fn schemas() -> Vec<(String, RefOr<Schema>)> {
         ),
     ));
     for (name, item, description) in [
-        ("CloudProviderList", CloudProvider::name(), "The cloud providers"),
-        ("ProviderList", Provider::name(), "A cloud provider's providers"),
+        (
+            "CloudProviderList",
+            CloudProvider::name(),
+            "The cloud providers",
+        ),
+        (
+            "ProviderList",
+            Provider::name(),
+            "A cloud provider's providers",
+        ),
         ("LocationList", Location::name(), "A provider's locations"),
-        ("ImageList", Image::name(), "The images of a provider's location"),
+        (
+            "ImageList",
+            Image::name(),
+            "The images of a provider's location",
+        ),
         (
             "PriceOfferList",
             PriceOffer::name(),

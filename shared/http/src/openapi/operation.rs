@@ -92,7 +92,9 @@ pub(super) fn operation(endpoint: Endpoint) -> Operation {
         op = op.response(
             "304",
             ResponseBuilder::new()
-                .description("Not Modified: `If-None-Match` names the answer's current `ETag`; no body")
+                .description(
+                    "Not Modified: `If-None-Match` names the answer's current `ETag`; no body",
+                )
                 .header("ETag", string_header("The answer's entity tag"))
                 .header("X-Request-Id", request_id_header())
                 .build(),

@@ -38,7 +38,10 @@ fn cacheable<T: Serialize>(headers: &HeaderMap, value: &T) -> Result<Response, A
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         (
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
             body,
         )
             .into_response()
@@ -121,5 +124,8 @@ pub(super) async fn list_prices(
             )))
         }
     };
-    cacheable(&headers, &state.service.prices(provider, location, image).await?)
+    cacheable(
+        &headers,
+        &state.service.prices(provider, location, image).await?,
+    )
 }

@@ -5,10 +5,10 @@ use axum::routing::{on, MethodRouter};
 use axum::Router;
 use vmapi_core::Action;
 
-use super::context::{measured, method_not_allowed, request_context, route_not_found};
 use super::catalog::{
     list_cloud_providers, list_images, list_locations, list_prices, list_providers,
 };
+use super::context::{measured, method_not_allowed, request_context, route_not_found};
 use super::rules::{create_security_rule, delete_security_rule, list_security_rules};
 use super::vms::{
     action, create_vm, get_activity, get_credentials, get_vm, health, list_vms, update_vm,

@@ -339,7 +339,11 @@ fn every_api_error() -> Vec<ApiError> {
             | NotFoundKind::Team
             | NotFoundKind::Project
             | NotFoundKind::Credentials
-            | NotFoundKind::SecurityRule => {}
+            | NotFoundKind::SecurityRule
+            | NotFoundKind::CloudProvider
+            | NotFoundKind::Provider
+            | NotFoundKind::Location
+            | NotFoundKind::Image => {}
         }
         ApiError::Core(Error::not_found(kind, "654a11e60b23ef1b0f36d44e"))
     };
@@ -351,6 +355,10 @@ fn every_api_error() -> Vec<ApiError> {
         not_found(NotFoundKind::Project),
         not_found(NotFoundKind::Credentials),
         not_found(NotFoundKind::SecurityRule),
+        not_found(NotFoundKind::CloudProvider),
+        not_found(NotFoundKind::Provider),
+        not_found(NotFoundKind::Location),
+        not_found(NotFoundKind::Image),
         ApiError::Core(Error::UnsupportedByProvider("Kraud.Cloud cannot".into())),
         ApiError::Core(Error::VersionConflict),
         ApiError::Core(Error::PreconditionFailed("stale".into())),

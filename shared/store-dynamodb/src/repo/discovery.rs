@@ -101,7 +101,10 @@ pub(super) async fn provider_offers(
             format!("{GSI1_PK} = :pk AND begins_with({GSI1_SK}, :prefix)"),
             &[
                 (":pk", s(CATALOG_PK)),
-                (":prefix", s(catalog_sk(Kind::Provider, &id.to_string(), None))),
+                (
+                    ":prefix",
+                    s(catalog_sk(Kind::Provider, &id.to_string(), None)),
+                ),
             ],
         )
         .await?;

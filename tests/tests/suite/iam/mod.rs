@@ -286,9 +286,18 @@ async fn every_role_allows_the_calls_its_code_makes_and_nothing_beyond() {
     // Catalog discovery.
     for (function, path) in [
         ("list-cloud-providers", "/api/cloud-providers".to_string()),
-        ("list-providers", format!("/api/cloud-providers/{CLOUD}/providers")),
-        ("list-locations", format!("/api/providers/{PROVIDER}/locations")),
-        ("list-images", format!("/api/providers/{PROVIDER}/locations/berlin/images")),
+        (
+            "list-providers",
+            format!("/api/cloud-providers/{CLOUD}/providers"),
+        ),
+        (
+            "list-locations",
+            format!("/api/providers/{PROVIDER}/locations"),
+        ),
+        (
+            "list-images",
+            format!("/api/providers/{PROVIDER}/locations/berlin/images"),
+        ),
         (
             "list-prices",
             format!("/api/providers/{PROVIDER}/locations/berlin/images/Ubuntu/prices"),
