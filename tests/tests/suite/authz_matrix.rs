@@ -545,7 +545,11 @@ async fn every_endpoint_for_every_caller() {
             }
         }
     }
-    assert_eq!(cells, Ep::ALL.len() * CALLERS.len(), "every endpoint × every caller");
+    assert_eq!(
+        cells,
+        Ep::ALL.len() * CALLERS.len(),
+        "every endpoint × every caller"
+    );
     assert!(
         failures.is_empty(),
         "{} of {cells} cells differ from the policy:\n{}",

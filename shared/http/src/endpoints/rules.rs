@@ -1,6 +1,6 @@
 //! A VM's security rules.
 
-use super::spec::{Auth, Param, RequestBody, Spec, Success, Tag, Verb};
+use super::spec::{Auth, Param, RequestBody, Spec, Success, Tag, Verb, VM_READ_ERRORS};
 
 const RULE_CHANGE_ILLEGAL: (&str, &str) = (
     "ILLEGAL_TRANSITION",
@@ -92,13 +92,7 @@ pub(super) const LIST_SECURITY_RULES: Spec = Spec {
         "SecurityRuleList",
         "The VM's rules, inbound first, then by priority",
     ),
-    errors: &[
-        "INVALID_PARAMETER",
-        "UNAUTHORIZED",
-        "VM_NOT_FOUND",
-        "INTERNAL_ERROR",
-        "SERVICE_UNAVAILABLE",
-    ],
+    errors: VM_READ_ERRORS,
     notes: &[],
     conditional: false,
     idempotent: false,

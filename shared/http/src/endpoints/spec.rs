@@ -35,6 +35,15 @@ pub struct Spec {
     pub logins: bool,
 }
 
+/// What a read of one VM (or of what is in it) can answer.
+pub(super) const VM_READ_ERRORS: &[&str] = &[
+    "INVALID_PARAMETER",
+    "UNAUTHORIZED",
+    "VM_NOT_FOUND",
+    "INTERNAL_ERROR",
+    "SERVICE_UNAVAILABLE",
+];
+
 /// The HTTP method of an endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verb {

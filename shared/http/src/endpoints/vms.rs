@@ -1,6 +1,6 @@
 //! The virtual machines: create, list, read, change, act on, delete, and their history.
 
-use super::spec::{Auth, Param, RequestBody, Spec, Success, Tag, Verb};
+use super::spec::{Auth, Param, RequestBody, Spec, Success, Tag, Verb, VM_READ_ERRORS};
 
 /// The page parameters of a list.
 const PAGE: [Param; 2] = [Param::Limit, Param::Cursor];
@@ -171,13 +171,7 @@ pub(super) const GET_VM: Spec = Spec {
             "The VM, with its references populated",
         )
     },
-    errors: &[
-        "INVALID_PARAMETER",
-        "UNAUTHORIZED",
-        "VM_NOT_FOUND",
-        "INTERNAL_ERROR",
-        "SERVICE_UNAVAILABLE",
-    ],
+    errors: VM_READ_ERRORS,
     notes: &[],
     conditional: false,
     idempotent: false,
@@ -308,13 +302,7 @@ pub(super) const GET_ACTIVITY: Spec = Spec {
             "A page of the VM's history, newest first",
         )
     },
-    errors: &[
-        "INVALID_PARAMETER",
-        "UNAUTHORIZED",
-        "VM_NOT_FOUND",
-        "INTERNAL_ERROR",
-        "SERVICE_UNAVAILABLE",
-    ],
+    errors: VM_READ_ERRORS,
     notes: &[(
         "INVALID_PARAMETER",
         "`id` is not 24 hexadecimal digits, `limit` is not a whole number from 1 to 200, `cursor` is not a cursor of this VM's history, or the query has another parameter; `details` names it",

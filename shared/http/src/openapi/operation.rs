@@ -117,18 +117,35 @@ fn parameter(param: Param) -> ParameterBuilder {
             .description(Some(description))
             .example(Some(example.into()))
     };
-    let filter = |pattern: &str, description: &str, example: &str| {
+    let text_path = |description: &str, example: &str| {
+        ParameterBuilder::new()
+            .name(param.name())
+            .parameter_in(ParameterIn::Path)
+            .required(Required::True)
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1)),
+            ))
+            .description(Some(description))
+            .example(Some(example.into()))
+    };
+    let query = |schema: ObjectBuilder, description: &str| {
         ParameterBuilder::new()
             .name(param.name())
             .parameter_in(ParameterIn::Query)
             .required(Required::False)
-            .schema(Some(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .pattern(Some(pattern)),
-            ))
+            .schema(Some(schema))
             .description(Some(description))
-            .example(Some(example.into()))
+    };
+    let filter = |pattern: &str, description: &str, example: &str| {
+        query(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(pattern)),
+            description,
+        )
+        .example(Some(example.into()))
     };
     match param {
         Param::Team => path(TeamId::name().into(), "The team", examples::TEAM),
@@ -153,57 +170,26 @@ fn parameter(param: Param) -> ParameterBuilder {
             "The provider",
             examples::PROVIDER,
         ),
-        Param::Location => ParameterBuilder::new()
-            .name(param.name())
-            .parameter_in(ParameterIn::Path)
-            .required(Required::True)
-            .schema(Some(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .min_length(Some(1)),
-            ))
-            .description(Some(
-                "A location of the provider: its `_id`, or its datacenter name",
-            ))
-            .example(Some("berlin".into())),
-        Param::ImageName => ParameterBuilder::new()
-            .name(param.name())
-            .parameter_in(ParameterIn::Path)
-            .required(Required::True)
-            .schema(Some(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .min_length(Some(1)),
-            ))
-            .description(Some("An image's distribution"))
-            .example(Some("Ubuntu".into())),
-        Param::Limit => ParameterBuilder::new()
-            .name(param.name())
-            .parameter_in(ParameterIn::Query)
-            .required(Required::False)
-            .schema(Some(
-                ObjectBuilder::new()
-                    .schema_type(Type::Integer)
-                    .minimum(Some(1))
-                    .maximum(Some(MAX_LIMIT as u64))
-                    .default(Some(DEFAULT_LIMIT.into())),
-            ))
-            .description(Some(
-                "Page size, a whole number from 1 to 200 (default 50). An unknown or repeated query parameter is a 400 `INVALID_PARAMETER`",
-            ))
-            .example(Some(20.into())),
-        Param::Cursor => ParameterBuilder::new()
-            .name(param.name())
-            .parameter_in(ParameterIn::Query)
-            .required(Required::False)
-            .schema(Some(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .min_length(Some(1)),
-            ))
-            .description(Some(
-                "Where the page starts: the opaque, signed cursor of the previous page's `X-Next-Cursor` (or its `Link` URL); valid only for the same list (team and project, or VM)",
-            )),
+        Param::Location => text_path(
+            "A location of the provider: its `_id`, or its datacenter name",
+            "berlin",
+        ),
+        Param::ImageName => text_path("An image's distribution", "Ubuntu"),
+        Param::Limit => query(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(MAX_LIMIT as u64))
+                .default(Some(DEFAULT_LIMIT.into())),
+            "Page size, a whole number from 1 to 200 (default 50). An unknown or repeated query parameter is a 400 `INVALID_PARAMETER`",
+        )
+        .example(Some(20.into())),
+        Param::Cursor => query(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1)),
+            "Where the page starts: the opaque, signed cursor of the previous page's `X-Next-Cursor` (or its `Link` URL); valid only for the same list (team and project, or VM)",
+        ),
         Param::Status => filter(
             "^(0|1|2|3|4|6|7|creating|provisioning|starting|running|stopping|failed|stopped)(,(0|1|2|3|4|6|7|creating|provisioning|starting|running|stopping|failed|stopped))*$",
             "Only VMs in these statuses: codes or names of active statuses (0-4, 6, 7), separated by commas or the parameter repeated (`status=3,7`, `status=running&status=stopped`)",
