@@ -225,6 +225,7 @@ invoke list-providers 200
 invoke list-locations 200
 invoke list-images 200
 invoke list-prices 200
+invoke get-team-costs 200
 invoke create-vm 201
 invoke update-vm 200
 invoke create-security-rule 201

@@ -72,6 +72,7 @@ pub fn demo_vm(name: &str, status: VmStatus) -> VmRecord {
         rules: Vec::new(),
         rules_revision: 0,
         rules_applied: 0,
+        billing: None,
         version: 1,
     }
 }

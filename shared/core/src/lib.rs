@@ -32,8 +32,8 @@ pub use lifecycle::Action;
 pub use operations::Operations;
 pub use ports::{
     AccountStore, Clock, EventPage, FinishedOp, Found, Gone, Lookup, Metrics, NameChange,
-    NoMetrics, PageKey, ProviderOffers, Repository, RuleChange, RuleOwner, SystemClock, Tombstone,
-    VmFilter, VmPage,
+    NoMetrics, PageKey, ProviderOffers, Repository, RuleChange, RuleOwner, SystemClock, TeamVms,
+    Tombstone, VmFilter, VmPage,
 };
 pub use provisioner::{Drivers, Outcome, Provisioner, ProvisionerOptions, WorkItem};
 pub use quota::{QuotaLimits, Usage};

@@ -93,6 +93,7 @@ fn vm(repo: &MemoryRepository, cloud: &str, status: VmStatus) -> VmRecord {
         rules: vec![SecurityRule::default_for(Some(kind), 1, now)],
         rules_revision: 1,
         rules_applied: 1,
+        billing: None,
         version: 1,
     };
     repo.put_vm(record.clone());

@@ -61,6 +61,30 @@ impl Timestamp {
 }
 
 impl Timestamp {
+    /// The first instant of this timestamp's calendar month (UTC).
+    pub fn month_start(&self) -> Timestamp {
+        let date = self.0.date().replace_day(1).unwrap_or(self.0.date());
+        Timestamp(self.0.replace_date(date).replace_time(time::Time::MIDNIGHT))
+    }
+
+    /// The first instant of the next calendar month (UTC).
+    pub fn next_month_start(&self) -> Timestamp {
+        let later = self.month_start().0 + time::Duration::days(32);
+        Timestamp(later).month_start()
+    }
+
+    /// Its calendar month (UTC) as `YYYY-MM`.
+    pub fn month(&self) -> String {
+        format!("{:04}-{:02}", self.0.year(), u8::from(self.0.month()))
+    }
+
+    /// Whole seconds from `earlier` to this instant (0 if `earlier` is not before it).
+    pub fn whole_seconds_since(&self, earlier: Timestamp) -> u64 {
+        u64::try_from((self.unix_millis() - earlier.unix_millis()) / 1000).unwrap_or(0)
+    }
+}
+
+impl Timestamp {
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ` written digit by digit (every response and item carries
     /// several), or `None` for a year without four digits (only `from_unix_millis` makes one).
     fn fixed_text(&self) -> Option<[u8; 24]> {
@@ -141,6 +165,33 @@ crate::newtype::named_schema!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn months_begin_at_midnight_on_the_first_in_utc() {
+        let t = |s: &str| Timestamp::parse(s).unwrap();
+        let at = t("2024-02-29T23:59:59.999+00:00");
+        assert_eq!(at.month_start(), t("2024-02-01T00:00:00Z"));
+        assert_eq!(at.next_month_start(), t("2024-03-01T00:00:00Z"));
+        assert_eq!(at.month(), "2024-02");
+        assert_eq!(
+            t("2026-12-31T10:00:00Z").next_month_start(),
+            t("2027-01-01T00:00:00Z")
+        );
+        assert_eq!(
+            t("2027-01-01T00:00:00Z").month_start(),
+            t("2027-01-01T00:00:00Z")
+        );
+        // An offset is converted first: this is still January in UTC.
+        assert_eq!(t("2027-02-01T00:30:00+01:00").month(), "2027-01");
+        assert_eq!(
+            t("2027-01-01T00:00:10.999Z").whole_seconds_since(t("2027-01-01T00:00:00Z")),
+            10
+        );
+        assert_eq!(
+            t("2027-01-01T00:00:00Z").whole_seconds_since(t("2027-01-01T00:00:10Z")),
+            0
+        );
+    }
 
     #[test]
     fn the_fixed_text_is_what_the_time_crate_writes() {

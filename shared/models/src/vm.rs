@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::billing::Billing;
 use crate::catalog::{Image, PriceRef, ProviderRef, Region, SizeRef};
 use crate::credentials::{Login, SshPublicKey};
 use crate::ids::{
@@ -252,8 +253,22 @@ pub struct VmRecord {
     /// The `rules_revision` the cloud's firewall was last made equal to (by the provisioner).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub rules_applied: u32,
+    /// What its charge for the current month is computed from; absent on VMs made before
+    /// billing existed (docs/costs.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing: Option<Billing>,
     /// Optimistic-locking version, incremented by every write.
     pub version: u64,
+}
+
+impl VmRecord {
+    /// Moves the VM to `status` at `at`, bringing its billing up to date.
+    pub fn set_status(&mut self, status: VmStatus, at: Timestamp) {
+        self.status = status;
+        if let Some(billing) = &mut self.billing {
+            billing.status_changed(status, at);
+        }
+    }
 }
 
 fn is_zero(n: &u32) -> bool {

@@ -120,7 +120,7 @@ pub const CLEANUP_FAILED_RETENTION_DAYS: Var = Var::new(
 pub const CLEANUP_DELETED_RETENTION_DAYS: Var = Var::new(
     "CLEANUP_DELETED_RETENTION_DAYS",
     PROVISIONING,
-    "deleted VM records are purged after this (the provisioner sets their expiry)",
+    "deleted VM records are purged after this, and not before the end of the month they were deleted in (the provisioner sets their expiry)",
 )
 .default("30")
 .values("a whole number of days");

@@ -6,10 +6,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use vmapi_core::Gone;
 use vmapi_models::{
     CloudProviderId, HostName, ProjectId, ProviderId, StaleCategory, TeamId, Timestamp, VmId,
-    VmRecord,
+    VmRecord, VmStatus,
 };
 
-use crate::table::{GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, PK, SK};
+use crate::table::{GSI1_PK, GSI1_SK, GSI2_PK, GSI2_SK, GSI3_PK, GSI3_SK, PK, SK};
 
 /// Kinds of item and their key prefixes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -204,8 +204,19 @@ pub(crate) fn stale_range(category: StaleCategory, older_than: Timestamp) -> (St
     )
 }
 
+/// The team-index partition of a team's VMs.
+pub(crate) fn team_vms_pk(team: TeamId) -> String {
+    format!("TEAM#{team}#VMS")
+}
+
+/// Team-index sort-key prefix of VMs that are not deleted (newest last).
+pub(crate) const TEAM_LIVE_PREFIX: &str = "LIVE#";
+/// Team-index sort-key prefix of deleted VMs (by deletion time; sorts before `LIVE#`).
+pub(crate) const TEAM_DELETED_PREFIX: &str = "DELETED#";
+
 /// Adds key attributes to a VM item. Only active VMs carry the list index keys; only VMs the
-/// cleanup job may have to act on carry the stale index keys (both indexes are sparse).
+/// cleanup job may have to act on carry the stale index keys (both indexes are sparse); every
+/// VM carries the team index keys, by creation while not deleted, by deletion once deleted.
 pub(crate) fn vm_item_keys(vm: &VmRecord, item: &mut Key) {
     item.extend(key(Kind::Vm, &vm.id.to_string()));
     item.insert("entity".into(), s("vm"));
@@ -213,6 +224,15 @@ pub(crate) fn vm_item_keys(vm: &VmRecord, item: &mut Key) {
         item.insert(GSI1_PK.into(), s(project_vms_pk(vm.project)));
         item.insert(GSI1_SK.into(), s(project_vms_sk(vm.created_at, vm.id)));
     }
+    item.insert(GSI3_PK.into(), s(team_vms_pk(vm.team)));
+    item.insert(
+        GSI3_SK.into(),
+        s(if vm.status == VmStatus::Deleted {
+            format!("{TEAM_DELETED_PREFIX}{}#{}", vm.updated_at, vm.id)
+        } else {
+            format!("{TEAM_LIVE_PREFIX}{}#{}", vm.created_at, vm.id)
+        }),
+    );
     if let Some((category, since)) = StaleCategory::of(vm) {
         item.insert(GSI2_PK.into(), s(stale_pk(stale_shard(vm.id))));
         item.insert(

@@ -23,6 +23,13 @@ pub const GSI2: &str = "gsi2";
 pub const GSI2_PK: &str = "gsi2pk";
 /// Its sort key: `{category}#{since}#{vmId}`.
 pub const GSI2_SK: &str = "gsi2sk";
+/// The keys-only team index: every VM of a team that is not deleted, and the deleted ones
+/// until they are purged.
+pub const GSI3: &str = "gsi3";
+/// Its partition key: `TEAM#{teamId}#VMS`.
+pub const GSI3_PK: &str = "gsi3pk";
+/// Its sort key: `LIVE#{createdAt}#{vmId}`, or `DELETED#{deletedAt}#{vmId}` once deleted.
+pub const GSI3_SK: &str = "gsi3sk";
 /// TTL attribute (Unix seconds) of expiring items.
 pub const TTL_ATTRIBUTE: &str = "expiresAtEpoch";
 
@@ -41,7 +48,9 @@ pub fn table_definition() -> TableDefinition {
             {"AttributeName": GSI1_PK, "AttributeType": "S"},
             {"AttributeName": GSI1_SK, "AttributeType": "S"},
             {"AttributeName": GSI2_PK, "AttributeType": "S"},
-            {"AttributeName": GSI2_SK, "AttributeType": "S"}
+            {"AttributeName": GSI2_SK, "AttributeType": "S"},
+            {"AttributeName": GSI3_PK, "AttributeType": "S"},
+            {"AttributeName": GSI3_SK, "AttributeType": "S"}
         ],
         "KeySchema": [
             {"AttributeName": PK, "KeyType": "HASH"},
@@ -61,6 +70,14 @@ pub fn table_definition() -> TableDefinition {
                 "KeySchema": [
                     {"AttributeName": GSI2_PK, "KeyType": "HASH"},
                     {"AttributeName": GSI2_SK, "KeyType": "RANGE"}
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"}
+            },
+            {
+                "IndexName": GSI3,
+                "KeySchema": [
+                    {"AttributeName": GSI3_PK, "KeyType": "HASH"},
+                    {"AttributeName": GSI3_SK, "KeyType": "RANGE"}
                 ],
                 "Projection": {"ProjectionType": "KEYS_ONLY"}
             }

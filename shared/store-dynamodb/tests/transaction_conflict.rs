@@ -124,6 +124,7 @@ fn new_vm(name: &str, vcpus: u32) -> VmRecord {
         rules: Vec::new(),
         rules_revision: 0,
         rules_applied: 0,
+        billing: None,
         version: 1,
     }
 }

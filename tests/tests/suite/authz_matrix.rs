@@ -110,6 +110,7 @@ const MATRIX: [(Ep, [Cell; 10]); Ep::ALL.len()] = [
     (Ep::ListLocations,       [OK,      OK,      OK,      OK,      OK,     OK,        AUTH, AUTH, AUTH, AUTH]),
     (Ep::ListImages,          [OK,      OK,      OK,      OK,      OK,     OK,        AUTH, AUTH, AUTH, AUTH]),
     (Ep::ListPrices,          [OK,      OK,      OK,      OK,      OK,     OK,        AUTH, AUTH, AUTH, AUTH]),
+    (Ep::GetTeamCosts,        [OK,      OK,      OK,      OK,      OK,     HIDE_TEAM, AUTH, AUTH, AUTH, AUTH]),
 ];
 
 /// The Authorization header value a caller sends (None: no header).
@@ -432,6 +433,7 @@ async fn every_endpoint_for_every_caller() {
                     format!("/api/providers/{PROVIDER}/locations/berlin/images/Ubuntu/prices"),
                     None,
                 ),
+                Ep::GetTeamCosts => (Method::GET, format!("/api/teams/{team}/costs"), None),
             };
 
             let before = app.dump().await;
@@ -494,6 +496,11 @@ async fn every_endpoint_for_every_caller() {
                         | Ep::ListPrices => (r.json.as_array().is_none_or(Vec::is_empty)
                             || before != after)
                             .then_some("an empty catalog answer, or the read wrote"),
+                        Ep::GetTeamCosts => (!r.json["vms"]
+                            .as_array()
+                            .is_some_and(|l| l.iter().any(|v| v["_id"] == main_id.as_str()))
+                            || before != after)
+                            .then_some("the costs lack the VM, or the read wrote"),
                         Ep::UpdateVm | Ep::StartVm | Ep::StopVm | Ep::RebootVm | Ep::DeleteVm => {
                             let now = app.get(&vm_path, TEAM_OWNER).await.json;
                             let want_status = match ep {

@@ -7,6 +7,7 @@ mod blocked;
 mod catalog;
 mod cleanup;
 mod configuration;
+mod costs;
 mod credentials;
 mod deploy;
 mod deployments;

@@ -768,6 +768,7 @@ prop_compose! {
             rules: Vec::new(),
             rules_revision: 0,
             rules_applied: 0,
+            billing: None,
             version,
         }
     }

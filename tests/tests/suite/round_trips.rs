@@ -244,4 +244,30 @@ async fn requests_per_endpoint_do_not_grow_with_the_page() {
         ],
         "delete a security rule"
     );
+
+    // Catalog discovery: one Query each.
+    for path in [
+        "/api/cloud-providers".to_string(),
+        format!("/api/cloud-providers/{CLOUD}/providers"),
+        format!("/api/providers/{PROVIDER}/locations"),
+        format!("/api/providers/{PROVIDER}/locations/berlin/images"),
+        format!("/api/providers/{PROVIDER}/locations/berlin/images/Ubuntu/prices"),
+    ] {
+        app.get(&path, OWNER).await.expect(200);
+        assert_eq!(counter.take(), ["Query"], "{path}");
+    }
+
+    // A team's costs: the team (authorization) and the team index together, then the records
+    // in chunks of 100 sent together: 2 + ⌈VMs/100⌉ whatever their history.
+    let costs = app
+        .get(&format!("/api/teams/{TEAM}/costs"), OWNER)
+        .await
+        .expect(200);
+    let vms = costs.json["vms"].as_array().unwrap().len();
+    assert!(vms > 200, "{vms} VMs in the estimate");
+    let mut ops = counter.take();
+    ops.sort();
+    let mut want = vec!["BatchGetItem"; 1 + vms.div_ceil(100)];
+    want.push("Query");
+    assert_eq!(ops, want, "costs of {vms} VMs");
 }

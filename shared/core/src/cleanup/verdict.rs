@@ -129,7 +129,7 @@ impl Cleanup {
             }
             Verdict::Delete(why) => {
                 let mut next = vm.clone();
-                next.status = VmStatus::Deleting;
+                next.set_status(VmStatus::Deleting, now);
                 next.pending_op = Some(PendingOp::new(OpKind::Delete, now));
                 next.status_reason = Some(format!("deleted by the cleanup job: {why}"));
                 next.updated_at = now;
@@ -161,11 +161,14 @@ impl Cleanup {
         let older = |since: Timestamp, d: Duration| since < ago(now, d);
         let stale = StaleCategory::of(vm);
         if let Some((StaleCategory::Deleted, since)) = stale {
-            return Ok(if older(since, p.deleted_retention) {
-                Verdict::Purge
-            } else {
-                Verdict::Skip
-            });
+            // Kept at least to the end of its month, whose cost estimate bills it.
+            return Ok(
+                if older(since, p.deleted_retention) && since.month() != now.month() {
+                    Verdict::Purge
+                } else {
+                    Verdict::Skip
+                },
+            );
         }
         // Orphans: the VM's team or project no longer exists (healthy VMs come here through a
         // tombstone).

@@ -8,12 +8,13 @@ use async_trait::async_trait;
 use vmapi_models::{
     CloudProvider, CloudProviderId, Price, Project, ProjectId, ProviderId, ProviderRecord,
     SecurityRuleId, Size, StaleCategory, Team, TeamId, Timestamp, VmEvent, VmId, VmRecord,
+    VmStatus,
 };
 
 use crate::error::{ConflictCode, Error, Result};
 use crate::ports::{
     EventPage, Found, Gone, Lookup, NameChange, PageKey, ProviderOffers, Repository, RuleChange,
-    RuleOwner, Tombstone, VmFilter, VmPage,
+    RuleOwner, TeamVms, Tombstone, VmFilter, VmPage,
 };
 use crate::quota::{QuotaLimits, Usage};
 
@@ -180,6 +181,28 @@ impl Repository for MemoryRepository {
 
     async fn get_vm(&self, id: VmId) -> Result<Option<VmRecord>> {
         Ok(self.vm(id))
+    }
+
+    async fn team_vm_ids(&self, team: TeamId, scope: TeamVms) -> Result<Vec<VmId>> {
+        let s = self.state.lock().unwrap();
+        let mut vms: Vec<&VmRecord> = s
+            .vms
+            .values()
+            .filter(|vm| vm.team == team)
+            .filter(|vm| match scope {
+                TeamVms::NotDeleted => vm.status != VmStatus::Deleted,
+                TeamVms::BilledSince(since) => {
+                    vm.status != VmStatus::Deleted || vm.updated_at >= since
+                }
+            })
+            .collect();
+        vms.sort_by_key(|vm| std::cmp::Reverse((vm.created_at, vm.id)));
+        Ok(vms.into_iter().map(|vm| vm.id).collect())
+    }
+
+    async fn get_vms(&self, ids: &[VmId]) -> Result<Vec<VmRecord>> {
+        let s = self.state.lock().unwrap();
+        Ok(ids.iter().filter_map(|id| s.vms.get(id).cloned()).collect())
     }
 
     async fn cloud_providers(&self) -> Result<Vec<CloudProvider>> {

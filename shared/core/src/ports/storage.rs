@@ -149,6 +149,16 @@ pub struct EventPage {
     pub next: Option<String>,
 }
 
+/// Which of a team's VMs [`Repository::team_vm_ids`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TeamVms {
+    /// Every VM that is not deleted (status 8), newest first.
+    NotDeleted,
+    /// Every VM that is not deleted and those deleted at or after this time (what a cost
+    /// estimate of the month since then bills), in no particular order.
+    BilledSince(Timestamp),
+}
+
 /// Host-name claims (and quota usage) to change together with a VM write.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NameChange {
@@ -226,6 +236,14 @@ pub trait Repository: Send + Sync {
 
     /// A VM by id, in any status.
     async fn get_vm(&self, id: VmId) -> Result<Option<VmRecord>>;
+
+    /// Ids of a team's VMs from the keys-only team index, in one round trip (`scope` says
+    /// which, and in what order).
+    async fn team_vm_ids(&self, team: TeamId, scope: TeamVms) -> Result<Vec<VmId>>;
+
+    /// VMs by id, in the order asked (absent and expired ones left out): one round trip, in
+    /// chunks of 100 sent together.
+    async fn get_vms(&self, ids: &[VmId]) -> Result<Vec<VmRecord>>;
 
     /// Up to `limit` active VMs of a project that pass `filter`, newest first, after `after`.
     async fn list_project_vms(

@@ -51,7 +51,7 @@ impl Provisioner {
             CloudState::Running => done(&next, VmStatus::Running, Some(&cloud), driver, now),
             CloudState::Failed(reason) => failed(&next, now, reason.clone()),
             _ => {
-                next.status = VmStatus::Provisioning;
+                next.set_status(VmStatus::Provisioning, now);
                 next.updated_at = now;
                 next
             }

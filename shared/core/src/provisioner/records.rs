@@ -65,7 +65,7 @@ pub(super) fn done(
     now: Timestamp,
 ) -> VmRecord {
     let mut next = vm.clone();
-    next.status = status;
+    next.set_status(status, now);
     next.status_reason = None;
     next.pending_op = (matches!(status, VmStatus::Running | VmStatus::Stopped)
         && vm.rules_applied < vm.rules_revision)
@@ -124,7 +124,7 @@ pub(super) fn rules_failed(vm: &VmRecord, now: Timestamp, reason: &str) -> VmRec
 /// The record failed with a reason users can read.
 pub(super) fn failed(vm: &VmRecord, now: Timestamp, reason: String) -> VmRecord {
     let mut next = vm.clone();
-    next.status = VmStatus::Failed;
+    next.set_status(VmStatus::Failed, now);
     next.status_reason = Some(reason);
     next.pending_op = None;
     next.updated_at = now;

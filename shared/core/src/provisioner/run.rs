@@ -285,9 +285,11 @@ impl Provisioner {
                         // The cloud resources are gone: now the VM's own login may go.
                         self.release_login(vm).await.map_err(StepError::Fatal)?;
                         let mut gone = done(vm, VmStatus::Deleted, None, driver.as_ref(), now);
+                        // Kept at least to the end of its month, whose cost estimate bills it.
                         gone.purge_after_epoch = Some(
-                            now.unix_millis() / 1000
-                                + self.options.deleted_retention.as_secs() as i64,
+                            (now.unix_millis() / 1000
+                                + self.options.deleted_retention.as_secs() as i64)
+                                .max(now.next_month_start().unix_millis() / 1000),
                         );
                         Ok(Step::Write(Box::new(gone)))
                     }

@@ -89,7 +89,7 @@ impl Service {
             };
             let now = self.clock.now();
             let mut next = vm.clone();
-            next.status = target;
+            next.set_status(target, now);
             next.status_reason = None;
             next.pending_op = Some(PendingOp::new(action.op(), now));
             next.updated_at = now;

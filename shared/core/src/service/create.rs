@@ -2,8 +2,8 @@
 
 use uuid::Uuid;
 use vmapi_models::{
-    CloudKind, CreateVmRequest, EventKind, OpKind, PendingOp, SecurityRule, SecurityRuleId, UserId,
-    VirtualMachine, VmEvent, VmId, VmRecord, VmStatus,
+    Billing, CloudKind, CreateVmRequest, EventKind, OpKind, PendingOp, SecurityRule,
+    SecurityRuleId, UserId, VirtualMachine, VmEvent, VmId, VmRecord, VmStatus,
 };
 
 use super::base::Service;
@@ -87,6 +87,7 @@ impl Service {
         let username = CloudKind::login_user(cloud_kind);
 
         let now = self.clock.now();
+        let billing = found.prices.get(&req.price).map(|p| Billing::new(p, now));
         let mut records: Vec<VmRecord> = req
             .host_names
             .iter()
@@ -131,6 +132,7 @@ impl Service {
                 }],
                 rules_revision: 1,
                 rules_applied: 0,
+                billing: billing.clone(),
                 version: 1,
             })
             .collect();

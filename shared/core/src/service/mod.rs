@@ -5,6 +5,7 @@ mod act;
 mod base;
 mod catalog;
 mod checks;
+mod costs;
 mod create;
 mod logins;
 mod read;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use vmapi_core::memory::{MemoryRepository, MemorySecretStore};
-use vmapi_core::{Service, SystemClock};
+use vmapi_core::{Clock, Service, SystemClock};
 use vmapi_models::*;
 
 pub(crate) const CLOUD: &str = "6548a383e2442d14b6bf9685";
@@ -50,6 +50,35 @@ pub(crate) fn setup() -> (Arc<MemoryRepository>, Service) {
 
 pub(crate) fn setup_with(
     scope: CredentialScope,
+) -> (Arc<MemoryRepository>, Arc<MemorySecretStore>, Service) {
+    setup_with_clock(scope, Arc::new(SystemClock))
+}
+
+/// A clock the test sets.
+#[derive(Debug)]
+pub(crate) struct ManualClock(std::sync::Mutex<Timestamp>);
+
+impl ManualClock {
+    pub(crate) fn at(at: &str) -> Arc<Self> {
+        Arc::new(ManualClock(std::sync::Mutex::new(
+            Timestamp::parse(at).unwrap(),
+        )))
+    }
+
+    pub(crate) fn set(&self, at: &str) {
+        *self.0.lock().unwrap() = Timestamp::parse(at).unwrap();
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        *self.0.lock().unwrap()
+    }
+}
+
+pub(crate) fn setup_with_clock(
+    scope: CredentialScope,
+    clock: Arc<dyn Clock>,
 ) -> (Arc<MemoryRepository>, Arc<MemorySecretStore>, Service) {
     let repo = Arc::new(MemoryRepository::new());
     repo.put_cloud_provider(CloudProvider {
@@ -133,8 +162,7 @@ pub(crate) fn setup_with(
         updated_at: ts(),
     });
     let store = Arc::new(MemorySecretStore::new());
-    let service =
-        Service::new(repo.clone(), Arc::new(SystemClock)).with_logins(store.clone(), scope);
+    let service = Service::new(repo.clone(), clock).with_logins(store.clone(), scope);
     (repo, store, service)
 }
 

@@ -4,6 +4,7 @@
 //! all follow from it; docs/adding-an-endpoint.md says what else a new endpoint needs.
 
 mod catalog;
+mod costs;
 mod credentials;
 mod rules;
 mod service;
@@ -58,6 +59,7 @@ endpoints! {
     ListLocations => catalog::LIST_LOCATIONS,
     ListImages => catalog::LIST_IMAGES,
     ListPrices => catalog::LIST_PRICES,
+    GetTeamCosts => costs::GET_TEAM_COSTS,
 }
 
 impl Endpoint {

@@ -92,16 +92,18 @@ pub enum Tag {
     Rules,
     Credentials,
     Catalog,
+    Costs,
     Service,
 }
 
 impl Tag {
     /// Every tag, in the document's order.
-    pub const ALL: [Tag; 5] = [
+    pub const ALL: [Tag; 6] = [
         Tag::Vms,
         Tag::Rules,
         Tag::Credentials,
         Tag::Catalog,
+        Tag::Costs,
         Tag::Service,
     ];
 
@@ -111,6 +113,7 @@ impl Tag {
             Tag::Rules => "security rules",
             Tag::Credentials => "credentials",
             Tag::Catalog => "catalog",
+            Tag::Costs => "costs",
             Tag::Service => "service",
         }
     }
@@ -123,6 +126,7 @@ impl Tag {
             Tag::Catalog => {
                 "What a create may name: cloud providers, providers, locations, images, prices and sizes (docs/catalog.md)"
             }
+            Tag::Costs => "A team's estimated charges this month (docs/costs.md)",
             Tag::Service => "Health and this document",
         }
     }

@@ -13,8 +13,8 @@ use utoipa::openapi::{InfoBuilder, LicenseBuilder, OpenApi, OpenApiBuilder, Path
 use utoipa::ToSchema;
 use vmapi_models::{
     ActionResult, AuthMethod, CloudProvider, CreateRuleRequest, CreateVmRequest, EventKind, Image,
-    Location, PriceOffer, Provider, Role, RuleDeleted, SecurityRuleView, UpdateVmRequest,
-    VirtualMachine, VmCredentials, VmEvent, VmStatus,
+    Location, PriceOffer, Provider, Role, RuleDeleted, SecurityRuleView, TeamCosts,
+    UpdateVmRequest, VirtualMachine, VmCost, VmCredentials, VmEvent, VmStatus,
 };
 
 use super::common::{BEARER_AUTH, OPENAPI_PATH};
@@ -101,6 +101,8 @@ fn components() -> utoipa::openapi::Components {
     }
     add::<VirtualMachine>(&mut schemas);
     add::<ActionResult>(&mut schemas);
+    add::<TeamCosts>(&mut schemas);
+    add::<VmCost>(&mut schemas);
     add::<VmCredentials>(&mut schemas);
     add::<VmEvent>(&mut schemas);
     add::<EventKind>(&mut schemas);

@@ -3,6 +3,7 @@
 
 mod catalog;
 mod context;
+mod costs;
 mod paging;
 mod rules;
 mod table;

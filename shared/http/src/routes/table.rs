@@ -9,6 +9,7 @@ use super::catalog::{
     list_cloud_providers, list_images, list_locations, list_prices, list_providers,
 };
 use super::context::{measured, method_not_allowed, request_context, route_not_found};
+use super::costs::get_team_costs;
 use super::rules::{create_security_rule, delete_security_rule, list_security_rules};
 use super::vms::{
     action, create_vm, get_activity, get_credentials, get_vm, health, list_vms, update_vm,
@@ -69,6 +70,7 @@ fn endpoint_route(state: &AppState, endpoint: Endpoint) -> MethodRouter<AppState
         Endpoint::ListLocations => on(filter, list_locations),
         Endpoint::ListImages => on(filter, list_images),
         Endpoint::ListPrices => on(filter, list_prices),
+        Endpoint::GetTeamCosts => on(filter, get_team_costs),
     };
     let method_router = if endpoint.idempotent() {
         method_router.route_layer(middleware::from_fn_with_state(

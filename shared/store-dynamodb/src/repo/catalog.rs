@@ -136,7 +136,7 @@ impl DynamoRepository {
     }
 
     /// One BatchGetItem round (chunks of 100 sent together), retrying unprocessed keys.
-    async fn batch_get(&self, keys: Vec<Key>) -> Result<Vec<Key>> {
+    pub(super) async fn batch_get(&self, keys: Vec<Key>) -> Result<Vec<Key>> {
         let mut tasks = tokio::task::JoinSet::new();
         for chunk in keys.chunks(BATCH_GET_MAX) {
             let client = self.client.clone();

@@ -9,6 +9,7 @@ mod port;
 mod rules;
 mod seed;
 mod stale;
+mod team;
 mod transact;
 mod usage;
 mod vms;

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use vmapi_core::QuotaLimits;
 use vmapi_core::{
     EventPage, Found, Gone, Lookup, NameChange, PageKey, ProviderOffers, Repository, Result,
-    RuleChange, RuleOwner, Tombstone, VmFilter, VmPage,
+    RuleChange, RuleOwner, TeamVms, Tombstone, VmFilter, VmPage,
 };
 use vmapi_models::{
     CloudProvider, CloudProviderId, ProjectId, ProviderId, ProviderRecord, SecurityRuleId,
@@ -12,7 +12,7 @@ use vmapi_models::{
 };
 
 use super::base::DynamoRepository;
-use super::{catalog, discovery, events, rules, stale, vms};
+use super::{catalog, discovery, events, rules, stale, team, vms};
 
 #[async_trait]
 impl Repository for DynamoRepository {
@@ -22,6 +22,14 @@ impl Repository for DynamoRepository {
 
     async fn get_vm(&self, id: VmId) -> Result<Option<VmRecord>> {
         vms::get_vm(self, id).await
+    }
+
+    async fn team_vm_ids(&self, team: vmapi_models::TeamId, scope: TeamVms) -> Result<Vec<VmId>> {
+        team::team_vm_ids(self, team, scope).await
+    }
+
+    async fn get_vms(&self, ids: &[VmId]) -> Result<Vec<VmRecord>> {
+        team::get_vms(self, ids).await
     }
 
     async fn cloud_providers(&self) -> Result<Vec<CloudProvider>> {

@@ -7,6 +7,10 @@ use vmapi_tests::*;
 
 use super::common::{cleanup, hours_ago, status_of, vm};
 
+/// Past the 48 h retention and in an earlier month (deleted records stay to the end of
+/// their month, whose cost estimate bills them).
+const OLD_DELETED_HOURS: i64 = 40 * 24;
+
 #[tokio::test]
 async fn every_kind_of_staleness_is_handled_and_healthy_vms_are_left_alone() {
     let app = TestApp::spawn().await;
@@ -22,7 +26,7 @@ async fn every_kind_of_staleness_is_handled_and_healthy_vms_are_left_alone() {
     old_failed.status_reason = Some("quota".into());
     let new_failed = vm("new-failed", VmStatus::Failed, 1);
     // Deleted long ago (purge), recently (keep).
-    let old_deleted = vm("old-deleted", VmStatus::Deleted, 72);
+    let old_deleted = vm("old-deleted", VmStatus::Deleted, OLD_DELETED_HOURS);
     let new_deleted = vm("new-deleted", VmStatus::Deleted, 1);
     // Past its expiry; expiring later.
     let mut expired = vm("expired", VmStatus::Running, 2);
@@ -149,7 +153,8 @@ async fn a_dry_run_reports_and_changes_nothing() {
     expired.expires_at = Some(hours_ago(1));
     app.seed_vm(&expired).await;
     app.seed_vm(&vm("old-failed", VmStatus::Failed, 30)).await;
-    app.seed_vm(&vm("old-deleted", VmStatus::Deleted, 72)).await;
+    app.seed_vm(&vm("old-deleted", VmStatus::Deleted, OLD_DELETED_HOURS))
+        .await;
     let before = app.dump().await;
     let s: Summary = cleanup(&app, Some(provisioner), true).run().await.unwrap();
     assert!(s.dry_run);

@@ -302,6 +302,7 @@ async fn every_role_allows_the_calls_its_code_makes_and_nothing_beyond() {
             "list-prices",
             format!("/api/providers/{PROVIDER}/locations/berlin/images/Ubuntu/prices"),
         ),
+        ("get-team-costs", format!("/api/teams/{TEAM}/costs")),
     ] {
         app.get(&path, OWNER).await.expect(200);
         rec.cover(function, &counter.take());
