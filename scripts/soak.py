@@ -126,6 +126,8 @@ EP_RULE_CREATE = "POST /api/security-rules"
 EP_RULE_LIST = "GET /api/virtual-machines/{id}/security-rules"
 EP_RULE_DELETE = "DELETE /api/security-rules/{id}"
 EP_HEALTH = "GET /health"
+EP_CATALOG = "GET /api/(catalog discovery)"
+EP_COSTS = "GET /api/teams/{team}/costs"
 EP_OTHER = "(unknown routes)"
 
 
@@ -929,6 +931,59 @@ class Client(threading.Thread):
             self.call("GET", f"/api/teams/{OTHER_TEAM}/projects/{OTHER_PROJECT}/virtual-machines", EP_LIST,
                       expect={404}, what="list of another team's project")
 
+    def catalog(self) -> None:
+        """The selection flow, cloud provider → provider → location → image → price, and a
+        revalidation that answers 304."""
+        clouds = self.call("GET", "/api/cloud-providers", EP_CATALOG, expect={200}, what="cloud providers")
+        enabled = [c for c in (clouds.json() or []) if not c.get("isDisabled")]
+        if not enabled:
+            R.violate("catalog", "no enabled cloud provider")
+            return
+        cloud = self.rng.choice(enabled)
+        provs = self.call("GET", f"/api/cloud-providers/{cloud['_id']}/providers", EP_CATALOG, expect={200},
+                          what="providers").json() or []
+        provs = [p for p in provs if not p.get("isDisabled")]
+        if not provs:
+            return
+        prov = self.rng.choice(provs)
+        locs = self.call("GET", f"/api/providers/{prov['_id']}/locations", EP_CATALOG, expect={200},
+                         what="locations").json() or []
+        if not locs:
+            R.violate("catalog", f"provider {prov['_id']} has no locations")
+            return
+        loc = self.rng.choice(locs)
+        path = f"/api/providers/{prov['_id']}/locations/{loc['datacenter']['name']}/images"
+        images = self.call("GET", path, EP_CATALOG, expect={200}, what="images")
+        tag = images.headers.get("ETag")
+        if tag:
+            self.call("GET", path, EP_CATALOG, headers={"If-None-Match": tag}, expect={304},
+                      what="images revalidated")
+        for image in (images.json() or [])[:1]:
+            prices = self.call("GET", f"/api/providers/{prov['_id']}/locations/{loc['_id']}/images/"
+                               f"{image['distribution']}/prices", EP_CATALOG, expect={200}, what="prices").json()
+            if not prices or any(p.get("size", {}).get("_id") is None for p in prices):
+                R.violate("catalog", f"prices of {image['distribution']} without a populated size: {short(str(prices))}")
+        R.count("catalog chains followed")
+
+    def costs(self) -> None:
+        ans = self.call("GET", f"/api/teams/{TEAM}/costs", EP_COSTS, expect={200}, what="team costs")
+        body = ans.json()
+        if ans.status != 200 or not isinstance(body, dict):
+            return
+        vms = body.get("vms") or []
+        if any(v.get("cost", 0) < 0 for v in vms):
+            R.violate("costs", f"a negative cost: {short(str(vms))}")
+        currencies = {v.get("currencyCode") for v in vms}
+        total = round(sum(v.get("cost", 0) for v in vms), 2)
+        if len(currencies) <= 1 and body.get("total") is None or (
+                body.get("total") is not None and abs(body["total"] - total) > 0.001):
+            R.violate("costs", f"total {body.get('total')} is not the sum {total} of {len(vms)} VMs")
+        if any(v.get("status") == 8 and v.get("cost") == 0 for v in vms):
+            R.violate("costs", "a deleted VM that cost nothing is listed")
+        if self.round % 10 == 0:
+            self.call("GET", f"/api/teams/{OTHER_TEAM}/costs", EP_COSTS, expect={404},
+                      what="costs of another team")
+
     def malformed(self) -> None:
         R.count("malformed requests")
         vm = self.pick(settled=False)
@@ -1018,6 +1073,10 @@ class Client(threading.Thread):
         if not self.time_left():
             return
         self.lists()
+        if self.round % 5 == 2:
+            self.catalog()
+        if self.round % 3 == 0:
+            self.costs()
         for i in range(2):
             vm = self.pick(statuses={3, 7}) or self.pick(statuses={0, 1, 2, 3, 4, 7})
             if vm:
