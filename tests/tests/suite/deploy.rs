@@ -1,6 +1,6 @@
 //! The deploy surface agrees with the code: table definition, routes, functions, events.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 use tower::ServiceExt;
@@ -57,6 +57,8 @@ fn template_functions_and_routes_match_the_route_table() {
         })
         .collect();
     assert_eq!(in_template, in_code, "template routes == route table");
+    let paths: Vec<&str> = in_template.iter().map(|(_, _, p)| p.as_str()).collect();
+    assert_eq!(route_variable_clashes(&paths), Vec::<String>::new());
     // Every function named in the template is a crate under functions/ with that binary.
     for b in &binaries {
         let manifest = read(&format!("functions/{b}/Cargo.toml"));
@@ -371,4 +373,48 @@ async fn demo_vms_are_created_with_their_fixed_ids() {
         format!("{e:?}").contains("1 id pairs for 2 host names"),
         "{e:?}"
     );
+}
+
+/// Route variables named differently at the same position of two paths (API Gateway refuses
+/// `/api/teams/{team}/a` beside `/api/teams/{id}/b`), as `path: name vs name`.
+fn route_variable_clashes(paths: &[&str]) -> Vec<String> {
+    let mut seen: BTreeMap<String, (String, String)> = BTreeMap::new();
+    let mut clashes = Vec::new();
+    for path in paths {
+        let segments: Vec<&str> = path.split('/').collect();
+        for (i, segment) in segments.iter().enumerate() {
+            let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) else {
+                continue;
+            };
+            let level: Vec<&str> = segments[..i]
+                .iter()
+                .map(|s| if s.starts_with('{') { "{}" } else { s })
+                .collect();
+            let level = level.join("/");
+            match seen.get(&level) {
+                Some((other, at)) if other != name => clashes.push(format!(
+                    "{level}/: {{{other}}} in {at} vs {{{name}}} in {path}"
+                )),
+                Some(_) => {}
+                None => {
+                    seen.insert(level, (name.to_string(), path.to_string()));
+                }
+            }
+        }
+    }
+    clashes
+}
+
+#[test]
+fn route_variables_of_one_level_clash_when_named_apart() {
+    assert_eq!(
+        route_variable_clashes(&["/api/teams/{team}/costs", "/api/teams/{id}/vms"]).len(),
+        1
+    );
+    assert!(route_variable_clashes(&[
+        "/api/teams/{team}/costs",
+        "/api/teams/{team}/projects/{project}/virtual-machines",
+        "/api/virtual-machines/{id}",
+    ])
+    .is_empty());
 }
