@@ -37,7 +37,7 @@ import json, sys
 doc = json.load(open(sys.argv[1]))
 ids = [op["operationId"] for item in doc["paths"].values() for op in item.values()
        if isinstance(op, dict) and op.get("operationId") not in (None, "openapi")]
-last = ["create-vm", "delete-vm"]
+last = ["create-vm", "delete-vm", "admin-delete-vm"]
 print("\n".join([i for i in ids if i not in last] + [i for i in last if i in ids]))
 PY
 )
@@ -92,10 +92,11 @@ unset JWKS_URL VAULT_ADDR VAULT_TOKEN
 "$RELEASE/vmctl" load data/demo.json >/dev/null
 "$RELEASE/vmapi-bench" seed --vms 60
 TOKEN="$("$RELEASE/vmctl" token --user "$OWNER" --hours 24)"
+ADMIN_KEY="$("$RELEASE/vmctl" admin-key create --name "bench-$(date +%s)" 2>/dev/null)"
 
 # The events with the token in place (the files keep a placeholder).
 for f in events/*.json; do
-  sed -e "s/{{TOKEN}}/$TOKEN/g" -e "s/{{VM_ID}}/$EVENT_VM/g" "$f" >"$RUN/events/$(basename "$f")"
+  sed -e "s/{{TOKEN}}/$TOKEN/g" -e "s/{{ADMIN_KEY}}/$ADMIN_KEY/g" -e "s/{{VM_ID}}/$EVENT_VM/g" "$f" >"$RUN/events/$(basename "$f")"
 done
 # create-vm: a new host name per start / per invocation (the event's name is taken after one).
 sed -i 's/kraud-cloud-ubuntu-1vcpu-4gb-berlin-01/bench-create-{{RUN}}/' "$RUN/events/create-vm.json"
@@ -105,7 +106,7 @@ sed -i 's/kraud-cloud-ubuntu-1vcpu-4gb-berlin-01/bench-create-{{RUN}}/' "$RUN/ev
 reset_for() {
   case "$1" in
     update-vm) echo "$RELEASE/vmapi-bench reset-vm --status 3 --release-name renamed-vm-01" ;;
-    stop-vm | reboot-vm | delete-vm | create-security-rule | delete-security-rule)
+    stop-vm | reboot-vm | delete-vm | admin-delete-vm | create-security-rule | delete-security-rule)
       echo "$RELEASE/vmapi-bench reset-vm --status 3" ;;
     start-vm) echo "$RELEASE/vmapi-bench reset-vm --status 7" ;;
     *) echo "" ;;

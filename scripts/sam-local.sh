@@ -27,7 +27,10 @@ AWS_VM=654a11e60b23ef1b0f36d451
 AZURE_VM=654a11e60b23ef1b0f36d453
 AZURE_RULE=654a11e60b23ef1b0f36d454
 OWNER=6548a41138406c14db33b606
-LIST_PATH=/api/teams/6548a41f38406c14db33b61e/projects/6548a41f38406c14db33b62c/virtual-machines
+TEAM=6548a41f38406c14db33b61e
+AZURE_CLOUD=6548a383e2442d14b6bf9687
+AZURE_PROVIDER=6548a383e2442d14b6bf968d
+LIST_PATH=/api/teams/$TEAM/projects/6548a41f38406c14db33b62c/virtual-machines
 failures=0
 
 ensure_docker_packages() {
@@ -132,10 +135,11 @@ export PROVISIONER_POLL_BUDGET_SECONDS=5 PROVISIONER_POLL_INTERVAL_SECONDS=1 CLE
 export STREAM_CHECKPOINT_FILE="$WORK/stream-consumer.json" STREAM_FAILURE_FILE="$WORK/stream-failures.jsonl"
 rm -f "$STREAM_CHECKPOINT_FILE" "$STREAM_FAILURE_FILE"
 run_port="$(free_port)"
-"$TARGET/debug/vmctl" dev --port "$run_port" --token-file "$WORK/demo-token" >"$WORK/logs/run.log" 2>&1 &
+"$TARGET/debug/vmctl" dev --port "$run_port" --token-file "$WORK/demo-token" --admin-key-file "$WORK/admin-key" >"$WORK/logs/run.log" 2>&1 &
 STARTED_PIDS+=("$!")
 wait_for_port "$run_port" 120 || { log "the local run did not start; see $WORK/logs/run.log"; exit 1; }
 TOKEN="$(cat "$WORK/demo-token")"
+ADMIN_KEY="$(cat "$WORK/admin-key")"
 run="http://127.0.0.1:$run_port"
 
 # Status code of a GET on the local run; $2 = the body's "status" that ends the wait.
@@ -169,7 +173,7 @@ else
   build_dir="$WORK/build"
   mapfile -t functions < <("$LOCAL/sam/bin/python" scripts/sam-layout.py template.yaml "$TARGET/debug" "$build_dir")
 fi
-for f in events/*.json; do sed "s/{{TOKEN}}/$TOKEN/g" "$f" >"$WORK/events/$(basename "$f")"; done
+for f in events/*.json; do sed -e "s/{{TOKEN}}/$TOKEN/g" -e "s/{{ADMIN_KEY}}/$ADMIN_KEY/g" "$f" >"$WORK/events/$(basename "$f")"; done
 sed -e "s/host.docker.internal:8000/host.docker.internal:$ddb_port/" \
   -e "s/host.docker.internal:5000/host.docker.internal:$moto_port/g" \
   -e "s/host.docker.internal:8200/host.docker.internal:$vault_port/" \
@@ -226,6 +230,9 @@ invoke list-locations 200
 invoke list-images 200
 invoke list-prices 200
 invoke get-team-costs 200
+invoke admin-list-team-vms 200
+invoke admin-block-vm 200
+invoke admin-unblock-vm 200
 invoke create-vm 201
 invoke update-vm 200
 invoke create-security-rule 201
@@ -238,6 +245,9 @@ invoke stop-vm 200
 invoke provisioner 'a == {"batchItemFailures": []}'
 invoke cleanup '"candidates" in a and a.get("failed") == 0'
 invoke delete-vm 200
+# The admin's delete takes the AWS demo VM (the events' VM is being deleted already).
+sed "s/$KRAUD_VM/$AWS_VM/g" "$WORK/events/admin-delete-vm.json" >"$WORK/events/admin-delete-aws-vm.json"
+invoke admin-delete-vm 200 "$WORK/events/admin-delete-aws-vm.json"
 
 log "sam local invoke: create-vm and get-credentials with SECRET_BACKEND=secretsmanager (moto)"
 sm_env="$WORK/env-secretsmanager.json"
@@ -265,10 +275,11 @@ API_PID=$!
 wait_for_port "$api_port" 120 || { log "sam local start-api did not listen; see $WORK/logs/start-api.log"; exit 1; }
 api="http://127.0.0.1:$api_port"
 
-# request <method> <path> <expected status> [body]
+# request <method> <path> <expected status> [body]; paths under /admin send the admin key
 request() {
-  local method=$1 path=$2 expect=$3 body=${4:-} code start=$SECONDS
-  local args=(-s -o "$WORK/out/api.json" -w '%{http_code}' -X "$method" "$api$path" -H "Authorization: Bearer $TOKEN")
+  local method=$1 path=$2 expect=$3 body=${4:-} code start=$SECONDS auth="Authorization: Bearer $TOKEN"
+  case "$path" in /admin/*) auth="Api-Key: $ADMIN_KEY" ;; esac
+  local args=(-s -o "$WORK/out/api.json" -w '%{http_code}' -X "$method" "$api$path" -H "$auth")
   [ -z "$body" ] || args+=(-H 'Content-Type: application/json' --data-binary "$body")
   code="$(curl "${args[@]}")" || code="curl failed"
   if [ "$code" = "$expect" ]; then
@@ -290,12 +301,22 @@ request POST /api/virtual-machines 201 "$create_body"
 request PATCH "/api/virtual-machines/$AZURE_VM" 200 '{"name": "demo-azure-renamed"}'
 request POST /api/security-rules 201 "$rule_body"
 request DELETE "/api/security-rules/$AZURE_RULE" 200
+request GET /api/cloud-providers 200
+request GET "/api/cloud-providers/$AZURE_CLOUD/providers" 200
+request GET "/api/providers/$AZURE_PROVIDER/locations" 200
+request GET "/api/providers/$AZURE_PROVIDER/locations/westeurope/images" 200
+request GET "/api/providers/$AZURE_PROVIDER/locations/westeurope/images/Ubuntu/prices" 200
+request GET "/api/teams/$TEAM/costs" 200
+request GET "/admin/api/teams/$TEAM/virtual-machines?page=1&limit=5" 200
+request PUT "/admin/api/virtual-machines/$AZURE_VM/block" 200
+request PUT "/admin/api/virtual-machines/$AZURE_VM/unblock" 200
 wait_settled "$AZURE_VM"
 request PUT "/api/virtual-machines/$AZURE_VM/start" 200
 request PUT "/api/virtual-machines/$AZURE_VM/reboot" 200
 wait_settled "$AZURE_VM"
 request PUT "/api/virtual-machines/$AZURE_VM/stop" 200
 request DELETE "/api/virtual-machines/$AZURE_VM" 200
+request DELETE "/admin/api/virtual-machines/$AZURE_VM" 200
 
 if [ "$failures" -ne 0 ]; then
   log "make sam-local: $failures failed (answers in $WORK/out, logs in $WORK/logs)"

@@ -114,6 +114,10 @@ pub enum Error {
         /// One entry per offending field.
         details: Vec<FieldError>,
     },
+    /// Not authenticated: a missing, wrong or revoked admin key (401; user tokens are checked
+    /// by the HTTP layer).
+    #[error("{0}")]
+    Unauthorized(String),
     /// Authenticated, visible, but not allowed.
     #[error("{0}")]
     Forbidden(String),

@@ -2,6 +2,7 @@
 //! the one error type every adapter maps from.
 
 pub mod accounts;
+pub mod admin_keys;
 pub mod adopt;
 pub mod authz;
 pub mod cleanup;
@@ -22,6 +23,7 @@ pub mod quota;
 pub mod service;
 
 pub use accounts::{catalog_problems, Accounts, MemberChange, NewProject, NewTeam};
+pub use admin_keys::AdminKeys;
 pub use cleanup::{Candidate, Cleanup, CleanupPolicy, Summary};
 pub use credentials::{CachedSecretStore, Created, ManagedSecret, SecretLabels, SecretStore};
 pub use error::{ConflictCode, Error, ErrorChain, FieldError, NotFoundKind, Result};
@@ -31,9 +33,9 @@ pub use idempotency::{
 pub use lifecycle::Action;
 pub use operations::Operations;
 pub use ports::{
-    AccountStore, Clock, EventPage, FinishedOp, Found, Gone, Lookup, Metrics, NameChange,
-    NoMetrics, PageKey, ProviderOffers, Repository, RuleChange, RuleOwner, SystemClock, TeamVms,
-    Tombstone, VmFilter, VmPage,
+    AccountStore, AdminKeyStore, Clock, EventPage, FinishedOp, Found, Gone, Lookup, Metrics,
+    NameChange, NoMetrics, PageKey, ProviderOffers, Repository, RuleChange, RuleOwner, SystemClock,
+    TeamVmRef, TeamVms, Tombstone, VmFilter, VmPage,
 };
 pub use provisioner::{Drivers, Outcome, Provisioner, ProvisionerOptions, WorkItem};
 pub use quota::{QuotaLimits, Usage};

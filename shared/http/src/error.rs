@@ -134,6 +134,7 @@ impl ApiError {
                     Some(details),
                     None,
                 ),
+                Error::Unauthorized(m) => (S::UNAUTHORIZED, "UNAUTHORIZED", m.clone(), None, None),
                 Error::Forbidden(m) => (S::FORBIDDEN, "FORBIDDEN", m.clone(), None, None),
                 Error::NotFound { kind, .. } => {
                     let code = match kind {

@@ -31,7 +31,13 @@ impl AppState {
     /// Wires the state over the DynamoDB repository, which is also the idempotency store
     /// (tests, local server).
     pub fn new(repo: Arc<DynamoRepository>, config: &Config) -> Self {
-        Self::over(repo.clone(), repo, config)
+        Self::over(repo.clone(), repo.clone(), config).with_admin_keys(repo)
+    }
+
+    /// Adds the admin keys the admin routes check.
+    pub fn with_admin_keys(mut self, store: Arc<dyn vmapi_core::AdminKeyStore>) -> Self {
+        self.service = self.service.with_admin_keys(store);
+        self
     }
 
     /// Wires the state over any repository and idempotency store (e.g. the in-memory ports of

@@ -31,6 +31,7 @@ fn render() -> String {
             match spec.auth {
                 Auth::Public => "none",
                 Auth::User => "user",
+                Auth::Admin => "admin key",
             },
             yes(spec.conditional),
             yes(spec.idempotent),

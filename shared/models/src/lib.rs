@@ -5,6 +5,7 @@
 //! once at the edge into these newtypes; no I/O and no AWS crates live here.
 
 pub mod activity;
+pub mod admin;
 pub mod billing;
 pub mod catalog;
 pub mod cloud;
@@ -25,6 +26,7 @@ pub mod timestamp;
 pub mod vm;
 
 pub use activity::{EventKind, VmEvent};
+pub use admin::{AdminKeyName, AdminKeyRecord, AdminResult, AdminVmPage};
 pub use billing::{Billing, TeamCosts, VmCost};
 pub use catalog::{
     Catalog, CloudProvider, CloudProviderRef, ConfidentialTech, Datacenter, Image, ImageVersion,

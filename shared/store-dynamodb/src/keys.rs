@@ -24,6 +24,10 @@ pub(crate) enum Kind {
     Price,
     /// A security rule's pointer to its VM.
     Rule,
+    /// An admin key, by the hash of its text.
+    AdminKey,
+    /// An admin key's name claim.
+    AdminKeyName,
 }
 
 impl Kind {
@@ -38,6 +42,8 @@ impl Kind {
             Kind::Size => "SIZE",
             Kind::Price => "PRICE",
             Kind::Rule => "RULE",
+            Kind::AdminKey => "ADMINKEY",
+            Kind::AdminKeyName => "ADMINKEYNAME",
         }
     }
 

@@ -2,6 +2,7 @@
 //! for each project's active VMs. Access patterns are listed in `docs/dynamodb.md`.
 
 mod accounts;
+mod admin_keys;
 mod cache;
 mod errors;
 mod idempotency;

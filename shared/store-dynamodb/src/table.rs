@@ -23,13 +23,23 @@ pub const GSI2: &str = "gsi2";
 pub const GSI2_PK: &str = "gsi2pk";
 /// Its sort key: `{category}#{since}#{vmId}`.
 pub const GSI2_SK: &str = "gsi2sk";
-/// The keys-only team index: every VM of a team that is not deleted, and the deleted ones
-/// until they are purged.
+/// The team index: every VM of a team that is not deleted, and the deleted ones until they are
+/// purged (keys and [`TEAM_INDEX_ATTRIBUTES`]).
 pub const GSI3: &str = "gsi3";
 /// Its partition key: `TEAM#{teamId}#VMS`.
 pub const GSI3_PK: &str = "gsi3pk";
 /// Its sort key: `LIVE#{createdAt}#{vmId}`, or `DELETED#{deletedAt}#{vmId}` once deleted.
 pub const GSI3_SK: &str = "gsi3sk";
+/// What the team index carries beside the keys: a VM's id and what a populated VM names, so a
+/// page of an admin list is read (VMs, projects, catalog) in one batch after one query.
+pub const TEAM_INDEX_ATTRIBUTES: [&str; 6] = [
+    "_id",
+    "project",
+    "cloudProvider",
+    "provider",
+    "size",
+    "price",
+];
 /// TTL attribute (Unix seconds) of expiring items.
 pub const TTL_ATTRIBUTE: &str = "expiresAtEpoch";
 
@@ -79,7 +89,10 @@ pub fn table_definition() -> TableDefinition {
                     {"AttributeName": GSI3_PK, "KeyType": "HASH"},
                     {"AttributeName": GSI3_SK, "KeyType": "RANGE"}
                 ],
-                "Projection": {"ProjectionType": "KEYS_ONLY"}
+                "Projection": {
+                    "ProjectionType": "INCLUDE",
+                    "NonKeyAttributes": TEAM_INDEX_ATTRIBUTES
+                }
             }
         ],
         "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
@@ -140,11 +153,18 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), aws_sdk_dyn
                 .set_key_schema(Some(key_schema(&g["KeySchema"])))
                 .projection(
                     Projection::builder()
-                        .projection_type(if g["Projection"]["ProjectionType"] == "KEYS_ONLY" {
-                            ProjectionType::KeysOnly
-                        } else {
-                            ProjectionType::All
+                        .projection_type(match g["Projection"]["ProjectionType"].as_str() {
+                            Some("KEYS_ONLY") => ProjectionType::KeysOnly,
+                            Some("INCLUDE") => ProjectionType::Include,
+                            _ => ProjectionType::All,
                         })
+                        .set_non_key_attributes(g["Projection"]["NonKeyAttributes"].as_array().map(
+                            |a| {
+                                a.iter()
+                                    .filter_map(|v| v.as_str().map(String::from))
+                                    .collect()
+                            },
+                        ))
                         .build(),
                 )
                 .build()

@@ -111,6 +111,11 @@ const MATRIX: [(Ep, [Cell; 10]); Ep::ALL.len()] = [
     (Ep::ListImages,          [OK,      OK,      OK,      OK,      OK,     OK,        AUTH, AUTH, AUTH, AUTH]),
     (Ep::ListPrices,          [OK,      OK,      OK,      OK,      OK,     OK,        AUTH, AUTH, AUTH, AUTH]),
     (Ep::GetTeamCosts,        [OK,      OK,      OK,      OK,      OK,     HIDE_TEAM, AUTH, AUTH, AUTH, AUTH]),
+    // Admin routes take an admin key only (tests/tests/suite/admin.rs): every user token is a 401.
+    (Ep::AdminListTeamVms,    [AUTH,    AUTH,    AUTH,    AUTH,    AUTH,   AUTH,      AUTH, AUTH, AUTH, AUTH]),
+    (Ep::AdminDeleteVm,       [AUTH,    AUTH,    AUTH,    AUTH,    AUTH,   AUTH,      AUTH, AUTH, AUTH, AUTH]),
+    (Ep::AdminBlockVm,        [AUTH,    AUTH,    AUTH,    AUTH,    AUTH,   AUTH,      AUTH, AUTH, AUTH, AUTH]),
+    (Ep::AdminUnblockVm,      [AUTH,    AUTH,    AUTH,    AUTH,    AUTH,   AUTH,      AUTH, AUTH, AUTH, AUTH]),
 ];
 
 /// The Authorization header value a caller sends (None: no header).
@@ -434,6 +439,26 @@ async fn every_endpoint_for_every_caller() {
                     None,
                 ),
                 Ep::GetTeamCosts => (Method::GET, format!("/api/teams/{team}/costs"), None),
+                Ep::AdminListTeamVms => (
+                    Method::GET,
+                    format!("/admin/api/teams/{team}/virtual-machines"),
+                    None,
+                ),
+                Ep::AdminDeleteVm => (
+                    Method::DELETE,
+                    format!("/admin/api/virtual-machines/{main_id}"),
+                    None,
+                ),
+                Ep::AdminBlockVm => (
+                    Method::PUT,
+                    format!("/admin/api/virtual-machines/{main_id}/block"),
+                    None,
+                ),
+                Ep::AdminUnblockVm => (
+                    Method::PUT,
+                    format!("/admin/api/virtual-machines/{main_id}/unblock"),
+                    None,
+                ),
             };
 
             let before = app.dump().await;
@@ -496,6 +521,10 @@ async fn every_endpoint_for_every_caller() {
                         | Ep::ListPrices => (r.json.as_array().is_none_or(Vec::is_empty)
                             || before != after)
                             .then_some("an empty catalog answer, or the read wrote"),
+                        Ep::AdminListTeamVms
+                        | Ep::AdminDeleteVm
+                        | Ep::AdminBlockVm
+                        | Ep::AdminUnblockVm => Some("a user token passed an admin route"),
                         Ep::GetTeamCosts => (!r.json["vms"]
                             .as_array()
                             .is_some_and(|l| l.iter().any(|v| v["_id"] == main_id.as_str()))

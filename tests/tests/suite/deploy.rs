@@ -6,6 +6,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 use vmapi_core::credentials::generate_team_login;
 use vmapi_core::SecretLabels;
+use vmapi_http::endpoints::Auth;
 use vmapi_http::{router, Endpoint};
 use vmapi_models::{CredentialScope, Login, SecretRef, VmId, VmStatus};
 use vmapi_tests::*;
@@ -57,6 +58,37 @@ fn template_functions_and_routes_match_the_route_table() {
         })
         .collect();
     assert_eq!(in_template, in_code, "template routes == route table");
+    // API Gateway's JWT authorizer guards exactly the user routes: public and admin routes are
+    // `Authorizer: NONE` (admin functions check the `Api-Key` themselves), which CORS allows.
+    for (_, f) in resources_of_type(&template_json(), "AWS::Serverless::Function") {
+        let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
+        let Some(endpoint) = Endpoint::ALL.iter().find(|e| e.function() == binary) else {
+            continue;
+        };
+        let authorizer = &f["Properties"]["Events"]["Api"]["Properties"]["Auth"]["Authorizer"];
+        assert_eq!(
+            authorizer == "NONE",
+            endpoint.spec().auth != Auth::User,
+            "{binary}: Authorizer {authorizer}"
+        );
+    }
+    let cors = &template_json()["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"];
+    for header in [
+        "Authorization",
+        "Api-Key",
+        "If-Match",
+        "If-None-Match",
+        "Idempotency-Key",
+    ] {
+        assert!(
+            cors["AllowHeaders"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|h| h == header),
+            "CORS allows {header}: {cors}"
+        );
+    }
     let paths: Vec<&str> = in_template.iter().map(|(_, _, p)| p.as_str()).collect();
     assert_eq!(route_variable_clashes(&paths), Vec::<String>::new());
     // Every function named in the template is a crate under functions/ with that binary.
@@ -221,7 +253,17 @@ async fn every_event_runs_through_its_function_handler() {
             !text.contains("eyJ"),
             "events/{name}.json must not contain a token"
         );
-        let text = text.replace("{{TOKEN}}", &app.token(OWNER));
+        let mut text = text.replace("{{TOKEN}}", &app.token(OWNER));
+        if text.contains("{{ADMIN_KEY}}") {
+            let (_, key) = vmapi_core::AdminKeys::new(
+                app.repo.clone(),
+                std::sync::Arc::new(vmapi_core::SystemClock),
+            )
+            .create(vmapi_models::AdminKeyName::parse("events").unwrap(), None)
+            .await
+            .unwrap();
+            text = text.replace("{{ADMIN_KEY}}", &key);
+        }
         let request = lambda_http::request::from_str(&text)
             .unwrap_or_else(|e| panic!("events/{name}.json: {e}"));
         let resp = router(app.state(), &[endpoint])
@@ -307,12 +349,21 @@ fn the_events_name_the_demo_vms_and_carry_the_authorizer_claims() {
         let name = endpoint.function();
         let event: Value = serde_json::from_str(&read(&format!("events/{name}.json"))).unwrap();
         let claims = &event["requestContext"]["authorizer"]["jwt"]["claims"];
-        if matches!(endpoint, Endpoint::Health) {
-            assert!(
-                claims.is_null(),
-                "events/{name}.json: /health has no authorizer"
-            );
-            continue;
+        match endpoint.spec().auth {
+            Auth::Public => {
+                assert!(claims.is_null(), "events/{name}.json: no authorizer");
+                continue;
+            }
+            Auth::Admin => {
+                assert!(claims.is_null(), "events/{name}.json: no authorizer");
+                assert_eq!(
+                    event["headers"]["api-key"], "{{ADMIN_KEY}}",
+                    "events/{name}.json: the admin key sam-local.sh fills in"
+                );
+                assert!(event["headers"]["authorization"].is_null());
+                continue;
+            }
+            Auth::User => {}
         }
         assert_eq!(
             claims["sub"],

@@ -1,5 +1,6 @@
 //! The integration suite: one test binary (one link step) with a module per area.
 
+mod admin;
 mod api;
 mod authz_matrix;
 mod bad_input;

@@ -1,6 +1,7 @@
 //! `vmctl`: the operator tool of the VM API. `vmctl --help` is its reference.
 
 mod admin;
+mod admin_keys;
 mod catalog;
 mod ctx;
 mod error;
@@ -17,7 +18,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use vmapi_aws::settings::TABLE_NAME;
 use vmapi_http::auth::mint_local_token;
-use vmapi_http::config::{Config, PORT};
+use vmapi_http::config::{Config, ADMIN_API_KEY, PORT};
 use vmapi_http::state::dynamodb_client;
 use vmapi_models::UserId;
 use vmapi_store_dynamodb::{DynamoRepository, RepositoryOptions};
@@ -63,6 +64,9 @@ enum Command {
     /// Stale and stuck VMs; re-arming a stuck operation.
     #[command(subcommand)]
     Vms(vms::VmsCommand),
+    /// The admin API's keys (`Api-Key`): create, list, revoke.
+    #[command(subcommand)]
+    AdminKey(admin_keys::AdminKeyCommand),
     /// Create the table (keys, index, stream, TTL) unless it exists.
     CreateTable,
     /// Load a catalog / team / project file as it is (JSON, see data/demo.json), overwriting
@@ -149,6 +153,9 @@ enum Command {
         /// Where the demo token is written.
         #[arg(long, default_value = ".local/demo-token")]
         token_file: PathBuf,
+        /// Where the admin key is written (ADMIN_API_KEY, or a new one).
+        #[arg(long, default_value = ".local/admin-key")]
+        admin_key_file: PathBuf,
         #[command(flatten)]
         stream: StreamArgs,
     },
@@ -202,6 +209,7 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
         Command::Project(cmd) => team::run_project(cmd, &ctx).await?,
         Command::Catalog(cmd) => catalog::run(cmd, &ctx).await?,
         Command::Vms(cmd) => vms::run(cmd, &ctx).await?,
+        Command::AdminKey(cmd) => admin_keys::run(cmd, &ctx).await?,
         Command::CreateTable => {
             let client = dynamodb_client().await;
             if ensure_table(&client, &table).await? {
@@ -259,6 +267,7 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
             data,
             user,
             token_file,
+            admin_key_file,
             stream,
         } => {
             config.check_builtin_secrets(
@@ -292,6 +301,17 @@ async fn run(cli: Cli) -> Result<(), AnyError> {
                 token_file.display()
             );
             println!("{token}");
+            let admin_key = admin_keys::local_key(
+                repo.clone(),
+                vmapi_config::Env::process().get(&ADMIN_API_KEY),
+                &admin_key_file,
+            )
+            .await?;
+            println!(
+                "admin key (send as 'Api-Key: <key>' to /admin/api/...; also in {}):",
+                admin_key_file.display()
+            );
+            println!("{admin_key}");
             serve_with_provisioner(
                 &ctx.settings,
                 &host,

@@ -3,6 +3,7 @@
 //! adapters: the real ones are tested against DynamoDB Local, moto and OpenBao.
 
 mod accounts;
+mod admin_keys;
 mod idempotency;
 mod repository;
 mod secrets;

@@ -14,7 +14,7 @@ use vmapi_models::{
 use crate::error::{ConflictCode, Error, Result};
 use crate::ports::{
     EventPage, Found, Gone, Lookup, NameChange, PageKey, ProviderOffers, Repository, RuleChange,
-    RuleOwner, TeamVms, Tombstone, VmFilter, VmPage,
+    RuleOwner, TeamVmRef, TeamVms, Tombstone, VmFilter, VmPage,
 };
 use crate::quota::{QuotaLimits, Usage};
 
@@ -34,6 +34,7 @@ pub(super) struct State {
     pub(super) tombstones: BTreeMap<Gone, Timestamp>,
     pub(super) usage: HashMap<TeamId, Usage>,
     pub(super) rule_owners: HashMap<SecurityRuleId, RuleOwner>,
+    pub(super) admin_keys: BTreeMap<String, vmapi_models::AdminKeyRecord>,
 }
 
 impl MemoryRepository {
@@ -183,7 +184,7 @@ impl Repository for MemoryRepository {
         Ok(self.vm(id))
     }
 
-    async fn team_vm_ids(&self, team: TeamId, scope: TeamVms) -> Result<Vec<VmId>> {
+    async fn team_vms(&self, team: TeamId, scope: TeamVms) -> Result<Vec<TeamVmRef>> {
         let s = self.state.lock().unwrap();
         let mut vms: Vec<&VmRecord> = s
             .vms
@@ -197,12 +198,14 @@ impl Repository for MemoryRepository {
             })
             .collect();
         vms.sort_by_key(|vm| std::cmp::Reverse((vm.created_at, vm.id)));
-        Ok(vms.into_iter().map(|vm| vm.id).collect())
+        Ok(vms.into_iter().map(TeamVmRef::of).collect())
     }
 
-    async fn get_vms(&self, ids: &[VmId]) -> Result<Vec<VmRecord>> {
+    async fn get_vms_with(&self, ids: &[VmId], lookup: &Lookup) -> Result<(Vec<VmRecord>, Found)> {
+        let found = self.lookup(lookup).await?;
         let s = self.state.lock().unwrap();
-        Ok(ids.iter().filter_map(|id| s.vms.get(id).cloned()).collect())
+        let vms = ids.iter().filter_map(|id| s.vms.get(id).cloned()).collect();
+        Ok((vms, found))
     }
 
     async fn cloud_providers(&self) -> Result<Vec<CloudProvider>> {

@@ -5,9 +5,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use vmapi_models::{
-    Catalog, CloudProvider, CloudProviderId, HostName, Price, PriceId, Project, ProjectId,
-    ProviderId, ProviderRecord, SecurityRuleId, Size, SizeId, StaleCategory, Tag, Team, TeamId,
-    Timestamp, VmEvent, VmId, VmRecord, VmStatus,
+    AdminKeyName, AdminKeyRecord, Catalog, CloudProvider, CloudProviderId, HostName, Price,
+    PriceId, Project, ProjectId, ProviderId, ProviderRecord, SecurityRuleId, Size, SizeId,
+    StaleCategory, Tag, Team, TeamId, Timestamp, VmEvent, VmId, VmRecord, VmStatus,
 };
 
 use crate::error::Result;
@@ -149,7 +149,47 @@ pub struct EventPage {
     pub next: Option<String>,
 }
 
-/// Which of a team's VMs [`Repository::team_vm_ids`] reads.
+/// A VM as the team index holds it: its id and the items a populated VM names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TeamVmRef {
+    /// The VM.
+    pub id: VmId,
+    /// Its project.
+    pub project: ProjectId,
+    /// Its cloud provider.
+    pub cloud_provider: CloudProviderId,
+    /// Its provider.
+    pub provider: ProviderId,
+    /// Its size.
+    pub size: SizeId,
+    /// Its price.
+    pub price: PriceId,
+}
+
+impl TeamVmRef {
+    /// The reference of a VM record.
+    pub fn of(vm: &VmRecord) -> Self {
+        TeamVmRef {
+            id: vm.id,
+            project: vm.project,
+            cloud_provider: vm.cloud_provider,
+            provider: vm.provider,
+            size: vm.size,
+            price: vm.price,
+        }
+    }
+
+    /// Adds the project and catalog entries it names.
+    pub fn add_to(&self, lookup: &mut Lookup) {
+        lookup.projects.insert(self.project);
+        lookup.cloud_providers.insert(self.cloud_provider);
+        lookup.providers.insert(self.provider);
+        lookup.sizes.insert(self.size);
+        lookup.prices.insert(self.price);
+    }
+}
+
+/// Which of a team's VMs [`Repository::team_vms`] reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TeamVms {
     /// Every VM that is not deleted (status 8), newest first.
@@ -237,13 +277,13 @@ pub trait Repository: Send + Sync {
     /// A VM by id, in any status.
     async fn get_vm(&self, id: VmId) -> Result<Option<VmRecord>>;
 
-    /// Ids of a team's VMs from the keys-only team index, in one round trip (`scope` says
-    /// which, and in what order).
-    async fn team_vm_ids(&self, team: TeamId, scope: TeamVms) -> Result<Vec<VmId>>;
+    /// A team's VMs as the team index holds them (ids and references), in one round trip
+    /// (`scope` says which, and in what order).
+    async fn team_vms(&self, team: TeamId, scope: TeamVms) -> Result<Vec<TeamVmRef>>;
 
-    /// VMs by id, in the order asked (absent and expired ones left out): one round trip, in
-    /// chunks of 100 sent together.
-    async fn get_vms(&self, ids: &[VmId]) -> Result<Vec<VmRecord>>;
+    /// VMs by id, in the order asked (absent and expired ones left out), together with the
+    /// items `lookup` names: one round trip, in chunks of 100 sent together.
+    async fn get_vms_with(&self, ids: &[VmId], lookup: &Lookup) -> Result<(Vec<VmRecord>, Found)>;
 
     /// Up to `limit` active VMs of a project that pass `filter`, newest first, after `after`.
     async fn list_project_vms(
@@ -353,6 +393,22 @@ pub trait AccountStore: Send + Sync {
     /// The whole catalog as stored (from the catalog's own index; never a scan), each list in
     /// id order.
     async fn catalog(&self) -> Result<Catalog>;
+}
+
+/// Storage of admin keys (as hashes; docs/admin-api.md).
+#[async_trait]
+pub trait AdminKeyStore: Send + Sync {
+    /// Stores a new key; a name or hash already stored is `Invalid` (nothing is written).
+    async fn insert_admin_key(&self, key: &AdminKeyRecord) -> Result<()>;
+
+    /// The key with this hash, revoked or not. One round trip.
+    async fn admin_key_by_hash(&self, key_hash: &str) -> Result<Option<AdminKeyRecord>>;
+
+    /// Every key, revoked ones too, by name. One round trip.
+    async fn admin_keys(&self) -> Result<Vec<AdminKeyRecord>>;
+
+    /// Marks the named key revoked at `at`; whether it was stored and not yet revoked.
+    async fn revoke_admin_key(&self, name: &AdminKeyName, at: Timestamp) -> Result<bool>;
 }
 
 /// A team or project removed from the platform.

@@ -28,6 +28,7 @@ pub struct Service {
     pub(crate) clock: Arc<dyn Clock>,
     pub(super) logins: Option<Logins>,
     pub(super) quotas: QuotaLimits,
+    pub(super) admin_keys: Option<crate::AdminKeys>,
 }
 
 /// Puts the VM's team on the request's span, so every later log line of the request carries it
@@ -44,7 +45,14 @@ impl Service {
             clock,
             logins: None,
             quotas: QuotaLimits::default(),
+            admin_keys: None,
         }
+    }
+
+    /// Adds the admin keys the admin API checks (without them every admin request is a 401).
+    pub fn with_admin_keys(mut self, store: Arc<dyn crate::ports::AdminKeyStore>) -> Self {
+        self.admin_keys = Some(crate::AdminKeys::new(store, self.clock.clone()));
+        self
     }
 
     /// Sets the default quota limits (a team's record may set its own).

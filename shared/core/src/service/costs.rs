@@ -20,16 +20,18 @@ impl Service {
         let (found, ids) = futures_util::future::join(
             self.repo.lookup(&lookup),
             self.repo
-                .team_vm_ids(team, TeamVms::BilledSince(now.month_start())),
+                .team_vms(team, TeamVms::BilledSince(now.month_start())),
         )
         .await;
         authorize(found?.teams.get(&team), caller, Need::Read, || {
             Error::not_found(NotFoundKind::Team, team)
         })?;
+        let ids: Vec<_> = ids?.into_iter().map(|r| r.id).collect();
         let vms: Vec<VmRecord> = self
             .repo
-            .get_vms(&ids?)
+            .get_vms_with(&ids, &Lookup::default())
             .await?
+            .0
             .into_iter()
             .filter(|vm| vm.team == team)
             .collect();

@@ -2,6 +2,7 @@
 //! rules, as methods of one [`Service`] spread over a file per concern.
 
 mod act;
+mod admin;
 mod base;
 mod catalog;
 mod checks;
@@ -13,6 +14,7 @@ mod rules;
 mod update;
 mod writes;
 
+pub use admin::MAX_ADMIN_LIMIT;
 pub use base::{Logins, Service};
 pub use checks::MAX_VMS_PER_REQUEST;
 pub use read::ListPage;

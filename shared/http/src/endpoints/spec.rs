@@ -83,6 +83,8 @@ pub enum Auth {
     Public,
     /// A user's bearer token (API Gateway's JWT authorizer).
     User,
+    /// An admin key in `Api-Key` (API Gateway's `Authorizer: NONE`; the function checks it).
+    Admin,
 }
 
 /// The OpenAPI tag grouping it.
@@ -93,17 +95,19 @@ pub enum Tag {
     Credentials,
     Catalog,
     Costs,
+    Admin,
     Service,
 }
 
 impl Tag {
     /// Every tag, in the document's order.
-    pub const ALL: [Tag; 6] = [
+    pub const ALL: [Tag; 7] = [
         Tag::Vms,
         Tag::Rules,
         Tag::Credentials,
         Tag::Catalog,
         Tag::Costs,
+        Tag::Admin,
         Tag::Service,
     ];
 
@@ -114,6 +118,7 @@ impl Tag {
             Tag::Credentials => "credentials",
             Tag::Catalog => "catalog",
             Tag::Costs => "costs",
+            Tag::Admin => "admin",
             Tag::Service => "service",
         }
     }
@@ -127,6 +132,9 @@ impl Tag {
                 "What a create may name: cloud providers, providers, locations, images, prices and sizes (docs/catalog.md)"
             }
             Tag::Costs => "A team's estimated charges this month (docs/costs.md)",
+            Tag::Admin => {
+                "For administrators, with an admin key in `Api-Key`: a team's VMs, delete, block (docs/admin-api.md)"
+            }
             Tag::Service => "Health and this document",
         }
     }
@@ -161,6 +169,10 @@ pub enum Param {
     TagFilter,
     /// Query `name`: list filter (host name prefix).
     NamePrefix,
+    /// Query `page`: a page number (admin list).
+    Page,
+    /// Query `limit`: the page size of an admin list.
+    AdminLimit,
 }
 
 impl Param {
@@ -177,6 +189,8 @@ impl Param {
             Param::Status => "status",
             Param::TagFilter => "tag",
             Param::NamePrefix => "name",
+            Param::Page => "page",
+            Param::AdminLimit => "limit",
         }
     }
 
@@ -191,9 +205,13 @@ impl Param {
             | Param::Provider
             | Param::Location
             | Param::ImageName => true,
-            Param::Limit | Param::Cursor | Param::Status | Param::TagFilter | Param::NamePrefix => {
-                false
-            }
+            Param::Limit
+            | Param::Cursor
+            | Param::Status
+            | Param::TagFilter
+            | Param::NamePrefix
+            | Param::Page
+            | Param::AdminLimit => false,
         }
     }
 }

@@ -16,6 +16,8 @@ pub const NOT_YET_HONOURED_HEADERS: &[&str] = &[];
 
 /// Name of the bearer-token security scheme.
 pub const BEARER_AUTH: &str = "bearerAuth";
+/// Name of the admin-key security scheme (`Api-Key` header).
+pub const ADMIN_KEY_AUTH: &str = "adminKey";
 
 pub(super) const JSON: &str = "application/json";
 

@@ -12,12 +12,13 @@ use utoipa::openapi::tag::TagBuilder;
 use utoipa::openapi::{InfoBuilder, LicenseBuilder, OpenApi, OpenApiBuilder, PathsBuilder, RefOr};
 use utoipa::ToSchema;
 use vmapi_models::{
-    ActionResult, AuthMethod, CloudProvider, CreateRuleRequest, CreateVmRequest, EventKind, Image,
-    Location, PriceOffer, Provider, Role, RuleDeleted, SecurityRuleView, TeamCosts,
-    UpdateVmRequest, VirtualMachine, VmCost, VmCredentials, VmEvent, VmStatus,
+    ActionResult, AdminResult, AdminVmPage, AuthMethod, CloudProvider, CreateRuleRequest,
+    CreateVmRequest, EventKind, Image, Location, PriceOffer, Provider, Role, RuleDeleted,
+    SecurityRuleView, TeamCosts, UpdateVmRequest, VirtualMachine, VmCost, VmCredentials, VmEvent,
+    VmStatus,
 };
 
-use super::common::{BEARER_AUTH, OPENAPI_PATH};
+use super::common::{ADMIN_KEY_AUTH, BEARER_AUTH, OPENAPI_PATH};
 use super::conditional::{append_description, splice_conditionals, with_object, Conditional};
 use super::operation::{http_method, openapi_operation, operation};
 use super::{bodies, errors};
@@ -102,6 +103,8 @@ fn components() -> utoipa::openapi::Components {
     add::<VirtualMachine>(&mut schemas);
     add::<ActionResult>(&mut schemas);
     add::<TeamCosts>(&mut schemas);
+    add::<AdminVmPage>(&mut schemas);
+    add::<AdminResult>(&mut schemas);
     add::<VmCost>(&mut schemas);
     add::<VmCredentials>(&mut schemas);
     add::<VmEvent>(&mut schemas);
@@ -166,6 +169,15 @@ fn components() -> utoipa::openapi::Components {
                     ))
                     .build(),
             ),
+        )
+        .security_scheme(
+            ADMIN_KEY_AUTH,
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Header(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "Api-Key",
+                    "An admin key (`vmctl admin-key create --name <name>`; `make run` prints one and keeps it in `.local/admin-key`). Only the admin routes take it, and they take nothing else (docs/admin-api.md).",
+                ),
+            )),
         )
         .build()
 }

@@ -14,5 +14,5 @@ mod errors;
 mod examples;
 mod operation;
 
-pub use common::{BEARER_AUTH, NOT_YET_HONOURED_HEADERS, OPENAPI_PATH};
+pub use common::{ADMIN_KEY_AUTH, BEARER_AUTH, NOT_YET_HONOURED_HEADERS, OPENAPI_PATH};
 pub use document::{document, operations, to_json};

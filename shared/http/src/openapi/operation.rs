@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use vmapi_models::{CloudProviderId, ProjectId, ProviderId, SecurityRuleId, TeamId, VmId};
 
 use super::common::{
-    const_header, request_id_header, schema_ref, string_header, BEARER_AUTH, JSON,
+    const_header, request_id_header, schema_ref, string_header, ADMIN_KEY_AUTH, BEARER_AUTH, JSON,
 };
 use super::{bodies, errors, examples};
 use crate::endpoints::{Auth, Param, Spec, Tag, Verb};
@@ -35,8 +35,15 @@ pub(super) fn operation(endpoint: Endpoint) -> Operation {
         .summary(Some(spec.summary))
         .description(Some(spec.description))
         .tag(spec.tag.name());
-    if spec.auth == Auth::User {
-        op = op.security(SecurityRequirement::new(BEARER_AUTH, Vec::<String>::new()));
+    match spec.auth {
+        Auth::User => op = op.security(SecurityRequirement::new(BEARER_AUTH, Vec::<String>::new())),
+        Auth::Admin => {
+            op = op.security(SecurityRequirement::new(
+                ADMIN_KEY_AUTH,
+                Vec::<String>::new(),
+            ))
+        }
+        Auth::Public => {}
     }
     for &param in spec.params {
         op = op.parameter(parameter(param));
@@ -200,6 +207,23 @@ fn parameter(param: Param) -> ParameterBuilder {
             "Only VMs carrying this tag",
             "web",
         ),
+        Param::Page => query(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .default(Some(1.into())),
+            "Page number, from 1 (default 1); a page past the last is empty",
+        )
+        .example(Some(1.into())),
+        Param::AdminLimit => query(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(vmapi_core::service::MAX_ADMIN_LIMIT))
+                .default(Some(10.into())),
+            "Page size, a whole number from 1 to 100 (default 10)",
+        )
+        .example(Some(10.into())),
         Param::NamePrefix => filter(
             "^[a-z0-9-]{1,63}$",
             "Only VMs whose host name starts with this (1-63 lowercase letters, digits or hyphens)",

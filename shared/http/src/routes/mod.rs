@@ -1,6 +1,7 @@
 //! The route table and the handlers. Each Lambda function mounts its own endpoint(s);
 //! the local server mounts all of them.
 
+mod admin;
 mod catalog;
 mod context;
 mod costs;

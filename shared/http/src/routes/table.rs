@@ -5,6 +5,7 @@ use axum::routing::{on, MethodRouter};
 use axum::Router;
 use vmapi_core::Action;
 
+use super::admin::{admin_block_vm, admin_delete_vm, admin_list_team_vms, admin_unblock_vm};
 use super::catalog::{
     list_cloud_providers, list_images, list_locations, list_prices, list_providers,
 };
@@ -71,6 +72,10 @@ fn endpoint_route(state: &AppState, endpoint: Endpoint) -> MethodRouter<AppState
         Endpoint::ListImages => on(filter, list_images),
         Endpoint::ListPrices => on(filter, list_prices),
         Endpoint::GetTeamCosts => on(filter, get_team_costs),
+        Endpoint::AdminListTeamVms => on(filter, admin_list_team_vms),
+        Endpoint::AdminDeleteVm => on(filter, admin_delete_vm),
+        Endpoint::AdminBlockVm => on(filter, admin_block_vm),
+        Endpoint::AdminUnblockVm => on(filter, admin_unblock_vm),
     };
     let method_router = if endpoint.idempotent() {
         method_router.route_layer(middleware::from_fn_with_state(

@@ -16,7 +16,9 @@ use tower::ServiceExt;
 use vmapi_core::{ConflictCode, Error, FieldError, NotFoundKind};
 use vmapi_http::auth::AuthError;
 use vmapi_http::error::{ALL_CODES, REQUEST_ID};
-use vmapi_http::openapi::{self, BEARER_AUTH, NOT_YET_HONOURED_HEADERS, OPENAPI_PATH};
+use vmapi_http::openapi::{
+    self, ADMIN_KEY_AUTH, BEARER_AUTH, NOT_YET_HONOURED_HEADERS, OPENAPI_PATH,
+};
 use vmapi_http::{local, ApiError, AppState, Config, Endpoint};
 use vmapi_models::{AuthMethod, Role, VmStatus};
 
@@ -596,10 +598,15 @@ fn responses_document_their_headers() {
         assert_eq!(
             authenticated,
             !(path == "/health" || path == OPENAPI_PATH),
-            "{method} {path}: Bearer on every endpoint but /health (and the document)"
+            "{method} {path}: Bearer (or the admin key) on every endpoint but /health (and the document)"
         );
         if authenticated {
-            assert_eq!(op["security"], json!([{ BEARER_AUTH: [] }]));
+            let scheme = if path.starts_with("/admin/") {
+                ADMIN_KEY_AUTH
+            } else {
+                BEARER_AUTH
+            };
+            assert_eq!(op["security"], json!([{ scheme: [] }]), "{method} {path}");
             for status in ["401", "500", "503"] {
                 assert!(
                     op["responses"][status].is_object(),

@@ -90,7 +90,7 @@ fn insert_found(found: &mut Found, kind: Kind, item: Key) -> Result<()> {
             let p: vmapi_models::Price = from_item(item)?;
             found.prices.insert(p.id, p);
         }
-        Kind::Vm | Kind::Name | Kind::Rule => {}
+        Kind::Vm | Kind::Name | Kind::Rule | Kind::AdminKey | Kind::AdminKeyName => {}
     }
     Ok(())
 }
@@ -98,7 +98,7 @@ fn insert_found(found: &mut Found, kind: Kind, item: Key) -> Result<()> {
 impl DynamoRepository {
     /// What `lookup` names that the catalog cache holds; the keys of the rest are pushed
     /// onto `keys`.
-    fn lookup_cached(&self, lookup: &Lookup, keys: &mut Vec<Key>) -> Result<Found> {
+    pub(super) fn lookup_cached(&self, lookup: &Lookup, keys: &mut Vec<Key>) -> Result<Found> {
         let mut found = Found::default();
         let mut wanted: Vec<(Kind, String)> = Vec::with_capacity(lookup.len());
         wanted.extend(lookup.teams.iter().map(|id| (Kind::Team, id.to_string())));
@@ -135,6 +135,17 @@ impl DynamoRepository {
         Ok(found)
     }
 
+    /// Puts an item a batch read returned into `found` (and a catalog item into the cache).
+    pub(super) fn found_item(&self, found: &mut Found, item: Key) -> Result<()> {
+        let Some((kind, id)) = pk_of(&item) else {
+            return Ok(());
+        };
+        if kind.is_catalog() {
+            self.cache.put(kind, id, item.clone());
+        }
+        insert_found(found, kind, item)
+    }
+
     /// One BatchGetItem round (chunks of 100 sent together), retrying unprocessed keys.
     pub(super) async fn batch_get(&self, keys: Vec<Key>) -> Result<Vec<Key>> {
         let mut tasks = tokio::task::JoinSet::new();
@@ -159,13 +170,7 @@ pub(super) async fn lookup(repo: &DynamoRepository, lookup: &Lookup) -> Result<F
         return Ok(found);
     }
     for item in repo.batch_get(keys).await? {
-        let Some((kind, id)) = pk_of(&item) else {
-            continue;
-        };
-        if kind.is_catalog() {
-            repo.cache.put(kind, id, item.clone());
-        }
-        insert_found(&mut found, kind, item)?;
+        repo.found_item(&mut found, item)?;
     }
     Ok(found)
 }

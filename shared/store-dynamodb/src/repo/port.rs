@@ -24,12 +24,16 @@ impl Repository for DynamoRepository {
         vms::get_vm(self, id).await
     }
 
-    async fn team_vm_ids(&self, team: vmapi_models::TeamId, scope: TeamVms) -> Result<Vec<VmId>> {
-        team::team_vm_ids(self, team, scope).await
+    async fn team_vms(
+        &self,
+        team: vmapi_models::TeamId,
+        scope: TeamVms,
+    ) -> Result<Vec<vmapi_core::TeamVmRef>> {
+        team::team_vms(self, team, scope).await
     }
 
-    async fn get_vms(&self, ids: &[VmId]) -> Result<Vec<VmRecord>> {
-        team::get_vms(self, ids).await
+    async fn get_vms_with(&self, ids: &[VmId], lookup: &Lookup) -> Result<(Vec<VmRecord>, Found)> {
+        team::get_vms_with(self, ids, lookup).await
     }
 
     async fn cloud_providers(&self) -> Result<Vec<CloudProvider>> {

@@ -307,6 +307,50 @@ async fn every_role_allows_the_calls_its_code_makes_and_nothing_beyond() {
         app.get(&path, OWNER).await.expect(200);
         rec.cover(function, &counter.take());
     }
+    // The admin API, with a key of its own.
+    let admin_vm = app.create(OWNER, &["iam-admin"]).await.expect(201).json[0]["_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, admin_key) =
+        vmapi_core::AdminKeys::new(app.repo.clone(), Arc::new(vmapi_core::SystemClock))
+            .create(vmapi_models::AdminKeyName::parse("iam").unwrap(), None)
+            .await
+            .unwrap();
+    counter.take();
+    for (function, method, path) in [
+        (
+            "admin-list-team-vms",
+            Method::GET,
+            format!("/admin/api/teams/{TEAM}/virtual-machines"),
+        ),
+        (
+            "admin-block-vm",
+            Method::PUT,
+            format!("/admin/api/virtual-machines/{admin_vm}/block"),
+        ),
+        (
+            "admin-unblock-vm",
+            Method::PUT,
+            format!("/admin/api/virtual-machines/{admin_vm}/unblock"),
+        ),
+        (
+            "admin-delete-vm",
+            Method::DELETE,
+            format!("/admin/api/virtual-machines/{admin_vm}"),
+        ),
+    ] {
+        app.call_with(
+            method,
+            &path,
+            None,
+            None,
+            &[("api-key", admin_key.as_bytes())],
+        )
+        .await
+        .expect(200);
+        rec.cover(function, &counter.take());
+    }
     let rule_path = format!("{rules}/{}", made.json["_id"].as_str().unwrap());
     app.call(Method::DELETE, &rule_path, Some(OWNER), None)
         .await
