@@ -128,6 +128,7 @@ EP_RULE_DELETE = "DELETE /api/security-rules/{id}"
 EP_HEALTH = "GET /health"
 EP_CATALOG = "GET /api/(catalog discovery)"
 EP_COSTS = "GET /api/teams/{team}/costs"
+EP_ADMIN = "GET /admin/api/teams/{team}/virtual-machines"
 EP_OTHER = "(unknown routes)"
 
 
@@ -145,6 +146,7 @@ BASE = env("SOAK_BASE_URL").rstrip("/")
 if not re.fullmatch(r"http://127\.0\.0\.1:\d+", BASE):
     sys.exit(f"soak.py: SOAK_BASE_URL must be http://127.0.0.1:<port>, got {BASE}")
 TOKEN = env("SOAK_TOKEN").strip()
+ADMIN_KEY = env("SOAK_ADMIN_KEY").strip()
 MINUTES = float(env("SOAK_MINUTES", "10"))
 CLIENTS = int(env("SOAK_CLIENTS", "4"))
 if not (0 < MINUTES <= 24 * 60) or not (1 <= CLIENTS <= 64):
@@ -984,6 +986,32 @@ class Client(threading.Thread):
             self.call("GET", f"/api/teams/{OTHER_TEAM}/costs", EP_COSTS, expect={404},
                       what="costs of another team")
 
+    def admin(self) -> None:
+        """An administrator pages through the team's VMs; a wrong key changes nothing."""
+        limit = self.rng.choice([3, 10])
+        seen: set[str] = set()
+        total = None
+        for page in range(1, MAX_PAGES + 1):
+            ans = self.call("GET", f"/admin/api/teams/{TEAM}/virtual-machines", EP_ADMIN, token=None,
+                            headers={"Api-Key": ADMIN_KEY}, params={"page": page, "limit": limit},
+                            expect={200}, what="admin list")
+            body = ans.json()
+            if ans.status != 200 or not isinstance(body, dict):
+                return
+            total = body.get("totalDocs") if total is None else total
+            docs = body.get("docs") or []
+            if len(docs) > limit or any(d.get("status") == 8 for d in docs):
+                R.violate("admin", f"admin page {page}: {len(docs)} docs for limit {limit}, or a deleted VM")
+            seen.update(d["_id"] for d in docs)
+            if not body.get("hasNextPage"):
+                break
+        if self.round % 10 == 0:
+            self.call("GET", f"/admin/api/teams/{TEAM}/virtual-machines", EP_ADMIN, token=None,
+                      headers={"Api-Key": ADMIN_KEY + "x"}, expect={401}, what="admin list with a wrong key")
+            self.call("GET", f"/admin/api/teams/{TEAM}/virtual-machines", EP_ADMIN,
+                      expect={401}, what="admin list with a user token")
+        R.count("admin pages read")
+
     def malformed(self) -> None:
         R.count("malformed requests")
         vm = self.pick(settled=False)
@@ -1077,6 +1105,8 @@ class Client(threading.Thread):
             self.catalog()
         if self.round % 3 == 0:
             self.costs()
+        if self.round % 7 == 3:
+            self.admin()
         for i in range(2):
             vm = self.pick(statuses={3, 7}) or self.pick(statuses={0, 1, 2, 3, 4, 7})
             if vm:

@@ -40,6 +40,8 @@ curl -fs -o /dev/null "$base/health" || { log "the local server never answered o
 # belong to another run started at the same time.
 TOKEN="$(sed -n '/^demo token for user/{n;p;q}' "$OUT")"
 [ -n "$TOKEN" ] || { log "the run printed no demo token"; exit 1; }
+ADMIN_KEY="$(sed -n '/^admin key (send as/{n;p;q}' "$OUT")"
+[ -n "$ADMIN_KEY" ] || { log "the run printed no admin key"; exit 1; }
 DDB_URL="$(sed -n 's/.*DynamoDB Local on \(http:\/\/127\.0\.0\.1:[0-9]*\).*/\1/p' "$OUT" | head -n 1)"
 moto_port=$(sed -n 's/.*moto (Secrets Manager, EC2, CloudFormation) on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$OUT" | head -n 1)
 vault_port=$(sed -n 's/.*Vault: VAULT_ADDR=http:\/\/127.0.0.1:\([0-9]*\) .*/\1/p' "$OUT" | head -n 1)
@@ -49,7 +51,7 @@ VMCTL_PID="$(pgrep -f "vmctl dev --port $PORT" | head -n 1 || true)"
 [ -n "$VMCTL_PID" ] || { log "no 'vmctl dev --port $PORT' process found"; exit 1; }
 log "soak: API $base (vmctl dev pid $VMCTL_PID), DynamoDB Local $DDB_URL"
 set +e
-SOAK_BASE_URL="$base" SOAK_TOKEN="$TOKEN" SOAK_RUN_LOG="$OUT" SOAK_VMCTL_PID="$VMCTL_PID" \
+SOAK_BASE_URL="$base" SOAK_TOKEN="$TOKEN" SOAK_ADMIN_KEY="$ADMIN_KEY" SOAK_RUN_LOG="$OUT" SOAK_VMCTL_PID="$VMCTL_PID" \
   AWS_ENDPOINT_URL_DYNAMODB="$DDB_URL" TABLE_NAME="${TABLE_NAME:-vm-api}" \
   AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \
   "$LOCAL/py/bin/python" scripts/soak.py &
