@@ -109,6 +109,7 @@ reset_for() {
     stop-vm | reboot-vm | delete-vm | admin-delete-vm | create-security-rule | delete-security-rule)
       echo "$RELEASE/vmapi-bench reset-vm --status 3" ;;
     start-vm) echo "$RELEASE/vmapi-bench reset-vm --status 7" ;;
+    resize-vm) echo "$RELEASE/vmapi-bench reset-vm --status 3 --aws" ;;
     *) echo "" ;;
   esac
 }

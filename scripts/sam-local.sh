@@ -240,6 +240,7 @@ invoke delete-security-rule 200
 wait_settled "$KRAUD_VM"
 invoke start-vm 200
 invoke reboot-vm 200
+invoke resize-vm 200
 wait_settled "$KRAUD_VM"
 invoke stop-vm 200
 invoke provisioner 'a == {"batchItemFailures": []}'

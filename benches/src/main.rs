@@ -27,7 +27,7 @@ use vmapi_models::{
 };
 use vmapi_store_dynamodb::table::{GSI1, GSI1_PK, PK, SK};
 use vmapi_store_dynamodb::{DynamoRepository, RepositoryOptions};
-use vmapi_tests::{demo_vm, root, OWNER, PROJECT, TEAM};
+use vmapi_tests::{as_aws_demo_vm, demo_vm, root, OWNER, PROJECT, TEAM};
 
 /// The VM id of `events/*.json`.
 const EVENT_VM: &str = "654a11e60b23ef1b0f36d44e";
@@ -61,6 +61,9 @@ enum Cmd {
         /// Also drop the host-name claim of this name (the name update-vm's event gives it).
         #[arg(long)]
         release_name: Option<String>,
+        /// The AWS demo VM instead (the one resize-vm's event names).
+        #[arg(long)]
+        aws: bool,
     },
     /// Warm latency: handler against raw SDK calls, interleaved.
     Warm {
@@ -136,9 +139,14 @@ async fn seed(vms: usize) -> Result<(), AnyError> {
     Ok(())
 }
 
-async fn reset_vm(status: u8, release_name: Option<String>) -> Result<(), AnyError> {
+async fn reset_vm(status: u8, release_name: Option<String>, aws: bool) -> Result<(), AnyError> {
     let repo = repo().await;
     let status: VmStatus = serde_json::from_value(serde_json::json!(status))?;
+    if aws {
+        repo.put_vms_unchecked(&[as_aws_demo_vm(&event_vm(status))])
+            .await?;
+        return Ok(());
+    }
     repo.put_vms_unchecked(&[event_vm(status)]).await?;
     // The default rule's pointer (delete-security-rule removes it with the rule).
     repo.client()
@@ -387,7 +395,8 @@ async fn main() {
         Cmd::ResetVm {
             status,
             release_name,
-        } => reset_vm(status, release_name).await,
+            aws,
+        } => reset_vm(status, release_name, aws).await,
         Cmd::Warm {
             iterations,
             warmup,

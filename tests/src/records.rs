@@ -73,6 +73,7 @@ pub fn demo_vm(name: &str, status: VmStatus) -> VmRecord {
         rules_revision: 0,
         rules_applied: 0,
         billing: None,
+        resize_to: None,
         version: 1,
     }
 }
@@ -187,4 +188,29 @@ pub async fn direct_get(
         parts.headers,
         serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     )
+}
+
+/// `vm` moved to the AWS demo VM of `data/demo.json` (its id and catalog entries): the VM
+/// `events/resize-vm.json` names, since Kraud.Cloud, the other events' cloud, cannot resize.
+pub fn as_aws_demo_vm(vm: &VmRecord) -> VmRecord {
+    let seed = demo_seed();
+    let aws = seed
+        .demo_vms
+        .iter()
+        .find(|d| d.request.cloud_provider.to_string().ends_with("9686"))
+        .expect("data/demo.json has an AWS demo VM");
+    let mut on_aws = vm.clone();
+    on_aws.id = aws.id;
+    on_aws.name = HostName::parse("event-aws-vm").expect("a host name");
+    on_aws.cloud_provider = aws.request.cloud_provider;
+    on_aws.provider = aws.request.provider;
+    on_aws.size = aws.request.size;
+    on_aws.price = aws.request.price;
+    on_aws.region = aws.request.region.clone();
+    on_aws.image = aws.request.image.clone();
+    // Its own rules (the copied ones' pointers belong to `vm`).
+    on_aws.rules = Vec::new();
+    on_aws.rules_revision = 0;
+    on_aws.rules_applied = 0;
+    on_aws
 }

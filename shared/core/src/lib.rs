@@ -35,7 +35,7 @@ pub use operations::Operations;
 pub use ports::{
     AccountStore, AdminKeyStore, Clock, EventPage, FinishedOp, Found, Gone, Lookup, Metrics,
     NameChange, NoMetrics, PageKey, ProviderOffers, Repository, RuleChange, RuleOwner, SystemClock,
-    TeamVmRef, TeamVms, Tombstone, VmFilter, VmPage,
+    TeamVmRef, TeamVms, Tombstone, VcpuChange, VmFilter, VmPage,
 };
 pub use provisioner::{Drivers, Outcome, Provisioner, ProvisionerOptions, WorkItem};
 pub use quota::{QuotaLimits, Usage};

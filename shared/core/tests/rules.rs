@@ -94,6 +94,7 @@ fn vm(repo: &MemoryRepository, cloud: &str, status: VmStatus) -> VmRecord {
         rules_revision: 1,
         rules_applied: 1,
         billing: None,
+        resize_to: None,
         version: 1,
     };
     repo.put_vm(record.clone());

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use vmapi_core::cloud::{
     Capabilities, CloudDriver, CloudState, CloudTarget, CloudVm, DriverError, DriverKind,
-    ManagedKind, ManagedResource, VmSpec,
+    ManagedKind, ManagedResource, ResizeProgress, VmSpec,
 };
 use vmapi_models::{ConfidentialTech, SecurityRule, Timestamp, VmId};
 
@@ -152,6 +152,7 @@ impl CloudDriver for SimulatedDriver {
             confidential: vec![ConfidentialTech::SevSnp, ConfidentialTech::Tdx],
             native_idempotency: true,
             password_login: false,
+            resize: true,
         }
     }
 
@@ -216,6 +217,22 @@ impl CloudDriver for SimulatedDriver {
 
     async fn reboot(&self, target: &CloudTarget) -> Result<(), DriverError> {
         self.change(target, "reboot", CloudState::Running)
+    }
+
+    /// Takes the new size at once, heading to running or stopped as asked.
+    async fn resize(
+        &self,
+        target: &CloudTarget,
+        size: &str,
+        running: bool,
+    ) -> Result<ResizeProgress, DriverError> {
+        let to = if running {
+            CloudState::Running
+        } else {
+            CloudState::Stopped
+        };
+        self.change(target, &format!("resize({size})"), to)?;
+        Ok(ResizeProgress::Done)
     }
 
     async fn delete(&self, target: &CloudTarget) -> Result<(), DriverError> {

@@ -57,6 +57,9 @@ pub enum EventKind {
     /// takes it up again.
     #[serde(rename = "vm.retry")]
     Retry,
+    /// A user asked for another size (and price); `detail` says from which to which.
+    #[serde(rename = "vm.resize")]
+    Resize,
 }
 
 /// One event of a VM's history.

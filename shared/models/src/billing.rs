@@ -62,6 +62,25 @@ impl Billing {
         }
     }
 
+    /// Bills at `per_hour` from `at` on: an open stretch is closed at the old price and
+    /// reopened at the new one (a resize).
+    pub fn reprice(&mut self, per_hour: Money, currency_code: &str, at: Timestamp) {
+        let running = self.running_since.is_some();
+        if running {
+            self.status_changed(VmStatus::Stopped, at);
+        }
+        if self.currency_code != currency_code {
+            // Amounts of two currencies do not add up: the month so far is kept in the old
+            // one only until the month ends (a catalog change of currency is not expected).
+            self.price_seconds = Money::default();
+            self.currency_code = currency_code.to_string();
+        }
+        self.price_per_hour = per_hour;
+        if running {
+            self.status_changed(VmStatus::Running, at);
+        }
+    }
+
     /// The charge for `now`'s calendar month up to `now`, rounded to cents (half away from
     /// zero) once, at the end.
     pub fn cost_at(&self, now: Timestamp) -> Money {
@@ -235,6 +254,28 @@ mod tests {
         b.status_changed(VmStatus::Deleted, at("2026-12-01T10:00:00Z"));
         assert_eq!(b.cost_at(at("2026-12-31T23:59:59Z")).to_string(), "0.4");
         assert_eq!(b.cost_at(at("2027-01-01T00:00:00Z")).to_string(), "0");
+    }
+
+    #[test]
+    fn a_resize_bills_each_stretch_at_its_own_price() {
+        let mut b = billing("0.04", "2026-12-01T00:00:00Z");
+        b.status_changed(VmStatus::Running, at("2026-12-01T00:00:00Z"));
+        b.reprice(
+            Money::parse("0.08").unwrap(),
+            "EUR",
+            at("2026-12-01T10:00:00Z"),
+        );
+        // 10 h at 0.04 and 5 h at 0.08.
+        assert_eq!(b.cost_at(at("2026-12-01T15:00:00Z")).to_string(), "0.8");
+        // A stopped VM changes price without a stretch.
+        b.status_changed(VmStatus::Stopped, at("2026-12-01T15:00:00Z"));
+        b.reprice(
+            Money::parse("0.02").unwrap(),
+            "EUR",
+            at("2026-12-02T00:00:00Z"),
+        );
+        assert_eq!(b.running_since, None);
+        assert_eq!(b.cost_at(at("2026-12-03T00:00:00Z")).to_string(), "0.8");
     }
 
     #[test]

@@ -28,6 +28,12 @@ impl CloudKind {
         }
     }
 
+    /// Whether a VM's size can be changed on this cloud. Kraud.Cloud sets a PVM's resources at
+    /// launch and documents no way to change them, so a resize there would be a new VM.
+    pub fn can_resize(self) -> bool {
+        !matches!(self, CloudKind::Kraud)
+    }
+
     /// The login user on this cloud: Azure reserves `root`, so its VMs use `azureuser`.
     pub fn login_user(kind: Option<Self>) -> &'static str {
         match kind {

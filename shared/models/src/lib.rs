@@ -47,7 +47,7 @@ pub use ids::{
 pub use money::Money;
 pub use names::{HostName, Tag, Tags};
 pub use reference::Ref;
-pub use requests::{secret_fields, CreateVmRequest, UpdateVmRequest};
+pub use requests::{secret_fields, CreateVmRequest, ResizeVmRequest, UpdateVmRequest};
 pub use rules::{
     Cidr, CreateRuleRequest, Direction, NewRule, PortRange, Ports, Protocol, RuleAccess,
     RuleDeleted, RuleName, SecurityRule, SecurityRuleView,
@@ -57,6 +57,6 @@ pub use status::{AuthMethod, Role, VmStatus};
 pub use team::{Member, Project, ProjectRef, Team, TeamQuotas, TeamRef};
 pub use timestamp::Timestamp;
 pub use vm::{
-    Access, ActionResult, CloudRef, IpConfiguration, OpKind, PendingOp, StaleCategory,
-    VirtualMachine, VmRecord,
+    Access, ActionResult, CloudRef, IpConfiguration, OpKind, PendingOp, ResizeTarget,
+    StaleCategory, VirtualMachine, VmRecord,
 };

@@ -112,6 +112,18 @@ pub struct UpdateVmRequest {
     pub expires_at: Option<Option<crate::Timestamp>>,
 }
 
+/// Body of `PUT /api/virtual-machines/{id}/resize`: the new size and its price, both of the
+/// VM's provider, location and image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResizeVmRequest {
+    /// The new size.
+    pub size: crate::SizeId,
+    /// The new price: the new size's, for the VM's location and image.
+    pub price: crate::PriceId,
+}
+
 /// A present field must hold a value: an explicit `null` is refused like any other wrong type
 /// (absent fields stay `None`, "unchanged").
 fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {

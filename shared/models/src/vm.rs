@@ -61,6 +61,8 @@ pub enum OpKind {
     /// Make the cloud's firewall equal to the VM's security rules.
     #[serde(rename = "apply-rules")]
     ApplyRules,
+    /// Change its size to the record's `resizeTo`.
+    Resize,
 }
 
 impl OpKind {
@@ -73,6 +75,7 @@ impl OpKind {
             OpKind::Reboot => "reboot",
             OpKind::Delete => "delete",
             OpKind::ApplyRules => "apply-rules",
+            OpKind::Resize => "resize",
         }
     }
 }
@@ -100,6 +103,28 @@ impl PendingOp {
             attempt: 0,
         }
     }
+}
+
+/// The size (and price) a resize moves a VM to, with what the provisioner and billing need
+/// when the cloud confirms it (`resizeTo` on the record while the resize is pending).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResizeTarget {
+    /// The new size.
+    pub size: SizeId,
+    /// Its name, which is the cloud's (e.g. `m6a.xlarge`, `Standard_D4s_v5`).
+    pub size_name: String,
+    /// Its vCPUs.
+    pub vcpus: u32,
+    /// The new price.
+    pub price: PriceId,
+    /// The new price's hourly amount.
+    pub price_per_hour: crate::Money,
+    /// Its currency.
+    pub currency_code: String,
+    /// The vCPUs of the size it moves from (what the VM counts again if the resize fails;
+    /// meanwhile it counts the larger of the two).
+    pub from_vcpus: u32,
 }
 
 /// Where a VM lives in its cloud.
@@ -253,6 +278,9 @@ pub struct VmRecord {
     /// The `rules_revision` the cloud's firewall was last made equal to (by the provisioner).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub rules_applied: u32,
+    /// The size a pending resize moves it to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resize_to: Option<ResizeTarget>,
     /// What its charge for the current month is computed from; absent on VMs made before
     /// billing existed (docs/costs.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -394,6 +422,14 @@ pub struct ActionResult {
 }
 
 impl ActionResult {
+    /// The answer to a resize of a VM in `status` (which it keeps).
+    pub fn resizing(vm_id: VmId, status: VmStatus) -> Self {
+        ActionResult {
+            message: "Virtual machine is being resized".into(),
+            ..Self::new(vm_id, status)
+        }
+    }
+
     /// The answer for a VM now in `status`.
     pub fn new(vm_id: VmId, status: VmStatus) -> Self {
         ActionResult {

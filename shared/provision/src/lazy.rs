@@ -99,6 +99,15 @@ impl CloudDriver for LazyDriver {
     ) -> Result<(), DriverError> {
         self.driver().await?.apply_rules(target, rules).await
     }
+
+    async fn resize(
+        &self,
+        target: &CloudTarget,
+        size: &str,
+        running: bool,
+    ) -> Result<vmapi_core::cloud::ResizeProgress, DriverError> {
+        self.driver().await?.resize(target, size, running).await
+    }
 }
 
 #[cfg(test)]
@@ -120,6 +129,7 @@ mod tests {
                 confidential: vec![],
                 native_idempotency: false,
                 password_login: false,
+                resize: false,
             }
         }
         async fn create(&self, _: &VmSpec) -> Result<CloudVm, DriverError> {
@@ -150,6 +160,7 @@ mod tests {
             confidential: vec![],
             native_idempotency: true,
             password_login: true,
+            resize: false,
         }
     }
 

@@ -125,6 +125,7 @@ fn new_vm(name: &str, vcpus: u32) -> VmRecord {
         rules_revision: 0,
         rules_applied: 0,
         billing: None,
+        resize_to: None,
         version: 1,
     }
 }

@@ -86,6 +86,9 @@ const HIDE_VM: Cell = Cell::Err(404, "VM_NOT_FOUND");
 const HIDE_TEAM: Cell = Cell::Err(404, "TEAM_NOT_FOUND");
 const HIDE_RULE: Cell = Cell::Err(404, "SECURITY_RULE_NOT_FOUND");
 const AUTH: Cell = Cell::Err(401, "UNAUTHORIZED");
+/// Authorized, then refused by the VM's cloud (the matrix's VM is on Kraud.Cloud, which cannot
+/// resize; tests/tests/suite/resize.rs resizes on the others).
+const NO_RESIZE: Cell = Cell::Err(422, "UNSUPPORTED_BY_PROVIDER");
 
 /// The policy as a table. Columns as [`CALLERS`]:
 /// vm-owner, team-owner, admin, member, viewer, other-team, no-token, expired, foreign-key, alg-none.
@@ -99,6 +102,7 @@ const MATRIX: [(Ep, [Cell; 10]); Ep::ALL.len()] = [
     (Ep::StartVm,             [OK,      OK,      OK,      OK,      DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
     (Ep::StopVm,              [OK,      OK,      OK,      OK,      DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
     (Ep::RebootVm,            [OK,      OK,      OK,      OK,      DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
+    (Ep::ResizeVm,            [NO_RESIZE, NO_RESIZE, NO_RESIZE, NO_RESIZE, DENY, HIDE_VM, AUTH, AUTH, AUTH, AUTH]),
     (Ep::DeleteVm,            [OK,      OK,      OK,      OK,      DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
     (Ep::GetCredentials,      [OK,      OK,      OK,      DENY,    DENY,   HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
     (Ep::GetActivity,         [OK,      OK,      OK,      OK,      OK,     HIDE_VM,   AUTH, AUTH, AUTH, AUTH]),
@@ -339,13 +343,15 @@ async fn every_endpoint_for_every_caller() {
             let here = format!("{ep:?} × {caller:?}");
             // Mutating cells get a VM of their own, in a status where the action is a change.
             let own = match ep {
-                Ep::UpdateVm | Ep::StopVm | Ep::RebootVm | Ep::DeleteVm => Some(matrix_vm(
-                    team,
-                    project,
-                    &format!("authz-cell-{n}"),
-                    VmStatus::Running,
-                    n,
-                )),
+                Ep::UpdateVm | Ep::StopVm | Ep::RebootVm | Ep::DeleteVm | Ep::ResizeVm => {
+                    Some(matrix_vm(
+                        team,
+                        project,
+                        &format!("authz-cell-{n}"),
+                        VmStatus::Running,
+                        n,
+                    ))
+                }
                 Ep::StartVm => Some(matrix_vm(
                     team,
                     project,
@@ -439,6 +445,13 @@ async fn every_endpoint_for_every_caller() {
                     None,
                 ),
                 Ep::GetTeamCosts => (Method::GET, format!("/api/teams/{team}/costs"), None),
+                Ep::ResizeVm => (
+                    Method::PUT,
+                    format!("{vm_path}/resize"),
+                    Some(
+                        json!({"size": "6548a383e2442d14b6bf9747", "price": "6548a383e2442d14b6bf970d"}),
+                    ),
+                ),
                 Ep::AdminListTeamVms => (
                     Method::GET,
                     format!("/admin/api/teams/{team}/virtual-machines"),
@@ -521,7 +534,8 @@ async fn every_endpoint_for_every_caller() {
                         | Ep::ListPrices => (r.json.as_array().is_none_or(Vec::is_empty)
                             || before != after)
                             .then_some("an empty catalog answer, or the read wrote"),
-                        Ep::AdminListTeamVms
+                        Ep::ResizeVm
+                        | Ep::AdminListTeamVms
                         | Ep::AdminDeleteVm
                         | Ep::AdminBlockVm
                         | Ep::AdminUnblockVm => Some("a user token passed an admin route"),

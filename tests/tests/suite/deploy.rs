@@ -247,6 +247,9 @@ async fn every_event_runs_through_its_function_handler() {
         vm.rules = vec![rule];
         vm.rules_revision = 1;
         app.seed_vm(&vm).await;
+        if endpoint == Endpoint::ResizeVm {
+            app.seed_vm(&as_aws_demo_vm(&vm)).await;
+        }
         let name = endpoint.function();
         let text = read(&format!("events/{name}.json"));
         assert!(

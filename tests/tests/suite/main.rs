@@ -20,6 +20,7 @@ mod properties;
 mod provisioning;
 mod quotas;
 mod races;
+mod resize;
 mod round_trips;
 mod rules_apply;
 mod samconfig;

@@ -192,6 +192,7 @@ fn record_invariant(vm: &VmRecord) -> Result<(), String> {
         Some(OpKind::Delete) => vm.status == Deleting,
         Some(OpKind::Reboot) => vm.status == Running,
         Some(OpKind::ApplyRules) => matches!(vm.status, Running | Stopped),
+        Some(OpKind::Resize) => matches!(vm.status, Running | Stopped) && vm.resize_to.is_some(),
     };
     if !ok_op {
         return Err(format!("status {} with pending {:?}", vm.status, op));
@@ -769,6 +770,7 @@ prop_compose! {
             rules_revision: 0,
             rules_applied: 0,
             billing: None,
+            resize_to: None,
             version,
         }
     }

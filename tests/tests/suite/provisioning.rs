@@ -21,7 +21,7 @@ fn vm_path(id: &str) -> String {
 
 /// A create body for a demo catalog offering: provider, size and price id suffixes
 /// (after `6548a383e2442d14b6bf`), with the provider's first location and image.
-fn catalog_request(provider: &str, size: &str, price: &str, name: &str) -> Value {
+pub(crate) fn catalog_request(provider: &str, size: &str, price: &str, name: &str) -> Value {
     let seed = demo_seed();
     let p = seed
         .providers
@@ -45,7 +45,7 @@ fn catalog_request(provider: &str, size: &str, price: &str, name: &str) -> Value
     })
 }
 
-async fn create_body(app: &TestApp, body: &Value) -> String {
+pub(crate) async fn create_body(app: &TestApp, body: &Value) -> String {
     let r = app
         .call(
             Method::POST,

@@ -245,6 +245,39 @@ async fn requests_per_endpoint_do_not_grow_with_the_page() {
         "delete a security rule"
     );
 
+    // Resize (an AWS VM: Kraud.Cloud cannot): the VM, its team with the sizes and the price,
+    // one transaction.
+    let mut on_aws = as_aws_demo_vm(&demo_vm("resize-rt", VmStatus::Running));
+    on_aws.vcpus = Some(2);
+    // Billed as every VM made since costs exist (an old record's price would be read for the
+    // cost estimate below).
+    on_aws.billing = Some(vmapi_models::Billing {
+        price_per_hour: vmapi_models::Money::parse("0.0864").unwrap(),
+        currency_code: "EUR".into(),
+        month: vmapi_models::Timestamp::now().month(),
+        price_seconds: vmapi_models::Money::default(),
+        running_since: None,
+    });
+    app.seed_vm(&on_aws).await;
+    counter.take();
+    app.call(
+        Method::PUT,
+        &format!("/api/virtual-machines/{}/resize", on_aws.id),
+        Some(OWNER),
+        Some(&json!({"size": "6548a383e2442d14b6bf9747", "price": "6548a383e2442d14b6bf970d"})),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        counter.take(),
+        [
+            "GetItem",
+            "BatchGetItem",
+            "TransactWriteItems[PutItem,UpdateItem]"
+        ],
+        "resize to a larger size"
+    );
+
     // Catalog discovery: one Query each.
     for path in [
         "/api/cloud-providers".to_string(),

@@ -355,6 +355,19 @@ impl Repository for MemoryRepository {
                 ));
             }
         }
+        if let Some(change) = names.vcpus {
+            let u = s.usage.entry(vm.team).or_default();
+            if change.room.is_some_and(|room| u.vcpus > room.vcpus) {
+                return Err(Error::conflict(
+                    ConflictCode::QuotaExceeded,
+                    format!(
+                        "the team's vCPU quota has no room for {} more",
+                        change.delta
+                    ),
+                ));
+            }
+            u.vcpus = u.vcpus.saturating_add_signed(change.delta);
+        }
         if let Some(release) = &names.release {
             s.names.remove(&(vm.project, release.to_string()));
         }

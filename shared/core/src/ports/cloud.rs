@@ -210,6 +210,17 @@ pub struct Capabilities {
     pub native_idempotency: bool,
     /// Whether it takes a password login.
     pub password_login: bool,
+    /// Whether it can change a VM's size ([`CloudDriver::resize`]).
+    pub resize: bool,
+}
+
+/// How far a resize has come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResizeProgress {
+    /// The VM has the new size, and is running (or stopped) as asked.
+    Done,
+    /// A step is under way (stopping, changing, starting): call again later.
+    Waiting,
 }
 
 /// Why a driver call failed.
@@ -325,6 +336,23 @@ pub trait CloudDriver: Send + Sync {
         let _ = (target, rules);
         Err(DriverError::InvalidSpec(format!(
             "the {} driver cannot apply security rules",
+            self.kind()
+        )))
+    }
+
+    /// Moves the VM to `size` (the cloud's name for it), running afterwards when `running`,
+    /// else stopped. Each call looks at the VM and takes the next step (stop, change, start),
+    /// so the provisioner calls again until `Done`; safe to repeat. The default refuses, for
+    /// drivers without [`Capabilities::resize`].
+    async fn resize(
+        &self,
+        target: &CloudTarget,
+        size: &str,
+        running: bool,
+    ) -> Result<ResizeProgress, DriverError> {
+        let _ = (target, size, running);
+        Err(DriverError::InvalidSpec(format!(
+            "the {} driver cannot change a VM's size",
             self.kind()
         )))
     }

@@ -11,7 +11,7 @@ use vmapi_models::{
 };
 
 use crate::error::Result;
-use crate::quota::QuotaLimits;
+use crate::quota::{QuotaLimits, Usage};
 
 /// Items to fetch together in one round trip. Sets, so keys are never asked twice.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -211,6 +211,18 @@ pub struct NameChange {
     /// moves it from active to inactive (the version condition makes it happen once); VMs
     /// without `vcpus` were never counted and take nothing off.
     pub release_quota: bool,
+    /// A resize changes the VM's vCPUs on its team's quota usage in the same atomic write.
+    pub vcpus: Option<VcpuChange>,
+}
+
+/// vCPUs added to (or, negative, taken off) a team's quota usage with a VM write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VcpuChange {
+    /// vCPUs to add.
+    pub delta: i64,
+    /// Only if the usage before is at most this (else `Conflict(QuotaExceeded)`); `None`:
+    /// unconditional.
+    pub room: Option<Usage>,
 }
 
 impl NameChange {
@@ -220,6 +232,7 @@ impl NameChange {
             release: Some(vm.name.clone()),
             claim: None,
             release_quota: true,
+            vcpus: None,
         }
     }
 }

@@ -7,6 +7,7 @@
 mod base;
 mod create;
 mod records;
+mod resize;
 mod run;
 mod step;
 

@@ -7,6 +7,7 @@ use vmapi_models::{EventKind, OpKind, Timestamp, VmEvent, VmId, VmRecord, VmStat
 
 use super::base::{Outcome, Provisioner, WorkItem};
 use super::records::{done, failed, finished_op, rules_applied, rules_failed, teardown_failed};
+use super::resize::{quota_after, resize_failed};
 use super::step::{call, get, refusal, target_of, tokio_sleep, Step, StepError};
 use crate::cloud::{CloudDriver, CloudState, CloudTarget, CloudVm};
 use crate::error::{Error, ErrorChain, Result};
@@ -97,7 +98,7 @@ impl Provisioner {
                     });
                     match self
                         .repo
-                        .replace_vm(&next, vm.version, &NameChange::default(), event.as_ref())
+                        .replace_vm(&next, vm.version, &quota_after(&vm, &next), event.as_ref())
                         .await
                     {
                         Ok(()) => {
@@ -171,6 +172,7 @@ impl Provisioner {
             return Ok(Step::Write(Box::new(match op {
                 OpKind::Delete => teardown_failed(vm, now, reason),
                 OpKind::ApplyRules => rules_failed(vm, now, &reason),
+                OpKind::Resize => resize_failed(vm, now, reason, None),
                 _ => failed(vm, now, reason),
             })));
         };
@@ -246,6 +248,9 @@ impl Provisioner {
                     driver.as_ref(),
                     now,
                 ))))
+            }
+            (OpKind::Resize, VmStatus::Running | VmStatus::Stopped) => {
+                self.resize_step(vm, driver.as_ref(), overdue, now).await
             }
             (OpKind::ApplyRules, VmStatus::Running | VmStatus::Stopped) => {
                 match driver.apply_rules(&target, &vm.rules).await {

@@ -77,6 +77,20 @@ impl Service {
                 })?;
             }
             if_match.check(id, vm.version)?;
+            if action != Action::Delete
+                && vm
+                    .pending_op
+                    .as_ref()
+                    .is_some_and(|p| p.op == OpKind::Resize)
+            {
+                return Err(Error::conflict(
+                    ConflictCode::IllegalTransition,
+                    format!(
+                        "cannot {} virtual machine {id} while it is being resized; wait for the resize to finish",
+                        action.verb()
+                    ),
+                ));
+            }
             if matches!(action, Action::Start | Action::Reboot) {
                 not_blocked(
                     &vm,
@@ -125,6 +139,8 @@ impl Service {
             next.set_status(target, now);
             next.status_reason = None;
             next.pending_op = Some(PendingOp::new(action.op(), now));
+            // A delete ends a pending resize (the VM counts the larger size until it goes).
+            next.resize_to = None;
             next.updated_at = now;
             next.version = vm.version + 1;
             let names = if target.is_active() {

@@ -133,6 +133,7 @@ impl Service {
                 rules_revision: 1,
                 rules_applied: 0,
                 billing: billing.clone(),
+                resize_to: None,
                 version: 1,
             })
             .collect();

@@ -10,6 +10,7 @@ mod costs;
 mod create;
 mod logins;
 mod read;
+mod resize;
 mod rules;
 mod update;
 mod writes;

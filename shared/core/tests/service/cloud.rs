@@ -37,6 +37,7 @@ impl CloudDriver for InstantCloud {
             confidential: vec![],
             native_idempotency: true,
             password_login: false,
+            resize: false,
         }
     }
     async fn create(&self, spec: &VmSpec) -> Result<CloudVm, DriverError> {
@@ -73,6 +74,19 @@ impl CloudDriver for InstantCloud {
             return Ok(None);
         }
         Ok(Some(view(t.vm_id, state.clone())))
+    }
+    /// Takes a size at once; the size `refused` is refused.
+    async fn resize(
+        &self,
+        t: &CloudTarget,
+        size: &str,
+        _running: bool,
+    ) -> Result<ResizeProgress, DriverError> {
+        self.log(format!("resize {} {size}", t.vm_id));
+        if size == "refused" {
+            return Err(DriverError::InvalidSpec(format!("{size} is not offered")));
+        }
+        Ok(ResizeProgress::Done)
     }
     async fn start(&self, t: &CloudTarget) -> Result<(), DriverError> {
         self.log(format!("start {}", t.vm_id));

@@ -4,4 +4,5 @@ mod cloud;
 mod costs;
 mod fixtures;
 mod provisioner;
+mod resize;
 mod use_cases;

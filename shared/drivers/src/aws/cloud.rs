@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use vmapi_core::cloud::{
     Capabilities, CloudDriver, CloudState, CloudTarget, CloudVm, DriverError, DriverKind,
-    ManagedKind, ManagedResource, VmSpec,
+    ManagedKind, ManagedResource, ResizeProgress, VmSpec,
 };
 use vmapi_models::{ConfidentialTech, DeploymentId, SecurityRule, Timestamp};
 
@@ -31,6 +31,7 @@ impl CloudDriver for AwsDriver {
             confidential: vec![ConfidentialTech::SevSnp],
             native_idempotency: true,
             password_login: false,
+            resize: vmapi_models::CloudKind::Aws.can_resize(),
         }
     }
 
@@ -123,6 +124,15 @@ impl CloudDriver for AwsDriver {
             Ok(_) | Err(DriverError::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    async fn resize(
+        &self,
+        target: &CloudTarget,
+        size: &str,
+        running: bool,
+    ) -> Result<ResizeProgress, DriverError> {
+        self.resize_step(target, size, running).await
     }
 
     /// Syncs the ingress permissions of the VM's security group with `rules`.

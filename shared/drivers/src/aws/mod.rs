@@ -9,7 +9,7 @@
 //!
 //! Files by concern: `driver` (the driver, its clients, finding instances, instance actions),
 //! `group` (the security group and its permissions), `instance` (cloud-init, tags, the view of
-//! an instance), `errors` (SDK error mapping), and `cloud`, the
+//! an instance), `resize` (stop, change the type, start), `errors` (SDK error mapping), and `cloud`, the
 //! [`CloudDriver`](vmapi_core::cloud::CloudDriver) implementation that joins them.
 
 mod cloud;
@@ -17,6 +17,7 @@ mod driver;
 mod errors;
 mod group;
 mod instance;
+mod resize;
 
 pub use driver::{AwsDriver, MANAGED_BY};
 pub use errors::map_err;

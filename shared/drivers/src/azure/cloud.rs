@@ -121,6 +121,15 @@ impl CloudDriver for AzureDriver {
         self.action(target, "restart").await
     }
 
+    async fn resize(
+        &self,
+        target: &CloudTarget,
+        size: &str,
+        running: bool,
+    ) -> Result<vmapi_core::cloud::ResizeProgress, DriverError> {
+        self.resize_step(target, size, running).await
+    }
+
     /// Deletes the VM (with its disk, NIC and public IP), then its NSG: at once when the VM's
     /// delete finished in time, else with the call the provisioner makes once the VM is gone.
     async fn delete(&self, target: &CloudTarget) -> Result<(), DriverError> {

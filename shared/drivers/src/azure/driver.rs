@@ -45,6 +45,7 @@ impl AzureDriver {
             confidential: vec![ConfidentialTech::SevSnp],
             native_idempotency: true,
             password_login: true,
+            resize: vmapi_models::CloudKind::Azure.can_resize(),
         }
     }
 

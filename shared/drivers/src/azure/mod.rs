@@ -19,7 +19,8 @@
 //!
 //! Files by concern: `config` (configuration, API versions), `driver` (the driver, its paths),
 //! `auth` (the token), `request` and `lro` (requests, long-running operations), `network` and
-//! `nsg` (subnet, addresses, the VM's NSG), `vm` (the VM resource, its state), `list` (listing
+//! `nsg` (subnet, addresses, the VM's NSG), `vm` (the VM resource, its state), `resize` (a size
+//! change, deallocating only when needed), `list` (listing
 //! managed resources), `errors` (error mapping), `util` (small helpers), and `cloud`, the
 //! [`CloudDriver`](vmapi_core::cloud::CloudDriver) implementation that joins them.
 
@@ -33,6 +34,7 @@ mod lro;
 mod network;
 mod nsg;
 mod request;
+mod resize;
 mod util;
 mod vm;
 

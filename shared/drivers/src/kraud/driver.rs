@@ -38,6 +38,7 @@ impl KraudDriver {
             confidential: vec![ConfidentialTech::SevSnp],
             native_idempotency: false,
             password_login: false,
+            resize: vmapi_models::CloudKind::Kraud.can_resize(),
         }
     }
 

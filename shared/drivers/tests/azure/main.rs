@@ -14,4 +14,5 @@ mod errors;
 mod lifecycle;
 mod listing;
 mod networks;
+mod resize;
 mod vm_options;

@@ -41,6 +41,12 @@ pub(super) fn tick(inner: &mut Inner, id: &str) {
             }
         }
         (OpKind::Delete, Ok(())) => remove_vm(inner, &vm_name),
+        (OpKind::Update, _) => {
+            if let Some(vm) = inner.vms.get_mut(&vm_name) {
+                vm.provisioning = "Succeeded".into();
+                vm.power = previous;
+            }
+        }
         (OpKind::Delete, Err(_)) => {
             if let Some(vm) = inner.vms.get_mut(&vm_name) {
                 vm.provisioning = "Succeeded".into();

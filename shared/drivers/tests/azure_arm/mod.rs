@@ -38,6 +38,7 @@ mod lifecycle;
 mod network;
 mod operations;
 mod reply;
+mod resize;
 mod router;
 pub mod shapes;
 mod state;

@@ -11,6 +11,7 @@ use super::ids::{COMPUTE, NETWORK, RESOURCES, RESOURCE_GROUP, SUBSCRIPTION};
 use super::network::{list_nsgs, network};
 use super::operations::{poll_async, poll_location};
 use super::reply::{arm_error, bad_api_version, invalid, json_response, not_found, parse_pairs};
+use super::resize::{list_sizes, patch_vm};
 use super::state::{Inner, Recorded, Shared};
 use super::token::token;
 use super::vms::{delete_vm, get_vm, list_vms, put_vm, vm_action};
@@ -178,6 +179,8 @@ fn route(
                     get_vm(inner, &name, params.get("$expand").map(String::as_str))
                 }
                 (&Method::PUT, []) => put_vm(inner, &name, headers, body),
+                (&Method::PATCH, []) => patch_vm(inner, &name, body),
+                (&Method::GET, [sizes]) if *sizes == "vmsizes" => list_sizes(inner, &name),
                 (&Method::DELETE, []) => delete_vm(inner, &name),
                 (&Method::POST, [action]) => {
                     if !headers.contains_key("content-length")

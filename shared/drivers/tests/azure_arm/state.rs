@@ -44,6 +44,8 @@ pub(super) enum OpKind {
     Restart,
     Delete,
     Network,
+    /// A PATCH of the VM (its size).
+    Update,
 }
 
 pub(super) struct Op {

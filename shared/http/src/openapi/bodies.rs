@@ -30,6 +30,7 @@ pub(super) fn request_body(body: &crate::endpoints::RequestBody) -> RequestBody 
         CREATE_VM_BODY => examples::create_vm(),
         CREATE_RULE_BODY => examples::create_rule(),
         "UpdateVmRequest" => examples::update_vm(),
+        "ResizeVmRequest" => examples::resize_vm(),
         other => panic!("request body {other} has no examples"),
     };
     RequestBodyBuilder::new()

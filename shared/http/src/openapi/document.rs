@@ -13,9 +13,9 @@ use utoipa::openapi::{InfoBuilder, LicenseBuilder, OpenApi, OpenApiBuilder, Path
 use utoipa::ToSchema;
 use vmapi_models::{
     ActionResult, AdminResult, AdminVmPage, AuthMethod, CloudProvider, CreateRuleRequest,
-    CreateVmRequest, EventKind, Image, Location, PriceOffer, Provider, Role, RuleDeleted,
-    SecurityRuleView, TeamCosts, UpdateVmRequest, VirtualMachine, VmCost, VmCredentials, VmEvent,
-    VmStatus,
+    CreateVmRequest, EventKind, Image, Location, PriceOffer, Provider, ResizeVmRequest, Role,
+    RuleDeleted, SecurityRuleView, TeamCosts, UpdateVmRequest, VirtualMachine, VmCost,
+    VmCredentials, VmEvent, VmStatus,
 };
 
 use super::common::{ADMIN_KEY_AUTH, BEARER_AUTH, OPENAPI_PATH};
@@ -107,6 +107,7 @@ fn components() -> utoipa::openapi::Components {
     add::<AdminResult>(&mut schemas);
     add::<VmCost>(&mut schemas);
     add::<VmCredentials>(&mut schemas);
+    add::<ResizeVmRequest>(&mut schemas);
     add::<VmEvent>(&mut schemas);
     add::<EventKind>(&mut schemas);
     schemas.push((

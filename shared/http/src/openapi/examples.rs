@@ -76,6 +76,20 @@ pub(super) fn update_vm() -> Vec<(String, RefOr<Example>)> {
     ]
 }
 
+/// `PUT /api/virtual-machines/{id}/resize`: the demo catalog's AWS and Azure moves.
+pub(super) fn resize_vm() -> Vec<(String, RefOr<Example>)> {
+    vec![
+        example(
+            "AWS: m6a.large to m6a.xlarge",
+            json!({"size": "6548a383e2442d14b6bf9747", "price": "6548a383e2442d14b6bf970d"}),
+        ),
+        example(
+            "Azure: Standard_D2as_v5 to Standard_D4as_v5",
+            json!({"size": "6548a383e2442d14b6bf9749", "price": "6548a383e2442d14b6bf970f"}),
+        ),
+    ]
+}
+
 /// `POST /api/security-rules`: the platform's Azure and AWS examples and the neutral shape.
 pub(super) fn create_rule() -> Vec<(String, RefOr<Example>)> {
     vec![

@@ -13,7 +13,8 @@ use super::context::{measured, method_not_allowed, request_context, route_not_fo
 use super::costs::get_team_costs;
 use super::rules::{create_security_rule, delete_security_rule, list_security_rules};
 use super::vms::{
-    action, create_vm, get_activity, get_credentials, get_vm, health, list_vms, update_vm,
+    action, create_vm, get_activity, get_credentials, get_vm, health, list_vms, resize_vm,
+    update_vm,
 };
 use crate::endpoints::Endpoint;
 use crate::state::AppState;
@@ -60,6 +61,7 @@ fn endpoint_route(state: &AppState, endpoint: Endpoint) -> MethodRouter<AppState
         Endpoint::StartVm => action(filter, Action::Start),
         Endpoint::StopVm => action(filter, Action::Stop),
         Endpoint::RebootVm => action(filter, Action::Reboot),
+        Endpoint::ResizeVm => on(filter, resize_vm),
         Endpoint::DeleteVm => action(filter, Action::Delete),
         Endpoint::GetCredentials => on(filter, get_credentials),
         Endpoint::GetActivity => on(filter, get_activity),

@@ -7,7 +7,8 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Json;
 use vmapi_core::{Action, FieldError};
 use vmapi_models::{
-    CreateVmRequest, ProjectId, TeamId, UpdateVmRequest, VirtualMachine, VmCredentials,
+    CreateVmRequest, ProjectId, ResizeVmRequest, TeamId, UpdateVmRequest, VirtualMachine,
+    VmCredentials,
 };
 
 use super::paging::{filter_query, link_next, page_params};
@@ -117,6 +118,17 @@ pub(super) async fn update_vm(
 ) -> Result<Response, ApiError> {
     let (vm, version) = state.service.update_if(&user, id, patch, &if_match).await?;
     Ok(([(header::ETAG, etag(version))], Json(vm)).into_response())
+}
+
+pub(super) async fn resize_vm(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    VmPath(id): VmPath,
+    IfMatchHeader(if_match): IfMatchHeader,
+    JsonBody(req): JsonBody<ResizeVmRequest>,
+) -> Result<Response, ApiError> {
+    let (result, version) = state.service.resize_if(&user, id, &req, &if_match).await?;
+    Ok(([(header::ETAG, etag(version))], Json(result)).into_response())
 }
 
 /// The route of a VM action (start, stop, reboot: `PUT`; delete: `DELETE`): one handler, with

@@ -223,7 +223,12 @@ pub(super) async fn replace_vm(
     let condition = Condition::version_is(expected_version);
     // A VM leaving the active statuses leaves its team's quota usage (counted VMs only).
     let freed = vm.vcpus.filter(|_| names.release_quota);
-    if names.release.is_none() && names.claim.is_none() && event.is_none() && freed.is_none() {
+    if names.release.is_none()
+        && names.claim.is_none()
+        && event.is_none()
+        && freed.is_none()
+        && names.vcpus.is_none()
+    {
         let mut item = to_item(vm)?;
         vm_item_keys(vm, &mut item);
         return match repo
@@ -273,12 +278,26 @@ pub(super) async fn replace_vm(
         // Unconditional: the VM's version condition above makes it happen once.
         writes.push(repo.usage_write(vm.team, -1, -i64::from(vcpus), None));
     }
+    let usage_index = writes.len();
+    if let Some(change) = names.vcpus {
+        writes.push(repo.usage_write(vm.team, 0, change.delta, change.room));
+    }
     match repo.transact(writes).await {
         Ok(()) => Ok(()),
         Err(TxFailure::Other(e)) => Err(e),
         Err(TxFailure::Conditions(reasons)) => {
             if reasons.first().is_some_and(condition_failed) {
                 Err(Error::VersionConflict)
+            } else if names.vcpus.is_some()
+                && reasons.get(usage_index).is_some_and(condition_failed)
+            {
+                Err(Error::conflict(
+                    ConflictCode::QuotaExceeded,
+                    format!(
+                        "the team's vCPU quota has no room for {} more vCPUs; nothing was changed",
+                        names.vcpus.map_or(0, |c| c.delta)
+                    ),
+                ))
             } else if reasons.get(claim_index).is_some_and(condition_failed) {
                 Err(Error::conflict(
                     ConflictCode::HostNameTaken,

@@ -45,7 +45,8 @@ fn expected_condition(g: &Grant) -> Value {
 #[test]
 fn every_guarded_statement_carries_exactly_its_condition() {
     // Actions that must never be granted without a condition.
-    const GUARDED: [&str; 9] = [
+    const GUARDED: [&str; 10] = [
+        "ec2:ModifyInstanceAttribute",
         "ec2:StartInstances",
         "ec2:StopInstances",
         "ec2:RebootInstances",

@@ -42,13 +42,14 @@ fn service_of(op: &str) -> &'static str {
         "DescribeSecret",
         "PutSecretValue",
     ];
-    const EC2: [&str; 13] = [
+    const EC2: [&str; 14] = [
         "RunInstances",
         "DescribeInstances",
         "StartInstances",
         "StopInstances",
         "RebootInstances",
         "TerminateInstances",
+        "ModifyInstanceAttribute",
         "DescribeVpcs",
         "DescribeSecurityGroups",
         "DescribeSecurityGroupRules",
@@ -505,6 +506,23 @@ async fn every_role_allows_the_calls_its_code_makes_and_nothing_beyond() {
         app.settle(&p, &aws_id).await;
         ops.extend(counter.take());
     }
+    // A resize (resize-vm, with keys), which the provisioner carries out: stop, change, start.
+    counter.take();
+    let resize = json!({"size": "6548a383e2442d14b6bf9747", "price": "6548a383e2442d14b6bf970d"});
+    with_keys(
+        &app,
+        Method::PUT,
+        (
+            &format!("/api/virtual-machines/{aws_id}/resize"),
+            Some(&resize),
+            200,
+        ),
+        ("/api/virtual-machines/bad/resize", Some(&resize)),
+    )
+    .await;
+    rec.cover("resize-vm", &counter.take());
+    app.settle(&p, &aws_id).await;
+    ops.extend(counter.take());
     app.call(
         Method::DELETE,
         &format!("/api/virtual-machines/{aws_id}"),
@@ -523,6 +541,7 @@ async fn every_role_allows_the_calls_its_code_makes_and_nothing_beyond() {
         "StartInstances",
         "RebootInstances",
         "TerminateInstances",
+        "ModifyInstanceAttribute",
         "CreateSecurityGroup",
         "AuthorizeSecurityGroupIngress",
         "RevokeSecurityGroupIngress",
