@@ -129,6 +129,7 @@ EP_HEALTH = "GET /health"
 EP_CATALOG = "GET /api/(catalog discovery)"
 EP_COSTS = "GET /api/teams/{team}/costs"
 EP_ADMIN = "GET /admin/api/teams/{team}/virtual-machines"
+EP_RESIZE = "PUT /api/virtual-machines/{id}/resize"
 EP_OTHER = "(unknown routes)"
 
 
@@ -732,6 +733,27 @@ class Client(threading.Thread):
             if again.status == 200:
                 self.accept(vm, other, again)
 
+    def resize(self, vm: Vm) -> None:
+        """Another size of the VM's provider (never a confidential one: moto cannot run them);
+        Kraud.Cloud refuses with 422, a VM busy or the quota full with 409."""
+        others = [o for o in OFFERINGS if o.provider_id == vm.offering.provider_id
+                  and o.size_id != vm.offering.size_id and not o.confidential]
+        if not others:
+            return
+        to = self.rng.choice(others)
+        kraud = vm.offering.cloud.startswith("Kraud")
+        ans = self.call("PUT", f"/api/virtual-machines/{vm.id}/resize", EP_RESIZE,
+                        body={"size": to.size_id, "price": to.price_id},
+                        expect={422} if kraud else {200, 409}, what=f"resize to {to.size_name}")
+        if ans.status == 200:
+            if (ans.json() or {}).get("status") not in (3, 7):
+                R.violate("api", f"resize answered another status: {ans.where()}")
+            vm.offering = to
+            R.count("resizes asked")
+        elif ans.status == 409 and code_of(ans) not in ("ILLEGAL_TRANSITION", "QUOTA_EXCEEDED",
+                                                         "CONCURRENT_MODIFICATION"):
+            R.violate("api", f"resize: 409 with code {code_of(ans)}: {ans.where()}")
+
     def delete(self, vm: Vm, variant: str | None = None) -> None:
         variant = variant or self.rng.choice(["plain", "fresh", "stale", "key"])
         path = f"/api/virtual-machines/{vm.id}"
@@ -1107,6 +1129,10 @@ class Client(threading.Thread):
             self.costs()
         if self.round % 7 == 3:
             self.admin()
+        if self.round % 6 == 5:
+            vm = self.pick(statuses={3, 7})
+            if vm:
+                self.resize(vm)
         for i in range(2):
             vm = self.pick(statuses={3, 7}) or self.pick(statuses={0, 1, 2, 3, 4, 7})
             if vm:
