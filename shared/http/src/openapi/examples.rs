@@ -76,16 +76,18 @@ pub(super) fn update_vm() -> Vec<(String, RefOr<Example>)> {
     ]
 }
 
-/// `PUT /api/virtual-machines/{id}/resize`: the demo catalog's AWS and Azure moves.
+/// `PUT /api/virtual-machines/{id}/resize`: the demo catalog's AWS and Azure moves (keys in
+/// alphabetical order, as every example here: the document must not depend on whether
+/// `serde_json`'s `preserve_order` is on in a build).
 pub(super) fn resize_vm() -> Vec<(String, RefOr<Example>)> {
     vec![
         example(
             "AWS: m6a.large to m6a.xlarge",
-            json!({"size": "6548a383e2442d14b6bf9747", "price": "6548a383e2442d14b6bf970d"}),
+            json!({"price": "6548a383e2442d14b6bf970d", "size": "6548a383e2442d14b6bf9747"}),
         ),
         example(
             "Azure: Standard_D2as_v5 to Standard_D4as_v5",
-            json!({"size": "6548a383e2442d14b6bf9749", "price": "6548a383e2442d14b6bf970f"}),
+            json!({"price": "6548a383e2442d14b6bf970f", "size": "6548a383e2442d14b6bf9749"}),
         ),
     ]
 }
