@@ -3,12 +3,12 @@
 
 use vmapi_models::{ActionResult, EventKind, OpKind, PendingOp, UserId, VmEvent, VmId, VmStatus};
 
-use super::base::{note_team, Service};
+use super::base::Service;
 use super::writes::{concurrency_to_conflict, unreachable_conflict, IfMatch, WRITE_ATTEMPTS};
-use crate::authz::{authorize, not_blocked, Need};
+use crate::authz::{not_blocked, Need};
 use crate::error::{ConflictCode, Error, NotFoundKind, Result};
 use crate::lifecycle::{decide, Action, Decision};
-use crate::ports::{Lookup, NameChange};
+use crate::ports::NameChange;
 
 /// Who acts: a user (authorized by the VM's team) or an administrator (already authenticated
 /// by an admin key).
@@ -59,23 +59,10 @@ impl Service {
         if_match: &IfMatch,
     ) -> Result<(ActionResult, u64)> {
         for attempt in 1..=WRITE_ATTEMPTS {
-            let vm = self
-                .repo
-                .get_vm(id)
-                .await?
-                .ok_or_else(|| Error::not_found(NotFoundKind::Vm, id))?;
-            if vm.status == VmStatus::Deleted {
-                return Err(Error::not_found(NotFoundKind::Vm, id));
-            }
-            note_team(&vm);
-            if let Who::User(caller) = who {
-                let mut lookup = Lookup::default();
-                lookup.teams.insert(vm.team);
-                let found = self.repo.lookup(&lookup).await?;
-                authorize(found.teams.get(&vm.team), caller, Need::Write, || {
-                    Error::not_found(NotFoundKind::Vm, id)
-                })?;
-            }
+            let vm = match who {
+                Who::User(caller) => self.load_for(caller, id, Need::Write, |_, _| {}).await?.0,
+                Who::Admin(_) => self.live_vm(id).await?,
+            };
             if_match.check(id, vm.version)?;
             if action != Action::Delete
                 && vm

@@ -74,6 +74,40 @@ impl Service {
         })
     }
 
+    /// The VM `id` unless it is deleted (then, as when it never was, a 404), with its team noted
+    /// on the request's span. One round trip.
+    pub(crate) async fn live_vm(&self, id: VmId) -> Result<VmRecord> {
+        let vm = self
+            .repo
+            .get_vm(id)
+            .await?
+            .filter(|vm| vm.status != VmStatus::Deleted)
+            .ok_or_else(|| Error::not_found(NotFoundKind::Vm, id))?;
+        note_team(&vm);
+        Ok(vm)
+    }
+
+    /// A live VM with its team and whatever else `more` adds to the lookup, once the caller is
+    /// known to have `need` on the team (a VM the caller may not see is a 404, as if it did not
+    /// exist). Two round trips.
+    pub(crate) async fn load_for(
+        &self,
+        caller: &UserId,
+        id: VmId,
+        need: Need,
+        more: impl FnOnce(&VmRecord, &mut Lookup),
+    ) -> Result<(VmRecord, Found)> {
+        let vm = self.live_vm(id).await?;
+        let mut lookup = Lookup::default();
+        lookup.teams.insert(vm.team);
+        more(&vm, &mut lookup);
+        let found = self.repo.lookup(&lookup).await?;
+        authorize(found.teams.get(&vm.team), caller, need, || {
+            Error::not_found(NotFoundKind::Vm, id)
+        })?;
+        Ok((vm, found))
+    }
+
     /// Reads a VM and everything it refers to; hides VMs the caller may not see.
     pub(crate) async fn load_visible(
         &self,
@@ -81,21 +115,7 @@ impl Service {
         id: VmId,
         need: Need,
     ) -> Result<(VmRecord, Found)> {
-        let vm = self
-            .repo
-            .get_vm(id)
-            .await?
-            .ok_or_else(|| Error::not_found(NotFoundKind::Vm, id))?;
-        if vm.status == VmStatus::Deleted {
-            return Err(Error::not_found(NotFoundKind::Vm, id));
-        }
-        note_team(&vm);
-        let mut lookup = Lookup::default();
-        lookup.add_vm(&vm);
-        let found = self.repo.lookup(&lookup).await?;
-        authorize(found.teams.get(&vm.team), caller, need, || {
-            Error::not_found(NotFoundKind::Vm, id)
-        })?;
-        Ok((vm, found))
+        self.load_for(caller, id, need, |vm, lookup| lookup.add_vm(vm))
+            .await
     }
 }

@@ -6,11 +6,11 @@ use vmapi_models::{
     VmEvent, VmId, VmStatus,
 };
 
-use super::base::{note_team, Service};
+use super::base::Service;
 use super::writes::{concurrency_to_conflict, unreachable_conflict, IfMatch, WRITE_ATTEMPTS};
-use crate::authz::{authorize, not_blocked, Need};
-use crate::error::{ConflictCode, Error, NotFoundKind, Result};
-use crate::ports::{Lookup, NameChange, VcpuChange};
+use crate::authz::{not_blocked, Need};
+use crate::error::{ConflictCode, Error, Result};
+use crate::ports::{NameChange, VcpuChange};
 use crate::quota::Usage;
 
 impl Service {
@@ -27,24 +27,15 @@ impl Service {
         if_match: &IfMatch,
     ) -> Result<(ActionResult, u64)> {
         for attempt in 1..=WRITE_ATTEMPTS {
-            let vm = self
-                .repo
-                .get_vm(id)
-                .await?
-                .filter(|vm| vm.status != VmStatus::Deleted)
-                .ok_or_else(|| Error::not_found(NotFoundKind::Vm, id))?;
-            note_team(&vm);
-            let mut lookup = Lookup::default();
-            lookup.teams.insert(vm.team);
-            lookup.cloud_providers.insert(vm.cloud_provider);
-            lookup.sizes.insert(vm.size);
-            lookup.sizes.insert(req.size);
-            lookup.prices.insert(req.price);
-            let found = self.repo.lookup(&lookup).await?;
+            let (vm, found) = self
+                .load_for(caller, id, Need::Write, |vm, lookup| {
+                    lookup.cloud_providers.insert(vm.cloud_provider);
+                    lookup.sizes.insert(vm.size);
+                    lookup.sizes.insert(req.size);
+                    lookup.prices.insert(req.price);
+                })
+                .await?;
             let team = found.teams.get(&vm.team);
-            authorize(team, caller, Need::Write, || {
-                Error::not_found(NotFoundKind::Vm, id)
-            })?;
             if_match.check(id, vm.version)?;
             not_blocked(&vm, "a resize")?;
             if found

@@ -72,20 +72,11 @@ impl Service {
         })?;
         let id = new.vm;
         for attempt in 1..=WRITE_ATTEMPTS {
-            let vm = self
-                .repo
-                .get_vm(id)
-                .await?
-                .filter(|vm| vm.status != VmStatus::Deleted)
-                .ok_or_else(|| Error::not_found(NotFoundKind::Vm, id))?;
-            note_team(&vm);
-            let mut lookup = Lookup::default();
-            lookup.teams.insert(vm.team);
-            lookup.cloud_providers.insert(vm.cloud_provider);
-            let found = self.repo.lookup(&lookup).await?;
-            authorize(found.teams.get(&vm.team), caller, Need::Write, || {
-                Error::not_found(NotFoundKind::Vm, id)
-            })?;
+            let (vm, found) = self
+                .load_for(caller, id, Need::Write, |vm, lookup| {
+                    lookup.cloud_providers.insert(vm.cloud_provider);
+                })
+                .await?;
             check_changeable(&vm)?;
             crate::authz::not_blocked(&vm, "a security rule change")?;
             let cloud = found

@@ -7,7 +7,7 @@ use super::checks::check_expiry;
 use super::read::populate;
 use super::writes::{concurrency_to_conflict, unreachable_conflict, IfMatch, WRITE_ATTEMPTS};
 use crate::authz::{not_blocked, Need};
-use crate::error::{ConflictCode, Error, NotFoundKind, Result};
+use crate::error::{ConflictCode, Error, Result};
 use crate::ports::NameChange;
 
 impl Service {
@@ -97,12 +97,7 @@ impl Service {
     /// history); no team membership is checked. Whether anything changed. Two round trips.
     pub async fn set_blocked(&self, id: VmId, blocked: bool, actor: &str) -> Result<bool> {
         for attempt in 1..=WRITE_ATTEMPTS {
-            let vm = self
-                .repo
-                .get_vm(id)
-                .await?
-                .filter(|vm| vm.status != VmStatus::Deleted)
-                .ok_or_else(|| Error::not_found(NotFoundKind::Vm, id))?;
+            let vm = self.live_vm(id).await?;
             if vm.is_blocked == blocked {
                 return Ok(false);
             }

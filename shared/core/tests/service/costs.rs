@@ -1,9 +1,8 @@
 //! A team's cost estimate over a clock the test sets: the billing rule of docs/costs.md.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use vmapi_core::{Action, Drivers, Error, NotFoundKind, Outcome, Provisioner, ProvisionerOptions};
+use vmapi_core::{Action, Error, NotFoundKind, Provisioner};
 use vmapi_models::*;
 
 use crate::cloud::InstantCloud;
@@ -19,16 +18,12 @@ impl Bench {
     fn at(start: &str) -> Self {
         let clock = ManualClock::at(start);
         let (repo, store, svc) = setup_with_clock(CredentialScope::Team, clock.clone());
-        let provisioner = Provisioner::new(
+        let provisioner = provisioner_with(
             repo,
             clock.clone(),
-            Drivers::new().with(CloudKind::Kraud, Arc::new(InstantCloud::default())),
-            Some(store),
-            ProvisionerOptions {
-                poll_budget: Duration::from_millis(200),
-                poll_interval: Duration::from_millis(5),
-                ..ProvisionerOptions::default()
-            },
+            CloudKind::Kraud,
+            Arc::new(InstantCloud::default()),
+            store,
         );
         Bench {
             clock,
@@ -37,31 +32,13 @@ impl Bench {
         }
     }
 
-    async fn settle(&self, id: VmId) -> VmStatus {
-        for _ in 0..20 {
-            match self.provisioner.process(id).await.unwrap() {
-                Outcome::Waiting => continue,
-                Outcome::Finished(status) => return status,
-                other => panic!("unexpected {other:?}"),
-            }
-        }
-        panic!("never settled")
-    }
-
     async fn running(&self, name: &str) -> VmId {
-        let id = self
-            .svc
-            .create(&user("owner"), request(&[name]))
-            .await
-            .unwrap()[0]
-            .id;
-        assert_eq!(self.settle(id).await, VmStatus::Running);
-        id
+        running(&self.svc, &self.provisioner, name).await
     }
 
     async fn act(&self, id: VmId, action: Action) -> VmStatus {
         self.svc.act(&user("owner"), id, action).await.unwrap();
-        self.settle(id).await
+        settled_status(&self.provisioner, id).await
     }
 
     async fn costs(&self, at: &str) -> TeamCosts {

@@ -1,11 +1,14 @@
 //! What the use-case and provisioner tests share: the demo catalog's ids, a seeded in-memory
-//! repository and service, and a create request.
+//! repository and service, a create request, and a fast provisioner over the instant cloud.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use vmapi_core::memory::{MemoryRepository, MemorySecretStore};
-use vmapi_core::{Clock, Service, SystemClock};
+use vmapi_core::{Clock, Drivers, Outcome, Provisioner, ProvisionerOptions, Service, SystemClock};
 use vmapi_models::*;
+
+use crate::cloud::InstantCloud;
 
 pub(crate) const CLOUD: &str = "6548a383e2442d14b6bf9685";
 pub(crate) const PROVIDER: &str = "6548a383e2442d14b6bf968b";
@@ -184,4 +187,52 @@ pub(crate) fn request(names: &[&str]) -> CreateVmRequest {
         quantity: None,
         expires_at: None,
     }
+}
+
+/// A provisioner over `repo` with `cloud` as the driver of `kind`, polling every 5 ms for at most
+/// 200 ms per delivery.
+pub(crate) fn provisioner_with(
+    repo: Arc<MemoryRepository>,
+    clock: Arc<dyn Clock>,
+    kind: CloudKind,
+    cloud: Arc<InstantCloud>,
+    store: Arc<MemorySecretStore>,
+) -> Provisioner {
+    Provisioner::new(
+        repo,
+        clock,
+        Drivers::new().with(kind, cloud),
+        Some(store),
+        ProvisionerOptions {
+            poll_budget: Duration::from_millis(200),
+            poll_interval: Duration::from_millis(5),
+            ..ProvisionerOptions::default()
+        },
+    )
+}
+
+/// Runs the provisioner until the VM has nothing pending (as repeated stream deliveries would).
+pub(crate) async fn settle(p: &Provisioner, id: VmId) -> Outcome {
+    for _ in 0..20 {
+        match p.process(id).await.unwrap() {
+            Outcome::Waiting => continue,
+            other => return other,
+        }
+    }
+    panic!("never settled")
+}
+
+/// The status `id` settles in; anything but a finished operation fails the test.
+pub(crate) async fn settled_status(p: &Provisioner, id: VmId) -> VmStatus {
+    match settle(p, id).await {
+        Outcome::Finished(status) => status,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// A VM named `name`, created by "owner" and settled running.
+pub(crate) async fn running(svc: &Service, p: &Provisioner, name: &str) -> VmId {
+    let id = svc.create(&user("owner"), request(&[name])).await.unwrap()[0].id;
+    assert_eq!(settled_status(p, id).await, VmStatus::Running);
+    id
 }

@@ -1,47 +1,30 @@
 //! The provisioner over the in-memory repository and an instant test cloud.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use vmapi_core::memory::{MemoryRepository, MemorySecretStore};
 use vmapi_core::{Action, ConflictCode, Error, SystemClock};
 use vmapi_models::*;
 
-use crate::fixtures::*;
-
-use std::time::Duration;
-
 use crate::cloud::InstantCloud;
+use crate::fixtures::*;
 use vmapi_core::cloud::DriverError;
-use vmapi_core::{Drivers, Outcome, Provisioner, ProvisionerOptions, WorkItem};
+use vmapi_core::{Outcome, Provisioner, WorkItem};
 
 fn provisioner(
     repo: &Arc<MemoryRepository>,
     store: &Arc<MemorySecretStore>,
 ) -> (Arc<InstantCloud>, Provisioner) {
     let cloud = Arc::new(InstantCloud::default());
-    let p = Provisioner::new(
+    let p = provisioner_with(
         repo.clone(),
         Arc::new(SystemClock),
-        Drivers::new().with(CloudKind::Kraud, cloud.clone()),
-        Some(store.clone()),
-        ProvisionerOptions {
-            poll_budget: Duration::from_millis(200),
-            poll_interval: Duration::from_millis(5),
-            ..ProvisionerOptions::default()
-        },
+        CloudKind::Kraud,
+        cloud.clone(),
+        store.clone(),
     );
     (cloud, p)
-}
-
-/// Runs the provisioner until the VM has nothing pending (as repeated stream deliveries would).
-async fn settle(p: &Provisioner, id: VmId) -> Outcome {
-    for _ in 0..20 {
-        match p.process(id).await.unwrap() {
-            Outcome::Waiting => continue,
-            other => return other,
-        }
-    }
-    panic!("never settled")
 }
 
 #[tokio::test]

@@ -2,12 +2,8 @@
 //! the provisioner writes when the cloud confirms or refuses.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use vmapi_core::{
-    Action, ConflictCode, Drivers, Error, IfMatch, Outcome, Provisioner, ProvisionerOptions,
-    QuotaLimits,
-};
+use vmapi_core::{Action, ConflictCode, Error, IfMatch, Provisioner, QuotaLimits};
 use vmapi_models::*;
 
 use crate::cloud::InstantCloud;
@@ -67,16 +63,12 @@ fn world(max_vcpus: u32) -> World {
         });
     }
     let cloud = Arc::new(InstantCloud::default());
-    let provisioner = Provisioner::new(
+    let provisioner = provisioner_with(
         repo.clone(),
         Arc::new(vmapi_core::SystemClock),
-        Drivers::new().with(CloudKind::Aws, cloud.clone()),
-        Some(store),
-        ProvisionerOptions {
-            poll_budget: Duration::from_millis(200),
-            poll_interval: Duration::from_millis(5),
-            ..ProvisionerOptions::default()
-        },
+        CloudKind::Aws,
+        cloud.clone(),
+        store,
     );
     World {
         repo,
@@ -88,25 +80,11 @@ fn world(max_vcpus: u32) -> World {
 
 impl World {
     async fn settle(&self, id: VmId) -> VmStatus {
-        for _ in 0..20 {
-            match self.provisioner.process(id).await.unwrap() {
-                Outcome::Waiting => continue,
-                Outcome::Finished(s) => return s,
-                other => panic!("{other:?}"),
-            }
-        }
-        panic!("never settled")
+        settled_status(&self.provisioner, id).await
     }
 
     async fn running(&self, name: &str) -> VmId {
-        let id = self
-            .svc
-            .create(&user("owner"), request(&[name]))
-            .await
-            .unwrap()[0]
-            .id;
-        assert_eq!(self.settle(id).await, VmStatus::Running);
-        id
+        running(&self.svc, &self.provisioner, name).await
     }
 
     async fn resize(&self, id: VmId, size: &str, price: &str) -> Result<ActionResult, Error> {
