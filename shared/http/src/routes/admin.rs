@@ -2,6 +2,7 @@
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
+use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Json;
 use vmapi_core::service::MAX_ADMIN_LIMIT;
 use vmapi_core::FieldError;
@@ -100,28 +101,16 @@ pub(super) async fn admin_delete_vm(
     ))
 }
 
-pub(super) async fn admin_block_vm(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    VmPath(id): VmPath,
-) -> Result<Json<AdminResult>, ApiError> {
-    Ok(Json(
-        state
-            .service
-            .admin_block(api_key(&headers), id, true)
-            .await?,
-    ))
-}
-
-pub(super) async fn admin_unblock_vm(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    VmPath(id): VmPath,
-) -> Result<Json<AdminResult>, ApiError> {
-    Ok(Json(
-        state
-            .service
-            .admin_block(api_key(&headers), id, false)
-            .await?,
-    ))
+/// The handler of `PUT /admin/api/virtual-machines/{id}/block` (`blocked`) or `/unblock`.
+pub(super) fn admin_block(filter: MethodFilter, blocked: bool) -> MethodRouter<AppState> {
+    on(
+        filter,
+        move |State(state): State<AppState>, headers: HeaderMap, VmPath(id): VmPath| async move {
+            let result = state
+                .service
+                .admin_block(api_key(&headers), id, blocked)
+                .await?;
+            Ok::<_, ApiError>(Json(result))
+        },
+    )
 }

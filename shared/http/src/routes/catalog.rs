@@ -1,13 +1,18 @@
 //! The handlers of catalog discovery: read-only, cacheable for five minutes, with a strong
 //! `ETag` of the body so `If-None-Match` gets a 304.
 
+use std::future::Future;
+
 use aws_lc_rs::digest;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{on, MethodFilter, MethodRouter};
 use serde::Serialize;
 use vmapi_core::FieldError;
-use vmapi_models::{CloudProviderId, ProviderId};
+use vmapi_models::{
+    CloudProvider, CloudProviderId, Image, Location, PriceOffer, Provider, ProviderId,
+};
 
 use crate::error::ApiError;
 use crate::extract::{parse_id, Caller};
@@ -54,9 +59,12 @@ fn cacheable<T: Serialize>(headers: &HeaderMap, value: &T) -> Result<Response, A
     Ok(resp)
 }
 
-/// The path's `{id}` as an id of type `T`, or a 400 naming it.
+/// The route's path variables, in order; a malformed path is a 400.
+type PathParts = Result<Path<Vec<String>>, axum::extract::rejection::PathRejection>;
+
+/// The path's `{id}` as an id of type `T`, and the variables after it; a 400 names a bad one.
 fn path_id<T>(
-    path: Result<Path<Vec<String>>, axum::extract::rejection::PathRejection>,
+    path: PathParts,
     parse: fn(&str) -> Result<T, vmapi_models::ParseError>,
 ) -> Result<(T, Vec<String>), ApiError> {
     let Path(mut parts) = path.map_err(|_| {
@@ -69,63 +77,54 @@ fn path_id<T>(
     Ok((id, parts))
 }
 
-pub(super) async fn list_cloud_providers(
-    State(state): State<AppState>,
-    Caller(_): Caller,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    cacheable(&headers, &state.service.cloud_providers().await?)
+/// The handler of a catalog endpoint: any signed-in caller, `answer` over the path's variables
+/// (`P`), served by [`cacheable`].
+pub(super) fn catalog<P, T, F, Fut>(filter: MethodFilter, answer: F) -> MethodRouter<AppState>
+where
+    P: FromRequestParts<AppState> + Send + 'static,
+    T: Serialize,
+    F: Fn(AppState, P) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<T, ApiError>> + Send,
+{
+    on(
+        filter,
+        move |State(state): State<AppState>, Caller(_): Caller, headers: HeaderMap, path: P| {
+            let answer = answer.clone();
+            async move { cacheable(&headers, &answer(state, path).await?) }
+        },
+    )
 }
 
-pub(super) async fn list_providers(
-    State(state): State<AppState>,
-    Caller(_): Caller,
-    headers: HeaderMap,
-    path: Result<Path<Vec<String>>, axum::extract::rejection::PathRejection>,
-) -> Result<Response, ApiError> {
+pub(super) async fn cloud_providers(
+    state: AppState,
+    _: (),
+) -> Result<Vec<CloudProvider>, ApiError> {
+    Ok(state.service.cloud_providers().await?)
+}
+
+pub(super) async fn providers(state: AppState, path: PathParts) -> Result<Vec<Provider>, ApiError> {
     let (cloud, _) = path_id(path, CloudProviderId::parse)?;
-    cacheable(&headers, &state.service.providers_of(cloud).await?)
+    Ok(state.service.providers_of(cloud).await?)
 }
 
-pub(super) async fn list_locations(
-    State(state): State<AppState>,
-    Caller(_): Caller,
-    headers: HeaderMap,
-    path: Result<Path<Vec<String>>, axum::extract::rejection::PathRejection>,
-) -> Result<Response, ApiError> {
+pub(super) async fn locations(state: AppState, path: PathParts) -> Result<Vec<Location>, ApiError> {
     let (provider, _) = path_id(path, ProviderId::parse)?;
-    cacheable(&headers, &state.service.locations(provider).await?)
+    Ok(state.service.locations(provider).await?)
 }
 
-pub(super) async fn list_images(
-    State(state): State<AppState>,
-    Caller(_): Caller,
-    headers: HeaderMap,
-    path: Result<Path<Vec<String>>, axum::extract::rejection::PathRejection>,
-) -> Result<Response, ApiError> {
+pub(super) async fn images(state: AppState, path: PathParts) -> Result<Vec<Image>, ApiError> {
     let (provider, rest) = path_id(path, ProviderId::parse)?;
     let location = rest.first().map(String::as_str).unwrap_or_default();
-    cacheable(&headers, &state.service.images(provider, location).await?)
+    Ok(state.service.images(provider, location).await?)
 }
 
-pub(super) async fn list_prices(
-    State(state): State<AppState>,
-    Caller(_): Caller,
-    headers: HeaderMap,
-    path: Result<Path<Vec<String>>, axum::extract::rejection::PathRejection>,
-) -> Result<Response, ApiError> {
+pub(super) async fn prices(state: AppState, path: PathParts) -> Result<Vec<PriceOffer>, ApiError> {
     let (provider, rest) = path_id(path, ProviderId::parse)?;
-    let (location, image) = match rest.as_slice() {
-        [location, image] => (location.as_str(), image.as_str()),
-        _ => {
-            return Err(ApiError::BadParameter(FieldError::new(
-                "path",
-                "location and imageName are required",
-            )))
-        }
+    let [location, image] = rest.as_slice() else {
+        return Err(ApiError::BadParameter(FieldError::new(
+            "path",
+            "location and imageName are required",
+        )));
     };
-    cacheable(
-        &headers,
-        &state.service.prices(provider, location, image).await?,
-    )
+    Ok(state.service.prices(provider, location, image).await?)
 }

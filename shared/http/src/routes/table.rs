@@ -5,10 +5,8 @@ use axum::routing::{on, MethodRouter};
 use axum::Router;
 use vmapi_core::Action;
 
-use super::admin::{admin_block_vm, admin_delete_vm, admin_list_team_vms, admin_unblock_vm};
-use super::catalog::{
-    list_cloud_providers, list_images, list_locations, list_prices, list_providers,
-};
+use super::admin::{admin_block, admin_delete_vm, admin_list_team_vms};
+use super::catalog::{catalog, cloud_providers, images, locations, prices, providers};
 use super::context::{measured, method_not_allowed, request_context, route_not_found};
 use super::costs::get_team_costs;
 use super::rules::{create_security_rule, delete_security_rule, list_security_rules};
@@ -68,16 +66,16 @@ fn endpoint_route(state: &AppState, endpoint: Endpoint) -> MethodRouter<AppState
         Endpoint::CreateSecurityRule => on(filter, create_security_rule),
         Endpoint::ListSecurityRules => on(filter, list_security_rules),
         Endpoint::DeleteSecurityRule => on(filter, delete_security_rule),
-        Endpoint::ListCloudProviders => on(filter, list_cloud_providers),
-        Endpoint::ListProviders => on(filter, list_providers),
-        Endpoint::ListLocations => on(filter, list_locations),
-        Endpoint::ListImages => on(filter, list_images),
-        Endpoint::ListPrices => on(filter, list_prices),
+        Endpoint::ListCloudProviders => catalog(filter, cloud_providers),
+        Endpoint::ListProviders => catalog(filter, providers),
+        Endpoint::ListLocations => catalog(filter, locations),
+        Endpoint::ListImages => catalog(filter, images),
+        Endpoint::ListPrices => catalog(filter, prices),
         Endpoint::GetTeamCosts => on(filter, get_team_costs),
         Endpoint::AdminListTeamVms => on(filter, admin_list_team_vms),
         Endpoint::AdminDeleteVm => on(filter, admin_delete_vm),
-        Endpoint::AdminBlockVm => on(filter, admin_block_vm),
-        Endpoint::AdminUnblockVm => on(filter, admin_unblock_vm),
+        Endpoint::AdminBlockVm => admin_block(filter, true),
+        Endpoint::AdminUnblockVm => admin_block(filter, false),
     };
     let method_router = if endpoint.idempotent() {
         method_router.route_layer(middleware::from_fn_with_state(
