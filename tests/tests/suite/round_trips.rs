@@ -1,25 +1,56 @@
 //! DynamoDB requests per endpoint stay fixed whatever the page size (counted by an SDK interceptor).
 
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 use vmapi_models::VmStatus;
 use vmapi_tests::*;
+
+/// The test app with the counter its DynamoDB client reports to.
+struct Counted<'a> {
+    app: &'a TestApp,
+    counter: &'a RequestCounter,
+}
+
+impl Counted<'_> {
+    /// The owner's `method path` with `body`, which must succeed after exactly the DynamoDB
+    /// requests `want`, in order.
+    async fn call(&self, method: Method, path: &str, body: Option<Value>, want: &[&str]) -> Reply {
+        let reply = self
+            .app
+            .call(method.clone(), path, Some(OWNER), body.as_ref())
+            .await;
+        assert!(reply.status.is_success(), "{method} {path}: {}", reply.json);
+        assert_eq!(self.counter.take(), want, "{method} {path}");
+        reply
+    }
+}
+
+/// Reads the VM, then its team (with what the use case needs of the catalog).
+const READ: [&str; 2] = ["GetItem", "BatchGetItem"];
+
+/// [`READ`], then `next` (the write, or the activity's Query).
+fn read_then(next: &str) -> [&str; 3] {
+    [READ[0], READ[1], next]
+}
 
 #[tokio::test]
 async fn requests_per_endpoint_do_not_grow_with_the_page() {
     let counter = RequestCounter::default();
     let app = TestApp::spawn_with(counter.client().await).await;
     counter.take();
+    let probe = Counted {
+        app: &app,
+        counter: &counter,
+    };
 
     // Create: validate (BatchGetItem) + one transaction, for 1 or 10 VMs.
     for batch in 0..20 {
         let names: Vec<String> = (0..10).map(|i| format!("vm-{batch}-{i}")).collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         app.create(OWNER, &refs).await.expect(201);
-        let ops = counter.take();
+        // The transaction also updates the team's quota usage.
         assert_eq!(
-            ops,
-            // The transaction also updates the team's quota usage.
+            counter.take(),
             ["BatchGetItem", "TransactWriteItems[PutItem,UpdateItem]"],
             "create of 10"
         );
@@ -29,25 +60,16 @@ async fn requests_per_endpoint_do_not_grow_with_the_page() {
 
     let list = format!("/api/teams/{TEAM}/projects/{PROJECT}/virtual-machines");
     for limit in [1, 50, 200] {
-        let r = app
-            .get(&format!("{list}?limit={limit}"), OWNER)
-            .await
-            .expect(200);
+        let path = format!("{list}?limit={limit}");
+        let r = probe
+            .call(Method::GET, &path, None, &["Query", "BatchGetItem"])
+            .await;
         assert_eq!(r.json.as_array().unwrap().len(), limit);
-        let ops = counter.take();
-        assert_eq!(ops, ["Query", "BatchGetItem"], "list of {limit}");
         // Filters ride on the same Query.
-        app.get(
-            &format!("{list}?limit={limit}&status=0,3&tag=x&name=vm-"),
-            OWNER,
-        )
-        .await
-        .expect(200);
-        assert_eq!(
-            counter.take(),
-            ["Query", "BatchGetItem"],
-            "filtered list of {limit}"
-        );
+        let path = format!("{list}?limit={limit}&status=0,3&tag=x&name=vm-");
+        probe
+            .call(Method::GET, &path, None, &["Query", "BatchGetItem"])
+            .await;
     }
     // A cold catalog cache (a new container) still takes two requests.
     let cold_counter = RequestCounter::default();
@@ -82,168 +104,106 @@ async fn requests_per_endpoint_do_not_grow_with_the_page() {
         .unwrap()
         .to_string();
     counter.take();
-    app.get(&format!("/api/virtual-machines/{id}"), OWNER)
-        .await
-        .expect(200);
-    assert_eq!(counter.take(), ["GetItem", "BatchGetItem"], "get");
-
     let vm = format!("/api/virtual-machines/{id}");
-    app.call(
-        Method::PATCH,
-        &vm,
-        Some(OWNER),
-        Some(&json!({"tags": ["a"]})),
-    )
-    .await
-    .expect(200);
-    assert_eq!(
-        counter.take(),
-        ["GetItem", "BatchGetItem", "TransactWriteItems[PutItem]"],
-        "patch tags"
-    );
-    app.call(
-        Method::PATCH,
-        &vm,
-        Some(OWNER),
-        Some(&json!({"name": "renamed"})),
-    )
-    .await
-    .expect(200);
-    assert_eq!(
-        counter.take(),
-        [
-            "GetItem",
-            "BatchGetItem",
-            "TransactWriteItems[PutItem,DeleteItem]"
-        ],
-        "rename"
-    );
+    probe.call(Method::GET, &vm, None, &READ).await;
+    let tags = Some(json!({"tags": ["a"]}));
+    probe
+        .call(
+            Method::PATCH,
+            &vm,
+            tags,
+            &read_then("TransactWriteItems[PutItem]"),
+        )
+        .await;
+    let name = Some(json!({"name": "renamed"}));
+    probe
+        .call(
+            Method::PATCH,
+            &vm,
+            name,
+            &read_then("TransactWriteItems[PutItem,DeleteItem]"),
+        )
+        .await;
     // Deleting a VM the API made also takes it off the team's quota usage, in the same write.
-    app.call(Method::DELETE, &vm, Some(OWNER), None)
-        .await
-        .expect(200);
-    assert_eq!(
-        counter.take(),
-        [
-            "GetItem",
-            "BatchGetItem",
-            "TransactWriteItems[PutItem,DeleteItem,UpdateItem]"
-        ],
-        "delete of a counted VM"
-    );
+    probe
+        .call(
+            Method::DELETE,
+            &vm,
+            None,
+            &read_then("TransactWriteItems[PutItem,DeleteItem,UpdateItem]"),
+        )
+        .await;
 
     let running = demo_vm("running-rt", VmStatus::Running);
     app.seed_vm(&running).await;
     counter.take();
     let path = format!("/api/virtual-machines/{}", running.id);
-    app.call(Method::PUT, &format!("{path}/stop"), Some(OWNER), None)
-        .await
-        .expect(200);
-    assert_eq!(
-        counter.take(),
-        ["GetItem", "BatchGetItem", "TransactWriteItems[PutItem]"],
-        "stop"
-    );
-    app.call(Method::PUT, &format!("{path}/stop"), Some(OWNER), None)
-        .await
-        .expect(200);
-    assert_eq!(counter.take(), ["GetItem", "BatchGetItem"], "stop no-op");
-    app.call(Method::DELETE, &path, Some(OWNER), None)
-        .await
-        .expect(200);
-    assert_eq!(
-        counter.take(),
-        [
-            "GetItem",
-            "BatchGetItem",
-            "TransactWriteItems[PutItem,DeleteItem]"
-        ],
-        "delete"
-    );
+    let stop = format!("{path}/stop");
+    probe
+        .call(
+            Method::PUT,
+            &stop,
+            None,
+            &read_then("TransactWriteItems[PutItem]"),
+        )
+        .await;
+    probe.call(Method::PUT, &stop, None, &READ).await;
+    probe
+        .call(
+            Method::DELETE,
+            &path,
+            None,
+            &read_then("TransactWriteItems[PutItem,DeleteItem]"),
+        )
+        .await;
 
     let stopped = demo_vm("stopped-rt", VmStatus::Stopped);
     app.seed_vm(&stopped).await;
     counter.take();
-    app.call(
-        Method::PUT,
-        &format!("/api/virtual-machines/{}/start", stopped.id),
-        Some(OWNER),
-        None,
-    )
-    .await
-    .expect(200);
-    assert_eq!(
-        counter.take(),
-        ["GetItem", "BatchGetItem", "TransactWriteItems[PutItem]"],
-        "start"
-    );
+    let start = format!("/api/virtual-machines/{}/start", stopped.id);
+    probe
+        .call(
+            Method::PUT,
+            &start,
+            None,
+            &read_then("TransactWriteItems[PutItem]"),
+        )
+        .await;
 
     // A VM's history (the write above and the seed make it short; the bound holds for any page).
     for limit in [1, 50, 200] {
-        app.get(
-            &format!(
-                "/api/virtual-machines/{}/activity?limit={limit}",
-                stopped.id
-            ),
-            OWNER,
-        )
-        .await
-        .expect(200);
-        assert_eq!(
-            counter.take(),
-            ["GetItem", "BatchGetItem", "Query"],
-            "activity of {limit}"
+        let path = format!(
+            "/api/virtual-machines/{}/activity?limit={limit}",
+            stopped.id
         );
+        probe
+            .call(Method::GET, &path, None, &read_then("Query"))
+            .await;
     }
 
     // Security rules: create 3 (VM, team and cloud provider, one transaction with the rule's
     // pointer and event), list 2, delete 3 (pointer, VM with its team, one transaction).
-    let r = app
+    let body = json!({"virtualMachine": stopped.id, "name": "rt-open", "protocol": "*",
+        "portRange": "*", "access": "Deny"});
+    let r = probe
         .call(
             Method::POST,
             "/api/security-rules",
-            Some(OWNER),
-            Some(
-                &json!({"virtualMachine": stopped.id, "name": "rt-open", "protocol": "*",
-                "portRange": "*", "access": "Deny"}),
-            ),
+            Some(body),
+            &read_then("TransactWriteItems[PutItem]"),
         )
-        .await
-        .expect(201);
-    assert_eq!(
-        counter.take(),
-        ["GetItem", "BatchGetItem", "TransactWriteItems[PutItem]"],
-        "create a security rule"
-    );
-    let rule = r.json["_id"].as_str().unwrap().to_string();
-    app.get(
-        &format!("/api/virtual-machines/{}/security-rules", stopped.id),
-        OWNER,
-    )
-    .await
-    .expect(200);
-    assert_eq!(
-        counter.take(),
-        ["GetItem", "BatchGetItem"],
-        "list security rules"
-    );
-    app.call(
-        Method::DELETE,
-        &format!("/api/security-rules/{rule}"),
-        Some(OWNER),
-        None,
-    )
-    .await
-    .expect(200);
-    assert_eq!(
-        counter.take(),
-        [
-            "GetItem",
-            "BatchGetItem",
-            "TransactWriteItems[PutItem,DeleteItem]"
-        ],
-        "delete a security rule"
-    );
+        .await;
+    let rule = format!("/api/security-rules/{}", r.json["_id"].as_str().unwrap());
+    let rules = format!("/api/virtual-machines/{}/security-rules", stopped.id);
+    probe.call(Method::GET, &rules, None, &READ).await;
+    probe
+        .call(
+            Method::DELETE,
+            &rule,
+            None,
+            &read_then("TransactWriteItems[PutItem,DeleteItem]"),
+        )
+        .await;
 
     // Resize (an AWS VM: Kraud.Cloud cannot): the VM, its team with the sizes and the price,
     // one transaction.
@@ -260,23 +220,17 @@ async fn requests_per_endpoint_do_not_grow_with_the_page() {
     });
     app.seed_vm(&on_aws).await;
     counter.take();
-    app.call(
-        Method::PUT,
-        &format!("/api/virtual-machines/{}/resize", on_aws.id),
-        Some(OWNER),
-        Some(&json!({"size": "6548a383e2442d14b6bf9747", "price": "6548a383e2442d14b6bf970d"})),
-    )
-    .await
-    .expect(200);
-    assert_eq!(
-        counter.take(),
-        [
-            "GetItem",
-            "BatchGetItem",
-            "TransactWriteItems[PutItem,UpdateItem]"
-        ],
-        "resize to a larger size"
-    );
+    let resize = format!("/api/virtual-machines/{}/resize", on_aws.id);
+    let larger =
+        Some(json!({"size": "6548a383e2442d14b6bf9747", "price": "6548a383e2442d14b6bf970d"}));
+    probe
+        .call(
+            Method::PUT,
+            &resize,
+            larger,
+            &read_then("TransactWriteItems[PutItem,UpdateItem]"),
+        )
+        .await;
 
     // Catalog discovery: one Query each.
     for path in [
@@ -286,8 +240,7 @@ async fn requests_per_endpoint_do_not_grow_with_the_page() {
         format!("/api/providers/{PROVIDER}/locations/berlin/images"),
         format!("/api/providers/{PROVIDER}/locations/berlin/images/Ubuntu/prices"),
     ] {
-        app.get(&path, OWNER).await.expect(200);
-        assert_eq!(counter.take(), ["Query"], "{path}");
+        probe.call(Method::GET, &path, None, &["Query"]).await;
     }
 
     // A team's costs: the team (authorization) and the team index together, then the records
