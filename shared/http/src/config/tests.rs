@@ -57,7 +57,7 @@ fn lambda_with_a_key_set_needs_issuer_and_audience() {
         JwtMode::Jwks { ref audience_claim, .. } if audience_claim == "aud"
     ));
     // Outside Lambda a key set without them is accepted (the token must still carry
-    // `iss` and `aud`; see auth.rs).
+    // `iss` and `aud`; see auth/mod.rs).
     config(&[JWKS]).unwrap();
     assert!(config(&[LAMBDA, CURSOR]).is_err());
 }
