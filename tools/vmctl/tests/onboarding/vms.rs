@@ -23,7 +23,9 @@ async fn vms_stuck_and_retry() {
     let lost = vm_at(VmStatus::Stopping, None, 45);
     let young = vm_at(VmStatus::Starting, Some(OpKind::Start), 2);
     let running = vm_at(VmStatus::Running, None, 600);
-    for vm in [&stuck, &lost, &young, &running] {
+    // A resize the provisioner never finished: running, with the resize still pending.
+    let resizing = vm_at(VmStatus::Running, Some(OpKind::Resize), 60);
+    for vm in [&stuck, &lost, &young, &running, &resizing] {
         repo.put_vm_unchecked(vm).await.unwrap();
     }
     let out = ok(t, &["vms", "stuck", "--minutes", "30"]);
@@ -32,18 +34,33 @@ async fn vms_stuck_and_retry() {
         lines[0].starts_with("ID") && lines[0].contains("PENDING"),
         "{out}"
     );
-    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines.len(), 4, "{out}");
     assert!(
         lines[1].starts_with(&stuck.id.to_string()) && lines[1].contains("create #0"),
         "{out}"
     );
     assert!(
-        lines[2].starts_with(&lost.id.to_string()) && lines[2].contains("none (lost)"),
+        lines[2].starts_with(&resizing.id.to_string()) && lines[2].contains("resize #0"),
+        "{out}"
+    );
+    assert!(
+        lines[3].starts_with(&lost.id.to_string()) && lines[3].contains("none (lost)"),
         "{out}"
     );
     let json: Vec<vmapi_models::VmRecord> =
         serde_json::from_str(&ok(t, &["vms", "stuck", "--minutes", "1", "--json"])).unwrap();
-    assert_eq!(json.len(), 3);
+    assert_eq!(json.len(), 4);
+
+    let out = ok(t, &["vms", "retry", &resizing.id.to_string()]);
+    assert!(out.contains("re-armed the resize"), "{out}");
+    let op = repo
+        .get_vm(resizing.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .pending_op
+        .unwrap();
+    assert_eq!((op.op, op.attempt), (OpKind::Resize, 1));
 
     let out = ok(t, &["vms", "retry", &lost.id.to_string()]);
     assert!(
