@@ -286,10 +286,23 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(self.challenge()),
+            );
         }
         resp
+    }
+}
+
+impl ApiError {
+    /// The scheme a 401 asks for: an admin key (`Api-Key`, the admin routes) or a bearer token
+    /// (every other route).
+    fn challenge(&self) -> &'static str {
+        match self {
+            ApiError::Core(Error::Unauthorized(_)) => "Api-Key",
+            _ => "Bearer",
+        }
     }
 }
 

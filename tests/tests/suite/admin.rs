@@ -174,6 +174,7 @@ async fn wrong_revoked_or_missing_keys_and_user_tokens_are_401s_that_change_noth
                 r.json
             );
             assert_eq!(r.json["code"], "UNAUTHORIZED");
+            assert_eq!(r.headers["www-authenticate"], "Api-Key", "{what}");
         }
         // A user's token (even the team owner's) is no admin key.
         let r = app.call(method.clone(), path, Some(OWNER), None).await;
@@ -183,6 +184,7 @@ async fn wrong_revoked_or_missing_keys_and_user_tokens_are_401s_that_change_noth
             "{method} {path} with a user token: {}",
             r.json
         );
+        assert_eq!(r.headers["www-authenticate"], "Api-Key");
     }
     assert_eq!(app.dump().await, before, "a refused admin request wrote");
 
@@ -197,6 +199,7 @@ async fn wrong_revoked_or_missing_keys_and_user_tokens_are_401s_that_change_noth
         )
         .await;
     assert_eq!(r.status.as_u16(), 401, "{}", r.json);
+    assert_eq!(r.headers["www-authenticate"], "Bearer");
 
     // Revoked: refused at once.
     as_admin(

@@ -9,7 +9,7 @@ use utoipa::openapi::schema::{
 };
 use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, RefOr, Response, ResponseBuilder};
 
-use super::common::{const_header, request_id_header, schema_ref, JSON};
+use super::common::{request_id_header, schema_ref, JSON};
 use crate::error::ALL_CODES;
 use crate::extract::MAX_BODY_BYTES;
 use crate::routes::Endpoint;
@@ -208,7 +208,16 @@ fn error_response(status: u16, codes: &[&str]) -> Response {
     if status == 401 {
         response = response.header(
             "WWW-Authenticate",
-            const_header("Bearer", "The authentication scheme to use"),
+            HeaderBuilder::new()
+                .schema(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some(["Bearer", "Api-Key"])),
+                )
+                .description(Some(
+                    "The authentication scheme to use: `Bearer` (a user's token) on user routes, `Api-Key` (the `Api-Key` header) on admin routes",
+                ))
+                .build(),
         );
     }
     if status == 503 {
