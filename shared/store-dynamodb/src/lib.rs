@@ -10,5 +10,5 @@ mod keys;
 mod repo;
 pub mod table;
 
-pub use repo::{DynamoRepository, RepositoryOptions};
+pub use repo::{Backfill, DynamoRepository, RepositoryOptions};
 pub use table::{create_table, table_definition, TableDefinition};

@@ -1,5 +1,6 @@
-//! `vmctl vms stale | stuck | retry`: the cleanup job's candidates and stuck operations as
-//! tables, and re-arming a stuck operation (`vmapi_core::Operations`).
+//! `vmctl vms stale | stuck | retry | backfill`: the cleanup job's candidates and stuck
+//! operations as tables, re-arming a stuck operation (`vmapi_core::Operations`), and the
+//! team-index keys of records from before the index.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +47,16 @@ pub enum VmsCommand {
     Retry {
         /// The VM id.
         id: VmId,
+    },
+    /// Once, after upgrading a table from before team costs (docs/deploy.md "Upgrading"): give
+    /// every VM record without team-index keys the keys its next write would give it, so it
+    /// shows in the admin list and the team's costs. Scans the whole table; each record is
+    /// one write, conditional on the version read (a record written meanwhile got its keys
+    /// from that write). Safe to run again.
+    Backfill {
+        /// List the records without writing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -180,6 +191,27 @@ pub async fn run(cmd: VmsCommand, ctx: &Ctx) -> Result<(), AnyError> {
                 rows.len(),
                 ctx.settings.table
             );
+        }
+        VmsCommand::Backfill { dry_run } => {
+            let done = repo.backfill_team_index(dry_run).await?;
+            for id in &done.missing {
+                println!("{id}");
+            }
+            if dry_run {
+                eprintln!(
+                    "{} VM records without team-index keys in table {} (dry run: nothing written)",
+                    done.missing.len(),
+                    ctx.settings.table
+                );
+            } else {
+                eprintln!(
+                    "{} VM records without team-index keys in table {}: {} given them, {} written by someone else meanwhile (which gave them the keys)",
+                    done.missing.len(),
+                    ctx.settings.table,
+                    done.added,
+                    done.changed_meanwhile
+                );
+            }
         }
         VmsCommand::Retry { id } => {
             let ops = Operations::new(repo, Arc::new(SystemClock));

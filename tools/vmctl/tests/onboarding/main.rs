@@ -115,6 +115,7 @@ fn init_env() {
 }
 
 mod accounts;
+mod backfill;
 mod catalog;
 mod stack;
 mod vms;

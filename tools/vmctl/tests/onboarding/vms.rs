@@ -3,7 +3,11 @@
 use super::*;
 
 /// A demo VM in `status` with `pending`, its age counting from `minutes_ago`.
-fn vm_at(status: VmStatus, pending: Option<OpKind>, minutes_ago: i64) -> vmapi_models::VmRecord {
+pub(super) fn vm_at(
+    status: VmStatus,
+    pending: Option<OpKind>,
+    minutes_ago: i64,
+) -> vmapi_models::VmRecord {
     let at =
         Timestamp::from_unix_millis(Timestamp::now().unix_millis() - minutes_ago * 60_000).unwrap();
     let mut vm = vmapi_core::memory::sample_vm();
