@@ -7,6 +7,7 @@
 
 pub mod vault;
 
+mod admin;
 mod app;
 mod common;
 mod local_service;

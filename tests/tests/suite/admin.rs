@@ -1,28 +1,10 @@
 //! The admin API on DynamoDB Local: keys (hashed, revocable, never accepted on user routes),
 //! a team's VMs page by page in two round trips, delete, block and unblock as `admin:{name}`.
 
-use std::sync::Arc;
-
 use reqwest::Method;
 use serde_json::Value;
-use vmapi_core::{AdminKeys, SystemClock};
 use vmapi_models::AdminKeyName;
 use vmapi_tests::*;
-
-/// A working admin key named `name`.
-async fn admin_key(app: &TestApp, name: &str) -> (AdminKeys, String) {
-    let keys = AdminKeys::new(app.repo.clone(), Arc::new(SystemClock));
-    let (_, key) = keys
-        .create(AdminKeyName::parse(name).unwrap(), None)
-        .await
-        .unwrap();
-    (keys, key)
-}
-
-async fn as_admin(app: &TestApp, method: Method, path: &str, key: &str) -> Reply {
-    app.call_with(method, path, None, None, &[("api-key", key.as_bytes())])
-        .await
-}
 
 fn ids(page: &Value) -> Vec<String> {
     page["docs"]
@@ -37,7 +19,7 @@ fn ids(page: &Value) -> Vec<String> {
 async fn a_teams_vms_come_page_by_page_newest_first_in_two_round_trips() {
     let counter = RequestCounter::default();
     let app = TestApp::spawn_with(counter.client().await).await;
-    let (_, key) = admin_key(&app, "ops").await;
+    let (_, key) = app.admin_key("ops").await;
     let names: Vec<String> = (0..12).map(|i| format!("adm-{i}")).collect();
     let mut made = Vec::new();
     for name in &names {
@@ -51,7 +33,8 @@ async fn a_teams_vms_come_page_by_page_newest_first_in_two_round_trips() {
     made.reverse(); // newest first
     let list = format!("/admin/api/teams/{TEAM}/virtual-machines");
     counter.take();
-    let first = as_admin(&app, Method::GET, &format!("{list}?page=1&limit=5"), &key)
+    let first = app
+        .as_admin(Method::GET, &format!("{list}?page=1&limit=5"), &key)
         .await
         .expect(200)
         .json;
@@ -83,7 +66,8 @@ async fn a_teams_vms_come_page_by_page_newest_first_in_two_round_trips() {
     assert_eq!(vm["provider"], single["provider"]);
     assert_eq!(vm["status"], single["status"]);
 
-    let last = as_admin(&app, Method::GET, &format!("{list}?page=3&limit=5"), &key)
+    let last = app
+        .as_admin(Method::GET, &format!("{list}?page=3&limit=5"), &key)
         .await
         .expect(200)
         .json;
@@ -92,7 +76,8 @@ async fn a_teams_vms_come_page_by_page_newest_first_in_two_round_trips() {
         (last["hasNextPage"].clone(), last["hasPrevPage"].clone()),
         (false.into(), true.into())
     );
-    let past = as_admin(&app, Method::GET, &format!("{list}?page=9"), &key)
+    let past = app
+        .as_admin(Method::GET, &format!("{list}?page=9"), &key)
         .await
         .expect(200)
         .json;
@@ -109,7 +94,8 @@ async fn a_teams_vms_come_page_by_page_newest_first_in_two_round_trips() {
     )
     .await
     .expect(200);
-    let all = as_admin(&app, Method::GET, &format!("{list}?limit=100"), &key)
+    let all = app
+        .as_admin(Method::GET, &format!("{list}?limit=100"), &key)
         .await
         .expect(200)
         .json;
@@ -117,15 +103,15 @@ async fn a_teams_vms_come_page_by_page_newest_first_in_two_round_trips() {
     assert_eq!(all["docs"][0]["status"], 5);
 
     // Another team's list is its own (empty here).
-    let other = as_admin(
-        &app,
-        Method::GET,
-        &format!("/admin/api/teams/{OTHER_TEAM}/virtual-machines"),
-        &key,
-    )
-    .await
-    .expect(200)
-    .json;
+    let other = app
+        .as_admin(
+            Method::GET,
+            &format!("/admin/api/teams/{OTHER_TEAM}/virtual-machines"),
+            &key,
+        )
+        .await
+        .expect(200)
+        .json;
     assert_eq!(other["totalDocs"], 0);
     assert_eq!(other["totalPages"], 1);
 }
@@ -133,7 +119,7 @@ async fn a_teams_vms_come_page_by_page_newest_first_in_two_round_trips() {
 #[tokio::test]
 async fn wrong_revoked_or_missing_keys_and_user_tokens_are_401s_that_change_nothing() {
     let app = TestApp::spawn().await;
-    let (keys, key) = admin_key(&app, "ops").await;
+    let (keys, key) = app.admin_key("ops").await;
     let vm = app.create(OWNER, &["target"]).await.expect(201).json[0]["_id"]
         .as_str()
         .unwrap()
@@ -202,8 +188,7 @@ async fn wrong_revoked_or_missing_keys_and_user_tokens_are_401s_that_change_noth
     assert_eq!(r.headers["www-authenticate"], "Bearer");
 
     // Revoked: refused at once.
-    as_admin(
-        &app,
+    app.as_admin(
         Method::PUT,
         &format!("/admin/api/virtual-machines/{vm}/block"),
         &key,
@@ -215,8 +200,7 @@ async fn wrong_revoked_or_missing_keys_and_user_tokens_are_401s_that_change_noth
         .await
         .unwrap());
     let before = app.dump().await;
-    as_admin(
-        &app,
+    app.as_admin(
         Method::PUT,
         &format!("/admin/api/virtual-machines/{vm}/unblock"),
         &key,
@@ -231,14 +215,15 @@ async fn wrong_revoked_or_missing_keys_and_user_tokens_are_401s_that_change_noth
 #[tokio::test]
 async fn delete_block_and_unblock_are_recorded_as_the_admin() {
     let app = TestApp::spawn().await;
-    let (_, key) = admin_key(&app, "night-shift").await;
+    let (_, key) = app.admin_key("night-shift").await;
     let vm = app.create(OWNER, &["target"]).await.expect(201).json[0]["_id"]
         .as_str()
         .unwrap()
         .to_string();
     let path = format!("/admin/api/virtual-machines/{vm}");
 
-    let r = as_admin(&app, Method::PUT, &format!("{path}/block"), &key)
+    let r = app
+        .as_admin(Method::PUT, &format!("{path}/block"), &key)
         .await
         .expect(200);
     assert_eq!(r.json["message"], "Virtual machine blocked");
@@ -257,7 +242,8 @@ async fn delete_block_and_unblock_are_recorded_as_the_admin() {
     )
     .await
     .expect_error(409, "VM_BLOCKED");
-    let r = as_admin(&app, Method::PUT, &format!("{path}/unblock"), &key)
+    let r = app
+        .as_admin(Method::PUT, &format!("{path}/unblock"), &key)
         .await
         .expect(200);
     assert_eq!(r.json["message"], "Virtual machine unblocked");
@@ -268,9 +254,7 @@ async fn delete_block_and_unblock_are_recorded_as_the_admin() {
         false
     );
 
-    let r = as_admin(&app, Method::DELETE, &path, &key)
-        .await
-        .expect(200);
+    let r = app.as_admin(Method::DELETE, &path, &key).await.expect(200);
     assert_eq!(
         r.json,
         serde_json::json!({"message": "Virtual machine deleted", "vmId": vm})
@@ -284,9 +268,7 @@ async fn delete_block_and_unblock_are_recorded_as_the_admin() {
         "the same teardown as a user's delete: {got}"
     );
     // Deleting again while the teardown runs answers 200 again.
-    as_admin(&app, Method::DELETE, &path, &key)
-        .await
-        .expect(200);
+    app.as_admin(Method::DELETE, &path, &key).await.expect(200);
 
     let activity = app
         .get(&format!("/api/virtual-machines/{vm}/activity"), OWNER)
@@ -306,28 +288,22 @@ async fn delete_block_and_unblock_are_recorded_as_the_admin() {
     );
 
     // Unknown VMs and bad ids.
-    as_admin(
-        &app,
+    app.as_admin(
         Method::DELETE,
         "/admin/api/virtual-machines/6548a41f38406c14db33ffff",
         &key,
     )
     .await
     .expect_error(404, "VM_NOT_FOUND");
-    as_admin(
-        &app,
-        Method::PUT,
-        "/admin/api/virtual-machines/nope/block",
-        &key,
-    )
-    .await
-    .expect_error(400, "INVALID_PARAMETER");
+    app.as_admin(Method::PUT, "/admin/api/virtual-machines/nope/block", &key)
+        .await
+        .expect_error(400, "INVALID_PARAMETER");
 }
 
 #[tokio::test]
 async fn bad_page_parameters_are_400s_naming_them() {
     let app = TestApp::spawn().await;
-    let (_, key) = admin_key(&app, "ops").await;
+    let (_, key) = app.admin_key("ops").await;
     let list = format!("/admin/api/teams/{TEAM}/virtual-machines");
     for (query, field) in [
         ("page=0", "page"),
@@ -337,13 +313,13 @@ async fn bad_page_parameters_are_400s_naming_them() {
         ("limit=5&limit=6", "limit"),
         ("sort=name", "sort"),
     ] {
-        let r = as_admin(&app, Method::GET, &format!("{list}?{query}"), &key)
+        let r = app
+            .as_admin(Method::GET, &format!("{list}?{query}"), &key)
             .await
             .expect_error(400, "INVALID_PARAMETER");
         assert!(r.json.to_string().contains(field), "{query}: {}", r.json);
     }
-    as_admin(
-        &app,
+    app.as_admin(
         Method::GET,
         "/admin/api/teams/not-a-team/virtual-machines",
         &key,

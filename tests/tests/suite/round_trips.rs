@@ -256,4 +256,42 @@ async fn requests_per_endpoint_do_not_grow_with_the_page() {
     let mut want = vec!["BatchGetItem"; 1 + vms.div_ceil(100)];
     want.push("Query");
     assert_eq!(ops, want, "costs of {vms} VMs");
+
+    // The admin API. A page: the key's GetItem and the team index's Query together, then one
+    // BatchGetItem of the page's VMs with their team, projects and catalog.
+    let (_, key) = app.admin_key("round-trips").await;
+    counter.take();
+    for limit in [1, 50] {
+        let path = format!("/admin/api/teams/{TEAM}/virtual-machines?limit={limit}");
+        let page = app.as_admin(Method::GET, &path, &key).await.expect(200);
+        assert_eq!(page.json["docs"].as_array().unwrap().len(), limit);
+        let mut ops = counter.take();
+        ops.sort();
+        assert_eq!(ops, ["BatchGetItem", "GetItem", "Query"], "{path}");
+    }
+    // Block, unblock, delete: the key, the VM, one transaction.
+    let target = demo_vm("admin-rt", VmStatus::Running);
+    app.seed_vm(&target).await;
+    counter.take();
+    let vm = format!("/admin/api/virtual-machines/{}", target.id);
+    for (method, path, write) in [
+        (
+            Method::PUT,
+            format!("{vm}/block"),
+            "TransactWriteItems[PutItem]",
+        ),
+        (
+            Method::PUT,
+            format!("{vm}/unblock"),
+            "TransactWriteItems[PutItem]",
+        ),
+        (
+            Method::DELETE,
+            vm.clone(),
+            "TransactWriteItems[PutItem,DeleteItem]",
+        ),
+    ] {
+        app.as_admin(method, &path, &key).await.expect(200);
+        assert_eq!(counter.take(), ["GetItem", "GetItem", write], "{path}");
+    }
 }

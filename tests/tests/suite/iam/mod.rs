@@ -313,11 +313,7 @@ async fn every_role_allows_the_calls_its_code_makes_and_nothing_beyond() {
         .as_str()
         .unwrap()
         .to_string();
-    let (_, admin_key) =
-        vmapi_core::AdminKeys::new(app.repo.clone(), Arc::new(vmapi_core::SystemClock))
-            .create(vmapi_models::AdminKeyName::parse("iam").unwrap(), None)
-            .await
-            .unwrap();
+    let (_, admin_key) = app.admin_key("iam").await;
     counter.take();
     for (function, method, path) in [
         (
@@ -341,15 +337,7 @@ async fn every_role_allows_the_calls_its_code_makes_and_nothing_beyond() {
             format!("/admin/api/virtual-machines/{admin_vm}"),
         ),
     ] {
-        app.call_with(
-            method,
-            &path,
-            None,
-            None,
-            &[("api-key", admin_key.as_bytes())],
-        )
-        .await
-        .expect(200);
+        app.as_admin(method, &path, &admin_key).await.expect(200);
         rec.cover(function, &counter.take());
     }
     let rule_path = format!("{rules}/{}", made.json["_id"].as_str().unwrap());
