@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem};
 use vmapi_core::{AccountStore, Error, NotFoundKind, Result};
 use vmapi_models::{Catalog, Project, Seed, Team, Timestamp};
 
-use crate::errors::map_sdk;
+use crate::errors::{condition_refused, map_sdk};
 use crate::keys::{key, s, Key, Kind, CATALOG_PK};
 use crate::repo::{from_item, to_item, DynamoRepository, TxFailure};
 use crate::table::{GSI1, GSI1_PK, PK};
@@ -36,12 +36,7 @@ impl AccountStore for DynamoRepository {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Err(exists("team", team.id))
-            }
+            Err(e) if condition_refused(&e) => Err(exists("team", team.id)),
             Err(e) => Err(map_sdk("PutItem", e)),
         }
     }
@@ -59,10 +54,7 @@ impl AccountStore for DynamoRepository {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
+            Err(e) if condition_refused(&e) => {
                 let found = self
                     .client
                     .get_item()

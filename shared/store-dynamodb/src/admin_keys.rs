@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use vmapi_core::{AdminKeyStore, Error, Result};
 use vmapi_models::{AdminKeyName, AdminKeyRecord, Timestamp};
 
-use crate::errors::map_sdk;
+use crate::errors::{condition_refused, map_sdk};
 use crate::keys::{key, s, Kind};
 use crate::repo::{from_item, to_item, DynamoRepository, TxFailure};
 use crate::table::{GSI1, GSI1_PK, GSI1_SK, PK};
@@ -122,12 +122,7 @@ impl AdminKeyStore for DynamoRepository {
             .await
         {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if condition_refused(&e) => Ok(false),
             Err(e) => Err(map_sdk("UpdateItem", e)),
         }
     }

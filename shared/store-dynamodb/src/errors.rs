@@ -20,3 +20,8 @@ pub(crate) fn unavailable(
 ) -> Error {
     vmapi_aws::unavailable(Dependency::Database, op, err)
 }
+
+/// Whether `err` is DynamoDB refusing a write's condition (`ConditionalCheckFailedException`).
+pub(crate) fn condition_refused<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
+}

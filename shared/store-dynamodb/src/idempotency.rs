@@ -20,7 +20,7 @@ use vmapi_core::{
 };
 use vmapi_models::{Timestamp, UserId};
 
-use crate::errors::map_sdk;
+use crate::errors::{condition_refused, map_sdk};
 use crate::keys::{s, Key};
 use crate::table::{PK, SK, TTL_ATTRIBUTE};
 use crate::DynamoRepository;
@@ -263,10 +263,7 @@ impl IdempotencyStore for DynamoRepository {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
+            Err(e) if condition_refused(&e) => {
                 tracing::warn!(%key, "the idempotency key was taken over before its answer was stored");
                 Ok(())
             }
@@ -287,12 +284,7 @@ impl IdempotencyStore for DynamoRepository {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(e) if condition_refused(&e) => Ok(()),
             Err(e) => Err(map_sdk("DeleteItem", e)),
         }
     }

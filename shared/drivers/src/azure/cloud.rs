@@ -87,19 +87,10 @@ impl CloudDriver for AzureDriver {
     }
 
     async fn get(&self, target: &CloudTarget) -> Result<Option<CloudVm>, DriverError> {
-        let path = self.vm_path(target);
-        let url = format!(
-            "{}&$expand=instanceView",
-            self.url(&path, COMPUTE_API_VERSION)
-        );
-        let resp = self.call(Method::GET, &url, None).await?;
-        if resp.status == StatusCode::NOT_FOUND {
+        let Some(body) = self.vm_with_view(target).await? else {
             return Ok(None);
-        }
-        if !resp.status.is_success() {
-            return Err(resp.error());
-        }
-        let body = resp.json()?;
+        };
+        let path = self.vm_path(target);
         let mut vm = map_vm(&body, &path);
         let (public4, public6, private4) = self.addresses(&body, &path).await?;
         vm.public_ipv4 = public4;

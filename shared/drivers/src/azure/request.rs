@@ -4,8 +4,9 @@
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use vmapi_core::cloud::DriverError;
+use vmapi_core::cloud::{CloudTarget, DriverError};
 
+use super::config::COMPUTE_API_VERSION;
 use super::driver::AzureDriver;
 use super::errors::{arm_error, transport_error};
 use super::util::path_of;
@@ -88,5 +89,25 @@ impl AzureDriver {
                 body: body_text,
             });
         }
+    }
+
+    /// The VM's resource with its instance view (power state), or `None` when it is gone.
+    pub(super) async fn vm_with_view(
+        &self,
+        target: &CloudTarget,
+    ) -> Result<Option<Value>, DriverError> {
+        let path = self.vm_path(target);
+        let url = format!(
+            "{}&$expand=instanceView",
+            self.url(&path, COMPUTE_API_VERSION)
+        );
+        let resp = self.call(Method::GET, &url, None).await?;
+        if resp.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !resp.status.is_success() {
+            return Err(resp.error());
+        }
+        resp.json().map(Some)
     }
 }

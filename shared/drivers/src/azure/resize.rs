@@ -3,7 +3,7 @@
 //! may move to as it is), then starting it again when it was running. One step per call, each
 //! chosen from the VM as it is now.
 
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::{json, Value};
 use vmapi_core::cloud::{CloudState, CloudTarget, DriverError, ResizeProgress};
 
@@ -20,22 +20,12 @@ impl AzureDriver {
         size: &str,
         running: bool,
     ) -> Result<ResizeProgress, DriverError> {
-        let path = self.vm_path(target);
-        let url = format!(
-            "{}&$expand=instanceView",
-            self.url(&path, COMPUTE_API_VERSION)
-        );
-        let resp = self.call(Method::GET, &url, None).await?;
-        if resp.status == StatusCode::NOT_FOUND {
+        let Some(vm) = self.vm_with_view(target).await? else {
             return Err(DriverError::NotFound(format!(
                 "virtual machine of VM {}",
                 target.vm_id
             )));
-        }
-        if !resp.status.is_success() {
-            return Err(resp.error());
-        }
-        let vm = resp.json()?;
+        };
         let current = vm
             .pointer("/properties/hardwareProfile/vmSize")
             .and_then(Value::as_str)

@@ -6,7 +6,7 @@ use vmapi_core::{Error, Result};
 use vmapi_models::{VmId, VmRecord};
 
 use super::base::{from_item, DynamoRepository};
-use crate::errors::map_sdk;
+use crate::errors::{condition_refused, map_sdk};
 use crate::keys::{key, vm_item_keys, Key, Kind};
 use crate::table::{GSI3_PK, GSI3_SK};
 
@@ -88,12 +88,7 @@ impl DynamoRepository {
             .await
         {
             Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
+            Err(e) if condition_refused(&e) => Ok(false),
             Err(e) => Err(map_sdk("UpdateItem", e)),
         }
     }

@@ -7,7 +7,7 @@ use vmapi_models::{ProjectId, StaleCategory, Timestamp, VmId, VmRecord};
 
 use super::base::{from_item, DynamoRepository, BATCH_WRITE_MAX};
 use super::transact::Condition;
-use crate::errors::map_sdk;
+use crate::errors::{condition_refused, map_sdk};
 use crate::keys::{
     key, parse_tombstone_sk, s, stale_pk, stale_range, tombstone_key, Key, Kind, STALE_SHARDS,
     TEAM_PROJECT_PREFIX, TOMBSTONES_PK,
@@ -78,12 +78,7 @@ pub(super) async fn purge_vm(
         .await
     {
         Ok(out) => out.attributes,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-        {
-            return Err(Error::VersionConflict)
-        }
+        Err(e) if condition_refused(&e) => return Err(Error::VersionConflict),
         Err(e) => return Err(map_sdk("DeleteItem", e)),
     };
     // The VM's history lives in its partition: remove it too.
@@ -182,12 +177,7 @@ pub(super) async fn put_tombstone(repo: &DynamoRepository, tombstone: &Tombstone
         .await
     {
         Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-        {
-            Ok(())
-        }
+        Err(e) if condition_refused(&e) => Ok(()),
         Err(e) => Err(map_sdk("PutItem", e)),
     }
 }

@@ -10,7 +10,7 @@ use vmapi_models::{ProjectId, VmEvent, VmId, VmRecord};
 use super::base::{from_item, to_item, DynamoRepository, FILTERED_READ};
 use super::transact::{condition_failed, Condition, TxFailure};
 use super::usage::usage_of;
-use crate::errors::map_sdk;
+use crate::errors::{condition_refused, map_sdk};
 use crate::keys::{
     gsi_start_key, key, name_key, parse_project_vms_sk, project_vms_pk, s, team_project_key,
     vm_item_keys, Kind,
@@ -242,12 +242,7 @@ pub(super) async fn replace_vm(
             .await
         {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Err(Error::VersionConflict)
-            }
+            Err(e) if condition_refused(&e) => Err(Error::VersionConflict),
             Err(e) => Err(map_sdk("PutItem", e)),
         };
     }
